@@ -1,0 +1,145 @@
+"""The `netdsl` command: show, draw and check networks written in the DSL."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from ._api import DEFAULT_INPUT_SHAPE, parse, read_text
+from .errors import NetdslError
+from .graph import flatten, operations, summary, to_json
+
+EXIT_BAD_INPUT = 2  # bad DSL text, bad file or bad flags
+
+_EPILOG = """\
+A network is a file (models/resnet9.net) or, with -e, a string:
+  netdsl show -e 'prep(64) -> layer1(128, pool, res) -> head(10)'
+  netdsl show models/resnet9.net --set layer1=64 --format ops
+  netdsl draw models/resnet9.net -o resnet9.svg
+  netdsl check models/resnet9.net && echo valid
+"""
+
+
+def _value(text: str) -> Any:
+    """A --set value: true/false, an integer or a number."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(text)
+
+
+def _binding(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE")
+    try:
+        return name.strip(), _value(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': the value must be a number or true/false") from None
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not CHANNELS,HEIGHT,WIDTH (e.g. 3,32,32)")
+    return shape
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit code is 2 too; keep its usage line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="netdsl", description="Describe, draw and check small convolutional "
+                     "networks written in the netdsl language.", epilog=_EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"netdsl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+
+    network = _Parser(add_help=False)
+    source = network.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="a .net file")
+    source.add_argument("-e", "--expr", metavar="TEXT", help="the network as a string")
+    network.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append",
+                         default=[], help="bind a parameter the network declares (repeatable)")
+    network.add_argument("--input-shape", metavar="C,H,W", type=_shape,
+                         default=DEFAULT_INPUT_SHAPE,
+                         help="shape of one input image (default: 3,32,32, CIFAR)")
+
+    show = commands.add_parser("show", parents=[network], help="print the network",
+                               description="Print the network: a summary table (output shape, "
+                               "parameters and FLOPs per node, totals per stage), the seed's "
+                               "operations listing, or the resolved graph as JSON.")
+    show.add_argument("--format", choices=("summary", "ops", "json"), default="summary",
+                      help="summary (default): shapes, parameters, FLOPs per image; "
+                      "ops: Page's (path, (op, inputs)) listing; json: the resolved graph")
+
+    draw = commands.add_parser("draw", parents=[network], help="draw the network with graphviz",
+                               description="Draw the network. The suffix of -o picks the "
+                               "format: .svg, .png, .pdf (these need graphviz's dot program) "
+                               "or .dot (plain text, needs nothing).")
+    draw.add_argument("-o", "--output", metavar="FILE",
+                      help="where to write (default: the .net file's name with .svg)")
+    draw.add_argument("--show-identity", action="store_true",
+                      help="draw Identity nodes too (hidden by default)")
+
+    commands.add_parser("check", parents=[network], help="validate only: exit 0 if valid, 2 if not",
+                        description="Parse and check the network; print one line and exit 0 "
+                        "if it is valid, print the error and exit 2 if not.")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    if args.expr is not None:
+        text, source = args.expr, "<-e>"
+    else:
+        text, source = read_text(args.file), args.file
+    return parse(text, dict(args.set), source=source, input_shape=args.input_shape)
+
+
+def _run(args: argparse.Namespace) -> int:
+    nested = _load(args)
+    graph = flatten(nested)
+    if args.command == "show":
+        if args.format == "ops":
+            print(operations(nested))
+        elif args.format == "json":
+            print(to_json(graph))
+        else:
+            print(summary(graph, args.input_shape))
+    elif args.command == "draw":
+        from ._draw import draw_graph, write_drawing
+
+        output = args.output or (Path(args.file).with_suffix(".svg").name if args.file
+                                 else "network.svg")
+        written = write_drawing(draw_graph(graph, show_identity=args.show_identity), output)
+        print(f"wrote {written}")
+    else:
+        layers = sum(op is not None for op, _ in graph.values())
+        print(f"ok: {args.file or '<-e>'}: {layers} layers")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except NetdslError as e:
+        print(f"netdsl: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `netdsl show ... | head`
+        sys.stderr.close()
+        return 0
