@@ -68,7 +68,8 @@ def draw_graph(graph: Graph, show_identity: bool = False) -> graphviz.Digraph:
             if kind not in used:
                 used.append(kind)
             name = path.rsplit(SEP, 1)[-1]
-            target.node(ids[path], label=_text(name) + "\\n" + _text(kind),
+            label = _text(name) if op is None else _text(name) + "\\n" + _text(kind)
+            target.node(ids[path], label=label,
                         tooltip=_text(path + ": " + ("input" if op is None else repr(op))),
                         fillcolor=_colour(kind))
         for sub in children[prefix]:

@@ -86,6 +86,7 @@ class _Call:
 @dataclass
 class _Item:
     label: str | None
+    label_pos: tuple[int, int] | None
     call: _Call
     repeat: _Expr | None
     condition: _Expr | None
@@ -140,7 +141,8 @@ class _Syntax(lark.Transformer):
     def item(self, c):
         label, call, repeat, condition, inputs = c
         refs, where = (None, None) if inputs is None else inputs
-        return _Item(None if label is None else str(label), call, repeat, condition, refs, where)
+        return _Item(None if label is None else str(label), None if label is None else _pos(label),
+                     call, repeat, condition, refs, where)
 
     def call(self, c):
         return _Call(str(c[0]), [a for a in c[1:] if a is not None], _pos(c[0]))
@@ -250,7 +252,7 @@ def _syntax(source: Source) -> list:
             found = f"'{token}'"
         expected = sorted({_describe_terminal(t) for t in e.expected})
         hint = ", ".join(expected) if len(expected) <= 8 else ", ".join(expected[:8]) + ", ..."
-        line, column = (token.line, token.column) if token.line not in (None, -1) else _end(source)
+        line, column = _end(source) if token.type == "$END" else (token.line, token.column)
         message = f"unexpected {found}" if found.startswith("'") else f"{found} came too early"
         raise NetdslError(f"{message}; expected {hint}", source.at((line, column))) from None
     except lark.UnexpectedInput as e:  # pragma: no cover -- other lark errors carry a position
@@ -258,7 +260,8 @@ def _syntax(source: Source) -> list:
 
 
 def _end(source: Source) -> tuple[int, int]:
-    lines = source.text.split("\n")
+    """Just after the last character that is not white space."""
+    lines = source.text.rstrip().split("\n")
     return (len(lines), len(lines[-1]) + 1)
 
 
@@ -291,11 +294,12 @@ def _fail(message: str, frame: Frame) -> NetdslError:
 class _Pending:
     """A primitive with its evaluated arguments, waiting for the shapes of its inputs."""
 
-    __slots__ = ("primitive", "args", "frame", "inputs_frame")
+    __slots__ = ("primitive", "args", "frame", "inputs_frame", "written_inputs")
 
     def __init__(self, primitive: Primitive, args: dict, frame: Frame):
         self.primitive, self.args, self.frame = primitive, args, frame
-        self.inputs_frame: Frame | None = None
+        self.inputs_frame: Frame | None = None  # where `<- ...` is, when it is written
+        self.written_inputs: list[str] = []     # as written, for messages
 
 
 _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
@@ -339,34 +343,38 @@ class _Expander:
     # -- expressions --
 
     def eval(self, expr: _Expr, env: dict, frame: Frame) -> Any:
+        """The value of `expr`; `frame`'s innermost entry is in the text `expr` comes from."""
         if isinstance(expr, _Const):
             return expr.value
         if isinstance(expr, _Name):
             if expr.name not in env:
                 known = ", ".join(sorted(env)) or "none"
-                raise _fail(f"unknown name '{expr.name}' (names here: {known})", frame)
+                raise _fail(f"unknown name '{expr.name}' (names here: {known})",
+                            _moved(frame, expr.pos))
             return env[expr.name]
         if isinstance(expr, _Unary):
             value = self.eval(expr.operand, env, frame)
             if expr.op == "not":
                 if not isinstance(value, bool):
-                    raise _fail(f"'not' needs true or false, got {value!r}", frame)
+                    raise _fail(f"'not' needs true or false, got {value!r}", _moved(frame, expr.pos))
                 return not value
-            return -self._number(value, "-", frame)
-        left = self._number(self.eval(expr.left, env, frame), expr.op, frame)
-        right = self._number(self.eval(expr.right, env, frame), expr.op, frame)
+            return -self._number(value, "-", _moved(frame, expr.pos))
+        left = self._number(self.eval(expr.left, env, frame), expr.op, _moved(frame, expr.left.pos))
+        right = self._number(self.eval(expr.right, env, frame), expr.op,
+                             _moved(frame, expr.right.pos))
         if expr.op in ("/", "//") and right == 0:
-            raise _fail("division by zero", frame)
+            raise _fail("division by zero", _moved(frame, expr.right.pos))
         try:
-            return _ARITHMETIC[expr.op](left, right)
+            result = _ARITHMETIC[expr.op](left, right)
         except OverflowError:
-            raise _fail("number too large", frame) from None
+            result = math.inf
+        return self._number(result, expr.op, _moved(frame, expr.pos))
 
     @staticmethod
     def _number(value: Any, op: str, frame: Frame):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(f"'{op}' needs numbers, got {value!r}", frame)
-        if isinstance(value, int) and abs(value) > 2 ** 62:
+        if abs(value) > 2 ** 62:  # past this, arithmetic on ints gets slow and floats inexact
             raise _fail("number too large", frame)
         return value
 
@@ -385,6 +393,11 @@ class _Expander:
                     and is_switch(arg.expr.name):
                 name, value = arg.expr.name, True
             elif arg.name is None:
+                if isinstance(arg.expr, _Name) and arg.expr.name not in env:
+                    switches = [n for n in names if is_switch(n)]
+                    raise _fail(f"unknown name '{arg.expr.name}': not a parameter of this "
+                                f"network, nor a switch of {callee}"
+                                + (f" ({', '.join(switches)})" if switches else ""), here)
                 if next_positional >= len(names):
                     raise _fail(f"{callee} takes at most {len(names)} argument"
                                 f"{'s' if len(names) != 1 else ''} ({', '.join(names) or 'none'})",
@@ -421,6 +434,12 @@ class _Expander:
             return isinstance(default, _Const) and isinstance(default.value, bool)
 
         args = self.bind(block.name, params, is_switch, call, env, frame)
+        for name, value in args.items():
+            default = defaults[name]
+            if isinstance(default, _Const) and not isinstance(value, _Expr) and (
+                    isinstance(default.value, bool) != isinstance(value, bool)):
+                kind = "a switch (true or false)" if is_switch(name) else "a number"
+                raise _fail(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
         # Defaults are expressions, evaluated where the block is defined: the file's parameters.
         inner_frame = frame + ((block.source.at(block.pos), block.name),)
         for name, value in args.items():
@@ -482,9 +501,10 @@ class _Expander:
             while name in nodes:
                 n += 1
                 name = f"{primitive.name}_{n}"
-        self.put(nodes, name, leaf, frame)
+        self.put(nodes, name, leaf, frame, item.label_pos)
         if item.inputs is not None:
             leaf.inputs_frame = _moved(frame, item.inputs_pos)
+            leaf.written_inputs = list(item.inputs)
             nodes[name] = (leaf, list(item.inputs))
 
     def add_block(self, sub: Nested, item: _Item, name: str | None, source: Source,
@@ -503,17 +523,19 @@ class _Expander:
             # The refs are relative to this group; the leaf sits deeper.
             climb = "../" * (len(first) - 1 + (name is not None))
             leaf.inputs_frame = inputs_frame
+            leaf.written_inputs = list(item.inputs)
             group[first[-1]] = (leaf, [climb + ref for ref in item.inputs])
         if name is not None:
-            self.put(nodes, name, sub, frame)
+            self.put(nodes, name, sub, frame, item.label_pos)
         else:
             for key, value in sub.items():
                 self.put(nodes, key, value, frame)
 
-    def put(self, nodes: Nested, name: str, value: Any, frame: Frame) -> None:
+    def put(self, nodes: Nested, name: str, value: Any, frame: Frame,
+            label_pos: tuple[int, int] | None = None) -> None:
         if name in nodes:
             raise _fail(f"the name '{name}' is already used here; give this node another label",
-                        frame)
+                        _moved(frame, label_pos) if label_pos else frame)
         self.node_count += 1
         if self.node_count > MAX_NODES:
             raise _fail(f"the network has more than {MAX_NODES} nodes", frame)
@@ -534,11 +556,12 @@ def _infer(nested: Nested, input_shape: Shape) -> Nested:
     graph: dict[str, tuple[Any, list[str]]] = {}
     for index, (path, (leaf, inputs)) in enumerate(flat):
         resolved = []
-        for rel in inputs:
+        for k, rel in enumerate(inputs):
             try:
                 source = resolve(path, rel, order, index)
-            except NetdslError as e:
-                raise _fail(e.message, leaf.inputs_frame or leaf.frame) from None
+            except NetdslError:
+                raise _fail(f"input '{leaf.written_inputs[k]}' climbs above the network",
+                            leaf.inputs_frame) from None
             resolved.append(source)
         graph[path] = (leaf, resolved)
     for path, (leaf, inputs) in graph.items():

@@ -10,6 +10,7 @@ from . import __version__
 from ._api import DEFAULT_INPUT_SHAPE, parse, read_text
 from .errors import NetdslError
 from .graph import flatten, operations, summary, to_json
+from .ops import parameter_count
 
 EXIT_BAD_INPUT = 2  # bad DSL text, bad file or bad flags
 
@@ -128,8 +129,9 @@ def _run(args: argparse.Namespace) -> int:
         written = write_drawing(draw_graph(graph, show_identity=args.show_identity), output)
         print(f"wrote {written}")
     else:
-        layers = sum(op is not None for op, _ in graph.values())
-        print(f"ok: {args.file or '<-e>'}: {layers} layers")
+        nodes = sum(op is not None for op, _ in graph.values())
+        params = sum(parameter_count(op) for op, _ in graph.values() if op is not None)
+        print(f"ok: {args.file or '<-e>'}: {nodes} nodes, {params:,} parameters")
     return 0
 
 

@@ -1,0 +1,107 @@
+"""Graph -> nn.Module: names, printout, numerics, and the torch tools it must work with."""
+import pytest
+import torch
+from torch import nn
+
+import netdsl
+from handwritten import resnet9
+
+SMALL = "prep(8) -> layer1(16, pool, res) -> layer2(16, pool) -> layer3(32, pool, res) -> head(10)"
+SEED_BASELINE = ("prep(64) -> layer1(112, pool, extra=2) -> layer2(256, pool) "
+                 "-> layer3(384, pool, extra=2) -> head(100, w=0.125)")
+
+
+def copy_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy parameters and buffers in registration order (both nets list layers alike)."""
+    src, dst = source.state_dict(), target.state_dict()
+    assert [v.shape for v in src.values()] == [v.shape for v in dst.values()]
+    target.load_state_dict(dict(zip(dst.keys(), src.values())))
+
+
+def test_prints_like_the_seeds_network(seed_network):
+    assert str(netdsl.compile(SEED_BASELINE)) == seed_network
+
+
+def test_children_and_state_dict_are_named_by_path():
+    model = netdsl.compile("a(8, res, extra=2) -> head(10)")
+    keys = list(model.state_dict())
+    assert keys[:3] == ["a_conv.weight", "a_bn.weight", "a_bn.bias"]
+    assert "a_residual_res2_conv.weight" in keys and "a_extra_1_conv.weight" in keys
+    assert model.node("a/residual/res2/conv") is model.a_residual_res2_conv
+    paths = [path for path, _ in model.named_nodes()]
+    assert paths[:3] == ["a/conv", "a/bn", "a/relu"] and paths[-1] == "logits"
+
+
+def test_same_outputs_and_gradients_as_the_hand_written_resnet9():
+    torch.manual_seed(0)
+    ours = netdsl.compile("models/resnet9.net", prep=8, layer1=16, layer2=16, layer3=32)
+    theirs = resnet9(8, 16, 16, 32)
+    copy_weights(ours, theirs)
+    x = torch.randn(4, 3, 32, 32)
+    for mode in (True, False):
+        ours.train(mode)
+        theirs.train(mode)
+        out_ours, out_theirs = ours(x), theirs(x)
+        assert torch.allclose(out_ours, out_theirs, atol=1e-5)
+    out_ours.sum().backward()
+    out_theirs.sum().backward()
+    grads = [p.grad for p in ours.parameters()]
+    assert all(torch.allclose(a, p.grad, atol=1e-4) for a, p in zip(grads, theirs.parameters()))
+
+
+def test_in_place_relu_never_corrupts_a_tensor_read_twice():
+    model = netdsl.compile("a: conv(4) -> r: relu -> t: add <- r, a")
+    x = torch.randn(2, 3, 8, 8)
+    expected = torch.relu(model.a(x)) + model.a(x)
+    assert torch.allclose(model(x), expected)
+
+
+def test_parameter_count_matches_the_summary():
+    graph = netdsl.flatten(netdsl.load("models/resnet9.net"))
+    total = netdsl.summary(graph, (3, 32, 32)).splitlines()[-2].split()[-2]
+    model = netdsl.compile(graph)
+    trainable = sum(p.numel() for p in model.parameters())
+    assert int(total.replace(",", "")) == trainable == 6_573_120
+
+
+def test_fx_tracing_gives_the_same_function():
+    model = netdsl.compile(SMALL).eval()
+    traced = torch.fx.symbolic_trace(model)
+    targets = [n.target for n in traced.graph.nodes if n.op == "call_module"]
+    assert targets[0] == "prep_conv" and "layer3_residual_res2_conv" in targets
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(traced(x), model(x))
+
+
+def test_channels_last_and_bf16_autocast():
+    torch.manual_seed(0)
+    model = netdsl.compile(SMALL).eval()
+    x = torch.randn(8, 3, 32, 32)
+    reference = model(x)
+    model = model.to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x.contiguous(memory_format=torch.channels_last))
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), reference, atol=0.05, rtol=0.05)
+
+
+def test_torch_compile_gives_the_same_function():
+    torch.manual_seed(0)
+    model = netdsl.compile("a(4, pool, res) -> head(10)").eval()
+    compiled = torch.compile(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), atol=1e-5)
+
+
+def test_forward_references_run_in_dependency_order():
+    model = netdsl.compile("a: conv(4) -> b: add <- a, c -> c: conv(4) <- a")
+    x = torch.randn(1, 3, 8, 8)
+    a = model.a(x)
+    assert torch.allclose(model(x), a + model.c(a))
+
+
+def test_one_module_name_per_node():
+    conv = netdsl.parse("x: conv(4)")["x"]
+    with pytest.raises(netdsl.NetdslError, match="both be named 'a_b'"):
+        netdsl.compile({"input": (None, []), "a_b": conv, "a": {"b": (conv, ["../input"])}})
