@@ -70,7 +70,7 @@ def draw_graph(graph: Graph, show_identity: bool = False) -> graphviz.Digraph:
             name = path.rsplit(SEP, 1)[-1]
             label = _text(name) if op is None else _text(name) + "\\n" + _text(kind)
             target.node(ids[path], label=label,
-                        tooltip=_text(path + ": " + ("input" if op is None else repr(op))),
+                        tooltip=_text(path + ": " + ("the network's input" if op is None else repr(op))),
                         fillcolor=_colour(kind))
         for sub in children[prefix]:
             cluster = graphviz.Digraph(f"cluster_{ids_of_prefix[sub]}",

@@ -250,7 +250,10 @@ def _syntax(source: Source) -> list:
             found = "a line break"
         else:
             found = f"'{token}'"
-        expected = sorted({_describe_terminal(t) for t in e.expected})
+        names = set(e.expected)
+        if "_RPAR" in names:  # inside parentheses, where line breaks are dropped
+            names.discard("_NEWLINE")
+        expected = sorted({_describe_terminal(t) for t in names})
         hint = ", ".join(expected) if len(expected) <= 8 else ", ".join(expected[:8]) + ", ..."
         line, column = _end(source) if token.type == "$END" else (token.line, token.column)
         message = f"unexpected {found}" if found.startswith("'") else f"{found} came too early"
@@ -626,6 +629,13 @@ def _replace_leaves(nested: Nested, ops: dict[str, Op | None], prefix: str = "")
 # ---- the entry point ----------------------------------------------------------------------------
 
 def parse_source(source: Source, params: dict[str, Any], input_shape: Shape) -> Nested:
+    try:
+        return _parse_source(source, params, input_shape)
+    except RecursionError:
+        raise NetdslError(f"{source.name}: expressions or blocks nest too deeply") from None
+
+
+def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) -> Nested:
     statements = _syntax(source)
     blocks = _Expander.definitions(statements, source, _prelude())
     env: dict[str, Any] = {}

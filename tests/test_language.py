@@ -208,6 +208,7 @@ def test_block_parameters_default_and_flag():
     ("x: conv(8) <- ../input", "input '../input' climbs above the network", 1, 12),
     ("head(10) -> conv(8)", "conv needs an image input", 1, 13),
     ("", "defines no layers", None, None),
+    ("conv(" + "-" * 5000 + "8)", "nest too deeply", None, None),
 ])
 def test_errors_say_what_and_where(text, message, line, column):
     e = error(text)

@@ -1,0 +1,86 @@
+"""The netdsl command, run as a user runs it."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, need_dot
+
+
+def netdsl(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_show_ops_prints_the_seed_listing(seed_operations):
+    run = netdsl("show", "models/resnet9_cifar100.net", "--format", "ops")
+    assert run.returncode == 0
+    assert [line.strip(" ,[]") for line in run.stdout.splitlines()] == seed_operations
+
+
+def test_show_json_and_set():
+    run = netdsl("show", "models/resnet9.net", "--format", "json", "--set", "layer1=64",
+                 "--set", "classes=100")
+    nodes = {n["name"]: n for n in json.loads(run.stdout)}
+    assert nodes["layer1/conv"]["args"]["out_channels"] == 64
+    assert nodes["linear"]["args"]["out_features"] == 100
+
+
+def test_show_summary_totals():
+    run = netdsl("show", "-e", "prep(64) -> layer1(128, pool, res) -> layer2(256, pool) -> "
+                 "layer3(512, pool, res) -> head(10, w=0.125)")
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["node", "op", "output", "params", "FLOPs"]
+    assert lines[-2].split()[:2] == ["total", "6,573,120"]
+    assert "layer1 (total)" in run.stdout
+
+
+def test_check_exit_codes():
+    ok = netdsl("check", "models/resnet9.net")
+    assert ok.returncode == 0 and "6,573,120 parameters" in ok.stdout
+    bad = netdsl("check", "-e", "prep(64) -> layer1(0)")
+    assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "-e", "prep(64) ->\nlayer1(128, pool"], "<-e>:2:17: "),
+    (["show", "-e", "prep(64) -> x: add <- nowhere, prep/relu"], "'x' uses 'nowhere'"),
+    (["show", "models/resnet9.net", "--set", "layers=3"], "unknown parameter 'layers'"),
+    (["show", "models/resnet9.net", "--set", "layer1=wide"], "must be a number or true/false"),
+    (["show", "models/resnet9.net", "--set", "layer1=0"], "at least 1"),
+    (["show", "no/such.net"], "cannot read no/such.net: No such file or directory"),
+    (["show", "models/resnet9.net", "--format", "xml"], "invalid choice"),
+    (["draw", "models/resnet9.net", "-o", "net.gif"], "suffix must be one of"),
+    (["show"], "one of the arguments file -e/--expr is required"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(args, message, tmp_path):
+    run = netdsl(*args)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+def test_syntax_error_shows_the_line_and_a_caret():
+    run = netdsl("check", "-e", "prep(64) -> layer1(128,, pool)")
+    lines = run.stderr.splitlines()
+    assert lines[1:] == ["    prep(64) -> layer1(128,, pool)",
+                         "                           ^"]
+    assert run.stderr.startswith("netdsl: error: <-e>:1:24: unexpected ','")
+
+
+def test_draw_writes_dot_and_svg(tmp_path):
+    run = netdsl("draw", str(ROOT / "models/resnet9.net"), "-o", str(tmp_path / "r.dot"))
+    assert run.returncode == 0 and (tmp_path / "r.dot").read_text().startswith("digraph")
+    need_dot()
+    run = netdsl("draw", str(ROOT / "models/resnet9.net"), cwd=tmp_path)
+    assert run.returncode == 0 and (tmp_path / "resnet9.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_help_explains_and_import_stays_light():
+    run = netdsl("--help")
+    assert run.returncode == 0 and "show" in run.stdout and "draw" in run.stdout
+    assert "--set NAME=VALUE" in netdsl("show", "--help").stdout
+    probe = subprocess.run([sys.executable, "-c", "import sys, netdsl.cli; "
+                            "print('torch' in sys.modules)"], capture_output=True, text=True)
+    assert probe.stdout.strip() == "False"

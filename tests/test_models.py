@@ -1,0 +1,46 @@
+"""Every file in models/ parses, compiles and trains one step (a registry test, as timm's)."""
+import pytest
+import torch
+
+import netdsl
+from conftest import MODELS
+
+
+def test_models_are_there():
+    names = {m.stem for m in MODELS}
+    assert {"resnet9", "resnet9_cifar100", "resnet9_extra", "resnet9_shortcut",
+            "resnet9_small", "resnet9_k5"} <= names
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[m.stem for m in MODELS])
+def test_model_compiles_and_trains_one_step(path):
+    torch.manual_seed(0)
+    model = netdsl.compile(path)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(4, 3, 32, 32)
+    out = model(x)
+    assert out.shape[0] == 4 and out.dim() == 2
+    loss = torch.nn.functional.cross_entropy(out, torch.randint(out.shape[1], (4,)))
+    loss.backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def test_model_families_bind_their_parameters():
+    graph = netdsl.flatten(netdsl.load("models/resnet9.net", layer1=112, layer3=384, classes=100))
+    assert graph["layer1/conv"][0].kwargs["out_channels"] == 112
+    assert graph["linear"][0].kwargs == {"in_features": 384, "out_features": 100, "bias": False}
+    shortcut = netdsl.flatten(netdsl.load("models/resnet9_shortcut.net"))
+    assert "prep/residual/add" in shortcut and "layer2/residual/add" in shortcut
+    assert "layer1/residual/add" not in shortcut
+
+
+def test_cifar100_model_is_the_design_example(seed_operations):
+    listing = netdsl.operations(netdsl.load("models/resnet9_cifar100.net"))
+    assert [line.strip(" ,[]") for line in listing.splitlines()] == seed_operations
+
+
+def test_extra_model_is_the_seed_baseline(seed_network):
+    assert str(netdsl.compile("models/resnet9_extra.net")) == seed_network
