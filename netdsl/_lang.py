@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -115,6 +115,14 @@ class _Block:
     body: list
     pos: tuple[int, int]
     source: Source = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.params = tuple((f.name, REQUIRED if f.default is None else f.default)
+                            for f in self.formals)
+        self.constant_defaults = {f.name: f.default.value for f in self.formals
+                                  if isinstance(f.default, _Const)}
+        self.switches = frozenset(name for name, value in self.constant_defaults.items()
+                                  if isinstance(value, bool))
 
 
 def _pos(token) -> tuple[int, int]:
@@ -276,22 +284,25 @@ def _prelude() -> dict[str, _Block]:
 
 # ---- expansion ----------------------------------------------------------------------------------
 
-Frame = tuple[tuple[Location, str], ...]  # the block calls that led here: (call site, callee)
+# The calls that led to a place: (text, (line, column), callee) for each, outermost first.
+# Locations are made from it only when an error is raised: parsing is on a search's hot path.
+Frame = tuple[tuple[Source, tuple[int, int], str], ...]
 
 
 def _moved(frame: Frame, pos: tuple[int, int]) -> Frame:
-    """`frame` with its innermost location moved to `pos` in the same text."""
-    location, callee = frame[-1]
-    return frame[:-1] + ((replace(location, line=pos[0], column=pos[1]), callee),)
+    """`frame` with its innermost place moved to `pos` in the same text."""
+    source, _, callee = frame[-1]
+    return frame[:-1] + ((source, pos, callee),)
 
 
 def _fail(message: str, frame: Frame) -> NetdslError:
     """An error located at the innermost call in the user's text; deeper calls become a note."""
-    user = [i for i, (loc, _) in enumerate(frame) if loc.source != PRELUDE]
+    user = [i for i, (source, _, _) in enumerate(frame) if source.name != PRELUDE]
     at = user[-1] if user else len(frame) - 1
-    deeper = [callee for _, callee in frame[at + 1:]]
+    deeper = [callee for _, _, callee in frame[at + 1:]]
     notes = (f"    (inside {' -> '.join(deeper)})",) if deeper else ()
-    return NetdslError(message, frame[at][0] if frame else None, notes)
+    location = frame[at][0].at(frame[at][1]) if frame else None
+    return NetdslError(message, location, notes)
 
 
 class _Pending:
@@ -361,61 +372,59 @@ class _Expander:
                 if not isinstance(value, bool):
                     raise _fail(f"'not' needs true or false, got {value!r}", _moved(frame, expr.pos))
                 return not value
-            return -self._number(value, "-", _moved(frame, expr.pos))
-        left = self._number(self.eval(expr.left, env, frame), expr.op, _moved(frame, expr.left.pos))
-        right = self._number(self.eval(expr.right, env, frame), expr.op,
-                             _moved(frame, expr.right.pos))
+            return -self._number(value, "-", frame, expr.pos)
+        left = self._number(self.eval(expr.left, env, frame), expr.op, frame, expr.left.pos)
+        right = self._number(self.eval(expr.right, env, frame), expr.op, frame, expr.right.pos)
         if expr.op in ("/", "//") and right == 0:
             raise _fail("division by zero", _moved(frame, expr.right.pos))
         try:
             result = _ARITHMETIC[expr.op](left, right)
         except OverflowError:
             result = math.inf
-        return self._number(result, expr.op, _moved(frame, expr.pos))
+        return self._number(result, expr.op, frame, expr.pos)
 
     @staticmethod
-    def _number(value: Any, op: str, frame: Frame):
+    def _number(value: Any, op: str, frame: Frame, pos: tuple[int, int]):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(f"'{op}' needs numbers, got {value!r}", frame)
+            raise _fail(f"'{op}' needs numbers, got {value!r}", _moved(frame, pos))
         if abs(value) > 2 ** 62:  # past this, arithmetic on ints gets slow and floats inexact
-            raise _fail("number too large", frame)
+            raise _fail("number too large", _moved(frame, pos))
         return value
 
     # -- calls --
 
-    def bind(self, callee: str, params: list[tuple[str, Any]], is_switch, call: _Call,
-             env: dict, frame: Frame) -> dict:
+    def bind(self, callee: str, params: tuple[tuple[str, Any], ...], switches: frozenset[str],
+             call: _Call, env: dict, frame: Frame) -> dict:
         """Match a call's arguments to `params` ((name, default)). A bare name that names a
         switch parameter of the callee is a flag: it sets that parameter to true."""
-        names = [name for name, _ in params]
         values: dict[str, Any] = {}
         next_positional = 0
         for arg in call.args:
-            here = _moved(frame, arg.pos)
-            if arg.name is None and isinstance(arg.expr, _Name) and arg.expr.name in names \
-                    and is_switch(arg.expr.name):
+            if arg.name is None and isinstance(arg.expr, _Name) and arg.expr.name in switches:
                 name, value = arg.expr.name, True
             elif arg.name is None:
                 if isinstance(arg.expr, _Name) and arg.expr.name not in env:
-                    switches = [n for n in names if is_switch(n)]
                     raise _fail(f"unknown name '{arg.expr.name}': not a parameter of this "
                                 f"network, nor a switch of {callee}"
-                                + (f" ({', '.join(switches)})" if switches else ""), here)
-                if next_positional >= len(names):
-                    raise _fail(f"{callee} takes at most {len(names)} argument"
-                                f"{'s' if len(names) != 1 else ''} ({', '.join(names) or 'none'})",
-                                here)
-                name = names[next_positional]
+                                + (f" ({', '.join(sorted(switches))})" if switches else ""),
+                                _moved(frame, arg.pos))
+                if next_positional >= len(params):
+                    names = ", ".join(name for name, _ in params) or "none"
+                    raise _fail(f"{callee} takes at most {len(params)} argument"
+                                f"{'s' if len(params) != 1 else ''} ({names})",
+                                _moved(frame, arg.pos))
+                name = params[next_positional][0]
                 next_positional += 1
-                value = self.eval(arg.expr, env, here)
+                value = self.eval(arg.expr, env, frame)
             else:
                 name = arg.name
-                if name not in names:
-                    raise _fail(f"{callee} has no parameter '{name}' "
-                                f"(it takes: {', '.join(names) or 'none'})", here)
-                value = self.eval(arg.expr, env, here)
+                if not any(name == known for known, _ in params):
+                    names = ", ".join(known for known, _ in params) or "none"
+                    raise _fail(f"{callee} has no parameter '{name}' (it takes: {names})",
+                                _moved(frame, arg.pos))
+                value = self.eval(arg.expr, env, frame)
             if name in values:
-                raise _fail(f"{callee}: argument '{name}' is given twice", here)
+                raise _fail(f"{callee}: argument '{name}' is given twice", _moved(frame, arg.pos))
             values[name] = value
         for name, default in params:
             if name not in values:
@@ -425,26 +434,19 @@ class _Expander:
         return values
 
     def call_block(self, block: _Block, call: _Call, env: dict, frame: Frame) -> Nested:
-        if any(callee == block.name for _, callee in frame[:-1]):
+        if any(callee == block.name for _, _, callee in frame[:-1]):
             raise _fail(f"block '{block.name}' calls itself; recursion is not supported", frame)
         if len(frame) > MAX_BLOCK_DEPTH:
             raise _fail(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", frame)
-        params = [(f.name, REQUIRED if f.default is None else f.default) for f in block.formals]
-        defaults = {f.name: f.default for f in block.formals}
-
-        def is_switch(name):
-            default = defaults[name]
-            return isinstance(default, _Const) and isinstance(default.value, bool)
-
-        args = self.bind(block.name, params, is_switch, call, env, frame)
+        args = self.bind(block.name, block.params, block.switches, call, env, frame)
         for name, value in args.items():
-            default = defaults[name]
-            if isinstance(default, _Const) and not isinstance(value, _Expr) and (
-                    isinstance(default.value, bool) != isinstance(value, bool)):
-                kind = "a switch (true or false)" if is_switch(name) else "a number"
+            default = block.constant_defaults.get(name)
+            if default is not None and not isinstance(value, _Expr) and (
+                    isinstance(default, bool) != isinstance(value, bool)):
+                kind = "a switch (true or false)" if name in block.switches else "a number"
                 raise _fail(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
         # Defaults are expressions, evaluated where the block is defined: the file's parameters.
-        inner_frame = frame + ((block.source.at(block.pos), block.name),)
+        inner_frame = frame + ((block.source, block.pos, block.name),)
         for name, value in args.items():
             if isinstance(value, _Expr):
                 args[name] = self.eval(value, self.globals, inner_frame)
@@ -460,7 +462,7 @@ class _Expander:
 
     def item(self, item: _Item, env: dict, source: Source, frame: Frame, nodes: Nested) -> None:
         call = item.call
-        here = frame + ((source.at(call.pos), call.name),)
+        here = frame + ((source, call.pos, call.name),)
         if item.condition is not None:
             wanted = self.eval(item.condition, env, here)
             if not isinstance(wanted, bool):
@@ -483,7 +485,7 @@ class _Expander:
                 raise _fail(f"unknown block '{call.name}'", here)
             # A stage: `layer1(128, pool)` is `layer1: stage(128, pool)`.
             label, block = call.name, self.blocks["stage"]
-            here = frame + ((source.at(call.pos), "stage"),)
+            here = frame + ((source, call.pos, "stage"),)
         for i in range(count):
             name = None if label is None else label if i == 0 else f"{label}_{i}"
             if primitive is not None:
@@ -494,10 +496,8 @@ class _Expander:
 
     def add_primitive(self, primitive: Primitive, item: _Item, name: str | None, env: dict,
                       frame: Frame, nodes: Nested) -> None:
-        def is_switch(param):
-            return isinstance(dict(primitive.params)[param], bool)
-
-        args = self.bind(primitive.name, list(primitive.params), is_switch, item.call, env, frame)
+        args = self.bind(primitive.name, primitive.params, primitive.switches, item.call, env,
+                         frame)
         leaf = _Pending(primitive, args, frame)
         if name is None:
             name, n = primitive.name, 0
@@ -557,32 +557,25 @@ def _infer(nested: Nested, input_shape: Shape) -> Nested:
     flat = pipeline(nested)
     order = [path for path, _ in flat]
     graph: dict[str, tuple[Any, list[str]]] = {}
+    readers: dict[str, int] = dict.fromkeys(order, 0)
     for index, (path, (leaf, inputs)) in enumerate(flat):
-        resolved = []
-        for k, rel in enumerate(inputs):
-            try:
-                source = resolve(path, rel, order, index)
-            except NetdslError:
-                raise _fail(f"input '{leaf.written_inputs[k]}' climbs above the network",
-                            leaf.inputs_frame) from None
-            resolved.append(source)
-        graph[path] = (leaf, resolved)
-    for path, (leaf, inputs) in graph.items():
-        for source in inputs:
-            if source not in graph:
+        try:
+            resolved = [resolve(path, rel, order, index) for rel in inputs]
+        except NetdslError:
+            raise _fail(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
+                        "network", leaf.inputs_frame) from None
+        for source in resolved:
+            if source not in readers:
                 raise _fail(f"'{path}' uses '{source}', which is not in the network",
                             leaf.inputs_frame or leaf.frame)
+            readers[source] += 1
+        graph[path] = (leaf, resolved)
 
     try:
         order = execution_order(graph)
     except NetdslError as e:
         first = e.message.split(": ", 1)[1].split(" -> ")[0]
         raise _fail(e.message, graph[first][0].frame) from None
-
-    readers: dict[str, int] = {}
-    for _, inputs in graph.values():
-        for source in inputs:
-            readers[source] = readers.get(source, 0) + 1
 
     shapes: dict[str, Shape] = {}
     ops: dict[str, Op | None] = {}
@@ -647,7 +640,7 @@ def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) ->
         raise NetdslError(f"{source.name}: unknown parameter '{unknown[0]}' (this network has: {have})")
     expander = _Expander(blocks, env)
     for param in declared:
-        here = ((source.at(param.pos), param.name),)
+        here = ((source, param.pos, param.name),)
         if param.name in env:
             raise _fail(f"parameter '{param.name}' is declared twice", here)
         default = expander.eval(param.expr, env, here)
@@ -657,7 +650,7 @@ def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) ->
         if block.source is source:
             for formal in block.formals:
                 if formal.default is not None:
-                    expander.eval(formal.default, env, ((source.at(formal.pos), block.name),))
+                    expander.eval(formal.default, env, ((source, formal.pos, block.name),))
     nodes: Nested = {INPUT: (None, [])}
     items = [s for s in statements if isinstance(s, _Item)]
     if not items:

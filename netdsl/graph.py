@@ -83,6 +83,13 @@ def flatten(nested: Nested) -> Graph:
 def execution_order(graph: Graph) -> list[str]:
     """The nodes sorted so each comes after its inputs, keeping the written order where it
     allows. A cycle is an error that lists it."""
+    seen: set[str] = set()
+    for path, (_, inputs) in graph.items():
+        if not seen.issuperset(inputs):
+            break
+        seen.add(path)
+    else:
+        return list(graph)  # the common case: written in order already
     done: set[str] = set()
     order: list[str] = []
     for start in graph:

@@ -7,6 +7,7 @@ modules. Shapes are per image, without the batch: (channels, height, width) or (
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -121,6 +122,11 @@ class Primitive:
     params: tuple[tuple[str, Any], ...]
     infer: Callable[[dict, list[Shape], bool], Op]
     inputs: tuple[int, int | None] = (1, 1)  # least and most inputs; None: no limit
+
+    @functools.cached_property
+    def switches(self) -> frozenset[str]:
+        """Parameters that are true or false, so a bare name in a call sets them."""
+        return frozenset(name for name, default in self.params if isinstance(default, bool))
 
 
 def _conv(a, shapes, exclusive):

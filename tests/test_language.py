@@ -205,7 +205,7 @@ def test_block_parameters_default_and_flag():
     ("conv(8) -> maxpool(64)", "larger than the 32x32 input", 1, 12),
     ("param w = 2\nparam w = 3\nconv(w)", "declared twice", 2, 7),
     ("block conv(c) { x: relu }", "is a primitive", 1, 7),
-    ("x: conv(8) <- ../input", "input '../input' climbs above the network", 1, 12),
+    ("x: conv(8) <- ../input", "an input in '../input' climbs above the network", 1, 12),
     ("head(10) -> conv(8)", "conv needs an image input", 1, 13),
     ("", "defines no layers", None, None),
     ("conv(" + "-" * 5000 + "8)", "nest too deeply", None, None),

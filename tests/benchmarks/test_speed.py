@@ -1,0 +1,70 @@
+"""Speed, measured with pytest-benchmark (never asserted: these machines are shared and noisy).
+
+    pytest tests/benchmarks --benchmark-enable
+
+- parse: DSL string -> validated graph (Page's nested dict of Ops, shapes checked, no weights),
+  resnet9-sized strings of varying widths, one core. The issue's aim: at least 2,000 strings per
+  second (at most 500 us per string). flatten, timed apart, is what resolving paths adds.
+- resnet9 step: forward + backward + SGD step, bf16 autocast, channels_last, batch 128, on the
+  CPU; the compiled module against the hand-written one in the same run. Aim: ratio <= 1.02.
+  pytest-benchmark prints each row's ratio to the fastest in parentheses.
+"""
+import random
+
+import pytest
+import torch
+
+import netdsl
+from handwritten import resnet9
+
+WIDTHS = ([16, 32, 48, 64], [28, 56, 84, 112], [64, 128, 192, 256], [96, 192, 288, 384])
+
+
+def search_strings(n=500, seed=0):
+    """What a search over the seed's space generates: the same family, varying widths."""
+    rng = random.Random(seed)
+    return [f"prep({rng.choice(WIDTHS[0])}) -> layer1({rng.choice(WIDTHS[1])}, pool, res) -> "
+            f"layer2({rng.choice(WIDTHS[2])}, pool) -> layer3({rng.choice(WIDTHS[3])}, pool, res) "
+            f"-> head(10, w={rng.choice([0.1, 0.125, 0.2])})" for _ in range(n)]
+
+
+@pytest.mark.benchmark(group="parse")
+def test_parse_to_validated_graph(benchmark):
+    strings = iter(search_strings(100_000))
+    nested = benchmark(lambda: netdsl.parse(next(strings)))
+    assert "add" in nested["layer3"]["residual"]
+
+
+@pytest.mark.benchmark(group="parse")
+def test_flatten(benchmark):
+    nested = netdsl.parse(search_strings(1)[0])
+    graph = benchmark(netdsl.flatten, nested)
+    assert "layer3/residual/add" in graph
+
+
+def step_function(model, batch=128, seed=0):
+    torch.manual_seed(seed)
+    model = model.to(memory_format=torch.channels_last).train()
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(10, (batch,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                weight_decay=5e-4)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
+@pytest.mark.benchmark(group="resnet9 step")
+@pytest.mark.parametrize("which", ["handwritten", "netdsl"])
+def test_resnet9_step(benchmark, which):
+    torch.set_num_threads(torch.get_num_threads())
+    model = resnet9() if which == "handwritten" else netdsl.compile("models/resnet9.net")
+    step = step_function(model)
+    loss = benchmark.pedantic(step, rounds=8, warmup_rounds=2)
+    assert torch.isfinite(loss)
