@@ -99,6 +99,12 @@ def _colour(kind: str) -> str:
     return _INPUT_COLOUR if kind == "input" else _COLOURS.get(kind, _OTHER_COLOUR)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_drawing(dot: graphviz.Digraph, output: str | os.PathLike[str]) -> Path:
     """Write `dot` to `output`; the format is the file's suffix (.svg, .png, .pdf, .dot).
     The file appears whole or not at all."""
@@ -125,6 +131,7 @@ def write_drawing(dot: graphviz.Digraph, output: str | os.PathLike[str]) -> Path
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; a drawing is not
         os.replace(temp, path)
     except OSError as e:
         if temp is not None and os.path.exists(temp):

@@ -23,7 +23,6 @@ from .ops import PRIMITIVES, REQUIRED, Op, Primitive, Shape, format_shape, outpu
 PRELUDE = "prelude.net"
 MAX_REPEAT = 1000      # one item repeated more often than this is a mistake, not a network
 MAX_NODES = 20000      # keeps a generated string from eating memory before it is rejected
-MAX_BLOCK_DEPTH = 64   # nested block calls; recursion is caught before this
 
 
 @dataclass(frozen=True)
@@ -436,8 +435,6 @@ class _Expander:
     def call_block(self, block: _Block, call: _Call, env: dict, frame: Frame) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):
             raise _fail(f"block '{block.name}' calls itself; recursion is not supported", frame)
-        if len(frame) > MAX_BLOCK_DEPTH:
-            raise _fail(f"blocks nest more than {MAX_BLOCK_DEPTH} deep", frame)
         args = self.bind(block.name, block.params, block.switches, call, env, frame)
         for name, value in args.items():
             default = block.constant_defaults.get(name)

@@ -1,0 +1,50 @@
+"""Interleaved A/B timing of one ResNet-9 training step: netdsl's compiled module against the
+hand-written one, alternating step by step so both see the same machine load.
+
+    python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128]
+
+Prints each side's median step time and the median of the per-pair ratios netdsl/handwritten.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+import netdsl  # noqa: E402
+from handwritten import resnet9  # noqa: E402
+from test_speed import step_function  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parents[2]
+    steps = {"handwritten": step_function(resnet9(), args.batch),
+             "netdsl": step_function(netdsl.compile(root / "models/resnet9.net"), args.batch)}
+    for step in steps.values():  # warm-up: allocator, oneDNN kernel selection
+        step(), step()
+    times = {name: [] for name in steps}
+    for i in range(args.pairs):
+        order = list(steps) if i % 2 == 0 else list(reversed(steps))
+        for name in order:
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(times["netdsl"], times["handwritten"])]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+          f"bf16 autocast, channels_last, {args.pairs} interleaved pairs")
+    for name, values in times.items():
+        print(f"{name:12s} median {statistics.median(values) * 1e3:7.1f} ms per step")
+    print(f"ratio netdsl/handwritten: median {statistics.median(ratios):.3f} "
+          f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}-"
+          f"{statistics.quantiles(ratios, n=4)[2]:.3f})")
+
+
+if __name__ == "__main__":
+    main()
