@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._api import DEFAULT_INPUT_SHAPE, NetworkLike, graph_of, load, parse
+from ._api import DEFAULT_INPUT_SHAPE, NetworkLike, graph_of, load, parameters, parse
 from .errors import Location, NetdslError
 from .graph import Graph, execution_order, flatten, operations, pipeline, shapes, summary, to_json
 from .ops import PRIMITIVES, Op
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "Graph", "Location", "NetdslError", "Network", "NetworkLike", "Op",
            "PRIMITIVES", "compile", "draw", "execution_order", "flatten", "graph_of", "load",
-           "operations", "parse", "pipeline", "shapes", "summary", "to_json", "__version__"]
+           "operations", "parameters", "parse", "pipeline", "shapes", "summary", "to_json", "__version__"]
 
 
 def compile(network: NetworkLike, params: dict[str, Any] | None = None,

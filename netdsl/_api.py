@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from ._lang import Source, parse_source
+from ._lang import Source, declared_parameters, parse_source
 from .errors import NetdslError
 from .graph import Graph, Nested, flatten
 from .ops import Shape
@@ -31,6 +31,11 @@ def load(path: str | os.PathLike[str], /, params: dict[str, Any] | None = None, 
          input_shape: Shape = DEFAULT_INPUT_SHAPE, **bindings: Any) -> Nested:
     """A `.net` file -> Page's nested dict of Ops; parameters as for `parse`."""
     return parse(read_text(path), params, source=str(path), input_shape=input_shape, **bindings)
+
+
+def parameters(text: str, /, *, source: str = "<string>") -> dict[str, Any]:
+    """The parameters DSL text declares, with their defaults: `{"width": 64, "deep": False}`."""
+    return declared_parameters(Source(source, text))
 
 
 def read_text(path: str | os.PathLike[str]) -> str:

@@ -141,6 +141,12 @@ class Network(nn.Module):
         """The module of the node at `path` (`layer1/residual/res2/conv`)."""
         return getattr(self, module_name(path))
 
+    def path_of(self, parameter: str) -> str:
+        """The graph path of a parameter or buffer name: `layer3_conv.weight` ->
+        `layer3/conv/weight`. The trainer groups learning rates by these paths."""
+        child, _, rest = parameter.partition(".")
+        return f"{self.paths[child]}/{rest.replace('.', '/')}" if rest else self.paths[child]
+
     def named_nodes(self) -> Iterator[tuple[str, nn.Module]]:
         """(graph path, module) for every node, in graph order."""
         for name, module in self.named_children():

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import graphviz
 
+from ._files import write_atomically
 from .errors import NetdslError
 from .graph import SEP, Graph
 
@@ -99,12 +99,6 @@ def _colour(kind: str) -> str:
     return _INPUT_COLOUR if kind == "input" else _COLOURS.get(kind, _OTHER_COLOUR)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_drawing(dot: graphviz.Digraph, output: str | os.PathLike[str]) -> Path:
     """Write `dot` to `output`; the format is the file's suffix (.svg, .png, .pdf, .dot).
     The file appears whole or not at all."""
@@ -125,16 +119,4 @@ def write_drawing(dot: graphviz.Digraph, output: str | os.PathLike[str]) -> Path
                 "graphviz; conda: conda install graphviz), or write a .dot file instead.") from None
         except graphviz.CalledProcessError as e:
             raise NetdslError(f"graphviz could not draw {path.name}: {e.stderr!r}") from None
-    directory = path.parent if str(path.parent) else Path(".")
-    temp = None
-    try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; a drawing is not
-        os.replace(temp, path)
-    except OSError as e:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
-        raise NetdslError(f"cannot write {path}: {e.strerror}") from None
-    return path
+    return write_atomically(path, data)

@@ -625,17 +625,22 @@ def parse_source(source: Source, params: dict[str, Any], input_shape: Shape) -> 
         raise NetdslError(f"{source.name}: expressions or blocks nest too deeply") from None
 
 
-def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) -> Nested:
+def declared_parameters(source: Source) -> dict[str, Any]:
+    """The parameters `source` declares, with their default values, in order."""
     statements = _syntax(source)
-    blocks = _Expander.definitions(statements, source, _prelude())
-    env: dict[str, Any] = {}
+    return _bind_parameters(statements, source, {}, _Expander({}, {}))
+
+
+def _bind_parameters(statements: list, source: Source, params: dict[str, Any],
+                     expander: _Expander) -> dict[str, Any]:
+    """Evaluate the `param` statements in order, `params` overriding their defaults."""
+    env = expander.globals
     declared = [s for s in statements if isinstance(s, _Param)]
     names = [p.name for p in declared]
     unknown = [name for name in params if name not in names]
     if unknown:
         have = ", ".join(names) if names else "no parameters"
         raise NetdslError(f"{source.name}: unknown parameter '{unknown[0]}' (this network has: {have})")
-    expander = _Expander(blocks, env)
     for param in declared:
         here = ((source, param.pos, param.name),)
         if param.name in env:
@@ -643,6 +648,15 @@ def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) ->
         default = expander.eval(param.expr, env, here)
         env[param.name] = _check_binding(param.name, params[param.name], default, here) \
             if param.name in params else default
+    return env
+
+
+def _parse_source(source: Source, params: dict[str, Any], input_shape: Shape) -> Nested:
+    statements = _syntax(source)
+    blocks = _Expander.definitions(statements, source, _prelude())
+    env: dict[str, Any] = {}
+    expander = _Expander(blocks, env)
+    _bind_parameters(statements, source, params, expander)
     for block in blocks.values():
         if block.source is source:
             for formal in block.formals:

@@ -20,6 +20,7 @@ A network is a file (models/resnet9.net) or, with -e, a string:
   netdsl show models/resnet9.net --set layer1=64 --format ops
   netdsl draw models/resnet9.net -o resnet9.svg
   netdsl check models/resnet9.net && echo valid
+  netdsl run models/resnet9.net --dataset cifar10 --json run.json
 """
 
 
@@ -76,11 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("-e", "--expr", metavar="TEXT", help="the network as a string")
     network.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append",
                          default=[], help="bind a parameter the network declares (repeatable)")
-    network.add_argument("--input-shape", metavar="C,H,W", type=_shape,
-                         default=DEFAULT_INPUT_SHAPE,
-                         help="shape of one input image (default: 3,32,32, CIFAR)")
+    sized = _Parser(add_help=False, parents=[network])
+    sized.add_argument("--input-shape", metavar="C,H,W", type=_shape,
+                       default=DEFAULT_INPUT_SHAPE,
+                       help="shape of one input image (default: 3,32,32, CIFAR)")
 
-    show = commands.add_parser("show", parents=[network], help="print the network",
+    show = commands.add_parser("show", parents=[sized], help="print the network",
                                description="Print the network: a summary table (output shape, "
                                "parameters and FLOPs per node, totals per stage), the seed's "
                                "operations listing, or the resolved graph as JSON.")
@@ -88,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="summary (default): shapes, parameters, FLOPs per image; "
                       "ops: Page's (path, (op, inputs)) listing; json: the resolved graph")
 
-    draw = commands.add_parser("draw", parents=[network], help="draw the network with graphviz",
+    draw = commands.add_parser("draw", parents=[sized], help="draw the network with graphviz",
                                description="Draw the network. The suffix of -o picks the "
                                "format: .svg, .png, .pdf (these need graphviz's dot program) "
                                "or .dot (plain text, needs nothing).")
@@ -97,22 +99,34 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--show-identity", action="store_true",
                       help="draw Identity nodes too (hidden by default)")
 
-    commands.add_parser("check", parents=[network], help="validate only: exit 0 if valid, 2 if not",
+    commands.add_parser("check", parents=[sized], help="validate only: exit 0 if valid, 2 if not",
                         description="Parse and check the network; print one line and exit 0 "
                         "if it is valid, print the error and exit 2 if not.")
+
+    run = commands.add_parser(
+        "run", parents=[network], help="train the network and print the seed's table",
+        description="Train the network with the seed's recipe (every part a flag) and print "
+        "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "
+        "being finite, 130 on Ctrl-C (after writing --json).")
+    from .run import add_arguments  # argparse only: the trainer loads when the command runs
+
+    add_arguments(run)
     return parser
 
 
-def _load(args: argparse.Namespace):
+def _text(args: argparse.Namespace) -> tuple[str, str]:
     if args.expr is not None:
-        text, source = args.expr, "<-e>"
-    else:
-        text, source = read_text(args.file), args.file
-    return parse(text, dict(args.set), source=source, input_shape=args.input_shape)
+        return args.expr, "<-e>"
+    return read_text(args.file), args.file
 
 
 def _run(args: argparse.Namespace) -> int:
-    nested = _load(args)
+    text, source = _text(args)
+    if args.command == "run":
+        from .run import run_command
+
+        return run_command(args, text, source)
+    nested = parse(text, dict(args.set), source=source, input_shape=args.input_shape)
     graph = flatten(nested)
     if args.command == "show":
         if args.format == "ops":
@@ -145,3 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `netdsl show ... | head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # runs record their own interruption; this is any other moment
+        print("netdsl: interrupted", file=sys.stderr)
+        return 130

@@ -1,9 +1,11 @@
 """Interleaved A/B timing of one ResNet-9 training step: netdsl's compiled module against the
 hand-written one, alternating step by step so both see the same machine load.
 
-    python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128]
+    python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--keep-freed-memory]
 
 Prints each side's median step time and the median of the per-pair ratios netdsl/handwritten.
+--keep-freed-memory first applies runtime's malloc setting (what `runtime.train` does on the
+CPU); run with and without it to see what that setting is worth.
 """
 import argparse
 import statistics
@@ -23,7 +25,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--keep-freed-memory", action="store_true")
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        from runtime.train import keep_freed_memory
+
+        assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]
     steps = {"handwritten": step_function(resnet9(), args.batch),
              "netdsl": step_function(netdsl.compile(root / "models/resnet9.net"), args.batch)}
@@ -38,7 +45,8 @@ def main():
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["netdsl"], times["handwritten"])]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"bf16 autocast, channels_last, {args.pairs} interleaved pairs")
+          f"bf16 autocast, channels_last, {args.pairs} interleaved pairs, "
+          f"{'freed memory kept' if args.keep_freed_memory else 'default malloc'}")
     for name, values in times.items():
         print(f"{name:12s} median {statistics.median(values) * 1e3:7.1f} ms per step")
     print(f"ratio netdsl/handwritten: median {statistics.median(ratios):.3f} "

@@ -1,0 +1,247 @@
+"""Image classification data: loaded once as uint8, kept whole on the training device, and
+augmented there a batch at a time with tensor ops (no per-sample Python).
+
+Sources: torchvision's CIFAR-10/100 download (checked against its MD5 sums), or an image folder
+`PATH/{train,test}/<class>/*.png|jpg`, decoded once and cached as uint8 arrays.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CROP_PAD = 4  # pixels of reflect padding around each image for the random crop
+_CACHE_FORMAT = b"pillow-rgb-uint8-v1"  # change it when decoding changes: old caches then miss
+
+
+class DataError(Exception):
+    """A dataset that cannot be loaded; the message says what to do about it."""
+
+
+def default_data_dir() -> Path:
+    """$NETDSL_DATA, else $XDG_CACHE_HOME/netdsl, else ~/.cache/netdsl."""
+    if os.environ.get("NETDSL_DATA"):
+        return Path(os.environ["NETDSL_DATA"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "netdsl"
+
+
+@dataclass
+class Images:
+    """A dataset in host memory: uint8 images (N, H, W, C) and int64 labels."""
+
+    name: str
+    classes: list[str]
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    def subset(self, train_limit: int, seed: int = 0) -> "Images":
+        """A random `train_limit` of the training images (the test set stays whole)."""
+        if not 0 < train_limit < len(self.train_y):
+            return self
+        keep = np.random.RandomState(seed).permutation(len(self.train_y))[:train_limit]
+        return Images(f"{self.name}[{train_limit}]", self.classes, self.train_x[keep],
+                      self.train_y[keep], self.test_x, self.test_y)
+
+
+def load_images(dataset: str, data_dir: str | os.PathLike | None = None) -> Images:
+    """`cifar10`, `cifar100` (downloaded into `data_dir` once) or an image-folder path."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if dataset.lower() in ("cifar10", "cifar100"):
+        return _torchvision_cifar(dataset.lower(), data_dir)
+    folder = Path(dataset)
+    if folder.is_dir():
+        return _image_folder(folder, data_dir)
+    raise DataError(f"--dataset {dataset}: not cifar10, cifar100 or a folder with train/ and "
+                    "test/ subfolders of class folders")
+
+
+def _torchvision_cifar(name: str, data_dir: Path) -> Images:
+    from torchvision import datasets
+
+    kind = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        splits = {}
+        for train in (True, False):
+            # torchvision checks the files' MD5 sums and downloads only when they fail.
+            split = kind(str(data_dir), train=train, download=True)
+            splits[train] = (np.asarray(split.data, dtype=np.uint8),
+                             np.asarray(split.targets, dtype=np.int64))
+        classes = list(split.classes)
+    except (urllib.error.URLError, OSError, RuntimeError) as e:
+        raise DataError(
+            f"cannot get {name} into {data_dir}: {e}. Offline? Copy {kind.filename} (or its "
+            f"extracted {kind.base_folder}/ folder) into --data-dir {data_dir}, or use an image "
+            "folder: --dataset PATH with PATH/train/<class>/*.png and PATH/test/<class>/*.png"
+        ) from None
+    return Images(name, classes, *splits[True], *splits[False])
+
+
+def _listing(folder: Path) -> dict[str, dict[str, list[Path]]]:
+    """{split: {class: [files]}}, sorted; errors name what is missing."""
+    splits = {}
+    for split in ("train", "test"):
+        root = folder / split
+        if not root.is_dir():
+            raise DataError(f"--dataset {folder}: no {split}/ folder (expected "
+                            f"{folder}/{split}/<class>/*.png|jpg)")
+        classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+        if not classes:
+            raise DataError(f"--dataset {folder}: {root} has no class folders")
+        splits[split] = {c: sorted(p for p in (root / c).iterdir()
+                                   if p.suffix.lower() in IMAGE_SUFFIXES) for c in classes}
+        empty = [c for c, files in splits[split].items() if not files]
+        if empty:
+            raise DataError(f"--dataset {folder}: {root / empty[0]} has no .png or .jpg images")
+    if list(splits["train"]) != list(splits["test"]):
+        raise DataError(f"--dataset {folder}: train/ and test/ have different class folders")
+    return splits
+
+
+def _image_folder(folder: Path, data_dir: Path) -> Images:
+    splits = _listing(folder)
+    classes = list(splits["train"])
+    # The cache is keyed by every file's path, size and modification time: any change decodes
+    # again.
+    key = hashlib.sha1(_CACHE_FORMAT)
+    for split, by_class in splits.items():
+        for files in by_class.values():
+            for path in files:
+                stat = path.stat()
+                key.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    cache = data_dir / f"{folder.resolve().name}-{key.hexdigest()[:16]}.npz"
+    if cache.exists():
+        with np.load(cache) as arrays:
+            return Images(str(folder), classes, arrays["train_x"], arrays["train_y"],
+                          arrays["test_x"], arrays["test_y"])
+    arrays = {}
+    for split, by_class in splits.items():
+        files = [path for paths in by_class.values() for path in paths]
+        labels = np.repeat(np.arange(len(classes)), [len(p) for p in by_class.values()])
+        arrays[f"{split}_x"] = _decode_all(files)
+        arrays[f"{split}_y"] = labels.astype(np.int64)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".part.npz")
+    np.savez(partial, **arrays)
+    os.replace(partial, cache)  # a cache file is whole or absent
+    return Images(str(folder), classes, arrays["train_x"], arrays["train_y"], arrays["test_x"],
+                  arrays["test_y"])
+
+
+def _decode(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError  # torchvision's own dependency
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"cannot decode {path}: {e}") from None
+
+
+def _decode_all(files: list[Path]) -> np.ndarray:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
+        images = list(pool.map(_decode, files, chunksize=256))
+    shapes = {image.shape for image in images}
+    if len(shapes) != 1:
+        odd = next(f for f, image in zip(files, images) if image.shape != images[0].shape)
+        raise DataError(f"images differ in size: {files[0]} is {images[0].shape[:2]}, "
+                        f"{odd} is not; all images must have one size")
+    return np.stack(images)
+
+
+def _channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images (N, H, W, C), in [0, 1] units. Exact, from a
+    256-bin histogram per channel: no float copy of the whole set."""
+    values = np.arange(256) / 255
+    counts = np.stack([np.bincount(x[..., c].ravel(), minlength=256) for c in range(x.shape[-1])])
+    mean = counts @ values / counts.sum(1)
+    std = np.sqrt(counts @ values ** 2 / counts.sum(1) - mean ** 2)
+    return mean, std
+
+
+def _reflect_index(size: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Indices that reflect-pad a dimension of `size` by `pad` (edge not repeated)."""
+    index = torch.arange(-pad, size + pad, device=device).abs()
+    return torch.where(index >= size, 2 * (size - 1) - index, index)
+
+
+class DeviceData:
+    """A dataset resident on `device` as uint8, with its per-channel mean and std (of the
+    training images, in [0, 1] units) for normalisation on the device."""
+
+    def __init__(self, images: Images, device: torch.device | str):
+        self.device = torch.device(device)
+        self.name = images.name
+        self.classes = images.classes
+        to_nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        train = to_nchw(images.train_x).to(self.device)
+        mean, std = _channel_statistics(images.train_x)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device)
+        self._mean_255 = (self.mean * 255)[:, None, None]  # in uint8 units, for normalise
+        self._inverse_std_255 = 1 / (self.std * 255)[:, None, None]
+        # Padded once, by reflection; each batch is a random crop of it. Done by indexing:
+        # torch's reflect pad does not take uint8, and a float copy of the set is 4x larger.
+        height, width = train.shape[2:]
+        self.train_x = train[:, :, _reflect_index(height, CROP_PAD, self.device)][
+            :, :, :, _reflect_index(width, CROP_PAD, self.device)]
+        self.train_y = torch.from_numpy(images.train_y).to(self.device)
+        self.test_x = to_nchw(images.test_x).to(self.device)
+        self.test_y = torch.from_numpy(images.test_y).to(self.device)
+        self.image_shape = tuple(self.test_x.shape[1:])
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train_y)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> float32, zero mean and unit std per channel, channels_last."""
+        x = x.contiguous(memory_format=torch.channels_last).float()
+        return x.sub_(self._mean_255).mul_(self._inverse_std_255)
+
+    def train_batches(self, batch_size: int, cutout: int,
+                      generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of augmented batches in random order: a random crop of the padded image,
+        a horizontal flip with probability 1/2, and a `cutout` x `cutout` square set to zero
+        (the mean, after normalisation) when cutout > 0. The last partial batch is dropped."""
+        n, (_, height, width) = self.train_size, self.image_shape
+        order = torch.randperm(n, device=self.device, generator=generator)
+        rows = torch.arange(height, device=self.device)
+        cols = torch.arange(width, device=self.device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            index = order[start:start + batch_size]
+            b = len(index)
+            dy, dx = torch.randint(0, 2 * CROP_PAD + 1, (2, b), device=self.device,
+                                   generator=generator)
+            flip = torch.randint(0, 2, (b,), device=self.device, generator=generator).bool()
+            # A view of every HxW window of each padded image (no copy), indexed by each
+            # image's offset: image i becomes rows dy[i]..dy[i]+H, cols dx[i]..dx[i]+W.
+            windows = self.train_x[index].unfold(2, height, 1).unfold(3, width, 1)
+            x = windows[torch.arange(b, device=self.device), :, dy, dx]
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            x = self.normalise(x)
+            if cutout:
+                top = torch.randint(0, height - cutout + 1, (b,), device=self.device,
+                                    generator=generator)
+                left = torch.randint(0, width - cutout + 1, (b,), device=self.device,
+                                     generator=generator)
+                inside_rows = (rows >= top[:, None]) & (rows < top[:, None] + cutout)
+                inside_cols = (cols >= left[:, None]) & (cols < left[:, None] + cutout)
+                x = x.masked_fill((inside_rows[:, :, None] & inside_cols[:, None, :])[:, None], 0)
+            yield x, self.train_y[index]
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.test_y), batch_size):
+            yield (self.normalise(self.test_x[start:start + batch_size]),
+                   self.test_y[start:start + batch_size])

@@ -1,0 +1,356 @@
+"""The shared trainer: the seed's fast ResNet recipe for any nn.Module, as one loop."""
+from __future__ import annotations
+
+import copy
+import ctypes
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import DeviceData
+
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+COLUMNS = ("epoch", "lr", "train time", "train loss", "train acc", "valid time", "valid loss",
+           "valid acc", "epoch time")
+
+
+@dataclass
+class Recipe:
+    """Hyperparameters of a run. Defaults are the seed's (Page's DAWNBench recipe)."""
+
+    epochs: int = 24
+    batch_size: int = 512            # images per step
+    peak_lr: float = 0.4             # learning rate per step at peak_epoch, for a mean loss
+    peak_epoch: float = 5            # the rate rises linearly from 0 to here, then falls to 0
+    weight_decay: float = 5e-4       # L2, added to the gradient (torch SGD), on every parameter
+    momentum: float = 0.9            # Nesterov
+    cutout: int = 8                  # side of the zeroed square, pixels; 0 = off
+    label_smoothing: float = 0.0
+    lr_scale: dict[str, float] = field(default_factory=dict)  # path prefix -> factor
+    ema: float = 0.0                 # decay of an exponential moving average of the weights
+                                     # (and BatchNorm statistics), per step; 0 = off
+    tta: bool = False                # evaluate on each image and its mirror image, mean logits
+    seed: int = 0
+    precision: str = "auto"          # auto: fp16 autocast on CUDA, bf16 autocast on the CPU
+    compile: bool = False            # torch.compile the model; compile time reported apart
+    eval_batch_size: int = 1000
+
+    def check(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
+                    "eval_batch_size": self.eval_batch_size}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not 0 <= self.peak_epoch <= self.epochs:
+            raise ValueError(f"peak_epoch must be between 0 and epochs ({self.epochs}), "
+                             f"got {self.peak_epoch}")
+        for name in ("peak_lr", "weight_decay", "momentum", "label_smoothing", "ema"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.label_smoothing >= 1 or self.ema >= 1 or self.momentum >= 1:
+            raise ValueError("label_smoothing, ema and momentum must be below 1")
+        if not isinstance(self.cutout, int) or self.cutout < 0:
+            raise ValueError(f"cutout must be a whole number >= 0, got {self.cutout!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        for prefix, factor in self.lr_scale.items():
+            if not (math.isfinite(factor) and factor >= 0):
+                raise ValueError(f"lr_scale {prefix}: the factor must be >= 0, got {factor}")
+
+    def lr_at(self, epoch: float) -> float:
+        """Piecewise linear: 0 at epoch 0, peak_lr at peak_epoch, 0 at the last epoch."""
+        if epoch <= self.peak_epoch:
+            return self.peak_lr * epoch / self.peak_epoch if self.peak_epoch else self.peak_lr
+        return self.peak_lr * max(self.epochs - epoch, 0) / (self.epochs - self.peak_epoch)
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    lr: float            # at the end of the epoch
+    train_time: float    # seconds
+    train_loss: float
+    train_acc: float
+    valid_time: float    # seconds
+    valid_loss: float
+    valid_acc: float
+    epoch_time: float    # train_time + valid_time
+
+
+@dataclass
+class Result:
+    """What a run did. `status`: finished, diverged (loss not finite) or interrupted."""
+
+    status: str
+    epochs: list[Epoch]
+    compile_seconds: float | None = None
+    message: str = ""
+
+    @property
+    def valid_acc(self) -> float | None:
+        return self.epochs[-1].valid_acc if self.epochs else None
+
+    @property
+    def train_time(self) -> float:
+        return sum(e.train_time for e in self.epochs)
+
+    @property
+    def total_time(self) -> float:
+        return sum(e.epoch_time for e in self.epochs)
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "message": self.message,
+                "compile_seconds": self.compile_seconds,
+                "epochs": [asdict(e) for e in self.epochs],
+                "final": {"valid_acc": self.valid_acc, "train_time": self.train_time,
+                          "total_time": self.total_time}}
+
+
+class OutOfMemory(Exception):
+    """The device ran out of memory; the message names the batch size."""
+
+
+def table_header() -> str:
+    return " ".join(f"{name:>12s}" for name in COLUMNS)
+
+
+def table_row(e: Epoch) -> str:
+    # The seed's table: 12-wide columns, the epoch as an integer, the rest to 4 decimals.
+    values = [getattr(e, f.name) for f in fields(Epoch)]
+    return " ".join([f"{values[0]:>12d}"] + [f"{v:12.4f}" for v in values[1:]])
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        precision = "fp16" if device.type == "cuda" else "bf16"
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
+
+
+def parameter_path(model: nn.Module, name: str) -> str:
+    """The node path of parameter `name`: `model.path_of(name)` for models that name their
+    nodes by path (netdsl's), else the dotted name with `.` as `/`."""
+    path_of = getattr(model, "path_of", None)
+    return path_of(name) if callable(path_of) else name.replace(".", "/")
+
+
+def _lr_groups(model: nn.Module, lr_scale: dict[str, float]) -> list[dict]:
+    """One optimizer group per distinct scale; a parameter takes the factor of the longest
+    prefix of its path (`layer3` matches `layer3/...`, not `layer30/...`)."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    matched = set()
+    for name, param in model.named_parameters():
+        path = parameter_path(model, name)
+        hits = [p for p in lr_scale if path == p or path.startswith(p.rstrip("/") + "/")]
+        matched.update(hits)
+        scale = lr_scale[max(hits, key=len)] if hits else 1.0
+        groups.setdefault(scale, []).append(param)
+    unused = sorted(set(lr_scale) - matched)
+    if unused:
+        raise ValueError(f"lr_scale: no parameter under '{unused[0]}'")
+    return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory in the process. Training on the CPU allocates
+    and frees activations of megabytes every step; by default malloc hands such blocks back to
+    the OS and the next step faults them in again page by page, which cost a tenth of a
+    ResNet-9 step on a 2-core machine (compare tests/benchmarks/step_ratio.py with and without
+    --keep-freed-memory).
+    Process-wide and harmless elsewhere; returns whether it applied (Linux with glibc)."""
+    global _memory_kept
+    if not _memory_kept and sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # another C library: nothing to tune
+            return False
+        m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+        _memory_kept = bool(libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 1 << 30))
+    return _memory_kept
+
+
+_memory_kept = False
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading a clock
+
+
+def evaluate(model: nn.Module, data: DeviceData, recipe: Recipe,
+             dtype: torch.dtype | None) -> tuple[float, float]:
+    """Mean loss and accuracy on the test set, in eval mode."""
+    model.eval()
+    loss_sum = torch.zeros((), device=data.device)
+    correct = torch.zeros((), device=data.device, dtype=torch.long)
+    with torch.no_grad(), torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
+        for x, y in data.test_batches(recipe.eval_batch_size):
+            logits = model(x).float()
+            if recipe.tta:
+                logits = (logits + model(x.flip(3)).float()) / 2
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+    n = len(data.test_y)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
+          log: Callable[[str], None] | None = print) -> Result:
+    """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
+    through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
+    ends the run with status "diverged", Ctrl-C with status "interrupted"."""
+    recipe = recipe or Recipe()
+    recipe.check()
+    device = data.device
+    out = log or (lambda line: None)
+
+    # -- model, precision, optimizer ------------------------------------------------------------
+    torch.manual_seed(recipe.seed)
+    generator = torch.Generator(device=device).manual_seed(recipe.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # autotunes in the first steps: epoch 1 is slower
+    else:
+        keep_freed_memory()
+    model = model.to(device=device, memory_format=torch.channels_last)
+    dtype = _autocast_dtype(recipe.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    optimizer = torch.optim.SGD(_lr_groups(model, recipe.lr_scale), lr=0.0,
+                                momentum=recipe.momentum, nesterov=recipe.momentum > 0,
+                                weight_decay=recipe.weight_decay)
+    ema = None
+    if recipe.ema:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema),
+            use_buffers=True)
+    steps_per_epoch = data.train_size // recipe.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {recipe.batch_size} is larger than the "
+                         f"{data.train_size} training images")
+    _check_outputs(model, data)
+
+    step_model, compile_seconds = model, None
+    if recipe.compile:
+        step_model = torch.compile(model)
+        compile_seconds = _warm_up(step_model, model, data, recipe, dtype)
+        out(f"compiled in {compile_seconds:.1f} s (not counted in the epochs below)")
+
+    # -- the loop -------------------------------------------------------------------------------
+    epochs: list[Epoch] = []
+    status, message = "finished", ""
+    out(table_header())
+    try:
+        for epoch in range(recipe.epochs):
+            _sync(device)
+            start = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            for step, (x, y) in enumerate(data.train_batches(recipe.batch_size, recipe.cutout,
+                                                             generator)):
+                lr = recipe.lr_at(epoch + step / steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group["lr_scale"]
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    logits = step_model(x)
+                    loss = F.cross_entropy(logits.float(), y,
+                                           label_smoothing=recipe.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                if ema is not None:
+                    ema.update_parameters(model)
+                # Summed on the device: reading them here would stall the GPU every step.
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
+            train_loss = loss_sum.item() / seen  # one sync per epoch
+            _sync(device)
+            train_time = time.perf_counter() - start
+            if not math.isfinite(train_loss):
+                status = "diverged"
+                message = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
+                           "try a lower --peak-lr")
+                break
+
+            start = time.perf_counter()
+            valid_loss, valid_acc = evaluate(ema.module if ema is not None else step_model,
+                                             data, recipe, dtype)
+            _sync(device)
+            valid_time = time.perf_counter() - start
+            record = Epoch(epoch + 1, recipe.lr_at(epoch + 1), train_time, train_loss,
+                           correct.item() / seen, valid_time, valid_loss, valid_acc,
+                           train_time + valid_time)
+            epochs.append(record)
+            out(table_row(record))
+    except KeyboardInterrupt:
+        status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
+    except torch.OutOfMemoryError:
+        raise OutOfMemory(f"out of memory on {device} with batch size {recipe.batch_size}; try "
+                          f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
+    result = Result(status, epochs, compile_seconds, message)
+    if status == "finished":
+        out(f"Finished Train/Valid in {result.total_time:.2f} seconds")
+    return result
+
+
+def _check_outputs(model: nn.Module, data: DeviceData) -> None:
+    """Fail before training, not after an epoch, when the model's outputs do not fit."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(data.normalise(data.test_x[:2]))
+    if logits.shape != (2, len(data.classes)):
+        raise ValueError(f"the model gives outputs of shape {tuple(logits.shape[1:])} per image; "
+                         f"{data.name} has {len(data.classes)} classes")
+
+
+def _warm_up(step_model: nn.Module, model: nn.Module, data: DeviceData, recipe: Recipe,
+             dtype: torch.dtype | None) -> float:
+    """Compile for training and for evaluation on one batch each, leaving the weights and the
+    BatchNorm statistics as they were. Returns the seconds it took."""
+    _sync(data.device)
+    start = time.perf_counter()
+    state = copy.deepcopy(model.state_dict())
+    x, y = next(data.train_batches(recipe.batch_size, recipe.cutout,
+                                   torch.Generator(device=data.device).manual_seed(recipe.seed)))
+    model.train()
+    with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
+        F.cross_entropy(step_model(x).float(), y).backward()
+    model.zero_grad(set_to_none=True)
+    evaluate(step_model, data, recipe, dtype)
+    model.load_state_dict(state)
+    _sync(data.device)
+    return time.perf_counter() - start
+
+
+def environment(device: torch.device) -> dict:
+    """The evidence a result needs: versions, device, threads."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next(line.split(":", 1)[1].strip() for line in f
+                            if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+    return {"device": str(device), "device_name": name, "torch": torch.__version__,
+            "cuda": torch.version.cuda if device.type == "cuda" else None,
+            "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}

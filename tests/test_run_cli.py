@@ -1,0 +1,124 @@
+"""`netdsl run` as a user runs it, on a small image folder made here."""
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+NET = "a(8, pool) -> b(16, pool) -> head(3, w=0.5)"
+FAST = ["--epochs", "2", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "4"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Three classes of coloured 16x16 PNGs, 96 training and 24 test images."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pics")
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 32), ("test", 8)):
+        for c, name in enumerate(("red", "green", "blue")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = rng.randint(0, 60, (16, 16, 3))
+                image[:, :, c] += 180
+                Image.fromarray(image.astype(np.uint8)).save(root / split / name / f"{i}.png")
+    return root
+
+
+def netdsl(*args, cache, **kwargs):
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
+                          text=True, cwd=ROOT, env={"NETDSL_DATA": str(cache), "PATH": "/usr/bin:/bin"},
+                          **kwargs)
+
+
+def test_run_prints_the_table_and_writes_the_evidence(folder, tmp_path):
+    out = tmp_path / "run.json"
+    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--json", str(out),
+                 cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("epoch"))
+    assert lines[header].split() == ["epoch", "lr", "train", "time", "train", "loss", "train",
+                                     "acc", "valid", "time", "valid", "loss", "valid", "acc",
+                                     "epoch", "time"]
+    assert [line.split()[0] for line in lines[header + 1:header + 3]] == ["1", "2"]
+    assert lines[header + 3].startswith("Finished Train/Valid in")
+    report = json.loads(out.read_text())
+    assert report["dsl"] == NET and report["status"] == "finished"
+    assert report["hyperparameters"]["peak_epoch"] == 1 and report["hyperparameters"]["seed"] == 0
+    assert report["environment"]["torch"] == torch.__version__
+    assert report["netdsl_version"] and report["dataset"]["classes"] == 3
+    assert len(report["runs"][0]["epochs"]) == 2
+    assert report["runs"][0]["final"]["valid_acc"] == report["runs"][0]["epochs"][-1]["valid_acc"]
+
+
+def test_runs_report_mean_and_std(folder, tmp_path):
+    out = tmp_path / "runs.json"
+    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2",
+                 "--json", str(out), cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "2 runs: valid acc" in run.stdout
+    report = json.loads(out.read_text())
+    assert [r["seed"] for r in report["runs"]] == [0, 1]
+    assert report["summary"]["runs"] == 2
+
+
+def test_a_family_with_classes_follows_the_dataset(folder, tmp_path):
+    run = netdsl("run", "models/resnet9_small.net", "--set", "prep=4", "--set", "layer1=4",
+                 "--set", "layer2=4", "--set", "layer3=4", "--dataset", str(folder),
+                 "--epochs", "1", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0",
+                 cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+
+
+def test_diverging_loss_exits_3_with_the_status_in_json(folder, tmp_path):
+    out = tmp_path / "nan.json"
+    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--peak-lr", "1e12",
+                 "--json", str(out), cache=tmp_path)
+    assert run.returncode == 3
+    assert "loss became" in run.stdout
+    assert json.loads(out.read_text())["status"] == "diverged"
+
+
+def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
+    out = tmp_path / "stopped.json"
+    proc = subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
+                             str(folder), "--epochs", "500", "--batch-size", "32", "--json",
+                             str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    for line in proc.stdout:
+        if line.split()[:1] == ["2"]:  # two epochs done
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    report = json.loads(out.read_text())
+    assert report["status"] == "interrupted" and len(report["runs"][0]["epochs"]) >= 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "nowhere/at/all"], "not cifar10, cifar100 or a folder"),
+    (["--batch-size", "0"], "batch_size must be"),
+    (["--epochs", "3", "--peak-epoch", "9"], "peak_epoch must be between"),
+    (["--lr-scale", "layer3"], "expected PREFIX=FACTOR"),
+    (["--lr-scale", "zz=2"], "no parameter under 'zz'"),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--runs", "0"], "cuda|runs"),
+])
+def test_bad_flags_are_clear_errors(folder, tmp_path, args, message):
+    base = ["run", "-e", NET, "--dataset", str(folder), "--epochs", "2", "--peak-epoch", "1"]
+    run = netdsl(*base, *args, cache=tmp_path)
+    assert run.returncode == 2
+    assert any(part in run.stderr for part in message.split("|")), run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_head_that_does_not_match_the_classes(folder, tmp_path):
+    run = netdsl("run", "-e", "a(8, pool) -> head(10)", "--dataset", str(folder), *FAST,
+                 cache=tmp_path)
+    assert run.returncode == 2 and "has 3 classes" in run.stderr
