@@ -1,7 +1,8 @@
 """Interleaved A/B timing of one ResNet-9 training step: netdsl's compiled module against the
 hand-written one, alternating step by step so both see the same machine load.
 
-    python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--keep-freed-memory]
+    python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--widths 64,128,256,512]
+                                          [--keep-freed-memory]
 
 Prints each side's median step time and the median of the per-pair ratios netdsl/handwritten.
 --keep-freed-memory first applies runtime's malloc setting (what `runtime.train` does on the
@@ -25,15 +26,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--widths", default="64,128,256,512",
+                        help="channels of prep, layer1, layer2, layer3")
     parser.add_argument("--keep-freed-memory", action="store_true")
     args = parser.parse_args()
+    widths = dict(zip(("prep", "layer1", "layer2", "layer3"), map(int, args.widths.split(","))))
     if args.keep_freed_memory:
         from runtime.train import keep_freed_memory
 
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]
-    steps = {"handwritten": step_function(resnet9(), args.batch),
-             "netdsl": step_function(netdsl.compile(root / "models/resnet9.net"), args.batch)}
+    steps = {"handwritten": step_function(resnet9(*widths.values()), args.batch),
+             "netdsl": step_function(netdsl.compile(root / "models/resnet9.net", **widths),
+                                     args.batch)}
     for step in steps.values():  # warm-up: allocator, oneDNN kernel selection
         step(), step()
     times = {name: [] for name in steps}
@@ -44,7 +49,8 @@ def main():
             steps[name]()
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["netdsl"], times["handwritten"])]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+    print(f"ResNet-9 {args.widths}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"batch {args.batch}, "
           f"bf16 autocast, channels_last, {args.pairs} interleaved pairs, "
           f"{'freed memory kept' if args.keep_freed_memory else 'default malloc'}")
     for name, values in times.items():
