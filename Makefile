@@ -1,10 +1,14 @@
 # The two commands of the README:
-#   make run    install into .venv, then show and draw models/resnet9.net
+#   make run    install into .venv, then show, draw and train models/resnet9.net
+#               (make run DATASET=path/to/image-folder RUN_FLAGS='--epochs 2 --peak-epoch 1')
 #   make test   install into .venv (with the test extras), then run the tests
 VENV ?= .venv
 PYTHON ?= python3
 # torch is installed first and pinned: a bare `torch` requirement can pull a multi-GB build.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+DATASET ?= cifar10
+RUN_FLAGS ?=
 
 BIN := $(VENV)/bin
 
@@ -21,6 +25,7 @@ install: $(BIN)/netdsl
 run: install
 	$(BIN)/netdsl show models/resnet9.net
 	$(BIN)/netdsl draw models/resnet9.net -o resnet9.svg
+	$(BIN)/netdsl run models/resnet9.net --dataset $(DATASET) --json resnet9.json $(RUN_FLAGS)
 
 test: install
 	$(BIN)/python -m pytest
