@@ -109,8 +109,28 @@ def _parser() -> argparse.ArgumentParser:
         "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "
         "being finite, 130 on Ctrl-C (after writing --json).")
     from .run import add_arguments  # argparse only: the trainer loads when the command runs
+    from .search import add_search_arguments, add_study_arguments
 
     add_arguments(run)
+
+    search = commands.add_parser(
+        "search", parents=[network], help="search a parameterised network and its recipe",
+        description="Sample the search space (NNI's search_space.json format) with an Optuna "
+        "tuner; each trial binds the network's parameters and trainer settings, trains with "
+        "the shared trainer on data loaded once, and is stored, so the same command resumes. "
+        "Trials whose network fails, diverges or runs out of memory are recorded as failed.")
+    add_search_arguments(search)
+
+    trials = commands.add_parser("trials", help="list a search's trials",
+                                 description="List a search's trials: number, state, accuracy, "
+                                 "training seconds, parameters and DSL text.")
+    add_study_arguments(trials)
+    trials.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    trials.add_argument("--csv", metavar="FILE", help="write the trials as CSV")
+    best = commands.add_parser("best", help="print the best trial's DSL text",
+                               description="Print the best trial's DSL text, ready for "
+                               "`netdsl run -e`; for two objectives, every Pareto-front trial's.")
+    add_study_arguments(best)
     return parser
 
 
@@ -121,11 +141,19 @@ def _text(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("trials", "best"):
+        from .search import best_command, trials_command
+
+        return trials_command(args) if args.command == "trials" else best_command(args)
     text, source = _text(args)
     if args.command == "run":
         from .run import run_command
 
         return run_command(args, text, source)
+    if args.command == "search":
+        from .search import search_command
+
+        return search_command(args, text, source)
     nested = parse(text, dict(args.set), source=source, input_shape=args.input_shape)
     graph = flatten(nested)
     if args.command == "show":

@@ -20,6 +20,16 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
+    """`netdsl run`'s flags: data, recipe and device, --runs and --json."""
+    add_training_arguments(run)
+    run.add_argument("--runs", type=int, default=1, metavar="N",
+                     help="repeat with seeds seed, seed+1, ...; prints mean and std")
+    run.add_argument("--json", metavar="FILE", help="write per-epoch records, final metrics and "
+                     "the evidence (DSL text, hyperparameters, versions, device) here")
+
+
+def add_training_arguments(run: argparse.ArgumentParser) -> None:
+    """The flags of every command that trains: data, recipe (the seed's defaults), device."""
     data = run.add_argument_group("data")
     data.add_argument("--dataset", required=True, metavar="NAME|PATH",
                       help="cifar10, cifar100 (downloaded into --data-dir once), or an image "
@@ -58,9 +68,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     recipe.add_argument("--tta", action="store_true",
                         help="test-time augmentation: mean logits of each image and its mirror")
     recipe.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="random seed of the first run (default: 0)")
-    recipe.add_argument("--runs", type=int, default=1, metavar="N",
-                        help="repeat with seeds seed, seed+1, ...; prints mean and std")
+                        help="random seed (default: 0)")
 
     device = run.add_argument_group("device")
     device.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
@@ -68,8 +76,6 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                         help="autocast dtype; auto: fp16 on CUDA, bf16 on the CPU")
     device.add_argument("--compile", action="store_true",
                         help="torch.compile the network; compile time is reported apart")
-    run.add_argument("--json", metavar="FILE", help="write per-epoch records, final metrics and "
-                     "the evidence (DSL text, hyperparameters, versions, device) here")
 
 
 def _scales(items: list[str]) -> dict[str, float]:
@@ -85,12 +91,11 @@ def _scales(items: list[str]) -> dict[str, float]:
     return scales
 
 
-def run_command(args: argparse.Namespace, text: str, source: str) -> int:
+def recipe_and_device(args: argparse.Namespace):
+    """The runtime.Recipe and torch.device the flags ask for; bad values are NetdslErrors."""
     import runtime  # torch and torchvision load here, not for show/draw/check
     import torch
 
-    # -- the network, checked before any data moves ------------------------------------------------
-    bindings = dict(args.set)
     try:
         recipe = runtime.Recipe(
             epochs=args.epochs, batch_size=args.batch_size, peak_lr=args.peak_lr,
@@ -99,16 +104,20 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
             lr_scale=_scales(args.lr_scale), ema=args.ema, tta=args.tta, seed=args.seed,
             precision=args.precision, compile=args.compile)
         recipe.check()
-        if args.runs < 1:
-            raise ValueError(f"runs must be at least 1, got {args.runs}")
         device = runtime.default_device() if args.device == "auto" else torch.device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda: this torch sees no CUDA device; use --device cpu")
     except (ValueError, RuntimeError) as e:
         raise NetdslError(f"bad option: {e}") from None
-    parse(text, bindings, source=source)  # syntax and shapes, before loading any data
+    return recipe, device
 
-    # -- data: loaded once, on the device for every run -------------------------------------------
+
+def load_data(args: argparse.Namespace, text: str, source: str, bindings: dict[str, Any], device):
+    """Load the dataset once and put it on `device`. A family declaring `classes` gets the
+    dataset's class count in `bindings` unless bound already; a head that does not fit the
+    dataset is an error here, before any training. Returns the runtime.DeviceData."""
+    import runtime
+
     try:
         images = runtime.load_images(args.dataset, args.data_dir)
     except runtime.DataError as e:
@@ -128,6 +137,21 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
     data = runtime.DeviceData(images, device)
     print(f"{images.name}: {len(images.train_y):,} training and {len(images.test_y):,} test "
           f"images, {len(images.classes)} classes, on {device}")
+    return data
+
+
+def run_command(args: argparse.Namespace, text: str, source: str) -> int:
+    import runtime
+    import torch
+
+    # -- the network and the recipe, checked before any data moves ----------------------------
+    bindings = dict(args.set)
+    recipe, device = recipe_and_device(args)
+    if args.runs < 1:
+        raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
+    parse(text, bindings, source=source)  # syntax and shapes, before loading any data
+    data = load_data(args, text, source, bindings, device)
+    graph = flatten(parse(text, bindings, source=source, input_shape=data.image_shape))
 
     # -- runs ---------------------------------------------------------------------------------------
     from ._compile import Network
@@ -135,8 +159,8 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
     report: dict[str, Any] = {
         "netdsl_version": __version__, "dsl": text, "source": source, "parameters": bindings,
         "hyperparameters": vars(recipe) | {"runs": args.runs, "train_limit": args.train_limit},
-        "dataset": {"name": images.name, "train": len(images.train_y),
-                    "test": len(images.test_y), "classes": len(images.classes)},
+        "dataset": {"name": data.name, "train": data.train_size, "test": len(data.test_y),
+                    "classes": len(data.classes)},
         "environment": runtime.environment(device), "runs": []}
     status = "finished"
     for index in range(args.runs):

@@ -89,7 +89,8 @@ class Epoch:
 
 @dataclass
 class Result:
-    """What a run did. `status`: finished, diverged (loss not finite) or interrupted."""
+    """What a run did. `status`: finished, stopped (by `should_stop`), diverged (loss not
+    finite) or interrupted."""
 
     status: str
     epochs: list[Epoch]
@@ -209,10 +210,12 @@ def evaluate(model: nn.Module, data: DeviceData, recipe: Recipe,
 
 
 def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
-          log: Callable[[str], None] | None = print) -> Result:
+          log: Callable[[str], None] | None = print,
+          should_stop: Callable[[Epoch], bool] | None = None) -> Result:
     """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
     through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
-    ends the run with status "diverged", Ctrl-C with status "interrupted"."""
+    ends the run with status "diverged", Ctrl-C with status "interrupted". `should_stop`, asked
+    after each epoch, ends the run early with status "stopped" (a search's pruner)."""
     recipe = recipe or Recipe()
     recipe.check()
     device = data.device
@@ -298,6 +301,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
+            if should_stop is not None and epoch + 1 < recipe.epochs and should_stop(record):
+                status, message = "stopped", f"stopped early after epoch {epoch + 1}"
+                break
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
     except torch.OutOfMemoryError:

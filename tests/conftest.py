@@ -27,3 +27,21 @@ def need_dot():
         if os.environ.get("CI"):
             pytest.fail("CI must have graphviz's dot (see .ci/run)")
         pytest.skip("graphviz's dot is not installed")
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    """Three classes of coloured 16x16 PNGs, 96 training and 24 test images."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pics")
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 32), ("test", 8)):
+        for c, name in enumerate(("red", "green", "blue")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = rng.randint(0, 60, (16, 16, 3))
+                image[:, :, c] += 180
+                Image.fromarray(image.astype(np.uint8)).save(root / split / name / f"{i}.png")
+    return root

@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,20 +14,8 @@ FAST = ["--epochs", "2", "--peak-epoch", "1", "--batch-size", "32", "--cutout", 
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """Three classes of coloured 16x16 PNGs, 96 training and 24 test images."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("pics")
-    rng = np.random.RandomState(0)
-    for split, n in (("train", 32), ("test", 8)):
-        for c, name in enumerate(("red", "green", "blue")):
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                image = rng.randint(0, 60, (16, 16, 3))
-                image[:, :, c] += 180
-                Image.fromarray(image.astype(np.uint8)).save(root / split / name / f"{i}.png")
-    return root
+def folder(image_folder):
+    return image_folder
 
 
 def netdsl(*args, cache, **kwargs):
@@ -91,7 +78,8 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
                              str(folder), "--epochs", "500", "--batch-size", "32", "--json",
                              str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"})
+                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                 "PYTHONUNBUFFERED": "1"})
     for line in proc.stdout:
         if line.split()[:1] == ["2"]:  # two epochs done
             proc.send_signal(signal.SIGINT)

@@ -1,0 +1,168 @@
+"""Search spaces in NNI's search_space.json format, with NNI's semantics for every type,
+sampled through an Optuna trial.
+
+    {"peak_lr": {"_type": "loguniform", "_value": [6e-2, 6e-1]},
+     "layer1":  {"_type": "choice", "_value": [28, 56, 84, 112]}}
+
+Each type draws what NNI draws: `randint` [low, high) an integer; `quniform` [low, high, q]
+clip(round(uniform(low, high) / q) * q, low, high); `qloguniform` likewise on a log scale;
+`normal` [mu, sigma]; `qnormal` round(normal / q) * q; `lognormal` exp(normal);
+`qlognormal` round(lognormal / q) * q. A `choice` whose options are objects with `_name` is a
+nested choice: the option's other keys are sampled only when it is picked.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .errors import NetdslError
+
+Space = dict[str, dict[str, Any]]
+
+_ARITY = {"choice": None, "randint": 2, "uniform": 2, "quniform": 3, "loguniform": 2,
+          "qloguniform": 3, "normal": 2, "qnormal": 3, "lognormal": 2, "qlognormal": 3}
+GRID_TYPES = ("choice", "randint", "quniform")  # the types a grid can enumerate, as in NNI
+_EDGE = 1e-12  # normal types draw a probability in (0, 1): keep clear of the infinite tails
+
+
+def load_space(path: str | Path) -> Space:
+    try:
+        space = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise NetdslError(f"cannot read {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise NetdslError(f"{path}:{e.lineno}:{e.colno}: not JSON: {e.msg}") from None
+    check_space(space, str(path))
+    return space
+
+
+def check_space(space: Any, where: str = "search space") -> None:
+    """Raise NetdslError naming the first key with an unknown type, a wrong `_value` or an
+    empty range."""
+    if not isinstance(space, dict) or not space:
+        raise NetdslError(f"{where}: expected a non-empty JSON object of parameters")
+    for key, spec in space.items():
+        _check_entry(key, spec, where)
+
+
+def _check_entry(key: str, spec: Any, where: str) -> None:
+    here = f"{where}: '{key}'"
+    if not isinstance(spec, dict) or "_type" not in spec or "_value" not in spec:
+        raise NetdslError(f"{here} needs {{\"_type\": ..., \"_value\": [...]}}")
+    kind, value = spec["_type"], spec["_value"]
+    if kind not in _ARITY:
+        raise NetdslError(f"{here}: unknown _type '{kind}' (one of {', '.join(_ARITY)})")
+    if not isinstance(value, list) or not value:
+        raise NetdslError(f"{here}: _value must be a non-empty list")
+    if kind == "choice":
+        for option in value:
+            if isinstance(option, dict):
+                if not isinstance(option.get("_name"), (str, int, float, bool)):
+                    raise NetdslError(f"{here}: a nested choice option needs a \"_name\"")
+                for sub, sub_spec in option.items():
+                    if sub != "_name":
+                        _check_entry(sub, sub_spec, f"{where}: '{key}' option '{option['_name']}'")
+            elif not isinstance(option, (str, int, float, bool)) and option is not None:
+                raise NetdslError(f"{here}: choice options must be numbers, strings, true/false "
+                                  "or objects with \"_name\"")
+        return
+    if len(value) != _ARITY[kind] or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value):
+        raise NetdslError(f"{here}: {kind} takes {_ARITY[kind]} finite numbers, got {value}")
+    if kind in ("normal", "qnormal", "lognormal", "qlognormal"):
+        if value[1] <= 0:
+            raise NetdslError(f"{here}: sigma must be positive, got {value[1]}")
+    elif value[0] >= value[1]:
+        raise NetdslError(f"{here}: the range [{value[0]}, {value[1]}] is empty")
+    if kind in ("loguniform", "qloguniform") and value[0] <= 0:
+        raise NetdslError(f"{here}: {kind} needs a positive low, got {value[0]}")
+    if kind in ("randint",) and not all(float(v).is_integer() for v in value):
+        raise NetdslError(f"{here}: randint takes whole numbers, got {value}")
+    if kind.startswith("q") and value[-1] <= 0:
+        raise NetdslError(f"{here}: q must be positive, got {value[-1]}")
+
+
+def keys(space: Space) -> dict[str, str]:
+    """Every key the space can bind, nested options included, with its type."""
+    found: dict[str, str] = {}
+    for key, spec in space.items():
+        found[key] = spec["_type"]
+        if spec["_type"] == "choice":
+            for option in spec["_value"]:
+                if isinstance(option, dict):
+                    found.update(keys({k: v for k, v in option.items() if k != "_name"}))
+    return found
+
+
+def whole_valued(spec: dict[str, Any]) -> bool:
+    """Whether every value the entry can give is a whole number (channels, epochs...)."""
+    kind, value = spec["_type"], spec["_value"]
+    if kind == "choice":
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and float(v).is_integer() for v in value)
+    if kind == "randint":
+        return True
+    if kind in ("quniform", "qloguniform"):
+        return all(float(v).is_integer() for v in value)
+    return kind in ("qnormal", "qlognormal") and float(value[2]).is_integer()
+
+
+def grid(space: Space) -> dict[str, list]:
+    """Every value of each key, for grid search (choice, randint and quniform only, as NNI)."""
+    values = {}
+    for key, spec in space.items():
+        kind, value = spec["_type"], spec["_value"]
+        if kind not in GRID_TYPES or (kind == "choice" and any(isinstance(v, dict) for v in value)):
+            raise NetdslError(f"grid search takes choice (not nested), randint and quniform; "
+                              f"'{key}' is {kind}")
+        if kind == "choice":
+            values[key] = list(value)
+        elif kind == "randint":
+            values[key] = list(range(int(value[0]), int(value[1])))
+        else:
+            low, high, q = value
+            steps = range(math.ceil(low / q - 1e-9), math.floor(high / q + 1e-9) + 1)
+            values[key] = sorted({min(max(round(k) * q, low), high) for k in steps})
+    return values
+
+
+def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
+    """One point of `space`, drawn through the Optuna `trial`: {key: value}, with a nested
+    choice's option as its `_name` and its own keys beside it."""
+    values: dict[str, Any] = {}
+    for key, spec in space.items():
+        kind, value = spec["_type"], spec["_value"]
+        if grid_mode:
+            values[key] = trial.suggest_categorical(key, grid({key: spec})[key])
+        elif kind == "choice":
+            names = [o["_name"] if isinstance(o, dict) else o for o in value]
+            picked = trial.suggest_categorical(key, names)
+            values[key] = picked
+            option = value[names.index(picked)]
+            if isinstance(option, dict):
+                values.update(sample(trial, {k: v for k, v in option.items() if k != "_name"}))
+        elif kind == "randint":
+            values[key] = trial.suggest_int(key, int(value[0]), int(value[1]) - 1)
+        elif kind in ("uniform", "quniform"):
+            values[key] = _quantise(trial.suggest_float(key, value[0], value[1]), value)
+        elif kind in ("loguniform", "qloguniform"):
+            values[key] = _quantise(trial.suggest_float(key, value[0], value[1], log=True), value)
+        else:  # normal family: a probability, through the inverse CDF
+            p = trial.suggest_float(key, _EDGE, 1 - _EDGE)
+            x = statistics.NormalDist(value[0], value[1]).inv_cdf(p)
+            if kind in ("lognormal", "qlognormal"):
+                x = math.exp(min(x, 700.0))  # exp(710) overflows a float
+            values[key] = round(x / value[2]) * value[2] if kind.startswith("q") else x
+    return values
+
+
+def _quantise(x: float, value: list) -> float:
+    """NNI's q types: clip(round(x / q) * q, low, high); plain types pass through."""
+    if len(value) < 3:
+        return x
+    low, high, q = value
+    return min(max(round(x / q) * q, low), high)

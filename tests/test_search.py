@@ -1,0 +1,270 @@
+"""Search spaces with NNI's semantics, and `netdsl search`, `trials`, `best` end to end."""
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+import netdsl
+import runtime
+from conftest import ROOT
+from netdsl import NetdslError
+from netdsl.search import bind_text, check_space_fits, evaluate
+from netdsl.space import check_space, grid, load_space, sample
+
+
+def draws(space, n=300, seed=0):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(sample(trial, space))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_every_type_draws_what_nni_draws():
+    space = {
+        "c": {"_type": "choice", "_value": [16, 32, 48]},
+        "r": {"_type": "randint", "_value": [3, 10]},
+        "u": {"_type": "uniform", "_value": [-1, 2]},
+        "q": {"_type": "quniform", "_value": [0.1, 0.5, 0.05]},
+        "l": {"_type": "loguniform", "_value": [6e-2, 6e-1]},
+        "ql": {"_type": "qloguniform", "_value": [1, 1000, 10]},
+        "n": {"_type": "normal", "_value": [5, 2]},
+        "qn": {"_type": "qnormal", "_value": [0, 1, 0.5]},
+        "ln": {"_type": "lognormal", "_value": [0, 0.5]},
+        "qln": {"_type": "qlognormal", "_value": [2, 0.5, 1]},
+    }
+    values = draws(space)
+    column = {k: [v[k] for v in values] for k in space}
+    assert set(column["c"]) == {16, 32, 48}
+    assert set(column["r"]) == set(range(3, 10))  # randint: [low, high)
+    assert all(-1 <= v <= 2 for v in column["u"])
+    assert all(0.1 <= v <= 0.5 and abs(v / 0.05 - round(v / 0.05)) < 1e-9 for v in column["q"])
+    assert 0.1 in column["q"] and any(abs(v - 0.5) < 1e-12 for v in column["q"])
+    assert all(6e-2 <= v <= 6e-1 for v in column["l"])
+    logs = [math.log(v) for v in column["l"]]  # log-uniform: about half below the log midpoint
+    assert 100 < sum(x < (math.log(6e-2) + math.log(6e-1)) / 2 for x in logs) < 200
+    assert all(1 <= v <= 1000 and v % 10 == 0 or v in (1, 1000) for v in column["ql"])
+    assert abs(sum(column["n"]) / len(column["n"]) - 5) < 0.4
+    assert all(abs(v / 0.5 - round(v / 0.5)) < 1e-9 for v in column["qn"])
+    assert all(v > 0 for v in column["ln"])
+    assert all(float(v).is_integer() for v in column["qln"])
+
+
+def test_nested_choice_samples_the_picked_option_only():
+    space = {"block": {"_type": "choice", "_value": [
+        {"_name": "wide", "layer1": {"_type": "choice", "_value": [64, 128]}},
+        {"_name": "deep", "extra1": {"_type": "randint", "_value": [1, 3]}}]}}
+    for values in draws(space, 60):
+        if values["block"] == "wide":
+            assert set(values) == {"block", "layer1"}
+        else:
+            assert set(values) == {"block", "extra1"} and values["extra1"] in (1, 2)
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"a": {"_type": "gauss", "_value": [0, 1]}}, "unknown _type 'gauss'"),
+    ({"a": {"_type": "uniform", "_value": [2, 1]}}, "range [2, 1] is empty"),
+    ({"a": {"_type": "quniform", "_value": [0, 1]}}, "quniform takes 3"),
+    ({"a": {"_type": "normal", "_value": [0, -1]}}, "sigma must be positive"),
+    ({"a": {"_type": "loguniform", "_value": [0, 1]}}, "positive low"),
+    ({"a": {"_type": "choice", "_value": []}}, "non-empty list"),
+    ({"a": {"_type": "choice", "_value": [[1, 2]]}}, "choice options must be"),
+    ({"a": 3}, "needs"),
+    ([], "non-empty JSON object"),
+])
+def test_bad_spaces_name_the_key(space, message):
+    with pytest.raises(NetdslError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_space(space)
+
+
+def test_grid_enumerates_as_nni():
+    values = grid({"c": {"_type": "choice", "_value": [1, 2]},
+                   "r": {"_type": "randint", "_value": [3, 6]},
+                   "q": {"_type": "quniform", "_value": [0, 1, 0.25]}})
+    assert values == {"c": [1, 2], "r": [3, 4, 5], "q": [0, 0.25, 0.5, 0.75, 1.0]}
+    with pytest.raises(NetdslError, match="'u' is uniform"):
+        grid({"u": {"_type": "uniform", "_value": [0, 1]}})
+
+
+def test_the_seeds_space_applies_verbatim():
+    space = load_space(ROOT / "models/search_space.json")
+    text = (ROOT / "models/resnet9_cifar100.net").read_text()
+    check_space_fits(space, netdsl.parameters(text), "resnet9_cifar100.net")
+    for values in draws(space, 20):
+        bindings = {k: v for k, v in values.items() if k not in ("peak_lr", "peak_epoch")}
+        netdsl.parse(bind_text(text, bindings))
+
+
+def test_keys_must_bind_something_and_whole_numbers_stay_whole():
+    declared = {"width": 16, "deep": False}
+    with pytest.raises(NetdslError, match="'depth' is neither a parameter"):
+        check_space_fits({"depth": {"_type": "choice", "_value": [1]}}, declared, "x.net")
+    with pytest.raises(NetdslError, match="'width' takes whole numbers"):
+        check_space_fits({"width": {"_type": "uniform", "_value": [8, 64]}}, declared, "x.net")
+    check_space_fits({"width": {"_type": "quniform", "_value": [8, 64, 8]},
+                      "base_wd": {"_type": "loguniform", "_value": [1e-4, 1e-3]}}, declared, "x.net")
+
+
+def test_bound_text_is_the_same_network():
+    text = (ROOT / "models/resnet9_shortcut.net").read_text()
+    bound = bind_text(text, {"layer1": 64, "res1": True, "logits_weight": 0.15000000000000002})
+    assert "#" not in bound
+    assert netdsl.flatten(netdsl.parse(bound)) == netdsl.flatten(
+        netdsl.parse(text, layer1=64, res1=True, logits_weight=0.15000000000000002))
+
+
+def test_evaluate_is_one_call_on_loaded_data(image_folder):
+    data = runtime.DeviceData(runtime.load_images(str(image_folder), image_folder / ".cache"), "cpu")
+    recipe = runtime.Recipe(epochs=2, peak_epoch=1, batch_size=32, cutout=0)
+    result = evaluate("param w = 4\na(w, pool) -> head(3)", data, recipe, {"w": 8, "peak_lr": 0.2})
+    assert result.status == "finished" and 0 <= result.accuracy <= 1 and len(result.curve) == 2
+    assert "param w = 8" in result.dsl and result.flops > 0
+    with pytest.raises(NetdslError, match="output channels"):
+        evaluate("param w = 4\na(w) -> head(3)", data, recipe, {"w": 0})
+
+
+# ---- the commands ---------------------------------------------------------------------------
+
+SPACE = {"prep": {"_type": "choice", "_value": [4, 8]},
+         "peak_lr": {"_type": "loguniform", "_value": [0.05, 0.5]},
+         "logits_weight": {"_type": "quniform", "_value": [0.1, 0.5, 0.05]}}
+FAMILY = "param prep = 4\nparam logits_weight = 0.125\na(prep, pool) -> b(8, pool) -> head(3, w=logits_weight)"
+FAST = ["--epochs", "2", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0"]
+
+
+def netdsl_cli(*args, cwd, **kwargs):
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, text=True,
+                          cwd=cwd, env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"}, **kwargs)
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(SPACE))
+    return path
+
+
+def search(tmp_path, image_folder, space_file, *extra, trials=3):
+    return netdsl_cli("search", "-e", FAMILY, "--space", str(space_file), "--dataset",
+                      str(image_folder), "--trials", str(trials), "--name", "t", *FAST, *extra,
+                      cwd=tmp_path)
+
+
+def trials_json(tmp_path):
+    run = netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, space_file):
+    run = search(tmp_path, image_folder, space_file)
+    assert run.returncode == 0, run.stderr
+    rows = trials_json(tmp_path)
+    assert [r["state"] for r in rows] == ["complete"] * 3
+    assert all(r["dsl"].startswith("param prep = ") and r["train_time"] > 0 for r in rows)
+    again = search(tmp_path, image_folder, space_file)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    more = search(tmp_path, image_folder, space_file, trials=5)
+    assert more.returncode == 0 and len(trials_json(tmp_path)) == 5
+
+    best = netdsl_cli("best", "--name", "t", cwd=tmp_path)
+    assert best.returncode == 0
+    top = max(rows + trials_json(tmp_path)[3:], key=lambda r: r["accuracy"])
+    assert best.stdout.strip() == top["dsl"]
+    check = netdsl_cli("check", "-e", best.stdout, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+
+    table = netdsl_cli("trials", "--name", "t", cwd=tmp_path)
+    assert table.stdout.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "train"]
+    netdsl_cli("trials", "--name", "t", "--csv", "t.csv", cwd=tmp_path)
+    assert (tmp_path / "t.csv").read_text().startswith("number,state,accuracy")
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path, image_folder):
+    space = tmp_path / "bad.json"
+    space.write_text(json.dumps({"prep": {"_type": "choice", "_value": [0, 4]},
+                                 "peak_lr": {"_type": "choice", "_value": [0.1, 1e12]}}))
+    run = netdsl_cli("search", "-e", FAMILY, "--space", str(space), "--dataset", str(image_folder),
+                     "--trials", "6", "--name", "t", "--tuner", "grid", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = trials_json(tmp_path)
+    assert len(rows) == 4  # the whole grid
+    by_values = {(r["values"]["prep"], r["values"]["peak_lr"]): r for r in rows}
+    assert by_values[(0, 0.1)]["state"] == "fail"
+    assert "output channels must be at least 1" in by_values[(0, 0.1)]["error"]
+    assert "stopped being finite" in by_values[(4, 1e12)]["error"]
+    assert by_values[(4, 0.1)]["state"] == "complete"
+
+
+def test_the_same_network_is_not_trained_twice(tmp_path, image_folder):
+    space = tmp_path / "one.json"
+    space.write_text(json.dumps({"prep": {"_type": "choice", "_value": [4]}}))
+    run = netdsl_cli("search", "-e", FAMILY, "--space", str(space), "--dataset", str(image_folder),
+                     "--trials", "3", "--name", "t", "--tuner", "random", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = trials_json(tmp_path)
+    assert [r["same_as"] for r in rows] == [None, 0, 0]
+    assert len({r["accuracy"] for r in rows}) == 1
+
+
+@pytest.mark.parametrize("extra", [["--tuner", "random", "--pruner", "median"],
+                                   ["--tuner", "cmaes", "--pruner", "hyperband"],
+                                   ["--objectives", "accuracy,time"]])
+def test_tuners_pruners_and_two_objectives(tmp_path, image_folder, space_file, extra):
+    run = search(tmp_path, image_folder, space_file, *extra, trials=4)
+    assert run.returncode == 0, run.stderr
+    assert len(trials_json(tmp_path)) == 4
+    if "accuracy,time" in extra:
+        assert "Pareto front" in run.stdout
+        best = netdsl_cli("best", "--name", "t", cwd=tmp_path).stdout
+        assert best.startswith("# trial ")
+
+
+def test_a_killed_search_resumes_and_retries_the_trial_it_lost(tmp_path, image_folder, space_file):
+    args = [sys.executable, "-m", "netdsl", "search", "-e", FAMILY, "--space", str(space_file),
+            "--dataset", str(image_folder), "--trials", "3", "--name", "t", "--epochs", "200",
+            "--peak-epoch", "1", "--batch-size", "32"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                 "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("search 't'"):
+            break
+    time.sleep(2)  # inside trial 0's 200 epochs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert [r["state"] for r in trials_json(tmp_path)] == ["running"]
+    time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
+    run = search(tmp_path, image_folder, space_file)
+    assert run.returncode == 0, run.stderr
+    rows = trials_json(tmp_path)
+    assert rows[0]["state"] == "fail" and rows[0]["error"] is None
+    retry = next(r for r in rows if r["retry_of"] == 0)
+    assert retry["values"] == rows[0]["values"] and retry["state"] == "complete"
+    assert sum(r["state"] == "complete" for r in rows) == 3
+
+
+def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_file):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"prep": {"_type": "choice", "_value": [4]}, "depth": '
+                   '{"_type": "randint", "_value": [1, 3]}}')
+    run = netdsl_cli("search", "-e", FAMILY, "--space", str(bad), "--dataset", str(image_folder),
+                     "--trials", "2", *FAST, cwd=tmp_path)
+    assert run.returncode == 2 and "'depth' is neither a parameter" in run.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"prep": ')
+    run = netdsl_cli("search", "-e", FAMILY, "--space", str(broken), "--dataset",
+                     str(image_folder), "--trials", "2", *FAST, cwd=tmp_path)
+    assert run.returncode == 2 and "not JSON" in run.stderr
+    run = search(tmp_path, image_folder, space_file, "--objectives", "accuracy,time",
+                 "--pruner", "median")
+    assert run.returncode == 2 and "single objective" in run.stderr
+    missing = netdsl_cli("trials", "--name", "nope", cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
