@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,9 +133,12 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
         arrays[f"{split}_x"] = _decode_all(files)
         arrays[f"{split}_y"] = labels.astype(np.int64)
     data_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".part.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, cache)  # a cache file is whole or absent
+    # A temporary file of this process's own, renamed into place: a cache file is whole or
+    # absent, even when two workers decode the same folder at once.
+    with tempfile.NamedTemporaryFile(dir=data_dir, prefix=cache.stem, suffix=".part",
+                                     delete=False) as partial:
+        np.savez(partial, **arrays)
+    os.replace(partial.name, cache)
     return Images(str(folder), classes, arrays["train_x"], arrays["train_y"], arrays["test_x"],
                   arrays["test_y"])
 

@@ -1,6 +1,7 @@
 """Search spaces with NNI's semantics, and `netdsl search`, `trials`, `best` end to end."""
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -268,3 +269,29 @@ def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_fi
     assert run.returncode == 2 and "single objective" in run.stderr
     missing = netdsl_cli("trials", "--name", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_two_workers_share_one_search_through_postgresql(tmp_path, image_folder, space_file):
+    url = os.environ.get("NETDSL_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must start PostgreSQL (.ci/postgres) and set NETDSL_TEST_POSTGRES")
+        pytest.skip("no PostgreSQL: set NETDSL_TEST_POSTGRES to a storage URL")
+    name = f"two-{os.getpid()}-{time.time_ns()}"
+    command = [sys.executable, "-m", "netdsl", "search", "-e", FAMILY, "--space", str(space_file),
+               "--dataset", str(image_folder), "--trials", "6", "--name", name, "--storage", url,
+               "--tuner", "random", *FAST]
+    env = {"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    workers = [subprocess.Popen(command + ["--seed", str(seed)], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for seed in (1, 2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
+    study = optuna.load_study(study_name=name, storage=url)
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == list(range(len(trials)))  # none lost
+    assert len({t._trial_id for t in trials}) == len(trials)              # none twice
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    # The budget is shared: 6, or one over when both workers start the last trial at once.
+    assert 6 <= len(trials) <= 7
+    optuna.delete_study(study_name=name, storage=url)
