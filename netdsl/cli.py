@@ -131,6 +131,14 @@ def _parser() -> argparse.ArgumentParser:
                                description="Print the best trial's DSL text, ready for "
                                "`netdsl run -e`; for two objectives, every Pareto-front trial's.")
     add_study_arguments(best)
+    plot = commands.add_parser("plot", help="plot a search: history, accuracy against time, "
+                               "parameter importance", description="Write history.png "
+                               "(optimisation history), accuracy_time.png (accuracy against "
+                               "training time, with the Pareto front) and importance.png "
+                               "(parameter importance) into a folder.")
+    add_study_arguments(plot)
+    plot.add_argument("-o", "--output", default="plots", metavar="DIR",
+                      help="folder for the images (default: plots)")
     return parser
 
 
@@ -141,10 +149,11 @@ def _text(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command in ("trials", "best"):
-        from .search import best_command, trials_command
+    if args.command in ("trials", "best", "plot"):
+        from .search import best_command, plot_command, trials_command
 
-        return trials_command(args) if args.command == "trials" else best_command(args)
+        return {"trials": trials_command, "best": best_command,
+                "plot": plot_command}[args.command](args)
     text, source = _text(args)
     if args.command == "run":
         from .run import run_command

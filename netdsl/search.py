@@ -451,3 +451,64 @@ def best_command(args: argparse.Namespace) -> int:
         print(f"# trial {t.number}: accuracy {t.values[0]:.4f}, {t.values[1]:.4g}")
         print(t.user_attrs["dsl"])
     return 0
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points that no other point beats on both accuracy (higher) and cost
+    (lower), sorted by cost."""
+    front = [i for i, (acc, cost) in enumerate(points)
+             if not any(a >= acc and c <= cost and (a, c) != (acc, cost) for a, c in points)]
+    return sorted(front, key=lambda i: points[i][1])
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    """Write history.png, accuracy_time.png (with the Pareto front) and importance.png."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
+
+    study = _study(args)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(trials) < 2:
+        raise NetdslError(f"search '{study.study_name}' needs 2 finished trials to plot, "
+                          f"has {len(trials)}")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    accuracy = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+
+    def save(ax, name: str) -> None:
+        ax.figure.savefig(out / name, dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+        print(f"wrote {out / name}")
+
+    save(optuna_plots.plot_optimization_history(study, target=accuracy,
+                                                target_name="validation accuracy"), "history.png")
+
+    points = [(t.values[0], t.user_attrs.get("train_time") or 0.0) for t in trials]
+    front = pareto_front(points)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([c for _, c in points], [a for a, _ in points], s=18, color="#80b1d3",
+               label="trials")
+    ax.plot([points[i][1] for i in front], [points[i][0] for i in front], "o-", color="#fb8072",
+            label="Pareto front")
+    for i in front:
+        ax.annotate(str(trials[i].number), (points[i][1], points[i][0]), fontsize=8,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="training time (s)", ylabel="validation accuracy",
+           title=f"{study.study_name}: accuracy against training time")
+    ax.legend()
+    save(ax, "accuracy_time.png")
+
+    try:
+        save(optuna_plots.plot_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), target=accuracy,
+            target_name="validation accuracy"), "importance.png")
+    except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
+        print(f"importance.png not written: {e}")
+    return 0

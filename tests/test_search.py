@@ -295,3 +295,57 @@ def test_two_workers_share_one_search_through_postgresql(tmp_path, image_folder,
     # The budget is shared: 6, or one over when both workers start the last trial at once.
     assert 6 <= len(trials) <= 7
     optuna.delete_study(study_name=name, storage=url)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_optuna_dashboard_serves_the_search(tmp_path, image_folder, space_file):
+    import urllib.request
+
+    assert search(tmp_path, image_folder, space_file, trials=2).returncode == 0
+    port = free_port()
+    executable = os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
+    dashboard = subprocess.Popen([executable,
+                                  f"sqlite:///{tmp_path / 'netdsl.db'}", "--host", "127.0.0.1",
+                                  "--port", str(port)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    studies = json.load(r)["study_summaries"]
+                break
+            except OSError:
+                if time.monotonic() > deadline or dashboard.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        summary = next(s for s in studies if s["study_name"] == "t")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}",
+                                    timeout=5) as r:
+            detail = json.load(r)
+        assert len(detail["trials"]) == 2
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=10)
+
+
+def test_pareto_front():
+    from netdsl.search import pareto_front
+
+    points = [(0.80, 10.0), (0.85, 20.0), (0.70, 30.0), (0.85, 15.0), (0.90, 40.0)]
+    assert pareto_front(points) == [0, 3, 4]
+
+
+def test_plots_are_written(tmp_path, image_folder, space_file):
+    assert search(tmp_path, image_folder, space_file, trials=4).returncode == 0
+    run = netdsl_cli("plot", "--name", "t", "-o", "plots", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name in ("history.png", "accuracy_time.png", "importance.png"):
+        assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG")
