@@ -121,6 +121,16 @@ def _parser() -> argparse.ArgumentParser:
         "Trials whose network fails, diverges or runs out of memory are recorded as failed.")
     add_search_arguments(search)
 
+    from .run import add_training_arguments
+
+    trial = commands.add_parser(
+        "trial", parents=[network], help="run one NNI trial (NNI's trialCommand)",
+        description="Run one trial under NNI: values from nni.get_next_parameter() bind the "
+        "network's parameters and trainer settings; the validation accuracy goes to "
+        "nni.report_intermediate_result after each epoch and to nni.report_final_result at the "
+        "end. See models/nni/config.yml.")
+    add_training_arguments(trial)
+
     trials = commands.add_parser("trials", help="list a search's trials",
                                  description="List a search's trials: number, state, accuracy, "
                                  "training seconds, parameters and DSL text.")
@@ -159,10 +169,10 @@ def _run(args: argparse.Namespace) -> int:
         from .run import run_command
 
         return run_command(args, text, source)
-    if args.command == "search":
-        from .search import search_command
+    if args.command in ("search", "trial"):
+        from .search import search_command, trial_command
 
-        return search_command(args, text, source)
+        return (search_command if args.command == "search" else trial_command)(args, text, source)
     nested = parse(text, dict(args.set), source=source, input_shape=args.input_shape)
     graph = flatten(nested)
     if args.command == "show":

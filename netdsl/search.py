@@ -13,6 +13,7 @@ import io
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -46,6 +47,7 @@ class Evaluation:
     status: str                 # finished, stopped (pruned), diverged, interrupted
     accuracy: float | None      # validation accuracy after the last epoch
     train_time: float           # seconds of training, validation excluded
+    epochs_time: float          # seconds of the epochs, training and validation
     flops: int                  # per image, forward pass
     dsl: str                    # the network as DSL text with its parameters bound
     fingerprint: str            # hash of the resolved graph and the hyperparameters
@@ -53,33 +55,43 @@ class Evaluation:
 
 
 def split_values(values: dict[str, Any], declared: dict[str, Any]) -> tuple[dict, dict]:
-    """Sampled values -> (network bindings, recipe changes). A key the network declares binds
-    the network; a trainer key (or the seed's name for one) changes the recipe; a nested
-    choice's `_name` that is neither is only recorded."""
+    """Values in NNI's form -> (network bindings, recipe changes). A key the network declares
+    binds the network; a trainer key (or the seed's name for one) changes the recipe; a nested
+    choice {"_name": ..., keys...} binds its keys (and its `_name`, if the network declares the
+    choice's own key). Any other key is an error."""
     bindings, changes = {}, {}
     for key, value in values.items():
         key = SEED_NAMES.get(key, key)
-        if key in declared:
+        if isinstance(value, dict) and "_name" in value:
+            inner = {k: v for k, v in value.items() if k != "_name"}
+            if key in declared:
+                inner[key] = value["_name"]
+            more_bindings, more_changes = split_values(inner, declared)
+            bindings.update(more_bindings)
+            changes.update(more_changes)
+        elif key in declared:
             bindings[key] = value
         elif key in TRAINER_KEYS:
             kind = TRAINER_KEYS[key]
             if kind is int and not (isinstance(value, (int, float)) and float(value).is_integer()):
                 raise NetdslError(f"'{key}' must be a whole number, got {value!r}")
             changes[key] = kind(value)
+        else:
+            raise NetdslError(f"'{key}' is neither a parameter of the network "
+                              f"({', '.join(declared) or 'none'}) nor a trainer setting "
+                              f"({', '.join(TRAINER_KEYS)})")
     return bindings, changes
 
 
 def check_space_fits(space: dict, declared: dict[str, Any], source: str) -> None:
     """Before any training: every key must bind the network or the trainer, and keys of whole
     numbers (channels, depth, epochs) must not draw fractions."""
-    for key, kind in keys(space).items():
+    for key, spec in keys(space).items():
         name = SEED_NAMES.get(key, key)
         if name not in declared and name not in TRAINER_KEYS:
             raise NetdslError(f"search space key '{key}' is neither a parameter of {source} "
                               f"({', '.join(declared) or 'none'}) nor a trainer setting "
                               f"({', '.join(TRAINER_KEYS)})")
-    for key, spec in space.items():
-        name = SEED_NAMES.get(key, key)
         whole = (isinstance(declared.get(name), int) and not isinstance(declared.get(name), bool)) \
             or TRAINER_KEYS.get(name) is int
         if whole and spec["_type"] != "choice" and not whole_valued(spec):
@@ -168,8 +180,8 @@ def evaluate(text: str, data, recipe, values: dict[str, Any] | None = None, *,
                                should_stop=should_stop)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
-    return Evaluation(result.status, result.valid_acc, result.train_time, net.flops, net.dsl,
-                      net.fingerprint, [e.valid_acc for e in result.epochs])
+    return Evaluation(result.status, result.valid_acc, result.train_time, result.total_time,
+                      net.flops, net.dsl, net.fingerprint, [e.valid_acc for e in result.epochs])
 
 
 # ---- the commands -------------------------------------------------------------------------------
@@ -324,6 +336,7 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
             trial.set_user_attr("error", e.message if e.location is None else str(e))
             raise TrialFailed(str(e)) from None
         trial.set_user_attr("train_time", result.train_time)
+        trial.set_user_attr("epochs_time", result.epochs_time)
         trial.set_user_attr("curve", result.curve)
         if result.status == "interrupted":
             raise KeyboardInterrupt
@@ -343,6 +356,8 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
         if _counted(study) >= args.trials:
             study.stop()
 
+    numbers_before = {t.number for t in study.get_trials(deepcopy=False)}
+    start = time.perf_counter()
     try:
         study.optimize(objective, timeout=args.timeout, catch=(TrialFailed,),
                        callbacks=[stop_at_budget], n_trials=args.trials - count_before)
@@ -350,9 +365,29 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)
         return 130
+    elapsed = time.perf_counter() - start
     print(f"search '{name}': {_counted(study)} of {args.trials} trials done")
     _print_best(study)
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number not in numbers_before]
+    if mine:
+        # Everything but the epochs (training and validation): sampling, binding, compiling,
+        # deduplicating, storing.
+        epochs = sum(t.user_attrs.get("epochs_time") or 0.0 for t in mine)
+        print(f"this process: {len(mine)} trials in {elapsed:.2f} s, of which "
+              f"{(elapsed - epochs) / len(mine):.3f} s per trial outside the epochs; "
+              f"peak memory {_peak_memory_mb(data.device):.0f} MB")
     return 0
+
+
+def _peak_memory_mb(device) -> float:
+    """Peak resident memory of this process (CPU) or peak allocated device memory (CUDA)."""
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _default_name(source: str) -> str:
@@ -511,4 +546,34 @@ def plot_command(args: argparse.Namespace) -> int:
             target_name="validation accuracy"), "importance.png")
     except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
         print(f"importance.png not written: {e}")
+    return 0
+
+
+def trial_command(args: argparse.Namespace, text: str, source: str) -> int:
+    """`netdsl trial`: one NNI trial. Takes its values from nni.get_next_parameter(), reports
+    the validation accuracy after every epoch (report_intermediate_result) and at the end
+    (report_final_result). NNI itself is not a dependency: it is imported when this runs."""
+    try:
+        import nni
+    except ImportError:
+        raise NetdslError("netdsl trial runs as an NNI trial command and needs `import nni`; "
+                          "without NNI, use netdsl search") from None
+    from .run import load_data, recipe_and_device
+
+    values = nni.get_next_parameter() or {}
+    declared = parameters(text, source=source)
+    base = dict(args.set)
+    split_values(values, declared)  # unknown keys fail before any data moves
+    recipe, device = recipe_and_device(args)
+    data = load_data(args, text, source, base, device)
+
+    def report(epoch) -> bool:
+        nni.report_intermediate_result(epoch.valid_acc)
+        return False
+
+    result = evaluate(text, data, recipe, {**base, **values}, source=source, log=print,
+                      should_stop=report)
+    if result.status != "finished":
+        raise NetdslError(f"the trial did not finish: {result.status}")
+    nni.report_final_result(result.accuracy)
     return 0

@@ -86,15 +86,17 @@ def _check_entry(key: str, spec: Any, where: str) -> None:
         raise NetdslError(f"{here}: q must be positive, got {value[-1]}")
 
 
-def keys(space: Space) -> dict[str, str]:
-    """Every key the space can bind, nested options included, with its type."""
-    found: dict[str, str] = {}
+def keys(space: Space) -> dict[str, dict]:
+    """Every key the space can bind, with its entry: nested choices' option keys included, the
+    nested choices themselves not (they pick, and bind nothing by their own name)."""
+    found: dict[str, dict] = {}
     for key, spec in space.items():
-        found[key] = spec["_type"]
-        if spec["_type"] == "choice":
-            for option in spec["_value"]:
-                if isinstance(option, dict):
-                    found.update(keys({k: v for k, v in option.items() if k != "_name"}))
+        options = [o for o in spec["_value"] if isinstance(o, dict)] if spec["_type"] == "choice" \
+            else []
+        if not options:
+            found[key] = spec
+        for option in options:
+            found.update(keys({k: v for k, v in option.items() if k != "_name"}))
     return found
 
 
@@ -131,8 +133,8 @@ def grid(space: Space) -> dict[str, list]:
 
 
 def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
-    """One point of `space`, drawn through the Optuna `trial`: {key: value}, with a nested
-    choice's option as its `_name` and its own keys beside it."""
+    """One point of `space`, drawn through the Optuna `trial`, in the form NNI's
+    get_next_parameter gives: {key: value}, a nested choice as {"_name": ..., its keys...}."""
     values: dict[str, Any] = {}
     for key, spec in space.items():
         kind, value = spec["_type"], spec["_value"]
@@ -141,10 +143,11 @@ def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
         elif kind == "choice":
             names = [o["_name"] if isinstance(o, dict) else o for o in value]
             picked = trial.suggest_categorical(key, names)
-            values[key] = picked
             option = value[names.index(picked)]
+            values[key] = picked
             if isinstance(option, dict):
-                values.update(sample(trial, {k: v for k, v in option.items() if k != "_name"}))
+                values[key] = {"_name": picked, **sample(
+                    trial, {f"{k}": v for k, v in option.items() if k != "_name"})}
         elif kind == "randint":
             values[key] = trial.suggest_int(key, int(value[0]), int(value[1]) - 1)
         elif kind in ("uniform", "quniform"):

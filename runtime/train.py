@@ -215,7 +215,8 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
     through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
     ends the run with status "diverged", Ctrl-C with status "interrupted". `should_stop`, asked
-    after each epoch, ends the run early with status "stopped" (a search's pruner)."""
+    after each epoch (the last too), ends the run early with status "stopped" when it answers
+    true before the last epoch (a search's pruner; a reporter can answer false)."""
     recipe = recipe or Recipe()
     recipe.check()
     device = data.device
@@ -301,7 +302,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
-            if should_stop is not None and epoch + 1 < recipe.epochs and should_stop(record):
+            if should_stop is not None and should_stop(record) and epoch + 1 < recipe.epochs:
                 status, message = "stopped", f"stopped early after epoch {epoch + 1}"
                 break
     except KeyboardInterrupt:

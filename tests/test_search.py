@@ -14,7 +14,7 @@ import netdsl
 import runtime
 from conftest import ROOT
 from netdsl import NetdslError
-from netdsl.search import bind_text, check_space_fits, evaluate
+from netdsl.search import bind_text, check_space_fits, evaluate, split_values
 from netdsl.space import check_space, grid, load_space, sample
 
 
@@ -62,11 +62,17 @@ def test_nested_choice_samples_the_picked_option_only():
     space = {"block": {"_type": "choice", "_value": [
         {"_name": "wide", "layer1": {"_type": "choice", "_value": [64, 128]}},
         {"_name": "deep", "extra1": {"_type": "randint", "_value": [1, 3]}}]}}
-    for values in draws(space, 60):
-        if values["block"] == "wide":
-            assert set(values) == {"block", "layer1"}
+    for values in draws(space, 60):  # NNI's form: the option, with its own keys inside
+        if values["block"]["_name"] == "wide":
+            assert set(values["block"]) == {"_name", "layer1"}
         else:
-            assert set(values) == {"block", "extra1"} and values["extra1"] in (1, 2)
+            assert set(values["block"]) == {"_name", "extra1"} and values["block"]["extra1"] in (1, 2)
+    declared = {"layer1": 32, "extra1": 0}
+    assert split_values({"block": {"_name": "deep", "extra1": 2}, "base_wd": 1e-4}, declared) == (
+        {"extra1": 2}, {"weight_decay": 1e-4})
+    check_space_fits(space, declared, "x.net")
+    with pytest.raises(NetdslError, match="'depth' is neither"):
+        split_values({"depth": 3}, declared)
 
 
 @pytest.mark.parametrize("space, message", [
@@ -349,3 +355,35 @@ def test_plots_are_written(tmp_path, image_folder, space_file):
     assert run.returncode == 0, run.stderr
     for name in ("history.png", "accuracy_time.png", "importance.png"):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_netdsl_trial_is_an_nni_trial_command(tmp_path, image_folder):
+    """The seed's NNI workflow: values from get_next_parameter (NNI's form, nested choice
+    included), one intermediate result per epoch, one final result."""
+    (tmp_path / "params.json").write_text(json.dumps(
+        {"prep": 8, "peak_lr": 0.2, "base_wd": 1e-4, "logits_weight": 0.25}))
+    env = {"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(ROOT / "tests" / "fake_nni"),
+           "FAKE_NNI_PARAMS": str(tmp_path / "params.json"), "FAKE_NNI_LOG": str(tmp_path / "log")}
+    run = subprocess.run([sys.executable, "-m", "netdsl", "trial", "-e", FAMILY, "--dataset",
+                          str(image_folder), *FAST], capture_output=True, text=True, cwd=tmp_path,
+                         env=env)
+    assert run.returncode == 0, run.stderr
+    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert [c["call"] for c in calls] == ["get_next_parameter", "report_intermediate_result",
+                                          "report_intermediate_result", "report_final_result"]
+    assert calls[-1]["value"] == calls[-2]["value"]
+    assert "Finished Train/Valid" in run.stdout
+
+    (tmp_path / "params.json").write_text(json.dumps({"depth": 3}))
+    bad = subprocess.run([sys.executable, "-m", "netdsl", "trial", "-e", FAMILY, "--dataset",
+                          str(image_folder), *FAST], capture_output=True, text=True, cwd=tmp_path,
+                         env=env)
+    assert bad.returncode == 2 and "'depth' is neither" in bad.stderr
+
+
+def test_shipped_nni_config_points_at_real_files():
+    config = (ROOT / "models/nni/config.yml").read_text()
+    assert "trialCommand: netdsl trial ../resnet9_cifar100.net" in config
+    assert (ROOT / "models/nni/../search_space.json").exists()
+    assert (ROOT / "models/nni/../resnet9_cifar100.net").exists()
