@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
                                description="Print the best trial's DSL text, ready for "
                                "`netdsl run -e`; for two objectives, every Pareto-front trial's.")
     add_study_arguments(best)
+    best.add_argument("--flags", action="store_true",
+                      help="print the trainer flags of the best trial instead: "
+                      "netdsl run -e \"$(netdsl best)\" $(netdsl best --flags) --dataset ...")
     plot = commands.add_parser("plot", help="plot a search: history, accuracy against time, "
                                "parameter importance", description="Write history.png "
                                "(optimisation history), accuracy_time.png (accuracy against "

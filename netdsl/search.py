@@ -322,6 +322,7 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
         try:
             net = prepare(text, data, recipe, {**base, **values}, source=source)
             trial.set_user_attr("dsl", net.dsl)
+            trial.set_user_attr("flags", recipe_flags(net.recipe))
             trial.set_user_attr("fingerprint", net.fingerprint)
             trial.set_user_attr("flops", net.flops)
             earlier = done.get(net.fingerprint)
@@ -472,19 +473,31 @@ def _print_best(study) -> None:
             print(f"  trial {t.number}: {t.values[0]:.4f}, {t.values[1]:.4g}")
 
 
+def recipe_flags(recipe) -> str:
+    """The `netdsl run` flags that give `recipe`'s training again."""
+    flags = [f"--epochs {recipe.epochs}", f"--batch-size {recipe.batch_size}",
+             f"--peak-lr {recipe.peak_lr!r}", f"--peak-epoch {recipe.peak_epoch!r}",
+             f"--weight-decay {recipe.weight_decay!r}", f"--momentum {recipe.momentum!r}",
+             f"--cutout {recipe.cutout}", f"--label-smoothing {recipe.label_smoothing!r}",
+             f"--ema {recipe.ema!r}", f"--seed {recipe.seed}"]
+    flags += [f"--lr-scale {prefix}={factor!r}" for prefix, factor in recipe.lr_scale.items()]
+    return " ".join(flags + (["--tta"] if recipe.tta else []))
+
+
 def best_command(args: argparse.Namespace) -> int:
-    """Print the best trial's DSL text (every Pareto-front trial's, for two objectives)."""
+    """Print the best trial's DSL text (every Pareto-front trial's, for two objectives), or
+    with --flags the `netdsl run` flags of its training."""
     from optuna.trial import TrialState
 
     study = _study(args)
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise NetdslError(f"search '{study.study_name}' has no finished trial yet")
     if len(study.directions) == 1:
-        print(study.best_trial.user_attrs["dsl"])
+        print(study.best_trial.user_attrs["flags" if args.flags else "dsl"])
         return 0
     for t in sorted(study.best_trials, key=lambda t: -t.values[0]):  # the Pareto front
         print(f"# trial {t.number}: accuracy {t.values[0]:.4f}, {t.values[1]:.4g}")
-        print(t.user_attrs["dsl"])
+        print(t.user_attrs["flags" if args.flags else "dsl"])
     return 0
 
 

@@ -187,6 +187,9 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     assert best.stdout.strip() == top["dsl"]
     check = netdsl_cli("check", "-e", best.stdout, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
+    flags = netdsl_cli("best", "--name", "t", "--flags", cwd=tmp_path).stdout.split()
+    peak_lr = float(flags[flags.index("--peak-lr") + 1])
+    assert peak_lr == top["values"]["peak_lr"] and flags[flags.index("--epochs") + 1] == "2"
 
     table = netdsl_cli("trials", "--name", "t", cwd=tmp_path)
     assert table.stdout.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "train"]
