@@ -147,7 +147,33 @@ class Network(nn.Module):
         child, _, rest = parameter.partition(".")
         return f"{self.paths[child]}/{rest.replace('.', '/')}" if rest else self.paths[child]
 
+    def path_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict keyed by graph path (`layer1/conv/weight`): what `transfer_weights`
+        reads, whatever the two networks' module names."""
+        return {self.path_of(name): tensor.detach().clone()
+                for name, tensor in self.state_dict().items()}
+
     def named_nodes(self) -> Iterator[tuple[str, nn.Module]]:
         """(graph path, module) for every node, in graph order."""
         for name, module in self.named_children():
             yield self.paths[name], module
+
+
+def transfer_weights(source: dict[str, torch.Tensor], target: Network) -> dict[str, str]:
+    """Start `target` from `source` (a `path_state_dict` of an earlier or wider network): each
+    tensor at the same path is copied, sliced to the target's shape where the source is larger
+    in some dimension (the first channels are kept). Returns {path: "copied" | "sliced" |
+    "kept"}; "kept" means no usable source (missing, or smaller), so the tensor keeps its
+    initialisation."""
+    report = {}
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            path = target.path_of(name)
+            donor = source.get(path)
+            if donor is None or donor.dim() != tensor.dim() or any(
+                    d < t for d, t in zip(donor.shape, tensor.shape)):
+                report[path] = "kept"
+                continue
+            tensor.copy_(donor[tuple(slice(0, size) for size in tensor.shape)])
+            report[path] = "copied" if donor.shape == tensor.shape else "sliced"
+    return report

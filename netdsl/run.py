@@ -4,7 +4,9 @@ evidence as JSON."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import pickle
 import statistics
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="repeat with seeds seed, seed+1, ...; prints mean and std")
     run.add_argument("--json", metavar="FILE", help="write per-epoch records, final metrics and "
                      "the evidence (DSL text, hyperparameters, versions, device) here")
+    run.add_argument("--save-weights", metavar="FILE.pt",
+                     help="save the trained weights, keyed by node path (the last run's)")
 
 
 def add_training_arguments(run: argparse.ArgumentParser) -> None:
@@ -76,6 +80,9 @@ def add_training_arguments(run: argparse.ArgumentParser) -> None:
                         help="autocast dtype; auto: fp16 on CUDA, bf16 on the CPU")
     device.add_argument("--compile", action="store_true",
                         help="torch.compile the network; compile time is reported apart")
+    run.add_argument("--init-from", metavar="FILE.pt",
+                     help="start from saved weights (--save-weights) of this or a wider "
+                     "network: copied by node path, the first channels kept where it is wider")
 
 
 def _scales(items: list[str]) -> dict[str, float]:
@@ -140,6 +147,22 @@ def load_data(args: argparse.Namespace, text: str, source: str, bindings: dict[s
     return data
 
 
+def load_weights(path: str | None):
+    """The path-keyed weights saved by --save-weights, or None."""
+    if path is None:
+        return None
+    import torch
+
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NetdslError(f"cannot load weights from {path}: {reason}") from None
+    if not isinstance(weights, dict):
+        raise NetdslError(f"{path} holds no weights saved by --save-weights")
+    return weights
+
+
 def run_command(args: argparse.Namespace, text: str, source: str) -> int:
     import runtime
     import torch
@@ -150,11 +173,12 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
     if args.runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
     parse(text, bindings, source=source)  # syntax and shapes, before loading any data
+    initial = load_weights(args.init_from)
     data = load_data(args, text, source, bindings, device)
     graph = flatten(parse(text, bindings, source=source, input_shape=data.image_shape))
 
     # -- runs ---------------------------------------------------------------------------------------
-    from ._compile import Network
+    from ._compile import Network, transfer_weights
 
     report: dict[str, Any] = {
         "netdsl_version": __version__, "dsl": text, "source": source, "parameters": bindings,
@@ -168,8 +192,14 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
         if args.runs > 1:
             print(f"run {index + 1} of {args.runs}, seed {recipe.seed}")
         torch.manual_seed(recipe.seed)  # the weights' initialisation follows the seed too
+        model = Network(graph)
+        if initial is not None:
+            reused = transfer_weights(initial, model)
+            print(f"weights from {args.init_from}: " + ", ".join(
+                f"{sum(v == kind for v in reused.values())} {kind}"
+                for kind in ("copied", "sliced", "kept")))
         try:
-            result = runtime.train(Network(graph), data, recipe)
+            result = runtime.train(model, data, recipe)
         except (runtime.OutOfMemory, ValueError) as e:
             raise NetdslError(str(e)) from None
         report["runs"].append({"seed": recipe.seed} | result.to_dict())
@@ -186,6 +216,11 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
               f"train time {s['train_time_mean']:.2f} +- {s['train_time_std']:.2f} s")
     if args.json:
         _write_json(Path(args.json), report)
+    if args.save_weights and status == "finished":
+        buffer = io.BytesIO()
+        torch.save(model.path_state_dict(), buffer)
+        write_atomically(Path(args.save_weights), buffer.getvalue())
+        print(f"wrote {args.save_weights}")
     return {"finished": 0, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
 
 

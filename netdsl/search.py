@@ -164,19 +164,24 @@ def prepare(text: str, data, recipe, values: dict[str, Any] | None = None, *,
 def evaluate(text: str, data, recipe, values: dict[str, Any] | None = None, *,
              source: str = "<string>", log: Callable[[str], None] | None = None,
              should_stop: Callable[[Any], bool] | None = None,
-             prepared: Prepared | None = None) -> Evaluation:
+             prepared: Prepared | None = None,
+             init: dict[str, Any] | None = None) -> Evaluation:
     """Bind `values` into `text` and `recipe`, compile, and train on `data` (a
-    runtime.DeviceData, loaded once by the caller). Raises NetdslError for an invalid network
-    or value; a loss that stops being finite gives status "diverged"."""
+    runtime.DeviceData, loaded once by the caller). `init`: path-keyed weights of an earlier
+    or wider network to start from (see transfer_weights). Raises NetdslError for an invalid
+    network or value; a loss that stops being finite gives status "diverged"."""
     import runtime
     import torch
 
-    from ._compile import Network
+    from ._compile import Network, transfer_weights
 
     net = prepared or prepare(text, data, recipe, values, source=source)
     torch.manual_seed(net.recipe.seed)
+    model = Network(net.graph)
+    if init is not None:
+        transfer_weights(init, model)
     try:
-        result = runtime.train(Network(net.graph), data, net.recipe, log=log,
+        result = runtime.train(model, data, net.recipe, log=log,
                                should_stop=should_stop)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
@@ -255,7 +260,7 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    from .run import load_data, recipe_and_device
+    from .run import load_data, load_weights, recipe_and_device
 
     # -- everything checked before any data moves ------------------------------------------------
     space = load_space(args.space)
@@ -302,6 +307,7 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
         _retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
     optuna.storages.fail_stale_trials(study)
 
+    initial = load_weights(args.init_from)
     data = load_data(args, text, source, base, device)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
@@ -332,7 +338,8 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
                 trial.set_user_attr("same_as", earlier.number)
                 print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
                 return earlier.values[0] if not multi else tuple(earlier.values)
-            result = evaluate(text, data, recipe, should_stop=should_stop, prepared=net)
+            result = evaluate(text, data, recipe, should_stop=should_stop, prepared=net,
+                              init=initial)
         except NetdslError as e:
             trial.set_user_attr("error", e.message if e.location is None else str(e))
             raise TrialFailed(str(e)) from None
@@ -571,7 +578,7 @@ def trial_command(args: argparse.Namespace, text: str, source: str) -> int:
     except ImportError:
         raise NetdslError("netdsl trial runs as an NNI trial command and needs `import nni`; "
                           "without NNI, use netdsl search") from None
-    from .run import load_data, recipe_and_device
+    from .run import load_data, load_weights, recipe_and_device
 
     values = nni.get_next_parameter() or {}
     declared = parameters(text, source=source)
@@ -585,7 +592,7 @@ def trial_command(args: argparse.Namespace, text: str, source: str) -> int:
         return False
 
     result = evaluate(text, data, recipe, {**base, **values}, source=source, log=print,
-                      should_stop=report)
+                      should_stop=report, init=load_weights(args.init_from))
     if result.status != "finished":
         raise NetdslError(f"the trial did not finish: {result.status}")
     nni.report_final_result(result.accuracy)

@@ -105,3 +105,18 @@ def test_one_module_name_per_node():
     conv = netdsl.parse("x: conv(4)")["x"]
     with pytest.raises(netdsl.NetdslError, match="both be named 'a_b'"):
         netdsl.compile({"input": (None, []), "a_b": conv, "a": {"b": (conv, ["../input"])}})
+
+
+def test_weights_move_by_node_path_and_slice_to_narrower_nodes():
+    from netdsl._compile import transfer_weights
+
+    wide = netdsl.compile("a(16, pool, res) -> b(32) -> head(10)")
+    narrow = netdsl.compile("a(8, pool, res) -> b(32) -> c(4) -> head(10)")
+    report = transfer_weights(wide.path_state_dict(), narrow)
+    assert report["a/conv/weight"] == "sliced" and report["b/bn/weight"] == "copied"
+    assert report["c/conv/weight"] == "kept"  # no such node in the wide network
+    assert torch.equal(narrow.a_conv.weight, wide.a_conv.weight[:8])
+    assert torch.equal(narrow.node("a/residual/res2/conv").weight,
+                       wide.node("a/residual/res2/conv").weight[:8, :8])
+    back = transfer_weights(narrow.path_state_dict(), wide)
+    assert back["a/conv/weight"] == "kept"  # a smaller source cannot fill a wider node

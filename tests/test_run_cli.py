@@ -110,3 +110,19 @@ def test_head_that_does_not_match_the_classes(folder, tmp_path):
     run = netdsl("run", "-e", "a(8, pool) -> head(10)", "--dataset", str(folder), *FAST,
                  cache=tmp_path)
     assert run.returncode == 2 and "has 3 classes" in run.stderr
+
+
+def test_weights_saved_by_path_start_a_narrower_network(folder, tmp_path):
+    saved = tmp_path / "wide.pt"
+    run = netdsl("run", "-e", "a(16, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
+                 str(folder), *FAST, "--save-weights", str(saved), cache=tmp_path)
+    assert run.returncode == 0, run.stderr and saved.exists()
+    reuse = netdsl("run", "-e", "a(8, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
+                   str(folder), *FAST, "--init-from", str(saved), cache=tmp_path)
+    assert reuse.returncode == 0, reuse.stderr
+    assert f"weights from {saved}: " in reuse.stdout and " sliced" in reuse.stdout
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not weights")
+    bad = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--init-from", str(broken),
+                 cache=tmp_path)
+    assert bad.returncode == 2 and "cannot load weights" in bad.stderr
