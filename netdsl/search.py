@@ -209,6 +209,9 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
                         "(a Pareto front)")
     search.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="stop starting new trials after this long")
+    search.add_argument("--resume", action="store_true",
+                        help="continue a stored search (an error if there is none); running "
+                        "the same command again does the same")
     add_training_arguments(search)
 
 
@@ -279,6 +282,9 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
     storage = _storage(args.storage)
     name = args.name or _default_name(source)
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if args.resume and name not in existing:
+        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
+                          f"(searches: {', '.join(existing) or 'none'})")
     count_before = 0
     if name in existing:
         count_before = _counted(optuna.load_study(study_name=name, storage=storage))

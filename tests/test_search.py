@@ -178,8 +178,12 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     assert all(r["dsl"].startswith("param prep = ") and r["train_time"] > 0 for r in rows)
     again = search(tmp_path, image_folder, space_file)
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    more = search(tmp_path, image_folder, space_file, trials=5)
+    more = search(tmp_path, image_folder, space_file, "--resume", trials=5)
     assert more.returncode == 0 and len(trials_json(tmp_path)) == 5
+    nothing = netdsl_cli("search", "-e", FAMILY, "--space", str(space_file), "--dataset",
+                         str(image_folder), "--trials", "5", "--name", "other", "--resume", *FAST,
+                         cwd=tmp_path)
+    assert nothing.returncode == 2 and "no search named 'other'" in nothing.stderr
 
     best = netdsl_cli("best", "--name", "t", cwd=tmp_path)
     assert best.returncode == 0
