@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train the network with the seed's recipe (every part a flag) and print "
         "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "
         "being finite, 130 on Ctrl-C (after writing --json).")
-    from .run import add_arguments  # argparse only: the trainer loads when the command runs
+    # argparse only: the trainer, torch and Optuna load when a command runs
+    from .run import add_arguments, add_training_arguments
     from .search import add_search_arguments, add_study_arguments
 
     add_arguments(run)
@@ -120,8 +121,6 @@ def _parser() -> argparse.ArgumentParser:
         "the shared trainer on data loaded once, and is stored, so the same command resumes. "
         "Trials whose network fails, diverges or runs out of memory are recorded as failed.")
     add_search_arguments(search)
-
-    from .run import add_training_arguments
 
     trial = commands.add_parser(
         "trial", parents=[network], help="run one NNI trial (NNI's trialCommand)",

@@ -2,7 +2,7 @@
 
 `evaluate` is the one call any search code needs (NNI, Ray Tune, a hand-written evolution):
 DSL text + values -> a trained, measured network, on data already on the device.
-`search_command`, `trials_command` and `best_command` are `netdsl search`, `trials` and `best`.
+The `*_command` functions are `netdsl search`, `trials`, `best`, `plot` and `trial` (NNI).
 """
 from __future__ import annotations
 
@@ -417,10 +417,12 @@ def _study(args: argparse.Namespace):
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     name = args.name or (names[-1] if len(names) == 1 else None)
     if name not in names:
-        have = ", ".join(names) or "none"
-        raise NetdslError(f"no search named '{args.name}' in {args.storage} (searches: {have}); "
-                          "give --name" if args.name or names else
-                          f"no searches in {args.storage}")
+        have = ", ".join(names)
+        if not names:
+            raise NetdslError(f"no searches in {args.storage}")
+        if args.name is None:
+            raise NetdslError(f"{args.storage} holds several searches ({have}); give --name")
+        raise NetdslError(f"no search named '{args.name}' in {args.storage} (searches: {have})")
     return optuna.load_study(study_name=name, storage=storage)
 
 

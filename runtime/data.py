@@ -116,7 +116,7 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
     # The cache is keyed by every file's path, size and modification time: any change decodes
     # again.
     key = hashlib.sha1(_CACHE_FORMAT)
-    for split, by_class in splits.items():
+    for by_class in splits.values():
         for files in by_class.values():
             for path in files:
                 stat = path.stat()
