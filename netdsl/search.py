@@ -232,12 +232,19 @@ def _storage(url: str):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats and stale-trial handling are marked experimental; they are what resuming uses.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
-                                          grace_period=GRACE_SECONDS,
-                                          heartbeat_stale_trial_callback=_retry)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as e:
-        raise NetdslError(f"cannot open storage {url}: {e}") from None
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS,
+                                              heartbeat_stale_trial_callback=_retry)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            # Workers that open a new database at once race to create its tables; the loser
+            # finds them made when it tries again.
+            if attempt == 3:
+                raise NetdslError(f"cannot open storage {url}: {e}") from None
+            time.sleep(0.5 * 2 ** attempt)
+        except (ValueError, ImportError) as e:
+            raise NetdslError(f"cannot open storage {url}: {e}") from None
 
 
 def _retry(study, trial) -> None:
