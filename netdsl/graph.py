@@ -10,6 +10,7 @@ to `(Op, [absolute input paths])`, in execution order.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Iterator
 
@@ -142,30 +143,22 @@ def summary(graph: Graph, input_shape: Shape) -> str:
     """A table of each node's output shape, parameters and FLOPs per image, with a subtotal for
     each top-level group (stage) and the total for the network."""
     out_shapes = shapes(graph, input_shape)
+    cost = {path: (0, 0) if op is None else
+            (parameter_count(op), flop_count(op, out_shapes[path], len(inputs)))
+            for path, (op, inputs) in graph.items()}
     rows = [("node", "op", "output", "params", "FLOPs")]
-    totals = [0, 0]
-    group: list[Any] = [None, 0, 0]  # name, params, FLOPs of the current top-level group
-
-    def close_group():
-        if group[0] is not None and group[0] not in graph:
-            rows.append((f"{group[0]} (total)", "", "", f"{group[1]:,}", f"{group[2]:,}"))
+    for top, paths in itertools.groupby(graph, key=lambda path: path.split(SEP)[0]):
+        paths = list(paths)
+        for path in paths:
+            op = graph[path][0]
+            rows.append((path, "-" if op is None else op.type, format_shape(out_shapes[path]),
+                         f"{cost[path][0]:,}", f"{cost[path][1]:,}"))
+        if top not in graph:  # a group of nodes, not a single top-level node
+            rows.append((f"{top} (total)", "", "", f"{sum(cost[p][0] for p in paths):,}",
+                         f"{sum(cost[p][1] for p in paths):,}"))
             rows.append(("", "", "", "", ""))
-
-    for path, (op, inputs) in graph.items():
-        top = path.split(SEP)[0]
-        if top != group[0]:
-            close_group()
-            group[:] = [top, 0, 0]
-        params = 0 if op is None else parameter_count(op)
-        flops = 0 if op is None else flop_count(op, out_shapes[path], len(inputs))
-        group[1] += params
-        group[2] += flops
-        totals[0] += params
-        totals[1] += flops
-        rows.append((path, "-" if op is None else op.type, format_shape(out_shapes[path]),
-                     f"{params:,}", f"{flops:,}"))
-    close_group()
-    rows.append(("total", "", "", f"{totals[0]:,}", f"{totals[1]:,}"))
+    rows.append(("total", "", "", f"{sum(c[0] for c in cost.values()):,}",
+                 f"{sum(c[1] for c in cost.values()):,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  "
              f"{r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}".rstrip() for r in rows]
