@@ -122,7 +122,8 @@ def recipe_and_device(args: argparse.Namespace):
 def load_data(args: argparse.Namespace, text: str, source: str, bindings: dict[str, Any], device):
     """Load the dataset once and put it on `device`. A family declaring `classes` gets the
     dataset's class count in `bindings` unless bound already; a head that does not fit the
-    dataset is an error here, before any training. Returns the runtime.DeviceData."""
+    dataset is an error here, before any training. Returns the runtime.DeviceData and the
+    network's graph for its images."""
     import runtime
 
     try:
@@ -144,7 +145,7 @@ def load_data(args: argparse.Namespace, text: str, source: str, bindings: dict[s
     data = runtime.DeviceData(images, device)
     print(f"{images.name}: {len(images.train_y):,} training and {len(images.test_y):,} test "
           f"images, {len(images.classes)} classes, on {device}")
-    return data
+    return data, graph
 
 
 def load_weights(path: str | None):
@@ -174,8 +175,7 @@ def run_command(args: argparse.Namespace, text: str, source: str) -> int:
         raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
     parse(text, bindings, source=source)  # syntax and shapes, before loading any data
     initial = load_weights(args.init_from)
-    data = load_data(args, text, source, bindings, device)
-    graph = flatten(parse(text, bindings, source=source, input_shape=data.image_shape))
+    data, graph = load_data(args, text, source, bindings, device)
 
     # -- runs ---------------------------------------------------------------------------------------
     from ._compile import Network, transfer_weights

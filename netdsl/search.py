@@ -321,7 +321,7 @@ def search_command(args: argparse.Namespace, text: str, source: str) -> int:
     optuna.storages.fail_stale_trials(study)
 
     initial = load_weights(args.init_from)
-    data = load_data(args, text, source, base, device)
+    data, _ = load_data(args, text, source, base, device)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials ---------------------------------------------------------------------------------
@@ -600,7 +600,7 @@ def trial_command(args: argparse.Namespace, text: str, source: str) -> int:
     base = dict(args.set)
     split_values(values, declared)  # unknown keys fail before any data moves
     recipe, device = recipe_and_device(args)
-    data = load_data(args, text, source, base, device)
+    data, _ = load_data(args, text, source, base, device)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)
