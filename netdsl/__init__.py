@@ -1,54 +1,92 @@
-"""netdsl: describe, draw and compile small convolutional networks with a one-line DSL.
+"""netdsl: describe, draw, compile, train and search small convolutional networks with a
+one-line DSL.
 
-    import netdsl
-    net = netdsl.parse("prep(64) -> layer1(128, pool, res) -> head(10)")  # Page's nested dict
-    graph = netdsl.flatten(net)          # {path: (Op, [input paths])}
-    model = netdsl.compile(net)          # nn.Module; also takes DSL text or a .net path
-    dot = netdsl.draw("models/resnet9.net")  # graphviz.Digraph
+The pipeline, one module per step:
 
-Importing netdsl does not import torch; `compile` does, on first use.
+    family = netdsl.load("models/resnet9.net")  # text -> Family, parsed once   (language/)
+    net = family.bind({"prep": 32})             # -> Bound: the checked graph   (language/, graph/)
+    model = net.module()                        # -> nn.Module                  (module/)
+    fitted = netdsl.fit(net, data, recipe)      # -> trained, by the trainer    (fit.py, runtime/)
+
+Shortcuts: `parse(text)` gives Page's nested dict, `compile(network)` an nn.Module and
+`draw(network)` a graphviz.Digraph, for DSL text, a .net path, a nested dict or a Graph.
+Importing netdsl does not import torch; building a module does, on first use.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, Union
 
-from ._api import DEFAULT_INPUT_SHAPE, NetworkLike, graph_of, load, parameters, parse
 from .errors import Location, NetdslError
-from .graph import Graph, execution_order, flatten, operations, pipeline, shapes, summary, to_json
-from .ops import PRIMITIVES, Op
+from .graph import (PRIMITIVES, Graph, Nested, Op, execution_order, flatten, operations,
+                    pipeline, shapes, to_json)
+from .language import DEFAULT_INPUT_SHAPE, Bound, Family, Parameter, load, to_text
 
 if TYPE_CHECKING:
     import graphviz
 
-    from ._compile import Network
+    from .module.network import Network
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_INPUT_SHAPE", "Graph", "Location", "NetdslError", "Network", "NetworkLike", "Op",
-           "PRIMITIVES", "compile", "draw", "execution_order", "flatten", "graph_of", "load",
-           "operations", "parameters", "parse", "pipeline", "shapes", "summary", "to_json", "__version__"]
+__all__ = ["DEFAULT_INPUT_SHAPE", "Bound", "Family", "Graph", "Location", "NetdslError",
+           "Network", "NetworkLike", "Op", "PRIMITIVES", "Parameter", "compile", "draw",
+           "execution_order", "fit", "flatten", "graph_of", "load", "operations", "parameters",
+           "parse", "pipeline", "shapes", "to_json", "to_text", "__version__"]
+
+NetworkLike = Union[str, "os.PathLike[str]", Nested, Graph, Bound]
+
+
+def parse(text: str, /, params: dict[str, Any] | None = None, *, source: str = "<string>",
+          input_shape=DEFAULT_INPUT_SHAPE, **bindings: Any) -> Nested:
+    """DSL text -> Page's nested dict of Ops, checked against `input_shape`. Parameters the
+    text declares are bound by keyword (`width=32`) or by `params`. Raises NetdslError, with
+    the line and column, for any problem in the text."""
+    return load(text, source=source).bind(params, input_shape=input_shape, **bindings).nested
+
+
+def parameters(text: str, /, *, source: str = "<string>") -> dict[str, Any]:
+    """The parameters DSL text declares, with their defaults: `{"width": 64, "deep": False}`."""
+    return load(text, source=source).defaults()
+
+
+def graph_of(network: NetworkLike, params: dict[str, Any] | None = None, *,
+             input_shape=DEFAULT_INPUT_SHAPE, **bindings: Any) -> Graph:
+    """The flattened graph of any network: DSL text, a path (a PathLike, or a str ending in
+    `.net`), Page's nested dict, a Graph or a Bound network."""
+    if isinstance(network, Bound):
+        return network.graph
+    if isinstance(network, Graph):
+        return network
+    if isinstance(network, dict):
+        return flatten(network)
+    return load(network).bind(params, input_shape=input_shape, **bindings).graph
 
 
 def compile(network: NetworkLike, params: dict[str, Any] | None = None,
             **bindings: Any) -> "Network":
-    """Any network (DSL text, .net path, nested dict or Graph) -> a `Network` nn.Module whose
-    children are named by node path with `/` -> `_`."""
-    from ._compile import Network
+    """Any network -> a `Network` nn.Module whose children are named by node path with
+    `/` -> `_`."""
+    from .module.network import Network
 
     return Network(graph_of(network, params, **bindings))
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Network":  # the nn.Module class; loading it imports torch
-        from ._compile import Network
-
-        return Network
-    raise AttributeError(f"module 'netdsl' has no attribute '{name}'")
 
 
 def draw(network: NetworkLike, params: dict[str, Any] | None = None, *, show_identity: bool = False,
          **bindings: Any) -> "graphviz.Digraph":
     """Any network -> a graphviz.Digraph (shows itself in Jupyter; `.source` is DOT text)."""
-    from ._draw import draw_graph
+    from .module.draw import draw_graph
 
     return draw_graph(graph_of(network, params, **bindings), show_identity=show_identity)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Network":  # the nn.Module class; loading it imports torch
+        from .module.network import Network
+
+        return Network
+    if name == "fit":  # the trainer's entry; loading it imports torch
+        from .fit import fit
+
+        return fit
+    raise AttributeError(f"module 'netdsl' has no attribute '{name}'")

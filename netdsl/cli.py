@@ -1,4 +1,5 @@
-"""The `netdsl` command: show, draw and check networks written in the DSL."""
+"""The `netdsl` command line: argument parsing, and each command handed to the module that does
+it (run.py, search/). Heavy modules load only when their command runs."""
 from __future__ import annotations
 
 import argparse
@@ -7,12 +8,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from ._api import DEFAULT_INPUT_SHAPE, parse, read_text
-from .errors import NetdslError
-from .graph import flatten, operations, summary, to_json
-from .ops import parameter_count
-
-EXIT_BAD_INPUT = 2  # bad DSL text, bad file or bad flags
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
+from .graph import operations, to_json
+from .language import DEFAULT_INPUT_SHAPE, Family, read_text
 
 _EPILOG = """\
 A network is a file (models/resnet9.net) or, with -e, a string:
@@ -108,11 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Train the network with the seed's recipe (every part a flag) and print "
         "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "
         "being finite, 130 on Ctrl-C (after writing --json).")
-    # argparse only: the trainer, torch and Optuna load when a command runs
-    from .run import add_arguments, add_training_arguments
-    from .search import add_search_arguments, add_study_arguments
-
-    add_arguments(run)
+    _training_arguments(run)
+    run.add_argument("--runs", type=int, default=1, metavar="N",
+                     help="repeat with seeds seed, seed+1, ...; prints mean and std")
+    run.add_argument("--json", metavar="FILE", help="write per-epoch records, final metrics and "
+                     "the evidence (DSL text, hyperparameters, versions, device) here")
+    run.add_argument("--save-weights", metavar="FILE.pt",
+                     help="save the trained weights, keyed by node path (the last run's)")
 
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         "tuner; each trial binds the network's parameters and trainer settings, trains with "
         "the shared trainer on data loaded once, and is stored, so the same command resumes. "
         "Trials whose network fails, diverges or runs out of memory are recorded as failed.")
-    add_search_arguments(search)
+    _search_arguments(search)
 
     trial = commands.add_parser(
         "trial", parents=[network], help="run one NNI trial (NNI's trialCommand)",
@@ -128,18 +128,18 @@ def _parser() -> argparse.ArgumentParser:
         "network's parameters and trainer settings; the validation accuracy goes to "
         "nni.report_intermediate_result after each epoch and to nni.report_final_result at the "
         "end. See models/nni/config.yml.")
-    add_training_arguments(trial)
+    _training_arguments(trial)
 
     trials = commands.add_parser("trials", help="list a search's trials",
                                  description="List a search's trials: number, state, accuracy, "
                                  "training seconds, parameters and DSL text.")
-    add_study_arguments(trials)
+    _study_arguments(trials)
     trials.add_argument("--json", action="store_true", help="print JSON instead of a table")
     trials.add_argument("--csv", metavar="FILE", help="write the trials as CSV")
     best = commands.add_parser("best", help="print the best trial's DSL text",
                                description="Print the best trial's DSL text, ready for "
                                "`netdsl run -e`; for two objectives, every Pareto-front trial's.")
-    add_study_arguments(best)
+    _study_arguments(best)
     best.add_argument("--flags", action="store_true",
                       help="print the trainer flags of the best trial instead: "
                       "netdsl run -e \"$(netdsl best)\" $(netdsl best --flags) --dataset ...")
@@ -148,53 +148,114 @@ def _parser() -> argparse.ArgumentParser:
                                "(optimisation history), accuracy_time.png (accuracy against "
                                "training time, with the Pareto front) and importance.png "
                                "(parameter importance) into a folder.")
-    add_study_arguments(plot)
+    _study_arguments(plot)
     plot.add_argument("-o", "--output", default="plots", metavar="DIR",
                       help="folder for the images (default: plots)")
     return parser
 
 
-def _text(args: argparse.Namespace) -> tuple[str, str]:
+def _training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that trains: data, the recipe (a flag per Recipe field, the
+    seed's defaults), device, initial weights."""
+    from .settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True, metavar="NAME|PATH",
+                      help="cifar10, cifar100 (downloaded into --data-dir once), or an image "
+                      "folder PATH/{train,test}/<class>/*.png|jpg (decoded once, then cached); "
+                      "the network is checked against its images' shape")
+    data.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default: "
+                      "$NETDSL_DATA, else ~/.cache/netdsl)")
+    data.add_argument("--train-limit", type=int, default=0, metavar="N",
+                      help="train on a random N of the training images (default: all)")
+    add_recipe_flags(parser.add_argument_group("recipe (defaults: the seed's)"))
+    device = parser.add_argument_group("device")
+    device.add_argument("--device", default="auto",
+                        help="auto (cuda if present), cpu, cuda, cuda:1")
+    parser.add_argument("--init-from", metavar="FILE.pt",
+                        help="start from saved weights (--save-weights) of this or a wider "
+                        "network: copied by node path, the first channels kept where it is wider")
+
+
+def _search_arguments(search: argparse.ArgumentParser) -> None:
+    from .search.loop import OBJECTIVES, PRUNERS, TUNERS
+    from .settings import search_keys
+
+    search.add_argument("--space", required=True, metavar="SPACE.json",
+                        help="NNI's search_space.json format; keys bind the network's parameters "
+                        "or trainer settings (" + ", ".join(search_keys()) + ")")
+    search.add_argument("--trials", type=int, required=True, metavar="N",
+                        help="the search's total budget: a finished search adds nothing when run "
+                        "again, an interrupted one continues up to N")
+    _study_arguments(search)
+    search.add_argument("--tuner", choices=TUNERS, default="tpe",
+                        help="Optuna sampler (default: tpe)")
+    search.add_argument("--pruner", choices=PRUNERS, default="none",
+                        help="stop poor trials early on their per-epoch accuracy (default: none)")
+    search.add_argument("--objectives", choices=OBJECTIVES, default="accuracy",
+                        help="maximise accuracy, or also minimise training time or FLOPs "
+                        "(a Pareto front)")
+    search.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop starting new trials after this long")
+    search.add_argument("--resume", action="store_true",
+                        help="continue a stored search (an error if there is none); running "
+                        "the same command again does the same")
+    _training_arguments(search)
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    from .search.study import DEFAULT_STORAGE
+
+    parser.add_argument("--name", metavar="NAME",
+                        help="the search's name in the storage (default: the .net file's name)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                        help=f"Optuna storage URL (default: {DEFAULT_STORAGE}); a PostgreSQL URL "
+                        "lets several workers share one search")
+
+
+def _family(args: argparse.Namespace) -> Family:
     if args.expr is not None:
-        return args.expr, "<-e>"
-    return read_text(args.file), args.file
+        return Family(args.expr, "<-e>")
+    return Family(read_text(args.file), args.file)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command in ("trials", "best", "plot"):
-        from .search import best_command, plot_command, trials_command
+        from .search import study
 
-        return {"trials": trials_command, "best": best_command,
-                "plot": plot_command}[args.command](args)
-    text, source = _text(args)
+        return {"trials": study.trials_command, "best": study.best_command,
+                "plot": study.plot_command}[args.command](args)
+    family = _family(args)
     if args.command == "run":
         from .run import run_command
 
-        return run_command(args, text, source)
-    if args.command in ("search", "trial"):
-        from .search import search_command, trial_command
+        return run_command(args, family)
+    if args.command == "search":
+        from .search.loop import search_command
 
-        return (search_command if args.command == "search" else trial_command)(args, text, source)
-    nested = parse(text, dict(args.set), source=source, input_shape=args.input_shape)
-    graph = flatten(nested)
+        return search_command(args, family)
+    if args.command == "trial":
+        from .search.nni import trial_command
+
+        return trial_command(args, family)
+    bound = family.bind(dict(args.set), input_shape=args.input_shape)
     if args.command == "show":
         if args.format == "ops":
-            print(operations(nested))
+            print(operations(bound.nested))
         elif args.format == "json":
-            print(to_json(graph))
+            print(to_json(bound.graph))
         else:
-            print(summary(graph, args.input_shape))
+            print(bound.summary())
     elif args.command == "draw":
-        from ._draw import draw_graph, write_drawing
+        from .module.draw import write_drawing
 
         output = args.output or (Path(args.file).with_suffix(".svg").name if args.file
                                  else "network.svg")
-        written = write_drawing(draw_graph(graph, show_identity=args.show_identity), output)
+        written = write_drawing(bound.draw(show_identity=args.show_identity), output)
         print(f"wrote {written}")
     else:
-        nodes = sum(op is not None for op, _ in graph.values())
-        params = sum(parameter_count(op) for op, _ in graph.values() if op is not None)
-        print(f"ok: {args.file or '<-e>'}: {nodes} nodes, {params:,} parameters")
+        print(f"ok: {family.name}: {len(bound.graph) - 1} nodes, {bound.parameter_count:,} "
+              "parameters")
     return 0
 
 
@@ -210,4 +271,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:  # runs record their own interruption; this is any other moment
         print("netdsl: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

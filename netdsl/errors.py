@@ -1,7 +1,14 @@
-"""The one error type netdsl raises for bad networks, bad DSL text and bad requests."""
+"""The one error type netdsl raises for bad networks, bad DSL text and bad requests, and the
+exit codes of the command line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The exit codes of every netdsl command.
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2     # bad DSL text, file, flag or value: a NetdslError, printed, no traceback
+EXIT_DIVERGED = 3      # the training loss stopped being finite
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,28 @@ with the seed's fast ResNet recipe; it knows nothing of netdsl's language.
     data = runtime.DeviceData(images, "cuda")            # on the device, once
     for model in models:                                 # any number of runs on the same data
         result = runtime.train(model, data, runtime.Recipe(epochs=10))
-"""
-from .data import DataError, DeviceData, Images, default_data_dir, load_images
-from .train import (COLUMNS, Epoch, OutOfMemory, Recipe, Result, default_device, environment,
-                    evaluate, table_header, table_row, train)
 
-__all__ = ["COLUMNS", "DataError", "DeviceData", "Epoch", "Images", "OutOfMemory", "Recipe",
-           "Result", "default_data_dir", "default_device", "environment", "evaluate",
-           "load_images", "table_header", "table_row", "train"]
+`Recipe` loads without torch (a command line can describe it cheaply); everything else
+imports torch on first use.
+"""
+from importlib import import_module
+from typing import Any
+
+from .recipe import PRECISIONS, Recipe
+
+_LAZY = {
+    "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
+    "trainer": ("COLUMNS", "Epoch", "OutOfMemory", "Result", "choose_precision", "default_device",
+                "environment", "evaluate", "predict", "table_header", "table_row", "train"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = ["PRECISIONS", "Recipe", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'runtime' has no attribute '{name}'")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -2,7 +2,8 @@
 augmented there a batch at a time with tensor ops (no per-sample Python).
 
 Sources: torchvision's CIFAR-10/100 download (checked against its MD5 sums), or an image folder
-`PATH/{train,test}/<class>/*.png|jpg`, decoded once and cached as uint8 arrays.
+`PATH/{train,test}/<class>/*.png|jpg`, decoded once and cached as uint8 arrays: 1 channel when
+every image is grey, else 3.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CROP_PAD = 4  # pixels of reflect padding around each image for the random crop
-_CACHE_FORMAT = b"pillow-rgb-uint8-v1"  # change it when decoding changes: old caches then miss
+_CACHE_FORMAT = b"pillow-grey-or-rgb-uint8-v2"  # change it when decoding changes: old caches miss
 
 
 class DataError(Exception):
@@ -126,11 +127,14 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
         with np.load(cache) as arrays:
             return Images(str(folder), classes, arrays["train_x"], arrays["train_y"],
                           arrays["test_x"], arrays["test_y"])
-    arrays = {}
+    files = {split: [path for paths in by_class.values() for path in paths]
+             for split, by_class in splits.items()}
+    # Both splits decoded as one set, so they share one shape: a grey train/ beside a colour
+    # image in test/ is widened too.
+    x = _decode_all(files["train"] + files["test"])
+    arrays = {"train_x": x[:len(files["train"])], "test_x": x[len(files["train"]):]}
     for split, by_class in splits.items():
-        files = [path for paths in by_class.values() for path in paths]
         labels = np.repeat(np.arange(len(classes)), [len(p) for p in by_class.values()])
-        arrays[f"{split}_x"] = _decode_all(files)
         arrays[f"{split}_y"] = labels.astype(np.int64)
     data_dir.mkdir(parents=True, exist_ok=True)
     # A temporary file of this process's own, renamed into place: a cache file is whole or
@@ -144,10 +148,18 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
 
 
 def _decode(path: Path) -> np.ndarray:
+    """(H, W, 1) uint8 for a grey image, (H, W, 3) for any other; alpha is dropped."""
     from PIL import Image, UnidentifiedImageError  # torchvision's own dependency
 
     try:
         with Image.open(path) as image:
+            bands = [band for band in image.getbands() if band != "A"]
+            if bands == ["I"]:
+                # A 16-bit grey PNG: kept as its high byte, as Pillow reads 16-bit colour PNGs;
+                # convert("L") would clip every value above 255, a white image.
+                return (np.asarray(image) >> 8).astype(np.uint8)[..., None]
+            if len(bands) == 1 and bands != ["P"]:  # L, 1 (as 0 or 255), F; not a palette's colours
+                return np.asarray(image.convert("L"))[..., None]
             return np.asarray(image.convert("RGB"))
     except (OSError, UnidentifiedImageError) as e:
         raise DataError(f"cannot decode {path}: {e}") from None
@@ -156,6 +168,8 @@ def _decode(path: Path) -> np.ndarray:
 def _decode_all(files: list[Path]) -> np.ndarray:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
         images = list(pool.map(_decode, files, chunksize=256))
+    if len({image.shape[2] for image in images}) > 1:  # grey among colour: one shape, colour
+        images = [np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image for image in images]
     shapes = {image.shape for image in images}
     if len(shapes) != 1:
         odd = next(f for f, image in zip(files, images) if image.shape != images[0].shape)

@@ -57,9 +57,9 @@ def test_in_place_relu_never_corrupts_a_tensor_read_twice():
 
 
 def test_parameter_count_matches_the_summary():
-    graph = netdsl.flatten(netdsl.load("models/resnet9.net"))
-    total = netdsl.summary(graph, (3, 32, 32)).splitlines()[-2].split()[-2]
-    model = netdsl.compile(graph)
+    net = netdsl.load("models/resnet9.net").bind()
+    total = net.summary().splitlines()[-2].split()[-2]
+    model = net.module()
     trainable = sum(p.numel() for p in model.parameters())
     assert int(total.replace(",", "")) == trainable == 6_573_120
 
@@ -108,7 +108,7 @@ def test_one_module_name_per_node():
 
 
 def test_weights_move_by_node_path_and_slice_to_narrower_nodes():
-    from netdsl._compile import transfer_weights
+    from netdsl.module.network import transfer_weights
 
     wide = netdsl.compile("a(16, pool, res) -> b(32) -> head(10)")
     narrow = netdsl.compile("a(8, pool, res) -> b(32) -> c(4) -> head(10)")
@@ -120,3 +120,31 @@ def test_weights_move_by_node_path_and_slice_to_narrower_nodes():
                        wide.node("a/residual/res2/conv").weight[:8, :8])
     back = transfer_weights(narrow.path_state_dict(), wide)
     assert back["a/conv/weight"] == "kept"  # a smaller source cannot fill a wider node
+
+
+@pytest.mark.parametrize("text, shape", [
+    ("conv(8, dilation=2)", (8, 16, 16)),                 # padding follows the dilation
+    ("conv(8, ks=3, dilation=2, padding=0)", (8, 12, 12)),
+    ("avgpool(3, stride=1, padding=1)", (3, 16, 16)),
+    ("maxpool(3, stride=2, padding=1)", (3, 8, 8)),
+    ("conv(4) -> silu", (4, 16, 16)),
+    ("zero", (3, 16, 16)),
+])
+def test_primitives_shape_count_and_print_as_torch_does(text, shape):
+    net = netdsl.load(text).bind(input_shape=(3, 16, 16))
+    model = net.module()
+    out = model(torch.randn(2, 3, 16, 16))
+    assert net.output_shape == tuple(out.shape[1:]) == shape
+    assert net.parameter_count == sum(p.numel() for p in model.parameters())
+    for path, (op, _) in list(net.graph.items())[1:]:
+        assert repr(op) == repr(model.node(path))  # the graph's printout is torch's
+
+
+def test_silu_and_zero_compute_what_they_say():
+    model = netdsl.compile("c: conv(4) -> s: silu -> z: zero <- c -> sum: add <- s, z",
+                           input_shape=(3, 8, 8))
+    assert model.node("s").inplace is False  # its input is read twice: z reads c too
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(model(x), torch.nn.functional.silu(model.node("c")(x)))
+    assert torch.equal(model.node("z")(x), torch.zeros_like(x))
+    assert netdsl.compile("conv(4) -> silu").node("silu").inplace is True

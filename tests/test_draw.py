@@ -8,7 +8,7 @@ import pytest
 import netdsl
 from conftest import need_dot
 from netdsl import NetdslError
-from netdsl._draw import write_drawing
+from netdsl.module.draw import write_drawing
 
 NET = "prep(8) -> layer1(16, pool, res) -> head(10)"
 

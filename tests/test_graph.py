@@ -51,7 +51,7 @@ stem: conv(8) -> t: twin(4) -> deep: stage(8, res) -> skip: add <- t/both, deep/
 """
 
 
-@pytest.mark.parametrize("nested", [parse(DAG)] + [netdsl.load(m) for m in MODELS],
+@pytest.mark.parametrize("nested", [parse(DAG)] + [netdsl.load(m).bind().nested for m in MODELS],
                          ids=["dag"] + [m.stem for m in MODELS])
 def test_flatten_resolves_paths_exactly_as_pages_build_graph(nested):
     assert dict(flatten(nested)) == page_build_graph(nested)
@@ -80,7 +80,7 @@ def test_json_lists_resolved_nodes_with_torch_argument_names():
     by_name = {n["name"]: n for n in nodes}
     assert by_name["a/conv"] == {"name": "a/conv", "op": "Conv2d", "inputs": ["input"], "args": {
         "in_channels": 3, "out_channels": 16, "kernel_size": 3, "stride": 1, "padding": 1,
-        "groups": 1, "bias": False}}
+        "dilation": 1, "groups": 1, "bias": False}}
     assert by_name["a/bn"]["args"]["num_features"] == 16
     assert by_name["a/residual/add"]["inputs"] == ["a/residual/in", "a/residual/res2/relu"]
     assert by_name["linear"]["args"] == {"in_features": 16, "out_features": 10, "bias": False}
@@ -90,8 +90,7 @@ def test_json_lists_resolved_nodes_with_torch_argument_names():
 
 
 def test_summary_shapes_parameters_and_flops():
-    graph = flatten(parse("a: conv(8) -> b: bn -> s(4, pool)"))
-    text = netdsl.summary(graph, (3, 32, 32))
+    text = netdsl.load("a: conv(8) -> b: bn -> s(4, pool)").bind().summary()
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
     # conv 3->8, 3x3, on 32x32: 216 weights; 2 FLOPs per multiply-add
     assert rows["a"][1:] == ["Conv2d", "8x32x32", "216", f"{2 * 3 * 9 * 8 * 32 * 32:,}"]

@@ -29,16 +29,16 @@ def test_model_compiles_and_trains_one_step(path):
 
 
 def test_model_families_bind_their_parameters():
-    graph = netdsl.flatten(netdsl.load("models/resnet9.net", layer1=112, layer3=384, classes=100))
+    graph = netdsl.load("models/resnet9.net").bind(layer1=112, layer3=384, classes=100).graph
     assert graph["layer1/conv"][0].kwargs["out_channels"] == 112
     assert graph["linear"][0].kwargs == {"in_features": 384, "out_features": 100, "bias": False}
-    shortcut = netdsl.flatten(netdsl.load("models/resnet9_shortcut.net"))
+    shortcut = netdsl.load("models/resnet9_shortcut.net").bind().graph
     assert "prep/residual/add" in shortcut and "layer2/residual/add" in shortcut
     assert "layer1/residual/add" not in shortcut
 
 
 def test_cifar100_model_is_the_design_example(seed_operations):
-    listing = netdsl.operations(netdsl.load("models/resnet9_cifar100.net"))
+    listing = netdsl.operations(netdsl.load("models/resnet9_cifar100.net").bind().nested)
     assert [line.strip(" ,[]") for line in listing.splitlines()] == seed_operations
 
 

@@ -37,7 +37,10 @@ def test_run_prints_the_table_and_writes_the_evidence(folder, tmp_path):
     assert [line.split()[0] for line in lines[header + 1:header + 3]] == ["1", "2"]
     assert lines[header + 3].startswith("Finished Train/Valid in")
     report = json.loads(out.read_text())
-    assert report["dsl"] == NET and report["status"] == "finished"
+    assert report["dsl"] == "a(8, pool)\nb(16, pool)\nhead(3, w=0.5)\n"  # printed from the tree
+    assert report["status"] == "finished" and report["dataset"]["image_shape"] == [3, 16, 16]
+    assert report["runs"][0]["precision"] in ("fp32", "bf16")  # which, and why:
+    assert report["runs"][0]["precision_reason"]
     assert report["hyperparameters"]["peak_epoch"] == 1 and report["hyperparameters"]["seed"] == 0
     assert report["environment"]["torch"] == torch.__version__
     assert report["netdsl_version"] and report["dataset"]["classes"] == 3
@@ -52,7 +55,7 @@ def test_runs_report_mean_and_std(folder, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "2 runs: valid acc" in run.stdout
     report = json.loads(out.read_text())
-    assert [r["seed"] for r in report["runs"]] == [0, 1]
+    assert [r["hyperparameters"]["seed"] for r in report["runs"]] == [0, 1]
     assert report["summary"]["runs"] == 2
 
 
@@ -94,7 +97,7 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
     (["--dataset", "nowhere/at/all"], "not cifar10, cifar100 or a folder"),
     (["--batch-size", "0"], "batch_size must be"),
     (["--epochs", "3", "--peak-epoch", "9"], "peak_epoch must be between"),
-    (["--lr-scale", "layer3"], "expected PREFIX=FACTOR"),
+    (["--lr-scale", "layer3"], "'layer3' is not PREFIX=FACTOR"),
     (["--lr-scale", "zz=2"], "no parameter under 'zz'"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--runs", "0"], "cuda|runs"),
 ])
@@ -116,13 +119,62 @@ def test_weights_saved_by_path_start_a_narrower_network(folder, tmp_path):
     saved = tmp_path / "wide.pt"
     run = netdsl("run", "-e", "a(16, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
                  str(folder), *FAST, "--save-weights", str(saved), cache=tmp_path)
-    assert run.returncode == 0, run.stderr and saved.exists()
+    assert run.returncode == 0, run.stderr
+    assert saved.exists() and set(torch.load(saved)) >= {"a/conv/weight", "b/bn/running_mean"}
     reuse = netdsl("run", "-e", "a(8, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
                    str(folder), *FAST, "--init-from", str(saved), cache=tmp_path)
     assert reuse.returncode == 0, reuse.stderr
-    assert f"weights from {saved}: " in reuse.stdout and " sliced" in reuse.stdout
+    # a/conv and a/bn are wider in the saved network, b/conv takes more input channels there.
+    assert "initial weights: 7 copied, 6 sliced, 0 kept" in reuse.stdout
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not weights")
     bad = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--init-from", str(broken),
                  cache=tmp_path)
     assert bad.returncode == 2 and "cannot load weights" in bad.stderr
+
+
+def test_the_peak_follows_epochs_when_only_epochs_is_given(folder, tmp_path):
+    run = netdsl("run", "-e", NET, "--dataset", str(folder), "--epochs", "1", "--batch-size",
+                 "32", cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "peaks at epoch 0.2083 (5/24 of the 1 epochs: the default)" in run.stdout
+
+
+def image_folder_of(root, size, mode, classes=("dark", "light"), per_class=(16, 4)):
+    """Two classes, dark and light images of `size` x `size` in PIL `mode` (L or RGB)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    channels = {"L": (), "RGB": (3,)}[mode]
+    for split, n in zip(("train", "test"), per_class):
+        for c, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.randint(0, 80, (size, size, *channels)) + 150 * c
+                image = Image.fromarray(pixels.astype(np.uint8), mode)
+                image.save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_the_input_shape_comes_from_the_data(tmp_path):
+    """A network that fits 48x48 images but not CIFAR's 32x32 (a 40x40 kernel) trains on a
+    48x48 folder; `check` with the default 3,32,32 refuses it, with --input-shape it passes."""
+    folder = image_folder_of(tmp_path / "big", 48, "RGB")
+    net = "conv(4, ks=40, padding=0) -> relu -> flatten -> linear(2)"
+    run = netdsl("run", "-e", net, "--dataset", str(folder), *FAST, cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "images of 3x48x48" in run.stdout and "Finished Train/Valid" in run.stdout
+    assert netdsl("check", "-e", net, cache=tmp_path).returncode == 2
+    assert netdsl("check", "-e", net, "--input-shape", "3,48,48", cache=tmp_path).returncode == 0
+
+
+def test_one_channel_images_train_a_one_channel_network(tmp_path):
+    """`add <- input, c` needs c to have the input's one channel: valid for grey images only."""
+    folder = image_folder_of(tmp_path / "grey", 12, "L")
+    net = "c: conv(1) -> sum: add <- input, c -> a(4, pool) -> head(2)"
+    run = netdsl("run", "-e", net, "--dataset", str(folder), *FAST, cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "images of 1x12x12" in run.stdout and "Finished Train/Valid" in run.stdout
+    wrong = netdsl("check", "-e", net, cache=tmp_path)
+    assert wrong.returncode == 2 and "add: inputs must have the same shape" in wrong.stderr

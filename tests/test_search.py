@@ -14,8 +14,8 @@ import netdsl
 import runtime
 from conftest import ROOT
 from netdsl import NetdslError
-from netdsl.search import bind_text, check_space_fits, evaluate, split_values
-from netdsl.space import check_space, grid, load_space, sample
+from netdsl.search import check_space_fits, evaluate, split_values
+from netdsl.search.space import check_space, grid, load_space, sample
 
 
 def draws(space, n=300, seed=0):
@@ -67,12 +67,12 @@ def test_nested_choice_samples_the_picked_option_only():
             assert set(values["block"]) == {"_name", "layer1"}
         else:
             assert set(values["block"]) == {"_name", "extra1"} and values["block"]["extra1"] in (1, 2)
-    declared = {"layer1": 32, "extra1": 0}
-    assert split_values({"block": {"_name": "deep", "extra1": 2}, "base_wd": 1e-4}, declared) == (
-        {"extra1": 2}, {"weight_decay": 1e-4})
-    check_space_fits(space, declared, "x.net")
+    family = netdsl.load("param layer1 = 32\nparam extra1 = 0\na(layer1, extra=extra1) -> head(2)")
+    assert split_values({"block": {"_name": "deep", "extra1": 2}, "base_wd": 1e-4}, family) == (
+        {"extra1": 2}, {"base_wd": 1e-4})
+    check_space_fits(space, family)
     with pytest.raises(NetdslError, match="'depth' is neither"):
-        split_values({"depth": 3}, declared)
+        split_values({"depth": 3}, family)
 
 
 @pytest.mark.parametrize("space, message", [
@@ -102,29 +102,26 @@ def test_grid_enumerates_as_nni():
 
 def test_the_seeds_space_applies_verbatim():
     space = load_space(ROOT / "models/search_space.json")
-    text = (ROOT / "models/resnet9_cifar100.net").read_text()
-    check_space_fits(space, netdsl.parameters(text), "resnet9_cifar100.net")
+    family = netdsl.load(ROOT / "models/resnet9_cifar100.net")
+    check_space_fits(space, family)
     for values in draws(space, 20):
-        bindings = {k: v for k, v in values.items() if k not in ("peak_lr", "peak_epoch")}
-        netdsl.parse(bind_text(text, bindings))
+        bindings, changes = split_values(values, family)
+        assert set(changes) == {"peak_lr", "peak_epoch"}
+        bound = family.bind(bindings)
+        assert netdsl.load(bound.text).bind().graph == bound.graph
 
 
 def test_keys_must_bind_something_and_whole_numbers_stay_whole():
-    declared = {"width": 16, "deep": False}
+    family = netdsl.load("param width = 16\nparam deep = false\na(width, res=deep) -> head(2)")
     with pytest.raises(NetdslError, match="'depth' is neither a parameter"):
-        check_space_fits({"depth": {"_type": "choice", "_value": [1]}}, declared, "x.net")
+        check_space_fits({"depth": {"_type": "choice", "_value": [1]}}, family)
     with pytest.raises(NetdslError, match="'width' takes whole numbers"):
-        check_space_fits({"width": {"_type": "uniform", "_value": [8, 64]}}, declared, "x.net")
+        check_space_fits({"width": {"_type": "uniform", "_value": [8, 64]}}, family)
+    with pytest.raises(NetdslError, match="'epochs' takes whole numbers"):
+        check_space_fits({"epochs": {"_type": "uniform", "_value": [8, 64]}}, family)
     check_space_fits({"width": {"_type": "quniform", "_value": [8, 64, 8]},
-                      "base_wd": {"_type": "loguniform", "_value": [1e-4, 1e-3]}}, declared, "x.net")
-
-
-def test_bound_text_is_the_same_network():
-    text = (ROOT / "models/resnet9_shortcut.net").read_text()
-    bound = bind_text(text, {"layer1": 64, "res1": True, "logits_weight": 0.15000000000000002})
-    assert "#" not in bound
-    assert netdsl.flatten(netdsl.parse(bound)) == netdsl.flatten(
-        netdsl.parse(text, layer1=64, res1=True, logits_weight=0.15000000000000002))
+                      "base_wd": {"_type": "loguniform", "_value": [1e-4, 1e-3]},
+                      "lr_scale/a": {"_type": "uniform", "_value": [1, 3]}}, family)
 
 
 def test_evaluate_is_one_call_on_loaded_data(image_folder):
@@ -132,7 +129,8 @@ def test_evaluate_is_one_call_on_loaded_data(image_folder):
     recipe = runtime.Recipe(epochs=2, peak_epoch=1, batch_size=32, cutout=0)
     result = evaluate("param w = 4\na(w, pool) -> head(3)", data, recipe, {"w": 8, "peak_lr": 0.2})
     assert result.status == "finished" and 0 <= result.accuracy <= 1 and len(result.curve) == 2
-    assert "param w = 8" in result.dsl and result.flops > 0
+    assert "param w = 8" in result.bound.text and result.bound.flops > 0
+    assert result.recipe.peak_lr == 0.2 and result.bound.input_shape == (3, 16, 16)
     with pytest.raises(NetdslError, match="output channels"):
         evaluate("param w = 4\na(w) -> head(3)", data, recipe, {"w": 0})
 
@@ -188,7 +186,7 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     best = netdsl_cli("best", "--name", "t", cwd=tmp_path)
     assert best.returncode == 0
     top = max(rows + trials_json(tmp_path)[3:], key=lambda r: r["accuracy"])
-    assert best.stdout.strip() == top["dsl"]
+    assert best.stdout == top["dsl"]  # ends with one line break, ready for $(netdsl best)
     check = netdsl_cli("check", "-e", best.stdout, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
     flags = netdsl_cli("best", "--name", "t", "--flags", cwd=tmp_path).stdout.split()
@@ -199,6 +197,20 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     assert table.stdout.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "train"]
     netdsl_cli("trials", "--name", "t", "--csv", "t.csv", cwd=tmp_path)
     assert (tmp_path / "t.csv").read_text().startswith("number,state,accuracy")
+
+
+@pytest.mark.parametrize("family", ["param w = 4 -> a(w, pool) -> head(3)",
+                                    "param w = (4 +\n 4)\na(w, pool) -> head(3)"])
+def test_texts_a_regex_broke_train_and_store_as_valid_trials(tmp_path, image_folder, family):
+    space = tmp_path / "w.json"
+    space.write_text(json.dumps({"w": {"_type": "choice", "_value": [8, 16]}}))
+    run = netdsl_cli("search", "-e", family, "--space", str(space), "--dataset",
+                     str(image_folder), "--trials", "2", "--name", "t", "--tuner", "grid", *FAST,
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = trials_json(tmp_path)
+    assert [r["state"] for r in rows] == ["complete", "complete"]
+    assert {r["dsl"] for r in rows} == {f"param w = {w}\na(w, pool)\nhead(3)\n" for w in (8, 16)}
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path, image_folder):
@@ -350,7 +362,7 @@ def test_optuna_dashboard_serves_the_search(tmp_path, image_folder, space_file):
 
 
 def test_pareto_front():
-    from netdsl.search import pareto_front
+    from netdsl.search.study import pareto_front
 
     points = [(0.80, 10.0), (0.85, 20.0), (0.70, 30.0), (0.85, 15.0), (0.90, 40.0)]
     assert pareto_front(points) == [0, 3, 4]

@@ -2,7 +2,7 @@
 hand-written one, alternating step by step so both see the same machine load.
 
     python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--widths 64,128,256,512]
-                                          [--keep-freed-memory]
+                                          [--keep-freed-memory] [--precision auto|bf16|fp32]
 
 Prints each side's median step time and the median of the per-pair ratios netdsl/handwritten.
 --keep-freed-memory first applies runtime's malloc setting (what `runtime.train` does on the
@@ -18,6 +18,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import netdsl  # noqa: E402
+import runtime  # noqa: E402
 from handwritten import resnet9  # noqa: E402
 from test_speed import step_function  # noqa: E402
 
@@ -29,16 +30,19 @@ def main():
     parser.add_argument("--widths", default="64,128,256,512",
                         help="channels of prep, layer1, layer2, layer3")
     parser.add_argument("--keep-freed-memory", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="autocast on the CPU (auto: the trainer's choice for this CPU)")
     args = parser.parse_args()
     widths = dict(zip(("prep", "layer1", "layer2", "layer3"), map(int, args.widths.split(","))))
     if args.keep_freed_memory:
-        from runtime.train import keep_freed_memory
+        from runtime.trainer import keep_freed_memory
 
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]
-    steps = {"handwritten": step_function(resnet9(*widths.values()), args.batch),
+    steps = {"handwritten": step_function(resnet9(*widths.values()), args.batch,
+                                          precision=args.precision),
              "netdsl": step_function(netdsl.compile(root / "models/resnet9.net", **widths),
-                                     args.batch)}
+                                     args.batch, precision=args.precision)}
     for step in steps.values():  # warm-up: allocator, oneDNN kernel selection
         step(), step()
     times = {name: [] for name in steps}
@@ -49,9 +53,10 @@ def main():
             steps[name]()
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["netdsl"], times["handwritten"])]
+    precision, why = runtime.choose_precision(args.precision, torch.device("cpu"))
     print(f"ResNet-9 {args.widths}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch}, "
-          f"bf16 autocast, channels_last, {args.pairs} interleaved pairs, "
+          f"batch {args.batch}, {precision} ({why}), channels_last, "
+          f"{args.pairs} interleaved pairs, "
           f"{'freed memory kept' if args.keep_freed_memory else 'default malloc'}")
     for name, values in times.items():
         print(f"{name:12s} median {statistics.median(values) * 1e3:7.1f} ms per step")

@@ -1,80 +1,14 @@
-"""Graph -> nn.Module. The only part of netdsl that imports torch."""
+"""Graph -> nn.Module, and weights moved between networks by node path."""
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn
 
-from .errors import NetdslError
-from .graph import SEP, Graph, execution_order
-from .ops import Op
-
-
-class BatchNorm(nn.BatchNorm2d):
-    """BatchNorm over channels of images (N, C, H, W) or features (N, C): the op `bn` takes
-    both, so one class serves; it prints as `BatchNorm(...)` as in the seed."""
-
-    def _check_input_dim(self, input: torch.Tensor) -> None:
-        # Shapes were checked when the graph was built; a check on input.dim() here would be
-        # control flow on a traced value and break torch.fx tracing.
-        pass
-
-    def extra_repr(self) -> str:
-        # The seed's format; newer torch releases add "bias=True" to theirs.
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
-
-
-class Add(nn.Module):
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        total = inputs[0] + inputs[1]
-        for more in inputs[2:]:
-            total = total + more
-        return total
-
-
-class Cat(nn.Module):
-    """Concatenates along channels."""
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(inputs, dim=1)
-
-
-class Flatten(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1)
-
-
-class Mul(nn.Module):
-    """Multiplies by a constant: the head's logits scale. Prints as `Mul()` as in the seed."""
-
-    def __init__(self, weight: float):
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weight
-
-
-_BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
-    "Conv2d": lambda a: nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel_size"],
-                                  stride=a["stride"], padding=a["padding"], groups=a["groups"],
-                                  bias=a["bias"]),
-    "BatchNorm": lambda a: BatchNorm(a["num_features"], eps=a["eps"], momentum=a["momentum"]),
-    "ReLU": lambda a: nn.ReLU(inplace=a["inplace"]),
-    "GELU": lambda a: nn.GELU(),
-    "CELU": lambda a: nn.CELU(alpha=a["alpha"], inplace=a["inplace"]),
-    "MaxPool2d": lambda a: nn.MaxPool2d(a["kernel_size"], stride=a["stride"]),
-    "AvgPool2d": lambda a: nn.AvgPool2d(a["kernel_size"], stride=a["stride"]),
-    "Identity": lambda a: nn.Identity(),
-    "Add": lambda a: Add(),
-    "Cat": lambda a: Cat(),
-    "Flatten": lambda a: Flatten(),
-    "Linear": lambda a: nn.Linear(a["in_features"], a["out_features"], bias=a["bias"]),
-    "Mul": lambda a: Mul(a["weight"]),
-    "Dropout": lambda a: nn.Dropout(a["p"]),
-}
+from ..errors import NetdslError
+from ..graph import SEP, Graph, Op, execution_order
+from . import layers
 
 
 def module_name(path: str) -> str:
@@ -83,10 +17,10 @@ def module_name(path: str) -> str:
 
 
 def build_module(op: Op) -> nn.Module:
-    try:
-        return _BUILDERS[op.type](op.kwargs)
-    except KeyError:
-        raise NetdslError(f"no module for op type '{op.type}'") from None
+    """The module of `op`: its class in `layers`, called with its arguments."""
+    if op.type not in layers.__all__:
+        raise NetdslError(f"no module for op type '{op.type}'")
+    return getattr(layers, op.type)(**op.kwargs)
 
 
 class Network(nn.Module):

@@ -6,19 +6,12 @@ from pathlib import Path
 
 import graphviz
 
-from ._files import write_atomically
-from .errors import NetdslError
-from .graph import SEP, Graph
+from ..errors import NetdslError
+from ..files import write_atomically
+from ..graph import OPS, SEP, Graph
 
-# Fill colours by op type (a ColorBrewer-like set, readable with black text).
-_COLOURS = {
-    "Conv2d": "#8dd3c7", "BatchNorm": "#ffffb3", "ReLU": "#bebada", "GELU": "#bebada",
-    "CELU": "#bebada", "MaxPool2d": "#fb8072", "AvgPool2d": "#fb8072", "Identity": "#eeeeee",
-    "Add": "#80b1d3", "Cat": "#80b1d3", "Flatten": "#fdb462", "Linear": "#b3de69",
-    "Mul": "#fccde5", "Dropout": "#d9d9d9",
-}
 _INPUT_COLOUR = "#ffffff"
-_OTHER_COLOUR = "#bc80bd"
+_OTHER_COLOUR = "#bc80bd"  # an op no primitive makes (a hand-built graph)
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -96,7 +89,9 @@ def draw_graph(graph: Graph, show_identity: bool = False) -> graphviz.Digraph:
 
 
 def _colour(kind: str) -> str:
-    return _INPUT_COLOUR if kind == "input" else _COLOURS.get(kind, _OTHER_COLOUR)
+    if kind == "input":
+        return _INPUT_COLOUR
+    return OPS[kind].colour if kind in OPS else _OTHER_COLOUR
 
 
 def write_drawing(dot: graphviz.Digraph, output: str | os.PathLike[str]) -> Path:

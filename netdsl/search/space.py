@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .errors import NetdslError
+from ..errors import NetdslError
 
 Space = dict[str, dict[str, Any]]
 

@@ -1,0 +1,136 @@
+"""Bound network + data + recipe -> a trained network: the one place netdsl trains.
+
+`netdsl run`, `netdsl search`, `netdsl trial` and `netdsl.search.evaluate` all go through here:
+`load_data` puts a dataset on the device once, `bind_to_data` binds a family for its images
+and classes, `fit` builds the module, seeds it, loads initial weights and trains it with the
+shared trainer (`runtime`), and gives back one `Fitted`, however the training was started.
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import NetdslError
+from .graph import format_shape
+from .language import Bound, Family
+
+if TYPE_CHECKING:
+    import runtime
+    from torch import nn
+
+
+@dataclass
+class Fitted:
+    """A network trained: what it was (`bound`, `recipe`), what the trainer recorded
+    (`result`: status, epochs, precision), and the trained module."""
+
+    bound: Bound
+    recipe: "runtime.Recipe"
+    result: "runtime.Result"
+    model: "nn.Module"
+    reused: dict[str, str] | None = None  # path -> copied/sliced/kept, when started from weights
+
+    @property
+    def status(self) -> str:
+        """finished, stopped (by should_stop), diverged (loss not finite) or interrupted."""
+        return self.result.status
+
+    @property
+    def accuracy(self) -> float | None:
+        """Validation accuracy after the last epoch run."""
+        return self.result.valid_acc
+
+    @property
+    def curve(self) -> list[float]:
+        """Validation accuracy per epoch."""
+        return [e.valid_acc for e in self.result.epochs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record of this training: the network as text, its values, the recipe as set, and
+        the trainer's per-epoch record."""
+        return {"dsl": self.bound.text, "values": self.bound.parameters,
+                "fingerprint": self.bound.fingerprint, "flops": self.bound.flops,
+                "parameter_count": self.bound.parameter_count,
+                "hyperparameters": self.recipe.to_dict(), **self.result.to_dict()}
+
+
+def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit: int = 0,
+              seed: int = 0, log: Callable[[str], None] | None = print) -> "runtime.DeviceData":
+    """A dataset (name or image folder) loaded once and put on `device`."""
+    import runtime
+
+    try:
+        images = runtime.load_images(dataset, data_dir)
+    except runtime.DataError as e:
+        raise NetdslError(str(e)) from None
+    if train_limit:
+        images = images.subset(train_limit, seed=seed)
+    data = runtime.DeviceData(images, device)
+    if log:
+        log(f"{images.name}: {len(images.train_y):,} training and {len(images.test_y):,} test "
+            f"images of {format_shape(data.image_shape)}, {len(images.classes)} classes, "
+            f"on {device}")
+    return data
+
+
+def bind_to_data(family: Family, data: "runtime.DeviceData",
+                 values: dict[str, Any] | None = None) -> Bound:
+    """`family` bound for `data`: checked against its images' shape; a family declaring
+    `classes` gets the dataset's class count unless `values` binds it. A head that does not
+    give one output per class is an error here, before any training."""
+    values = dict(values or {})
+    classes = len(data.classes)
+    if "classes" in family.parameters and "classes" not in values:
+        values["classes"] = classes
+    bound = family.bind(values, input_shape=data.image_shape)
+    if bound.output_shape != (classes,):
+        raise NetdslError(f"the network gives {format_shape(bound.output_shape)} outputs per "
+                          f"image but {data.name} has {classes} classes; give the head "
+                          f"{classes} classes")
+    return bound
+
+
+def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
+        init: dict[str, Any] | None = None, log: Callable[[str], None] | None = print,
+        should_stop: Callable[["runtime.Epoch"], bool] | None = None) -> Fitted:
+    """Build `bound`'s module with weights seeded by `recipe.seed`, start it from `init`
+    (path-keyed weights of this or a wider network, see `transfer_weights`) when given, and
+    train it on `data`. `log` gets the seed's table; `should_stop` is asked after each epoch.
+    An invalid setting or running out of memory is a NetdslError; a loss that stops being
+    finite is status "diverged"."""
+    import runtime
+    import torch
+
+    from .module.network import transfer_weights
+
+    torch.manual_seed(recipe.seed)  # the weights' initialisation follows the seed too
+    model = bound.module()
+    reused = None
+    if init is not None:
+        reused = transfer_weights(init, model)
+        if log:
+            log("initial weights: " + ", ".join(
+                f"{sum(v == kind for v in reused.values())} {kind}"
+                for kind in ("copied", "sliced", "kept")))
+    try:
+        result = runtime.train(model, data, recipe, log=log, should_stop=should_stop)
+    except (ValueError, runtime.OutOfMemory) as e:
+        raise NetdslError(str(e)) from None
+    return Fitted(bound, recipe, result, model, reused)
+
+
+def load_weights(path: str | None) -> dict[str, Any] | None:
+    """The path-keyed weights saved by --save-weights, or None."""
+    if path is None:
+        return None
+    import torch
+
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NetdslError(f"cannot load weights from {path}: {reason}") from None
+    if not isinstance(weights, dict):
+        raise NetdslError(f"{path} holds no weights saved by --save-weights")
+    return weights

@@ -1,0 +1,83 @@
+"""Pending leaves -> Ops: the expanded network checked against the shapes that reach each node.
+
+Walks the flattened network in execution order; each primitive checks its arguments against
+its inputs' shapes and gives its Op. What it computes on the way (the graph, every node's
+shape) is kept: nothing downstream computes it again.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NetdslError
+from ..graph import (OPS, SEP, Graph, Nested, Op, Shape, execution_order, format_shape,
+                     pipeline, resolve)
+from .evaluate import fail
+
+
+def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict[str, Shape]]:
+    """`nested` with every pending leaf replaced by its Op, its flattened graph, and every
+    node's output shape per image."""
+    flat = pipeline(nested)
+    order = [path for path, _ in flat]
+    pending: dict[str, tuple[Any, list[str]]] = {}
+    readers: dict[str, int] = dict.fromkeys(order, 0)
+    for index, (path, (leaf, inputs)) in enumerate(flat):
+        try:
+            resolved = [resolve(path, rel, order, index) for rel in inputs]
+        except NetdslError:
+            raise fail(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
+                       "network", leaf.inputs_frame) from None
+        for source in resolved:
+            if source not in readers:
+                raise fail(f"'{path}' uses '{source}', which is not in the network",
+                           leaf.inputs_frame or leaf.frame)
+            readers[source] += 1
+        pending[path] = (leaf, resolved)
+
+    try:
+        execution = execution_order(pending)
+    except NetdslError as e:
+        first = e.message.split(": ", 1)[1].split(" -> ")[0]
+        raise fail(e.message, pending[first][0].frame) from None
+
+    shapes: dict[str, Shape] = {}
+    ops: dict[str, Op | None] = {}
+    for path in execution:
+        leaf, inputs = pending[path]
+        if leaf is None:
+            shapes[path], ops[path] = tuple(input_shape), None
+            continue
+        primitive = leaf.primitive
+        low, high = primitive.inputs
+        if len(inputs) < low or (high is not None and len(inputs) > high):
+            want = f"{low}" if low == high else f"at least {low}"
+            raise fail(f"{primitive.name} takes {want} input{'s' if low > 1 else ''}, "
+                       f"got {len(inputs)}", leaf.inputs_frame or leaf.frame)
+        in_shapes = [shapes[i] for i in inputs]
+        source_op = ops.get(inputs[0])
+        exclusive = (len(inputs) == 1 and readers[inputs[0]] == 1
+                     and source_op is not None and OPS[source_op.type].overwritable)
+        try:
+            op = primitive.infer(leaf.args, in_shapes, exclusive)
+            shape = primitive.shape(op.kwargs, in_shapes)
+        except NetdslError as e:
+            raise fail(e.message, leaf.frame) from None
+        if min(shape) < 1:
+            raise fail(f"{primitive.name} would give an empty output ({format_shape(shape)})",
+                       leaf.frame)
+        shapes[path], ops[path] = shape, op
+    graph = Graph((path, (ops[path], inputs)) for path, (_, inputs) in pending.items())
+    return _replace_leaves(nested, ops), graph, {path: shapes[path] for path in graph}
+
+
+def _replace_leaves(nested: Nested, ops: dict[str, Op | None], prefix: str = "") -> Nested:
+    out: Nested = {}
+    for name, value in nested.items():
+        path = prefix + name
+        if isinstance(value, dict):
+            out[name] = _replace_leaves(value, ops, path + SEP)
+        elif isinstance(value, tuple):
+            out[name] = (ops[path], value[1])
+        else:
+            out[name] = ops[path]
+    return out

@@ -1,0 +1,114 @@
+"""Evaluating the DSL's expressions and matching a call's arguments to parameters.
+
+DSL text is data: expressions are evaluated by this small tree walker, never by eval/exec.
+Errors are located through a `Frame`, the chain of calls that led to the expression.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import NetdslError
+from ..graph import REQUIRED
+from .syntax import PRELUDE, Call, Const, Expr, Name, Source, Unary
+
+# The calls that led to a place: (text, (line, column), callee) for each, outermost first.
+# Locations are made from it only when an error is raised: parsing is on a search's hot path.
+Frame = tuple[tuple[Source, tuple[int, int], str], ...]
+
+
+def moved(frame: Frame, pos: tuple[int, int]) -> Frame:
+    """`frame` with its innermost place moved to `pos` in the same text."""
+    source, _, callee = frame[-1]
+    return frame[:-1] + ((source, pos, callee),)
+
+
+def fail(message: str, frame: Frame) -> NetdslError:
+    """An error located at the innermost call in the user's text; deeper calls become a note."""
+    user = [i for i, (source, _, _) in enumerate(frame) if source.name != PRELUDE]
+    at = user[-1] if user else len(frame) - 1
+    deeper = [callee for _, _, callee in frame[at + 1:]]
+    notes = (f"    (inside {' -> '.join(deeper)})",) if deeper else ()
+    location = frame[at][0].at(frame[at][1]) if frame else None
+    return NetdslError(message, location, notes)
+
+
+_ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+               "/": lambda a, b: a / b, "//": lambda a, b: a // b}
+
+
+def evaluate(expr: Expr, env: dict, frame: Frame) -> Any:
+    """The value of `expr`; `frame`'s innermost entry is in the text `expr` comes from."""
+    if isinstance(expr, Const):
+        return expr.value
+    if isinstance(expr, Name):
+        if expr.name not in env:
+            known = ", ".join(sorted(env)) or "none"
+            raise fail(f"unknown name '{expr.name}' (names here: {known})",
+                       moved(frame, expr.pos))
+        return env[expr.name]
+    if isinstance(expr, Unary):
+        value = evaluate(expr.operand, env, frame)
+        if expr.op == "not":
+            if not isinstance(value, bool):
+                raise fail(f"'not' needs true or false, got {value!r}", moved(frame, expr.pos))
+            return not value
+        return -_number(value, "-", frame, expr.pos)
+    left = _number(evaluate(expr.left, env, frame), expr.op, frame, expr.left.pos)
+    right = _number(evaluate(expr.right, env, frame), expr.op, frame, expr.right.pos)
+    if expr.op in ("/", "//") and right == 0:
+        raise fail("division by zero", moved(frame, expr.right.pos))
+    try:
+        result = _ARITHMETIC[expr.op](left, right)
+    except OverflowError:
+        result = math.inf
+    return _number(result, expr.op, frame, expr.pos)
+
+
+def _number(value: Any, op: str, frame: Frame, pos: tuple[int, int]):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail(f"'{op}' needs numbers, got {value!r}", moved(frame, pos))
+    if abs(value) > 2 ** 62:  # past this, arithmetic on ints gets slow and floats inexact
+        raise fail("number too large", moved(frame, pos))
+    return value
+
+
+def bind_arguments(callee: str, params: tuple[tuple[str, Any], ...], switches: frozenset[str],
+                   call: Call, env: dict, frame: Frame) -> dict:
+    """Match a call's arguments to `params` ((name, default)). A bare name that names a
+    switch parameter of the callee is a flag: it sets that parameter to true."""
+    values: dict[str, Any] = {}
+    next_positional = 0
+    for arg in call.args:
+        if arg.name is None and isinstance(arg.expr, Name) and arg.expr.name in switches:
+            name, value = arg.expr.name, True
+        elif arg.name is None:
+            if isinstance(arg.expr, Name) and arg.expr.name not in env:
+                raise fail(f"unknown name '{arg.expr.name}': not a parameter of this "
+                           f"network, nor a switch of {callee}"
+                           + (f" ({', '.join(sorted(switches))})" if switches else ""),
+                           moved(frame, arg.pos))
+            if next_positional >= len(params):
+                names = ", ".join(name for name, _ in params) or "none"
+                raise fail(f"{callee} takes at most {len(params)} argument"
+                           f"{'s' if len(params) != 1 else ''} ({names})",
+                           moved(frame, arg.pos))
+            name = params[next_positional][0]
+            next_positional += 1
+            value = evaluate(arg.expr, env, frame)
+        else:
+            name = arg.name
+            if not any(name == known for known, _ in params):
+                names = ", ".join(known for known, _ in params) or "none"
+                raise fail(f"{callee} has no parameter '{name}' (it takes: {names})",
+                           moved(frame, arg.pos))
+            value = evaluate(arg.expr, env, frame)
+        if name in values:
+            raise fail(f"{callee}: argument '{name}' is given twice", moved(frame, arg.pos))
+        values[name] = value
+    for name, default in params:
+        if name not in values:
+            if default is REQUIRED:
+                raise fail(f"{callee} needs argument '{name}'", frame)
+            values[name] = default
+    return values

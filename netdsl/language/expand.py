@@ -1,0 +1,212 @@
+"""Evaluating a family's statements into Page's nested dict: parameters, block calls,
+conditions, repeats and naming. Leaves are `Pending` primitives with their arguments; `check.py`
+turns them into Ops once the shapes reaching them are known."""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from ..errors import NetdslError
+from ..graph import PRIMITIVES, SEP, Nested, Primitive, path_iter, whole
+from .evaluate import Frame, bind_arguments, evaluate, fail, moved
+from .syntax import (PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
+                     parse_statements)
+
+MAX_REPEAT = 1000      # one item repeated more often than this is a mistake, not a network
+MAX_NODES = 20000      # keeps a generated string from eating memory before it is rejected
+
+
+class Pending:
+    """A primitive with its evaluated arguments, waiting for the shapes of its inputs."""
+
+    __slots__ = ("primitive", "args", "frame", "inputs_frame", "written_inputs")
+
+    def __init__(self, primitive: Primitive, args: dict, frame: Frame):
+        self.primitive, self.args, self.frame = primitive, args, frame
+        self.inputs_frame: Frame | None = None  # where `<- ...` is, when it is written
+        self.written_inputs: list[str] = []     # as written, for messages
+
+
+def definitions(statements: list, source: Source, known: dict[str, Block]) -> dict[str, Block]:
+    blocks = dict(known)
+    mine: set[str] = set()
+    for stmt in statements:
+        if isinstance(stmt, Block):
+            here = source.at(stmt.pos)
+            if stmt.name in PRIMITIVES:
+                raise NetdslError(f"'{stmt.name}' is a primitive; give the block another name",
+                                  here)
+            if stmt.name in mine:
+                raise NetdslError(f"block '{stmt.name}' is defined twice", here)
+            for inner in stmt.body:
+                if isinstance(inner, (Block, Param)):
+                    kind = "block" if isinstance(inner, Block) else "param"
+                    raise NetdslError(f"'{kind}' belongs at the top of a file, not inside a block",
+                                      source.at(inner.pos))
+            seen = set()
+            for formal in stmt.formals:
+                if formal.name in seen:
+                    raise NetdslError(f"parameter '{formal.name}' is listed twice",
+                                      source.at(formal.pos))
+                seen.add(formal.name)
+            stmt.source = source
+            blocks[stmt.name] = stmt
+            mine.add(stmt.name)
+    return blocks
+
+
+@functools.lru_cache(maxsize=None)
+def prelude() -> dict[str, Block]:
+    """The built-in blocks (stage, head, conv_bn, residual), parsed once per process."""
+    source = Source(PRELUDE, grammar_file(PRELUDE))
+    return definitions(parse_statements(source), source, {})
+
+
+def bind_parameters(statements: list, source: Source, params: dict[str, Any]) -> dict[str, Any]:
+    """The value of every `param` statement, evaluated in order, `params` overriding their
+    defaults."""
+    env: dict[str, Any] = {}
+    declared = [s for s in statements if isinstance(s, Param)]
+    names = [p.name for p in declared]
+    unknown = [name for name in params if name not in names]
+    if unknown:
+        have = ", ".join(names) if names else "no parameters"
+        raise NetdslError(f"{source.name}: unknown parameter '{unknown[0]}' "
+                          f"(this network has: {have})")
+    for param in declared:
+        here = ((source, param.pos, param.name),)
+        if param.name in env:
+            raise fail(f"parameter '{param.name}' is declared twice", here)
+        default = evaluate(param.expr, env, here)
+        env[param.name] = _check_binding(param.name, params[param.name], default, here) \
+            if param.name in params else default
+    return env
+
+
+def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
+    if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+            value, (bool, int, float)):
+        kind = "true or false" if isinstance(default, bool) else "a number"
+        raise fail(f"parameter '{name}' takes {kind}, got {value!r}", frame)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail(f"parameter '{name}' must be finite, got {value!r}", frame)
+    return value
+
+
+class Expander:
+    """Expands items into nodes: one per binding of a family (it counts the nodes made)."""
+
+    def __init__(self, blocks: dict[str, Block], env: dict[str, Any]):
+        self.blocks = blocks
+        self.globals = env
+        self.node_count = 0
+
+    def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
+        if any(callee == block.name for _, _, callee in frame[:-1]):
+            raise fail(f"block '{block.name}' calls itself; recursion is not supported", frame)
+        args = bind_arguments(block.name, block.params, block.switches, call, env, frame)
+        for name, value in args.items():
+            default = block.constant_defaults.get(name)
+            if default is not None and not isinstance(value, Expr) and (
+                    isinstance(default, bool) != isinstance(value, bool)):
+                kind = "a switch (true or false)" if name in block.switches else "a number"
+                raise fail(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
+        # Defaults are expressions, evaluated where the block is defined: the file's parameters.
+        inner_frame = frame + ((block.source, block.pos, block.name),)
+        for name, value in args.items():
+            if isinstance(value, Expr):
+                args[name] = evaluate(value, self.globals, inner_frame)
+        return self.body(block.body, {**self.globals, **args}, block.source, frame)
+
+    def body(self, statements: list, env: dict, source: Source, frame: Frame,
+             nodes: Nested | None = None) -> Nested:
+        nodes = {} if nodes is None else nodes
+        for stmt in statements:
+            if isinstance(stmt, Item):
+                self.item(stmt, env, source, frame, nodes)
+        return nodes
+
+    def item(self, item: Item, env: dict, source: Source, frame: Frame, nodes: Nested) -> None:
+        call = item.call
+        here = frame + ((source, call.pos, call.name),)
+        if item.condition is not None:
+            wanted = evaluate(item.condition, env, here)
+            if not isinstance(wanted, bool):
+                raise fail(f"'if' needs true or false, got {wanted!r}", here)
+            if not wanted:
+                return
+        count = 1
+        if item.repeat is not None:
+            try:
+                count = whole(evaluate(item.repeat, env, here), "repeat count", 0)
+            except NetdslError as e:
+                raise fail(e.message, here) from None
+            if count > MAX_REPEAT:
+                raise fail(f"repeat count {count} is more than {MAX_REPEAT}", here)
+        primitive = PRIMITIVES.get(call.name)
+        block = self.blocks.get(call.name)
+        label = item.label
+        if primitive is None and block is None:
+            if label is not None:
+                raise fail(f"unknown block '{call.name}'", here)
+            # A stage: `layer1(128, pool)` is `layer1: stage(128, pool)`.
+            label, block = call.name, self.blocks["stage"]
+            here = frame + ((source, call.pos, "stage"),)
+        for i in range(count):
+            name = None if label is None else label if i == 0 else f"{label}_{i}"
+            if primitive is not None:
+                self.add_primitive(primitive, item, name, env, here, nodes)
+            else:
+                sub = self.call_block(block, call, env, here)
+                self.add_block(sub, item, name, source, here, nodes)
+
+    def add_primitive(self, primitive: Primitive, item: Item, name: str | None, env: dict,
+                      frame: Frame, nodes: Nested) -> None:
+        args = bind_arguments(primitive.name, primitive.params, primitive.switches, item.call, env,
+                         frame)
+        leaf = Pending(primitive, args, frame)
+        if name is None:
+            name, n = primitive.name, 0
+            while name in nodes:
+                n += 1
+                name = f"{primitive.name}_{n}"
+        self.put(nodes, name, leaf, frame, item.label_pos)
+        if item.inputs is not None:
+            leaf.inputs_frame = moved(frame, item.inputs_pos)
+            leaf.written_inputs = list(item.inputs)
+            nodes[name] = (leaf, list(item.inputs))
+
+    def add_block(self, sub: Nested, item: Item, name: str | None, source: Source,
+                  frame: Frame, nodes: Nested) -> None:
+        if item.inputs is not None:
+            inputs_frame = moved(frame, item.inputs_pos)
+            first, leaf = next(path_iter(sub), (None, None))
+            if first is None:
+                raise fail(f"{item.call.name} has no nodes to take the inputs", inputs_frame)
+            group = sub
+            for part in first[:-1]:
+                group = group[part]
+            if isinstance(leaf, tuple):
+                raise fail(f"the first node of {item.call.name} ('{SEP.join(first)}') "
+                           "already names its inputs", inputs_frame)
+            # The refs are relative to this group; the leaf sits deeper.
+            climb = "../" * (len(first) - 1 + (name is not None))
+            leaf.inputs_frame = inputs_frame
+            leaf.written_inputs = list(item.inputs)
+            group[first[-1]] = (leaf, [climb + ref for ref in item.inputs])
+        if name is not None:
+            self.put(nodes, name, sub, frame, item.label_pos)
+        else:
+            for key, value in sub.items():
+                self.put(nodes, key, value, frame)
+
+    def put(self, nodes: Nested, name: str, value: Any, frame: Frame,
+            label_pos: tuple[int, int] | None = None) -> None:
+        if name in nodes:
+            raise fail(f"the name '{name}' is already used here; give this node another label",
+                       moved(frame, label_pos) if label_pos else frame)
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            raise fail(f"the network has more than {MAX_NODES} nodes", frame)
+        nodes[name] = value

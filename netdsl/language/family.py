@@ -1,0 +1,201 @@
+"""The front door: text -> `Family` (parsed once) -> `Bound` (one network of the family).
+
+    family = netdsl.load("models/resnet9.net")  # or DSL text
+    family.parameters                            # {"prep": Parameter("prep", 64, "whole"), ...}
+    net = family.bind({"prep": 32}, input_shape=(3, 32, 32))
+    net.graph, net.shapes, net.flops, net.fingerprint   # read off the checked network
+    net.text                                     # this network as DSL, printed from the tree
+    net.module()                                 # an nn.Module (imports torch)
+
+A search binds one family thousands of times: binding evaluates the parsed statements and checks
+shapes; it never parses text again.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Union
+
+from ..errors import NetdslError
+from ..graph import INPUT, Graph, Nested, Shape, costs, summary, to_json
+from .check import resolve_ops
+from .evaluate import evaluate
+from .expand import Expander, bind_parameters, definitions, prelude
+from .printer import to_text
+from .syntax import Item, Source, parse_statements
+
+if TYPE_CHECKING:
+    import graphviz
+
+    from ..module.network import Network
+
+DEFAULT_INPUT_SHAPE: Shape = (3, 32, 32)  # CIFAR images: channels, height, width
+
+PathOrText = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A `param` a family declares: its name, default, and kind: "switch" (true or false),
+    "whole" (an integer default: channels, depth) or "number"."""
+
+    name: str
+    default: Any
+    kind: str
+
+
+class Family:
+    """DSL text parsed once: its statements, block definitions and parameters. `bind` makes
+    networks of it."""
+
+    def __init__(self, text: str, source: str = "<string>"):
+        self.source = Source(source, text)
+        with _nesting_limit(self.source):
+            self.statements = parse_statements(self.source)
+            self.blocks = definitions(self.statements, self.source, prelude())
+            defaults = bind_parameters(self.statements, self.source, {})
+        self.parameters = {name: Parameter(name, value, _kind(value))
+                           for name, value in defaults.items()}
+        self._items = [s for s in self.statements if isinstance(s, Item)]
+        if not self._items:
+            raise NetdslError(f"{source}: the text defines no layers")
+
+    @property
+    def name(self) -> str:
+        """Where the text came from: a file's path, `<-e>`, `<string>`."""
+        return self.source.name
+
+    @property
+    def text(self) -> str:
+        return self.source.text
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.parameters.items()}
+
+    def check_values(self, values: dict[str, Any]) -> None:
+        """Raise NetdslError for an unknown parameter or a value of the wrong kind, without
+        building the network (for a caller that does not know the input shape yet)."""
+        with _nesting_limit(self.source):
+            bind_parameters(self.statements, self.source, values)
+
+    def bind(self, values: dict[str, Any] | None = None, /, *,
+             input_shape: Shape = DEFAULT_INPUT_SHAPE, **bindings: Any) -> "Bound":
+        """The network with parameters `values` (and keywords) bound, checked against inputs of
+        `input_shape` (channels, height, width). Raises NetdslError, located in the text, for
+        an unknown parameter, a value of the wrong kind or a network that does not fit."""
+        values = {**(values or {}), **bindings}
+        with _nesting_limit(self.source):
+            env = bind_parameters(self.statements, self.source, values)
+            for block in self.blocks.values():
+                if block.source is self.source:  # defaults that fail anywhere fail everywhere
+                    for formal in block.formals:
+                        if formal.default is not None:
+                            evaluate(formal.default, env,
+                                     ((self.source, formal.pos, block.name),))
+            nodes: Nested = {INPUT: (None, [])}
+            Expander(self.blocks, env).body(self._items, env, self.source, (), nodes)
+            nested, graph, shapes = resolve_ops(nodes, tuple(input_shape))
+        return Bound(self, {name: values[name] for name in self.parameters if name in values},
+                     env, tuple(input_shape), nested, graph, shapes)
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r}, parameters={list(self.parameters)})"
+
+
+class Bound:
+    """One network of a family: the values bound, the checked graph (Page's nested dict and its
+    flattened form), every node's output shape, parameters and FLOPs, and the network as DSL
+    text printed from the syntax tree."""
+
+    def __init__(self, family: Family, values: dict[str, Any], parameters: dict[str, Any],
+                 input_shape: Shape, nested: Nested, graph: Graph, shapes: dict[str, Shape]):
+        self.family = family
+        self.values = values          # the values bound, as given
+        self.parameters = parameters  # every parameter's value in this network
+        self.input_shape = input_shape
+        self.nested = nested
+        self.graph = graph
+        self.shapes = shapes          # per image, without the batch
+        self.costs = costs(graph, shapes)  # path -> (parameters, FLOPs per image)
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shapes[next(reversed(self.graph))]
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(params for params, _ in self.costs.values())
+
+    @property
+    def flops(self) -> int:
+        """Forward FLOPs per image; a multiply-add counts as 2."""
+        return sum(flops for _, flops in self.costs.values())
+
+    @functools.cached_property
+    def text(self) -> str:
+        """This network as standalone DSL text: the family printed from its syntax tree with
+        the bound values as the parameters' defaults (comments are not kept)."""
+        return to_text(self.family.statements, self.values)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Same checked graph on the same input shape -> same hash, however it was written."""
+        canonical = json.dumps({"graph": json.loads(to_json(self.graph)),
+                                "input_shape": list(self.input_shape)}, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def summary(self) -> str:
+        return summary(self.graph, self.shapes, self.costs)
+
+    def module(self) -> "Network":
+        """A fresh nn.Module of this network (weights initialised by torch's current seed)."""
+        from ..module.network import Network
+
+        return Network(self.graph)
+
+    def draw(self, show_identity: bool = False) -> "graphviz.Digraph":
+        from ..module.draw import draw_graph
+
+        return draw_graph(self.graph, show_identity=show_identity)
+
+    def __repr__(self) -> str:
+        return (f"Bound({self.family.name!r}, values={self.values}, "
+                f"input_shape={self.input_shape}, {len(self.graph) - 1} nodes)")
+
+
+def load(network: PathOrText, /, *, source: str | None = None) -> Family:
+    """A family from a `.net` file (a PathLike, or a str ending in `.net`) or from DSL text."""
+    if isinstance(network, os.PathLike) or (isinstance(network, str)
+                                            and network.endswith(".net")):
+        return Family(read_text(network), str(network) if source is None else source)
+    if isinstance(network, str):
+        return Family(network, "<string>" if source is None else source)
+    raise NetdslError(f"expected DSL text or a .net path, got {type(network).__name__}")
+
+
+def read_text(path: PathOrText) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise NetdslError(f"cannot read {path}: {reason}") from None
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "switch"
+    return "whole" if isinstance(default, int) else "number"
+
+
+@contextlib.contextmanager
+def _nesting_limit(source: Source) -> Iterator[None]:
+    """Turns Python's recursion limit, reached by absurdly nested text, into a NetdslError."""
+    try:
+        yield
+    except RecursionError:
+        raise NetdslError(f"{source.name}: expressions or blocks nest too deeply") from None

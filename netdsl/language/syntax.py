@@ -1,0 +1,271 @@
+"""DSL text -> a small syntax tree, with lark.
+
+`parse_statements` gives the statements of a text as plain records: `Param`, `Block` and `Item`
+(a call with its label, repeat, condition and inputs), expressions as `Const`, `Name`, `Unary`
+and `Binary`. Each keeps its (line, column) for error messages. The printer
+(`printer.py`) writes the same records back as text; the expander (`expand.py`) evaluates them.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+
+import lark
+
+from ..errors import Location, NetdslError
+from ..graph import REQUIRED
+
+PRELUDE = "prelude.net"  # the built-in blocks, written in the DSL (grammars/prelude.net)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    text: str
+
+    def at(self, pos: tuple[int, int]) -> Location:
+        return Location(self.name, self.text, pos[0], pos[1])
+
+
+# ---- syntax -------------------------------------------------------------------------------------
+
+class Expr:
+    __slots__ = ("pos",)
+
+
+class Const(Expr):
+    __slots__ = ("value",)
+
+    def __init__(self, value, pos):
+        self.value, self.pos = value, pos
+
+
+class Name(Expr):
+    __slots__ = ("name",)
+
+    def __init__(self, name, pos):
+        self.name, self.pos = name, pos
+
+
+class Unary(Expr):
+    __slots__ = ("op", "operand")
+
+    def __init__(self, op, operand, pos):
+        self.op, self.operand, self.pos = op, operand, pos
+
+
+class Binary(Expr):
+    __slots__ = ("op", "left", "right")
+
+    def __init__(self, op, left, right):
+        self.op, self.left, self.right, self.pos = op, left, right, left.pos
+
+
+@dataclass
+class Arg:
+    name: str | None  # None: positional
+    expr: Expr
+    pos: tuple[int, int]
+
+
+@dataclass
+class Call:
+    name: str
+    args: list[Arg]
+    pos: tuple[int, int]
+
+
+@dataclass
+class Item:
+    label: str | None
+    label_pos: tuple[int, int] | None
+    call: Call
+    repeat: Expr | None
+    condition: Expr | None
+    inputs: list[str] | None
+    inputs_pos: tuple[int, int] | None
+
+
+@dataclass
+class Param:
+    name: str
+    expr: Expr
+    pos: tuple[int, int]
+
+
+@dataclass
+class Formal:
+    name: str
+    default: Expr | None
+    pos: tuple[int, int]
+
+
+@dataclass
+class Block:
+    name: str
+    formals: list[Formal]
+    body: list
+    pos: tuple[int, int]
+    source: Source = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.params = tuple((f.name, REQUIRED if f.default is None else f.default)
+                            for f in self.formals)
+        self.constant_defaults = {f.name: f.default.value for f in self.formals
+                                  if isinstance(f.default, Const)}
+        self.switches = frozenset(name for name, value in self.constant_defaults.items()
+                                  if isinstance(value, bool))
+
+
+def _pos(token) -> tuple[int, int]:
+    return (token.line, token.column)
+
+
+class _Syntax(lark.Transformer):
+    """Builds the syntax tree while lark parses (LALR with an inline transformer)."""
+
+    def start(self, children):
+        return [c for c in children if c is not None]
+
+    def param_def(self, c):
+        return Param(str(c[1]), c[2], _pos(c[1]))
+
+    def block_def(self, c):
+        formals = [x for x in c[2:] if isinstance(x, Formal)]
+        body = [x for x in c[2:] if x is not None and not isinstance(x, Formal)]
+        return Block(str(c[1]), formals, body, _pos(c[1]))
+
+    def formal(self, c):
+        return Formal(str(c[0]), c[1], _pos(c[0]))
+
+    def item(self, c):
+        label, call, repeat, condition, inputs = c
+        refs, where = (None, None) if inputs is None else inputs
+        return Item(None if label is None else str(label), None if label is None else _pos(label),
+                     call, repeat, condition, refs, where)
+
+    def call(self, c):
+        return Call(str(c[0]), [a for a in c[1:] if a is not None], _pos(c[0]))
+
+    def positional(self, c):
+        return Arg(None, c[0], c[0].pos)
+
+    def keyword(self, c):
+        return Arg(str(c[0]), c[1], _pos(c[0]))
+
+    def repeat(self, c):
+        return c[0]
+
+    def condition(self, c):
+        return c[1]
+
+    def inputs(self, c):
+        return [str(t) for t in c[1:]], _pos(c[0])
+
+    def number(self, c):
+        text = str(c[0])
+        value = int(text) if text.isdigit() else float(text)
+        return Const(value, _pos(c[0]))
+
+    def true(self, c):
+        return Const(True, _pos(c[0]))
+
+    def false(self, c):
+        return Const(False, _pos(c[0]))
+
+    def name(self, c):
+        return Name(str(c[0]), _pos(c[0]))
+
+    def neg(self, c):
+        return Unary("-", c[0], c[0].pos)
+
+    def not_(self, c):
+        return Unary("not", c[1], _pos(c[0]))
+
+    def add(self, c):
+        return Binary("+", *c)
+
+    def sub(self, c):
+        return Binary("-", *c)
+
+    def mul(self, c):
+        return Binary("*", *c)
+
+    def div(self, c):
+        return Binary("/", *c)
+
+    def floordiv(self, c):
+        return Binary("//", *c)
+
+
+class _ParenNewlines:
+    """Post-lexer: line breaks inside parentheses are not separators."""
+
+    always_accept = ("_NEWLINE",)
+
+    def process(self, stream):
+        depth = 0
+        for token in stream:
+            if token.type == "_LPAR":
+                depth += 1
+            elif token.type == "_RPAR":
+                depth = max(depth - 1, 0)
+            elif token.type == "_NEWLINE" and depth:
+                continue
+            yield token
+
+
+def grammar_file(name: str) -> str:
+    return resources.files("netdsl.grammars").joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def _parser() -> lark.Lark:
+    return lark.Lark(grammar_file("netdsl.lark"), parser="lalr", lexer="contextual",
+                     postlex=_ParenNewlines(), transformer=_Syntax(), maybe_placeholders=True)
+
+
+_PLAIN_TERMINALS = {"NAME": "a name", "NUMBER": "a number", "REF": "a node path",
+                    "_NEWLINE": "a line break", "$END": "the end of the text"}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _PLAIN_TERMINALS:
+        return _PLAIN_TERMINALS[name]
+    pattern = _parser().get_terminal(name).pattern
+    return f"'{pattern.value}'"
+
+
+def parse_statements(source: Source) -> list:
+    """The statements of `source`: Param, Block and Item records. Raises NetdslError at the
+    line and column of a syntax error."""
+    try:
+        return _parser().parse(source.text)
+    except lark.UnexpectedCharacters as e:
+        char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
+        raise NetdslError(f"unexpected character {char!r}", source.at((e.line, e.column))) from None
+    except lark.UnexpectedToken as e:
+        token = e.token
+        if token.type == "$END":
+            found = "the end of the text"
+        elif token.type == "_NEWLINE":
+            found = "a line break"
+        else:
+            found = f"'{token}'"
+        names = set(e.expected)
+        if "_RPAR" in names:  # inside parentheses, where line breaks are dropped
+            names.discard("_NEWLINE")
+        expected = sorted({_describe_terminal(t) for t in names})
+        hint = ", ".join(expected) if len(expected) <= 8 else ", ".join(expected[:8]) + ", ..."
+        line, column = _end(source) if token.type == "$END" else (token.line, token.column)
+        message = f"unexpected {found}" if found.startswith("'") else f"{found} came too early"
+        raise NetdslError(f"{message}; expected {hint}", source.at((line, column))) from None
+    except lark.UnexpectedInput as e:  # pragma: no cover -- other lark errors carry a position
+        raise NetdslError("cannot parse this text", source.at((e.line, e.column))) from None
+
+
+def _end(source: Source) -> tuple[int, int]:
+    """Just after the last character that is not white space."""
+    lines = source.text.rstrip().split("\n")
+    return (len(lines), len(lines[-1]) + 1)

@@ -1,0 +1,281 @@
+"""`netdsl search`: sample a space, bind and fit each point, store every trial with Optuna.
+
+`evaluate` is the one call any search code needs (NNI, Ray Tune, a hand-written evolution): a
+family (or DSL text) + values -> a fitted network, on data already on the device. The search
+loop is Optuna's `study.optimize` over `objective`, which binds one trial's values, skips a
+network and recipe already trained, fits, and records what happened.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EXIT_INTERRUPTED, NetdslError
+from ..fit import Fitted, bind_to_data, fit, load_weights
+from ..language import Bound, Family, load
+from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, recipe_flags, recipe_from_args,
+                        search_keys, whole_key)
+from .space import Space, grid, keys, load_space, sample, whole_valued
+from .study import counted, open_storage, print_best, retry
+
+TUNERS = ("tpe", "random", "grid", "cmaes")
+PRUNERS = ("none", "median", "hyperband")
+OBJECTIVES = ("accuracy", "accuracy,time", "accuracy,flops")
+
+
+class TrialFailed(Exception):
+    """A trial that cannot give a result (invalid network, loss not finite, out of memory).
+    The search records it with its error and goes on."""
+
+
+# ---- values -> network and recipe ------------------------------------------------------------
+
+def split_values(values: dict[str, Any], family: Family) -> tuple[dict, dict]:
+    """Values in NNI's form -> (network bindings, recipe keys). A key the family declares
+    binds the network; a recipe key (see netdsl.settings) sets the trainer; a nested choice
+    {"_name": ..., keys...} binds its keys (and its `_name`, if the family declares the
+    choice's own key). Any other key is an error."""
+    bindings, changes = {}, {}
+    for key, value in values.items():
+        if isinstance(value, dict) and "_name" in value:
+            inner = {k: v for k, v in value.items() if k != "_name"}
+            if key in family.parameters:
+                inner[key] = value["_name"]
+            more_bindings, more_changes = split_values(inner, family)
+            bindings.update(more_bindings)
+            changes.update(more_changes)
+        elif key in family.parameters:
+            bindings[key] = value
+        elif is_recipe_key(key):
+            changes[key] = value
+        else:
+            raise NetdslError(_neither(f"'{key}'", family))
+    return bindings, changes
+
+
+def check_space_fits(space: Space, family: Family) -> None:
+    """Before any training: every key must bind the network or the trainer, and keys of whole
+    numbers (channels, depth, epochs) must not draw fractions."""
+    for key, spec in keys(space).items():
+        if key not in family.parameters and not is_recipe_key(key):
+            raise NetdslError(_neither(f"search space key '{key}'", family))
+        parameter = family.parameters.get(key)
+        whole = parameter.kind == "whole" if parameter else whole_key(key)
+        if whole and spec["_type"] != "choice" and not whole_valued(spec):
+            raise NetdslError(f"search space key '{key}' takes whole numbers, but {spec['_type']} "
+                              f"{spec['_value']} draws fractions; use choice, randint or a "
+                              "quniform with whole bounds and q")
+
+
+def _neither(what: str, family: Family) -> str:
+    return (f"{what} is neither a parameter of {family.name} "
+            f"({', '.join(family.parameters) or 'none'}) nor a trainer setting "
+            f"({', '.join(search_keys())})")
+
+
+def fingerprint(bound: Bound, recipe) -> str:
+    """Same checked network and same hyperparameters -> same hash, however they were written.
+    Settings that only change how fast a trial runs (precision, compiling) are left out."""
+    settings = {name: value for name, value in recipe.to_dict().items()
+                if not RECIPE_FIELDS[name].metadata["speed_only"]}
+    canonical = json.dumps({"network": bound.fingerprint, "recipe": settings}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def evaluate(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
+             log: Callable[[str], None] | None = None,
+             should_stop: Callable[[Any], bool] | None = None,
+             init: dict[str, Any] | None = None) -> Fitted:
+    """Bind `values` (network parameters and recipe keys, NNI's form) into a family (or DSL
+    text) and `recipe`, and fit it on `data` (a runtime.DeviceData, loaded once by the
+    caller). `init`: path-keyed weights of an earlier or wider network to start from. Raises
+    NetdslError for an invalid network or value; a loss that stops being finite gives status
+    "diverged"."""
+    family = network if isinstance(network, Family) else load(network)
+    bindings, changes = split_values(values or {}, family)
+    recipe = apply(recipe, changes)
+    return fit(bind_to_data(family, data, bindings), data, recipe, init=init, log=log,
+               should_stop=should_stop)
+
+
+# ---- the search ------------------------------------------------------------------------------
+
+@dataclass
+class Search:
+    """What every trial of one search shares."""
+
+    family: Family
+    space: Space
+    grid: dict[str, list] | None  # the grid, for the grid tuner
+    base: dict[str, Any]          # bindings from --set
+    recipe: Any                   # runtime.Recipe from the flags
+    data: Any                     # runtime.DeviceData
+    initial: dict[str, Any] | None
+    objectives: str
+    study: Any                    # optuna.Study
+
+    @property
+    def multi(self) -> bool:
+        return self.objectives != "accuracy"
+
+
+def objective(trial, search: Search):
+    """One trial: sample, bind, skip what was trained already, fit, record."""
+    import optuna
+    from optuna.trial import TrialState
+
+    values = sample(trial, search.space, grid_mode=search.grid is not None)
+    trial.set_user_attr("values", values)
+    done = {}  # fingerprint -> the first finished trial that trained it
+    for t in search.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        done.setdefault(t.user_attrs.get("fingerprint"), t)
+
+    def should_stop(epoch) -> bool:
+        if search.multi:
+            return False
+        trial.report(epoch.valid_acc, epoch.epoch)
+        return trial.should_prune()
+
+    try:
+        bindings, changes = split_values(values, search.family)
+        recipe = apply(search.recipe, changes)
+        bound = bind_to_data(search.family, search.data, {**search.base, **bindings})
+        key = fingerprint(bound, recipe)
+        trial.set_user_attr("dsl", bound.text)
+        trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
+        trial.set_user_attr("fingerprint", key)
+        trial.set_user_attr("flops", bound.flops)
+        earlier = done.get(key)
+        if earlier is not None:  # the same network and recipe: its result, not a retraining
+            for attr in ("train_time", "curve"):
+                trial.set_user_attr(attr, earlier.user_attrs.get(attr))
+            trial.set_user_attr("same_as", earlier.number)
+            print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
+            return earlier.values[0] if not search.multi else tuple(earlier.values)
+        fitted = fit(bound, search.data, recipe, init=search.initial, log=None,
+                     should_stop=should_stop)
+    except NetdslError as e:
+        trial.set_user_attr("error", e.message if e.location is None else str(e))
+        raise TrialFailed(str(e)) from None
+    result = fitted.result
+    trial.set_user_attr("train_time", result.train_time)
+    trial.set_user_attr("epochs_time", result.total_time)
+    trial.set_user_attr("curve", fitted.curve)
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    if result.status == "diverged":
+        trial.set_user_attr("error", "the training loss stopped being finite")
+        raise TrialFailed("diverged")
+    if result.status == "stopped":
+        raise optuna.TrialPruned()
+    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
+          f"{result.train_time:.1f} s, {json.dumps(values)}")
+    if not search.multi:
+        return fitted.accuracy
+    cost = result.train_time if search.objectives == "accuracy,time" else bound.flops
+    return fitted.accuracy, cost
+
+
+def search_command(args: argparse.Namespace, family: Family) -> int:
+    import optuna
+    from optuna.trial import TrialState
+
+    from ..run import data_from, device_from
+
+    # -- everything checked before any data moves ------------------------------------------------
+    space = load_space(args.space)
+    check_space_fits(space, family)
+    grid_values = grid(space) if args.tuner == "grid" else None
+    if args.trials < 1:
+        raise NetdslError(f"bad option: --trials must be at least 1, got {args.trials}")
+    if args.objectives != "accuracy" and args.pruner != "none":
+        raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
+    recipe = recipe_from_args(args)
+    device = device_from(args)
+    base = dict(args.set)
+    family.check_values(base)
+
+    storage = open_storage(args.storage)
+    name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
+    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if args.resume and name not in existing:
+        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
+                          f"(searches: {', '.join(existing) or 'none'})")
+    count_before = 0
+    if name in existing:
+        count_before = counted(optuna.load_study(study_name=name, storage=storage))
+        if count_before >= args.trials:
+            print(f"search '{name}' has its {count_before} trials already; nothing to do "
+                  f"(see: netdsl trials --name {name})")
+            return 0
+    sampler = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=args.seed + count_before),
+        "random": lambda: optuna.samplers.RandomSampler(seed=args.seed + count_before),
+        "grid": lambda: optuna.samplers.GridSampler(grid_values, seed=args.seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=args.seed + count_before,
+                                                      warn_independent_sampling=False),
+    }[args.tuner]()
+    pruner = {"none": optuna.pruners.NopPruner,
+              "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+              "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1,
+                                                                  max_resource=recipe.epochs),
+              }[args.pruner]()
+    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                directions=directions, load_if_exists=True)
+    study.set_user_attr("dsl", family.text)
+    study.set_user_attr("objectives", args.objectives)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
+    optuna.storages.fail_stale_trials(study)
+
+    initial = load_weights(args.init_from)
+    data = data_from(args, device)
+    search = Search(family, space, grid_values, base, recipe, data, initial, args.objectives,
+                    study)
+    print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
+
+    # -- the trials -----------------------------------------------------------------------------
+    def stop_at_budget(study, trial) -> None:
+        if counted(study) >= args.trials:
+            study.stop()
+
+    numbers_before = {t.number for t in study.get_trials(deepcopy=False)}
+    start = time.perf_counter()
+    try:
+        study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
+                       catch=(TrialFailed,), callbacks=[stop_at_budget],
+                       n_trials=args.trials - count_before)
+    except KeyboardInterrupt:
+        print(f"netdsl: interrupted; run the same command again to continue '{name}'",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    elapsed = time.perf_counter() - start
+    print(f"search '{name}': {counted(study)} of {args.trials} trials done")
+    print_best(study)
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number not in numbers_before]
+    if mine:
+        # Everything but the epochs (training and validation): sampling, binding, compiling,
+        # deduplicating, storing.
+        epochs = sum(t.user_attrs.get("epochs_time") or 0.0 for t in mine)
+        print(f"this process: {len(mine)} trials in {elapsed:.2f} s, of which "
+              f"{(elapsed - epochs) / len(mine):.3f} s per trial outside the epochs; "
+              f"peak memory {_peak_memory_mb(data.device):.0f} MB")
+    return 0
+
+
+def _peak_memory_mb(device) -> float:
+    """Peak resident memory of this process (CPU) or peak allocated device memory (CUDA)."""
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -1,0 +1,40 @@
+"""`netdsl trial`: one trial under NNI (its trialCommand). NNI itself is not a dependency: it is
+imported when this runs."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import NetdslError
+from ..fit import load_weights
+from ..language import Family
+from ..settings import recipe_from_args
+from .loop import evaluate, split_values
+
+
+def trial_command(args: argparse.Namespace, family: Family) -> int:
+    """Take the values from nni.get_next_parameter(), report the validation accuracy after
+    every epoch (report_intermediate_result) and at the end (report_final_result)."""
+    try:
+        import nni
+    except ImportError:
+        raise NetdslError("netdsl trial runs as an NNI trial command and needs `import nni`; "
+                          "without NNI, use netdsl search") from None
+    from ..run import data_from, device_from
+
+    values = nni.get_next_parameter() or {}
+    base = dict(args.set)
+    split_values(values, family)  # unknown keys fail before any data moves
+    family.check_values(base)
+    recipe = recipe_from_args(args)
+    data = data_from(args, device_from(args))
+
+    def report(epoch) -> bool:
+        nni.report_intermediate_result(epoch.valid_acc)
+        return False
+
+    fitted = evaluate(family, data, recipe, {**base, **values}, log=print, should_stop=report,
+                      init=load_weights(args.init_from))
+    if fitted.status != "finished":
+        raise NetdslError(f"the trial did not finish: {fitted.status}")
+    nni.report_final_result(fitted.accuracy)
+    return 0

@@ -1,0 +1,212 @@
+"""Reading a stored search: the storage, `netdsl trials`, `best` and `plot`."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import NetdslError
+from ..files import write_atomically
+
+DEFAULT_STORAGE = "sqlite:///netdsl.db"
+HEARTBEAT_SECONDS, GRACE_SECONDS = 2, 6  # a trial silent this long was killed: retry it
+
+
+def open_storage(url: str):
+    import warnings
+
+    import optuna
+    import sqlalchemy.exc
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats and stale-trial handling are marked experimental; they are what resuming uses.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS,
+                                              heartbeat_stale_trial_callback=retry)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            # Workers that open a new database at once race to create its tables; the loser
+            # finds them made when it tries again.
+            if attempt == 3:
+                raise NetdslError(f"cannot open storage {url}: {e}") from None
+            time.sleep(0.5 * 2 ** attempt)
+        except (ValueError, ImportError) as e:
+            raise NetdslError(f"cannot open storage {url}: {e}") from None
+
+
+def retry(study, trial) -> None:
+    """An interrupted trial (killed, or Ctrl-C) failed without an error: try its values again,
+    once."""
+    if "error" in trial.user_attrs:
+        return
+    if any(t.user_attrs.get("retry_of") == trial.number for t in study.get_trials(deepcopy=False)):
+        return
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def counted(study) -> int:
+    """Trials that spend the budget: done, pruned, or failed with an error of their own."""
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+               for t in study.get_trials(deepcopy=False))
+
+
+def _study(args: argparse.Namespace):
+    import optuna
+
+    storage = open_storage(args.storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    name = args.name or (names[-1] if len(names) == 1 else None)
+    if name not in names:
+        have = ", ".join(names)
+        if not names:
+            raise NetdslError(f"no searches in {args.storage}")
+        if args.name is None:
+            raise NetdslError(f"{args.storage} holds several searches ({have}); give --name")
+        raise NetdslError(f"no search named '{args.name}' in {args.storage} (searches: {have})")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({"number": t.number, "state": t.state.name.lower(),
+                     "accuracy": t.values[0] if t.values else None,
+                     "train_time": t.user_attrs.get("train_time"),
+                     "flops": t.user_attrs.get("flops"),
+                     "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
+                     "same_as": t.user_attrs.get("same_as"),
+                     "retry_of": t.user_attrs.get("retry_of"),
+                     "error": t.user_attrs.get("error")})
+    return rows
+
+
+def trials_command(args: argparse.Namespace) -> int:
+    rows = trial_rows(_study(args))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if args.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "values": json.dumps(row["values"])})
+        write_atomically(Path(args.csv), buffer.getvalue().encode())
+        print(f"wrote {args.csv}")
+        return 0
+    print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  {'train s':>8}  parameters / DSL")
+    for row in rows:
+        accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        seconds = "" if row["train_time"] is None else f"{row['train_time']:.1f}"
+        print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  "
+              f"{json.dumps(row['values'])}")
+        note = row["error"] or (f"same network as trial {row['same_as']}"
+                                if row["same_as"] is not None else None)
+        if note:
+            print(f"{'':>36}{note.splitlines()[0]}")
+        if row["dsl"]:
+            print(f"{'':>36}{' '.join(row['dsl'].split())}")
+    return 0
+
+
+def print_best(study) -> None:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        print("no finished trial yet")
+        return
+    if len(study.directions) == 1:
+        best = study.best_trial
+        print(f"best: trial {best.number}, accuracy {best.values[0]:.4f}")
+    else:
+        print("Pareto front (accuracy, " + study.user_attrs.get("objectives", "accuracy,?")
+              .split(",")[1] + "):")
+        for t in sorted(study.best_trials, key=lambda t: -t.values[0]):
+            print(f"  trial {t.number}: {t.values[0]:.4f}, {t.values[1]:.4g}")
+
+
+def best_command(args: argparse.Namespace) -> int:
+    """Print the best trial's DSL text (every Pareto-front trial's, for two objectives), or
+    with --flags the `netdsl run` flags of its training."""
+    from optuna.trial import TrialState
+
+    study = _study(args)
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise NetdslError(f"search '{study.study_name}' has no finished trial yet")
+    if len(study.directions) == 1:
+        print(study.best_trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
+        return 0
+    for t in sorted(study.best_trials, key=lambda t: -t.values[0]):  # the Pareto front
+        print(f"# trial {t.number}: accuracy {t.values[0]:.4f}, {t.values[1]:.4g}")
+        print(t.user_attrs["flags" if args.flags else "dsl"].rstrip())
+    return 0
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points that no other point beats on both accuracy (higher) and cost
+    (lower), sorted by cost."""
+    front = [i for i, (acc, cost) in enumerate(points)
+             if not any(a >= acc and c <= cost and (a, c) != (acc, cost) for a, c in points)]
+    return sorted(front, key=lambda i: points[i][1])
+
+
+def plot_command(args: argparse.Namespace) -> int:
+    """Write history.png, accuracy_time.png (with the Pareto front) and importance.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
+
+    study = _study(args)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(trials) < 2:
+        raise NetdslError(f"search '{study.study_name}' needs 2 finished trials to plot, "
+                          f"has {len(trials)}")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    accuracy = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+
+    def save(ax, name: str) -> None:
+        ax.figure.savefig(out / name, dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+        print(f"wrote {out / name}")
+
+    save(optuna_plots.plot_optimization_history(study, target=accuracy,
+                                                target_name="validation accuracy"), "history.png")
+
+    points = [(t.values[0], t.user_attrs.get("train_time") or 0.0) for t in trials]
+    front = pareto_front(points)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([c for _, c in points], [a for a, _ in points], s=18, color="#80b1d3",
+               label="trials")
+    ax.plot([points[i][1] for i in front], [points[i][0] for i in front], "o-", color="#fb8072",
+            label="Pareto front")
+    for i in front:
+        ax.annotate(str(trials[i].number), (points[i][1], points[i][0]), fontsize=8,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="training time (s)", ylabel="validation accuracy",
+           title=f"{study.study_name}: accuracy against training time")
+    ax.legend()
+    save(ax, "accuracy_time.png")
+
+    try:
+        save(optuna_plots.plot_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), target=accuracy,
+            target_name="validation accuracy"), "importance.png")
+    except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
+        print(f"importance.png not written: {e}")
+    return 0
+
+

@@ -1,0 +1,132 @@
+"""The trainer's settings as the command line and a search space see them, all read off
+`runtime.Recipe`'s fields: a flag per field (`--peak-lr`), a search key per field (`peak_lr`),
+and the flags that give a recipe back (`netdsl best --flags`). A field added to the Recipe is a
+flag and a key here without a line changed.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import fields, replace
+from typing import Any
+
+from runtime.recipe import Recipe, check_value, kind
+
+from .errors import NetdslError
+
+RECIPE_FIELDS = {f.name: f for f in fields(Recipe)}
+SEED_NAMES = {"base_wd": "weight_decay", "total_epoch": "epochs"}  # the seed's NNI space's names
+# A field that maps names to values (the learning-rate scales) is set one entry at a time by a
+# search key "FIELD/ENTRY": "lr_scale/layer3" sets the factor of prefix layer3.
+MAPPINGS = [name for name, f in RECIPE_FIELDS.items() if kind(f) is dict]
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per Recipe field, with its help, unit, default and choices."""
+    for name, f in RECIPE_FIELDS.items():
+        meta, value_kind = f.metadata, kind(f)
+        if value_kind is bool:
+            group.add_argument(flag(name), action=argparse.BooleanOptionalAction,
+                               default=f.default, help=meta["help"])
+        elif value_kind is dict:
+            group.add_argument(flag(name), action="append", default=[], metavar="PREFIX=FACTOR",
+                               type=_scale, help=meta["help"] + " (repeatable)")
+        elif value_kind is str:
+            group.add_argument(flag(name), choices=meta["choices"], default=f.default,
+                               help=f"{meta['help']} (default: {f.default})")
+        else:
+            default = "" if f.default is None else f" (default: {f.default:g})"
+            group.add_argument(flag(name), type=value_kind, default=f.default,
+                               metavar=(meta["unit"] or name.split("_")[-1]).upper(),
+                               help=meta["help"] + default)
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The Recipe the flags ask for; a bad value is a NetdslError naming the flag."""
+    values = {name: getattr(args, name) for name in RECIPE_FIELDS}
+    for name in MAPPINGS:  # given as a list of (entry, value) flags
+        values[name] = dict(values[name])
+    return checked(Recipe(**values), "bad option")
+
+
+def checked(recipe: Recipe, what: str) -> Recipe:
+    try:
+        recipe.check()
+    except ValueError as e:
+        raise NetdslError(f"{what}: {e}") from None
+    return recipe
+
+
+def recipe_flags(recipe: Recipe) -> list[str]:
+    """The flags that give `recipe` back, every field spelled out (so a later change of a
+    default changes nothing)."""
+    out: list[str] = []
+    for name, value in vars(recipe).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append(flag(name) if value else "--no-" + flag(name)[2:])
+        elif isinstance(value, dict):
+            for prefix, factor in value.items():
+                out += [flag(name), f"{prefix}={factor!r}"]
+        else:
+            out += [flag(name), str(value) if isinstance(value, str) else repr(value)]
+    return out
+
+
+def search_keys() -> list[str]:
+    """Every key a search space may use to set the trainer: each Recipe field's name (and
+    `FIELD/ENTRY` for one entry of a mapping), and the seed's names for two of them."""
+    return [*RECIPE_FIELDS, *(f"{name}/PREFIX" for name in MAPPINGS), *SEED_NAMES]
+
+
+def is_recipe_key(key: str) -> bool:
+    name, slash, entry = key.partition("/")
+    if slash:
+        return name in MAPPINGS and bool(entry)
+    return SEED_NAMES.get(key, key) in RECIPE_FIELDS
+
+
+def whole_key(key: str) -> bool:
+    """Whether a recipe key takes whole numbers only (epochs, batch size, cutout...)."""
+    name = SEED_NAMES.get(key, key)
+    return name in RECIPE_FIELDS and kind(RECIPE_FIELDS[name]) is int
+
+
+def apply(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
+    """`recipe` with search keys set: values converted to the field's type (a whole float
+    such as 64.0 from a search is an int), checked, with errors naming the key."""
+    updates: dict[str, Any] = {name: dict(getattr(recipe, name)) for name in MAPPINGS}
+    for key, value in changes.items():
+        name, slash, entry = key.partition("/")
+        if slash:
+            updates[name][entry] = value
+            continue
+        name = SEED_NAMES.get(key, key)
+        f = RECIPE_FIELDS[name]
+        if kind(f) is int and isinstance(value, float) and math.isfinite(value) and \
+                value.is_integer():
+            value = int(value)
+        elif kind(f) is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        try:
+            check_value(f, value)
+        except ValueError as e:
+            raise NetdslError(f"'{key}': {e}") from None
+        updates[name] = value
+    return checked(replace(recipe, **updates), "bad hyperparameter")
+
+
+def _scale(text: str) -> tuple[str, float]:
+    prefix, sep, value = text.partition("=")
+    try:
+        factor = float(value)
+    except ValueError:
+        sep = ""
+    if not sep or not prefix.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not PREFIX=FACTOR, e.g. layer3=2")
+    return prefix.strip().strip("/"), factor

@@ -1,0 +1,79 @@
+"""The recipe describes itself: every field is a flag and a search key, and the flags of a
+recipe give it back exactly."""
+import re
+from dataclasses import fields
+
+import pytest
+
+from conftest import ROOT
+from netdsl import NetdslError
+from netdsl.cli import _parser
+from netdsl.settings import apply, is_recipe_key, recipe_flags, recipe_from_args, search_keys
+from runtime.recipe import Recipe
+
+NAMES = [f.name for f in fields(Recipe)]
+
+
+def parse_run(*flags):
+    return _parser().parse_args(["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags])
+
+
+def test_every_field_has_a_flag_help_and_a_search_key():
+    help_text = _parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for name in NAMES:
+        assert "--" + name.replace("_", "-") in help_text
+        assert is_recipe_key(name) and name in search_keys()
+        assert Recipe.__dataclass_fields__[name].metadata["help"]
+
+
+@pytest.mark.parametrize("recipe", [
+    Recipe(),
+    Recipe(epochs=3, batch_size=64, peak_lr=0.123456789, peak_epoch=0.75, weight_decay=1e-4,
+           momentum=0.8, cutout=0, label_smoothing=0.2, lr_scale={"layer3": 2.0, "prep/conv": 0.5},
+           ema=0.99, tta=True, seed=7, precision="fp32", compile=True, eval_batch_size=100),
+])
+def test_flags_give_the_recipe_back_exactly(recipe):
+    assert recipe_from_args(parse_run(*recipe_flags(recipe))) == recipe
+
+
+def test_defaults_of_the_command_line_are_the_recipes():
+    assert recipe_from_args(parse_run()) == Recipe()
+
+
+def test_a_default_that_depends_on_another_setting_follows_it():
+    assert Recipe(epochs=1).peak == pytest.approx(5 / 24)
+    assert Recipe().peak == 5 and Recipe(epochs=48).peak == 10
+    assert Recipe(epochs=2, peak_epoch=0.5).peak == 0.5
+    Recipe(epochs=1).check()  # the seed's peak at epoch 5 would not fit one epoch
+
+
+def test_search_keys_set_fields_with_their_types():
+    recipe = apply(Recipe(lr_scale={"prep": 3.0}), {"epochs": 3.0, "base_wd": 1e-4, "tta": True,
+                                                   "lr_scale/layer3": 2, "precision": "fp32"})
+    assert recipe.epochs == 3 and isinstance(recipe.epochs, int)
+    assert recipe.weight_decay == 1e-4 and recipe.tta and recipe.precision == "fp32"
+    assert recipe.lr_scale == {"prep": 3.0, "layer3": 2}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 2.5}, "'epochs': epochs must be a whole number"),
+    ({"momentum": 1.0}, "'momentum': momentum must be below 1"),
+    ({"precision": "fp8"}, "'precision': precision must be one of"),
+    ({"tta": 1}, "'tta': tta must be true or false"),
+    ({"lr_scale/layer3": -1}, "lr_scale layer3 must be at least 0"),
+    ({"peak_epoch": 30}, "peak_epoch must be between 0 and epochs"),
+])
+def test_bad_search_values_name_the_key(changes, message):
+    with pytest.raises(NetdslError, match=re.escape(message)):
+        apply(Recipe(), changes)
+
+
+def test_field_names_are_written_once_where_flags_keys_and_json_are_made():
+    """Flags, search keys, --flags and the JSON are read off the fields: the code that makes
+    them spells no field's name as a string (the seed's two aliases aside)."""
+    makers = ["cli.py", "settings.py", "run.py", "fit.py", "search/loop.py", "search/study.py",
+              "search/nni.py"]
+    code = "\n".join(line for path in makers for line in (ROOT / "netdsl" / path).read_text()
+                     .splitlines() if not line.startswith("SEED_NAMES"))
+    for name in NAMES:
+        assert not re.search(rf"[\"']{name}[\"']", code), name
