@@ -29,6 +29,8 @@ class Pending:
 
 
 def definitions(statements: list, source: Source, known: dict[str, Block]) -> dict[str, Block]:
+    """The `known` blocks and those `statements` define, each checked: not named after a
+    primitive, defined once, no definitions inside it, no parameter listed twice."""
     blocks = dict(known)
     mine: set[str] = set()
     for stmt in statements:
