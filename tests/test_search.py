@@ -296,12 +296,16 @@ def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_fi
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
-def test_two_workers_share_one_search_through_postgresql(tmp_path, image_folder, space_file):
-    url = os.environ.get("NETDSL_TEST_POSTGRES")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must start PostgreSQL (.ci/postgres) and set NETDSL_TEST_POSTGRES")
-        pytest.skip("no PostgreSQL: set NETDSL_TEST_POSTGRES to a storage URL")
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_two_workers_share_one_search(tmp_path, image_folder, space_file, storage):
+    """Two processes on one storage: one SQLite file (runs everywhere), or PostgreSQL."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    if storage == "postgresql":
+        url = os.environ.get("NETDSL_TEST_POSTGRES")
+        if not url:
+            if os.environ.get("CI"):
+                pytest.fail("CI must start PostgreSQL (.ci/postgres) and set NETDSL_TEST_POSTGRES")
+            pytest.skip("no PostgreSQL: set NETDSL_TEST_POSTGRES to a storage URL")
     name = f"two-{os.getpid()}-{time.time_ns()}"
     command = [sys.executable, "-m", "netdsl", "search", "-e", FAMILY, "--space", str(space_file),
                "--dataset", str(image_folder), "--trials", "6", "--name", name, "--storage", url,

@@ -175,8 +175,9 @@ def _conv(a: Args, shapes: list[Shape]):
 
 def _conv_shape(a: Args, shapes: list[Shape]) -> Shape:
     _, h, w = shapes[0]
+    # .get: Ops written by hand (a nested dict, an older JSON) may leave torch's defaults out.
     return (a["out_channels"], *(_window(size, a["kernel_size"], a["stride"], a["padding"],
-                                         a["dilation"]) for size in (h, w)))
+                                         a.get("dilation", 1)) for size in (h, w)))
 
 
 def _conv_parameters(a: Args) -> int:
@@ -197,7 +198,7 @@ def _conv_repr(a: Args) -> str:
             f"stride={_pair(a['stride'])}")
     if a["padding"] != 0:
         text += f", padding={_pair(a['padding'])}"
-    if a["dilation"] != 1:
+    if a.get("dilation", 1) != 1:
         text += f", dilation={_pair(a['dilation'])}"
     if a["groups"] != 1:
         text += f", groups={a['groups']}"
@@ -252,7 +253,8 @@ def _pool(prim: str):
 
 def _pool_shape(a: Args, shapes: list[Shape]) -> Shape:
     c, h, w = shapes[0]
-    return (c, *(_window(size, a["kernel_size"], a["stride"], a["padding"]) for size in (h, w)))
+    return (c, *(_window(size, a["kernel_size"], a["stride"], a.get("padding", 0))
+                 for size in (h, w)))
 
 
 def _pool_flops(a: Args, out: Shape, shapes: list[Shape]) -> int:

@@ -25,11 +25,15 @@ def open_storage(url: str):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats and stale-trial handling are marked experimental; they are what resuming uses.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # SQLite lets one writer at a time; the others wait this long for its lock (not the
+    # driver's 5 s) before "database is locked": workers sharing a file on a loaded machine.
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(4):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
                                               grace_period=GRACE_SECONDS,
-                                              heartbeat_stale_trial_callback=retry)
+                                              heartbeat_stale_trial_callback=retry,
+                                              engine_kwargs=engine_kwargs)
         except sqlalchemy.exc.SQLAlchemyError as e:
             # Workers that open a new database at once race to create its tables; the loser
             # finds them made when it tries again.
