@@ -121,7 +121,11 @@ class Bound:
         self.nested = nested
         self.graph = graph
         self.shapes = shapes          # per image, without the batch
-        self.costs = costs(graph, shapes)  # path -> (parameters, FLOPs per image)
+
+    @functools.cached_property
+    def costs(self) -> dict[str, tuple[int, int]]:
+        """path -> (trainable parameters, forward FLOPs per image); counted when first asked."""
+        return costs(self.graph, self.shapes)
 
     @property
     def output_shape(self) -> Shape:

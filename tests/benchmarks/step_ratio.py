@@ -1,12 +1,15 @@
-"""Interleaved A/B timing of one ResNet-9 training step: netdsl's compiled module against the
-hand-written one, alternating step by step so both see the same machine load.
+"""Interleaved A/B timing of one ResNet-9 training step, alternating step by step so both sides
+see the same machine load: netdsl's compiled module against the hand-written one, or (with
+--precisions) netdsl's module in two autocast precisions.
 
     python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--widths 64,128,256,512]
                                           [--keep-freed-memory] [--precision auto|bf16|fp32]
+                                          [--precisions bf16,fp32]
 
-Prints each side's median step time and the median of the per-pair ratios netdsl/handwritten.
+Prints each side's median step time and the median of the per-pair ratios (first/second side).
 --keep-freed-memory first applies runtime's malloc setting (what `runtime.train` does on the
-CPU); run with and without it to see what that setting is worth.
+CPU); run with and without it to see what that setting is worth. --precisions bf16,fp32 shows
+what `--precision auto` gains or loses on this CPU.
 """
 import argparse
 import statistics
@@ -32,6 +35,8 @@ def main():
     parser.add_argument("--keep-freed-memory", action="store_true")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
                         help="autocast on the CPU (auto: the trainer's choice for this CPU)")
+    parser.add_argument("--precisions", metavar="A,B",
+                        help="time netdsl's module in precision A against B instead")
     args = parser.parse_args()
     widths = dict(zip(("prep", "layer1", "layer2", "layer3"), map(int, args.widths.split(","))))
     if args.keep_freed_memory:
@@ -39,10 +44,16 @@ def main():
 
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]
-    steps = {"handwritten": step_function(resnet9(*widths.values()), args.batch,
-                                          precision=args.precision),
-             "netdsl": step_function(netdsl.compile(root / "models/resnet9.net", **widths),
-                                     args.batch, precision=args.precision)}
+
+    def ours(precision):
+        return step_function(netdsl.compile(root / "models/resnet9.net", **widths), args.batch,
+                             precision=precision)
+    if args.precisions:
+        steps = {f"netdsl {p}": ours(p) for p in args.precisions.split(",")}
+    else:
+        steps = {"netdsl": ours(args.precision),
+                 "handwritten": step_function(resnet9(*widths.values()), args.batch,
+                                              precision=args.precision)}
     for step in steps.values():  # warm-up: allocator, oneDNN kernel selection
         step(), step()
     times = {name: [] for name in steps}
@@ -52,15 +63,17 @@ def main():
             start = time.perf_counter()
             steps[name]()
             times[name].append(time.perf_counter() - start)
-    ratios = [a / b for a, b in zip(times["netdsl"], times["handwritten"])]
+    first, second = steps
+    ratios = [a / b for a, b in zip(times[first], times[second])]
     precision, why = runtime.choose_precision(args.precision, torch.device("cpu"))
     print(f"ResNet-9 {args.widths}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch}, {precision} ({why}), channels_last, "
+          f"batch {args.batch}, "
+          f"{args.precisions or f'{precision} ({why})'}, channels_last, "
           f"{args.pairs} interleaved pairs, "
           f"{'freed memory kept' if args.keep_freed_memory else 'default malloc'}")
     for name, values in times.items():
         print(f"{name:12s} median {statistics.median(values) * 1e3:7.1f} ms per step")
-    print(f"ratio netdsl/handwritten: median {statistics.median(ratios):.3f} "
+    print(f"ratio {first}/{second}: median {statistics.median(ratios):.3f} "
           f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.3f}-"
           f"{statistics.quantiles(ratios, n=4)[2]:.3f})")
 
