@@ -21,6 +21,8 @@ PRELUDE = "prelude.net"  # the built-in blocks, written in the DSL (grammars/pre
 
 @dataclass(frozen=True)
 class Source:
+    """A text and where it came from (a file's path, `<-e>`, `<string>`), for locations."""
+
     name: str
     text: str
 
