@@ -45,6 +45,17 @@ def _binding(text: str) -> tuple[str, Any]:
             f"'{text}': the value must be a number or true/false") from None
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
+    return value
+
+
 def _shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(","))
@@ -166,7 +177,7 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
                       "the network is checked against its images' shape")
     data.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default: "
                       "$NETDSL_DATA, else ~/.cache/netdsl)")
-    data.add_argument("--train-limit", type=int, default=0, metavar="N",
+    data.add_argument("--train-limit", type=_count, default=0, metavar="N",
                       help="train on a random N of the training images (default: all)")
     add_recipe_flags(parser.add_argument_group("recipe (defaults: the seed's)"))
     device = parser.add_argument_group("device")

@@ -14,6 +14,21 @@ def _umask() -> int:
     return mask
 
 
+def check_writable(path: Path, what: str) -> None:
+    """Raise NetdslError now if `path` cannot be written later (its folder cannot be made or
+    written, or it is a folder): a run must not train for an hour and then lose its result."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        if path.is_dir():
+            raise NetdslError(f"{what} {path}: that is a folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NetdslError(f"{what} {path}: cannot write there ({e.strerror})") from None
+
+
 def write_atomically(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and a rename: a crash
     or a full disk leaves any earlier file as it was."""

@@ -7,7 +7,7 @@ shared trainer (`runtime`), and gives back one `Fitted`, however the training wa
 """
 from __future__ import annotations
 
-import pickle
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -104,6 +104,7 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
 
     from .module.network import transfer_weights
 
+    check_memory(bound, recipe, data.device)
     torch.manual_seed(recipe.seed)  # the weights' initialisation follows the seed too
     model = bound.module()
     reused = None
@@ -120,6 +121,32 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     return Fitted(bound, recipe, result, model, reused)
 
 
+BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that
+
+
+def memory_needed(bound: Bound, batch_size: int) -> int:
+    """Bytes a training step needs at least: each parameter as weight, gradient, momentum and
+    a moving average, and each node's output for a batch, kept for the backward pass. A lower
+    bound, so that only a network that cannot fit is refused; one that fits this but not the
+    device is caught when the allocation fails."""
+    activations = sum(math.prod(shape) for shape in bound.shapes.values())
+    return BYTES_PER_VALUE * (4 * bound.parameter_count + batch_size * activations)
+
+
+def check_memory(bound: Bound, recipe: "runtime.Recipe", device) -> None:
+    """Refuse, before allocating anything, a network that cannot fit the device's free memory
+    at the recipe's batch size."""
+    import runtime
+
+    free = runtime.free_memory(device)
+    need = memory_needed(bound, recipe.batch_size)
+    if free is not None and need > free:
+        raise NetdslError(f"the network needs about {need / 2 ** 30:,.1f} GiB to train at batch "
+                          f"size {recipe.batch_size} ({bound.parameter_count:,} parameters), "
+                          f"more than the {free / 2 ** 30:,.1f} GiB free on {device}; use a "
+                          f"smaller network or --batch-size {max(recipe.batch_size // 2, 1)}")
+
+
 def load_weights(path: str | None) -> dict[str, Any] | None:
     """The path-keyed weights saved by --save-weights, or None."""
     if path is None:
@@ -128,9 +155,14 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
 
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+    except OSError as e:
+        raise NetdslError(f"cannot load weights from {path}: {e.strerror}") from None
+    except Exception as e:  # a file of anything else fails in torch's unpickler in many ways
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise NetdslError(f"cannot load weights from {path}: {reason}") from None
-    if not isinstance(weights, dict):
-        raise NetdslError(f"{path} holds no weights saved by --save-weights")
+        raise NetdslError(f"cannot load weights from {path}: not a file saved by "
+                          f"--save-weights ({type(e).__name__}: {reason})") from None
+    if not isinstance(weights, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise NetdslError(f"{path} holds no weights saved by --save-weights (a dict of node "
+                          "paths to tensors)")
     return weights

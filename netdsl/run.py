@@ -12,7 +12,7 @@ from typing import Any
 
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
-from .files import write_atomically
+from .files import check_writable, write_atomically
 from .fit import bind_to_data, fit, load_data, load_weights
 from .language import Family
 from .settings import recipe_from_args
@@ -27,6 +27,8 @@ def device_from(args: argparse.Namespace):
         device = runtime.default_device() if args.device == "auto" else torch.device(args.device)
     except RuntimeError as e:
         raise NetdslError(f"bad option: --device {args.device}: {e}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise NetdslError(f"bad option: --device {args.device}: netdsl trains on cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
                           "use --device cpu")
@@ -48,6 +50,9 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
     if args.runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
     family.check_values(dict(args.set))  # the network's own shapes wait for the data's
+    for flag, path in (("--json", args.json), ("--save-weights", args.save_weights)):
+        if path:
+            check_writable(Path(path), flag)
     initial = load_weights(args.init_from)
     data = data_from(args, device)
     bound = bind_to_data(family, data, dict(args.set))

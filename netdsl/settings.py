@@ -91,10 +91,10 @@ def is_recipe_key(key: str) -> bool:
     return SEED_NAMES.get(key, key) in RECIPE_FIELDS
 
 
-def whole_key(key: str) -> bool:
-    """Whether a recipe key takes whole numbers only (epochs, batch size, cutout...)."""
-    name = SEED_NAMES.get(key, key)
-    return name in RECIPE_FIELDS and kind(RECIPE_FIELDS[name]) is int
+def key_kind(key: str) -> type:
+    """The type a recipe key takes: int (epochs, batch size...), float, bool or str."""
+    name, slash, _ = key.partition("/")
+    return float if slash else kind(RECIPE_FIELDS[SEED_NAMES.get(key, key)])
 
 
 def apply(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
@@ -104,21 +104,27 @@ def apply(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
     for key, value in changes.items():
         name, slash, entry = key.partition("/")
         if slash:
-            updates[name][entry] = value
-            continue
-        name = SEED_NAMES.get(key, key)
-        f = RECIPE_FIELDS[name]
-        if kind(f) is int and isinstance(value, float) and math.isfinite(value) and \
-                value.is_integer():
-            value = int(value)
-        elif kind(f) is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        try:
-            check_value(f, value)
-        except ValueError as e:
-            raise NetdslError(f"'{key}': {e}") from None
-        updates[name] = value
+            updates[name][entry] = key_value(key, value)
+        else:
+            updates[SEED_NAMES.get(key, key)] = key_value(key, value)
     return checked(replace(recipe, **updates), "bad hyperparameter")
+
+
+def key_value(key: str, value: Any) -> Any:
+    """A search key's value as its field's type (a whole float such as 64.0 from a search is
+    an int), checked against the field's type and range; an error names the key."""
+    name, slash, entry = key.partition("/")
+    f = RECIPE_FIELDS[name if slash else SEED_NAMES.get(key, key)]
+    want = key_kind(key)
+    if want is int and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    elif want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    try:
+        check_value(f, {entry: value} if slash else value)
+    except ValueError as e:
+        raise NetdslError(f"'{key}': {e}") from None
+    return value
 
 
 def _scale(text: str) -> tuple[str, float]:

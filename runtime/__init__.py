@@ -17,7 +17,8 @@ from .recipe import PRECISIONS, Recipe
 _LAZY = {
     "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
     "trainer": ("COLUMNS", "Epoch", "OutOfMemory", "Result", "choose_precision", "default_device",
-                "environment", "evaluate", "predict", "table_header", "table_row", "train"),
+                "environment", "evaluate", "free_memory", "predict", "table_header", "table_row",
+                "train"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import urllib.error
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +123,23 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
         for files in by_class.values():
             for path in files:
                 stat = path.stat()
-                key.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                key.update(f"{path.relative_to(folder)}\0{stat.st_size}\0"
+                           f"{stat.st_mtime_ns}\n".encode())
     cache = data_dir / f"{folder.resolve().name}-{key.hexdigest()[:16]}.npz"
     if cache.exists():
-        with np.load(cache) as arrays:
-            return Images(str(folder), classes, arrays["train_x"], arrays["train_y"],
-                          arrays["test_x"], arrays["test_y"])
+        try:
+            with np.load(cache) as arrays:
+                return Images(str(folder), classes, arrays["train_x"], arrays["train_y"],
+                              arrays["test_x"], arrays["test_y"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            print(f"the cache {cache} does not load ({e}); decoding {folder} again",
+                  file=sys.stderr)
+    try:  # before decoding for minutes, not after
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot make the cache folder {data_dir}: {e.strerror}; "
+                        "give --data-dir a folder you can write") from None
+    _remove_stale_parts(cache)
     files = {split: [path for paths in by_class.values() for path in paths]
              for split, by_class in splits.items()}
     # Both splits decoded as one set, so they share one shape: a grey train/ beside a colour
@@ -136,15 +149,36 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
     for split, by_class in splits.items():
         labels = np.repeat(np.arange(len(classes)), [len(p) for p in by_class.values()])
         arrays[f"{split}_y"] = labels.astype(np.int64)
-    data_dir.mkdir(parents=True, exist_ok=True)
     # A temporary file of this process's own, renamed into place: a cache file is whole or
-    # absent, even when two workers decode the same folder at once.
-    with tempfile.NamedTemporaryFile(dir=data_dir, prefix=cache.stem, suffix=".part",
-                                     delete=False) as partial:
-        np.savez(partial, **arrays)
-    os.replace(partial.name, cache)
+    # absent, even when two workers decode the same folder at once. Its name carries the
+    # process id, so a later run can tell a partial file whose writer died.
+    try:
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=f"{cache.stem}.{os.getpid()}.",
+                                         suffix=".part", delete=False) as partial:
+            np.savez(partial, **arrays)
+        os.replace(partial.name, cache)
+    except OSError as e:
+        raise DataError(f"cannot write the cache {cache}: {e.strerror}") from None
     return Images(str(folder), classes, arrays["train_x"], arrays["train_y"], arrays["test_x"],
                   arrays["test_y"])
+
+
+def _remove_stale_parts(cache: Path) -> None:
+    """Delete partial cache files left by decodes whose process is gone (killed mid-write)."""
+    for partial in cache.parent.glob(f"{cache.stem}.*.part"):
+        pid = partial.name[len(cache.stem) + 1:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
 
 
 def _decode(path: Path) -> np.ndarray:

@@ -153,6 +153,19 @@ def keep_freed_memory() -> bool:
 _memory_kept = False
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for training on `device`: CUDA's free memory, or the memory Linux says is
+    available (MemAvailable); None where it cannot be read."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return kib * 1024
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading a clock
@@ -217,6 +230,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the "
                          f"{data.train_size} training images")
+    height, width = data.image_shape[1:]
+    if recipe.cutout > min(height, width):
+        raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
     _check_outputs(model, data)
 
     step_model, compile_seconds = model, None
@@ -284,7 +300,10 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                 break
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        # On the CPU running out of memory is a RuntimeError from the allocator.
+        if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
+            raise
         raise OutOfMemory(f"out of memory on {device} with batch size {recipe.batch_size}; try "
                           f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
     if ema is not None:  # the averaged weights are the ones evaluated: they are the result

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import REQUIRED
-from .syntax import PRELUDE, Call, Const, Expr, Name, Source, Unary
+from .syntax import MAX_NUMBER, PRELUDE, Call, Const, Expr, Name, Source, Unary
 
 # The calls that led to a place: (text, (line, column), callee) for each, outermost first.
 # Locations are made from it only when an error is raised: parsing is on a search's hot path.
@@ -68,7 +68,7 @@ def evaluate(expr: Expr, env: dict, frame: Frame) -> Any:
 def _number(value: Any, op: str, frame: Frame, pos: tuple[int, int]):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(f"'{op}' needs numbers, got {value!r}", moved(frame, pos))
-    if abs(value) > 2 ** 62:  # past this, arithmetic on ints gets slow and floats inexact
+    if abs(value) > MAX_NUMBER:
         raise fail("number too large", moved(frame, pos))
     return value
 

@@ -15,6 +15,7 @@ from .syntax import (PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_fi
 
 MAX_REPEAT = 1000      # one item repeated more often than this is a mistake, not a network
 MAX_NODES = 20000      # keeps a generated string from eating memory before it is rejected
+MAX_STEPS = 10 * MAX_NODES  # items evaluated: bounds the work of expansions that make no nodes
 
 
 class Pending:
@@ -30,7 +31,8 @@ class Pending:
 
 def definitions(statements: list, source: Source, known: dict[str, Block]) -> dict[str, Block]:
     """The `known` blocks and those `statements` define, each checked: not named after a
-    primitive, defined once, no definitions inside it, no parameter listed twice."""
+    primitive or a known block, defined once, no definitions inside it, no parameter listed
+    twice."""
     blocks = dict(known)
     mine: set[str] = set()
     for stmt in statements:
@@ -39,6 +41,9 @@ def definitions(statements: list, source: Source, known: dict[str, Block]) -> di
             if stmt.name in PRIMITIVES:
                 raise NetdslError(f"'{stmt.name}' is a primitive; give the block another name",
                                   here)
+            if stmt.name in known:
+                raise NetdslError(f"'{stmt.name}' is a built-in block (grammars/{PRELUDE}); "
+                                  "give yours another name", here)
             if stmt.name in mine:
                 raise NetdslError(f"block '{stmt.name}' is defined twice", here)
             for inner in stmt.body:
@@ -103,6 +108,10 @@ class Expander:
         self.blocks = blocks
         self.globals = env
         self.node_count = 0
+        self.steps = 0
+        # (id of a group of nodes, primitive) -> the last number given to an unlabelled node of
+        # that primitive there: naming relu, relu_1, relu_2... stays linear in the node count.
+        self.last_number: dict[tuple[int, str], int] = {}
 
     def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):
@@ -132,6 +141,10 @@ class Expander:
     def item(self, item: Item, env: dict, source: Source, frame: Frame, nodes: Nested) -> None:
         call = item.call
         here = frame + ((source, call.pos, call.name),)
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise fail(f"expanding the network takes more than {MAX_STEPS:,} steps "
+                       "(repeats of repeats?)", here)
         if item.condition is not None:
             wanted = evaluate(item.condition, env, here)
             if not isinstance(wanted, bool):
@@ -169,10 +182,13 @@ class Expander:
                          frame)
         leaf = Pending(primitive, args, frame)
         if name is None:
-            name, n = primitive.name, 0
+            key = (id(nodes), primitive.name)
+            n = self.last_number.get(key, -1)
+            name = primitive.name
             while name in nodes:
                 n += 1
-                name = f"{primitive.name}_{n}"
+                name = f"{primitive.name}_{n}" if n else primitive.name
+            self.last_number[key] = n
         self.put(nodes, name, leaf, frame, item.label_pos)
         if item.inputs is not None:
             leaf.inputs_frame = moved(frame, item.inputs_pos)

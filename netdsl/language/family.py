@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
@@ -27,7 +26,7 @@ from .check import resolve_ops
 from .evaluate import evaluate
 from .expand import Expander, bind_parameters, definitions, prelude
 from .printer import to_text
-from .syntax import Item, Source, parse_statements
+from .syntax import MAX_TEXT, Item, Source, parse_statements
 
 if TYPE_CHECKING:
     import graphviz
@@ -183,8 +182,15 @@ def load(network: PathOrText, /, *, source: str | None = None) -> Family:
 
 
 def read_text(path: PathOrText) -> str:
+    """A .net file's text; one past MAX_TEXT characters (or endless, like /dev/zero) is
+    refused after reading just past the limit."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_TEXT + 1)
+        if len(text) > MAX_TEXT:
+            raise NetdslError(f"{path}: more than {MAX_TEXT:,} characters; a network is at most "
+                              f"{MAX_TEXT:,}")
+        return text
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise NetdslError(f"cannot read {path}: {reason}") from None

@@ -17,6 +17,8 @@ from ..errors import Location, NetdslError
 from ..graph import REQUIRED
 
 PRELUDE = "prelude.net"  # the built-in blocks, written in the DSL (grammars/prelude.net)
+MAX_TEXT = 1_000_000     # characters: a network past this is a mistake, refused before parsing
+MAX_NUMBER = 2 ** 62     # the largest number the language computes with
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,13 @@ class Block:
                                   if isinstance(value, bool))
 
 
+class _NumberTooLarge(Exception):
+    """A number literal past MAX_NUMBER, at (line, column)."""
+
+    def __init__(self, pos: tuple[int, int]):
+        self.pos = pos
+
+
 def _pos(token) -> tuple[int, int]:
     return (token.line, token.column)
 
@@ -167,6 +176,10 @@ class _Syntax(lark.Transformer):
 
     def number(self, c):
         text = str(c[0])
+        # Past 2**62 arithmetic on ints gets slow and floats inexact; past 4,300 digits Python
+        # refuses to convert the text at all.
+        if text.isdigit() and len(text) > 19 or not abs(float(text)) <= MAX_NUMBER:
+            raise _NumberTooLarge(_pos(c[0]))
         value = int(text) if text.isdigit() else float(text)
         return Const(value, _pos(c[0]))
 
@@ -242,8 +255,13 @@ def _describe_terminal(name: str) -> str:
 def parse_statements(source: Source) -> list:
     """The statements of `source`: Param, Block and Item records. Raises NetdslError at the
     line and column of a syntax error."""
+    if len(source.text) > MAX_TEXT:
+        raise NetdslError(f"{source.name}: the text has {len(source.text):,} characters; a "
+                          f"network is at most {MAX_TEXT:,}")
     try:
         return _parser().parse(source.text)
+    except _NumberTooLarge as e:
+        raise NetdslError("number too large", source.at(e.pos)) from None
     except lark.UnexpectedCharacters as e:
         char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
         raise NetdslError(f"unexpected character {char!r}", source.at((e.line, e.column))) from None

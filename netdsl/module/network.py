@@ -95,17 +95,20 @@ class Network(nn.Module):
 
 def transfer_weights(source: dict[str, torch.Tensor], target: Network) -> dict[str, str]:
     """Start `target` from `source` (a `path_state_dict` of an earlier or wider network): each
-    tensor at the same path is copied, sliced to the target's shape where the source is larger
-    in some dimension (the first channels are kept). Returns {path: "copied" | "sliced" |
-    "kept"}; "kept" means no usable source (missing, or smaller), so the tensor keeps its
-    initialisation."""
+    tensor at the same path is copied, sliced to the target's shape where the source has more
+    channels (the first ones are kept). Returns {path: "copied" | "sliced" | "kept"}; "kept"
+    means no usable source (missing, fewer channels, or another kernel size: a 3x3 filter's
+    corner is no 1x1 filter), so the tensor keeps its initialisation."""
     report = {}
     with torch.no_grad():
         for name, tensor in target.state_dict().items():
             path = target.path_of(name)
             donor = source.get(path)
+            # Dimensions 0 and 1 are channels (out, in; features for Linear); the rest, a
+            # kernel's height and width, must match.
             if donor is None or donor.dim() != tensor.dim() or any(
-                    d < t for d, t in zip(donor.shape, tensor.shape)):
+                    d < t for d, t in zip(donor.shape, tensor.shape)) or \
+                    donor.shape[2:] != tensor.shape[2:]:
                 report[path] = "kept"
                 continue
             tensor.copy_(donor[tuple(slice(0, size) for size in tensor.shape)])

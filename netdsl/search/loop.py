@@ -12,17 +12,18 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
 from ..fit import Fitted, bind_to_data, fit, load_weights
 from ..language import Bound, Family, load
-from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, recipe_flags, recipe_from_args,
-                        search_keys, whole_key)
+from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
+                        recipe_from_args, search_keys)
 from .space import Space, grid, keys, load_space, sample, whole_valued
-from .study import counted, open_storage, print_best, retry
+from .study import counted, open_storage, print_best, retry, spends_budget
 
 TUNERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("none", "median", "hyperband")
@@ -60,17 +61,41 @@ def split_values(values: dict[str, Any], family: Family) -> tuple[dict, dict]:
 
 
 def check_space_fits(space: Space, family: Family) -> None:
-    """Before any training: every key must bind the network or the trainer, and keys of whole
-    numbers (channels, depth, epochs) must not draw fractions."""
+    """Before any training: every key must bind the network or the trainer, each choice must
+    offer values of the kind the key takes, and keys of whole numbers (channels, depth,
+    epochs) must not draw fractions."""
     for key, spec in keys(space).items():
         if key not in family.parameters and not is_recipe_key(key):
             raise NetdslError(_neither(f"search space key '{key}'", family))
         parameter = family.parameters.get(key)
-        whole = parameter.kind == "whole" if parameter else whole_key(key)
-        if whole and spec["_type"] != "choice" and not whole_valued(spec):
+        if spec["_type"] == "choice":
+            for option in spec["_value"]:
+                _check_option(key, option, parameter)
+            continue
+        if (parameter.kind == "switch" if parameter else key_kind(key) in (bool, str)):
+            raise NetdslError(f"search space key '{key}' takes one of a fixed set of values; "
+                              f"{spec['_type']} draws numbers: use choice")
+        whole = parameter.kind == "whole" if parameter else key_kind(key) is int
+        if whole and not whole_valued(spec):
             raise NetdslError(f"search space key '{key}' takes whole numbers, but {spec['_type']} "
                               f"{spec['_value']} draws fractions; use choice, randint or a "
                               "quniform with whole bounds and q")
+
+
+def _check_option(key: str, option: Any, parameter) -> None:
+    """A choice's option must be a value the parameter or setting can take."""
+    if parameter is None:
+        key_value(key, option)  # raises, naming the key and the field's rule
+        return
+    number = isinstance(option, (int, float)) and not isinstance(option, bool)
+    fits = {"switch": isinstance(option, bool),
+            "whole": number and float(option).is_integer(),
+            "number": number}[parameter.kind]
+    if not fits:
+        want = {"switch": "true or false", "whole": "whole numbers",
+                "number": "numbers"}[parameter.kind]
+        raise NetdslError(f"search space key '{key}' takes {want}, but its choice offers "
+                          f"{option!r}")
 
 
 def _neither(what: str, family: Family) -> str:
@@ -119,22 +144,80 @@ class Search:
     initial: dict[str, Any] | None
     objectives: str
     study: Any                    # optuna.Study
+    budget: int                   # trials the whole search may spend, all workers together
+    mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
 
     @property
     def multi(self) -> bool:
         return self.objectives != "accuracy"
 
 
-def objective(trial, search: Search):
-    """One trial: sample, bind, skip what was trained already, fit, record."""
-    import optuna
-    from optuna.trial import TrialState
+WAIT_SECONDS = 1.0  # how often a trial waiting for the same network elsewhere looks again
 
+
+def objective(trial, search: Search):
+    """One trial: sample, bind, skip what was trained already or is being trained by another
+    worker, fit, record. Any error inside becomes this trial's recorded failure."""
+    search.mine.append(trial.number)
+    if _budget_full(search, trial):
+        trial.set_user_attr("over_budget", True)
+        trial.set_user_attr("error", f"not run: the search's budget of {search.budget} trials "
+                            "was taken by other workers")
+        search.study.stop()
+        raise TrialFailed("over budget")
     values = sample(trial, search.space, grid_mode=search.grid is not None)
     trial.set_user_attr("values", values)
-    done = {}  # fingerprint -> the first finished trial that trained it
-    for t in search.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        done.setdefault(t.user_attrs.get("fingerprint"), t)
+    try:
+        return _train_trial(trial, search, values)
+    except NetdslError as e:
+        trial.set_user_attr("error", e.message if e.location is None else str(e))
+        print(f"trial {trial.number} failed: {e.message}")
+        raise TrialFailed(str(e)) from None
+    except Exception as e:  # whatever else a trial raises is its failure, not the search's
+        import optuna
+
+        if isinstance(e, optuna.TrialPruned):
+            raise
+        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+        trial.set_user_attr("traceback", traceback.format_exc())
+        print(f"trial {trial.number} failed: {type(e).__name__}: {str(e).splitlines()[0]}")
+        raise TrialFailed(str(e)) from None
+
+
+def _budget_full(search: Search, trial) -> bool:
+    """Whether the trials numbered before this one, finished or still running elsewhere,
+    already fill the budget (trial numbers are given out one at a time by the storage)."""
+    from optuna.trial import TrialState
+
+    earlier = [t for t in search.study.get_trials(deepcopy=False) if t.number < trial.number]
+    return sum(spends_budget(t) or t.state == TrialState.RUNNING for t in earlier) >= search.budget
+
+
+def _same_elsewhere(search: Search, trial, key: str):
+    """The first trial that trained (or, numbered before this one, is training) the same
+    network and recipe; waits for a running one to finish. None if there is none, or if it
+    was interrupted (then this trial trains it)."""
+    from optuna.trial import TrialState
+
+    while True:
+        same = [t for t in search.study.get_trials(deepcopy=False)
+                if t.user_attrs.get("fingerprint") == key and t.number != trial.number
+                and (t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING
+                                                         and t.number < trial.number)
+                     or (t.state == TrialState.FAIL and "error" in t.user_attrs))]
+        if not same:
+            return None
+        first = min(same, key=lambda t: t.number)
+        if first.state != TrialState.RUNNING:
+            return first
+        # Another worker drew the same point: draw differently from here on, and wait for it.
+        search.study.sampler.reseed_rng()
+        time.sleep(WAIT_SECONDS)
+
+
+def _train_trial(trial, search: Search, values: dict[str, Any]):
+    import optuna
+    from optuna.trial import TrialState
 
     def should_stop(epoch) -> bool:
         if search.multi:
@@ -142,27 +225,26 @@ def objective(trial, search: Search):
         trial.report(epoch.valid_acc, epoch.epoch)
         return trial.should_prune()
 
-    try:
-        bindings, changes = split_values(values, search.family)
-        recipe = apply(search.recipe, changes)
-        bound = bind_to_data(search.family, search.data, {**search.base, **bindings})
-        key = fingerprint(bound, recipe)
-        trial.set_user_attr("dsl", bound.text)
-        trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
-        trial.set_user_attr("fingerprint", key)
-        trial.set_user_attr("flops", bound.flops)
-        earlier = done.get(key)
-        if earlier is not None:  # the same network and recipe: its result, not a retraining
-            for attr in ("train_time", "curve"):
-                trial.set_user_attr(attr, earlier.user_attrs.get(attr))
-            trial.set_user_attr("same_as", earlier.number)
-            print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
-            return earlier.values[0] if not search.multi else tuple(earlier.values)
-        fitted = fit(bound, search.data, recipe, init=search.initial, log=None,
-                     should_stop=should_stop)
-    except NetdslError as e:
-        trial.set_user_attr("error", e.message if e.location is None else str(e))
-        raise TrialFailed(str(e)) from None
+    bindings, changes = split_values(values, search.family)
+    recipe = apply(search.recipe, changes)
+    bound = bind_to_data(search.family, search.data, {**search.base, **bindings})
+    key = fingerprint(bound, recipe)
+    trial.set_user_attr("dsl", bound.text)
+    trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
+    trial.set_user_attr("fingerprint", key)  # set before looking: a later twin waits for this
+    trial.set_user_attr("flops", bound.flops)
+    earlier = _same_elsewhere(search, trial, key)
+    if earlier is not None:  # the same network and recipe: its result, not a retraining
+        for attr in ("train_time", "curve"):
+            trial.set_user_attr(attr, earlier.user_attrs.get(attr))
+        trial.set_user_attr("same_as", earlier.number)
+        print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
+        if earlier.state == TrialState.FAIL:
+            raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
+                              f"failed: {earlier.user_attrs['error']}")
+        return earlier.values[0] if not search.multi else tuple(earlier.values)
+    fitted = fit(bound, search.data, recipe, init=search.initial, log=None,
+                 should_stop=should_stop)
     result = fitted.result
     trial.set_user_attr("train_time", result.train_time)
     trial.set_user_attr("epochs_time", result.total_time)
@@ -170,8 +252,7 @@ def objective(trial, search: Search):
     if result.status == "interrupted":
         raise KeyboardInterrupt
     if result.status == "diverged":
-        trial.set_user_attr("error", "the training loss stopped being finite")
-        raise TrialFailed("diverged")
+        raise NetdslError("the training loss stopped being finite")
     if result.status == "stopped":
         raise optuna.TrialPruned()
     print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
@@ -184,6 +265,16 @@ def objective(trial, search: Search):
 
 def search_command(args: argparse.Namespace, family: Family) -> int:
     import optuna
+
+    try:
+        return _search(args, family)
+    except optuna.exceptions.StorageInternalError as e:
+        reason = str(e.__cause__ or e).splitlines()[0]
+        raise NetdslError(f"storage {args.storage} failed: {reason} (is it writable?)") from None
+
+
+def _search(args: argparse.Namespace, family: Family) -> int:
+    import optuna
     from optuna.trial import TrialState
 
     from ..run import data_from, device_from
@@ -194,6 +285,9 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
     grid_values = grid(space) if args.tuner == "grid" else None
     if args.trials < 1:
         raise NetdslError(f"bad option: --trials must be at least 1, got {args.trials}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise NetdslError(f"bad option: --timeout must be a positive number of seconds, "
+                          f"got {args.timeout}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
     recipe = recipe_from_args(args)
@@ -217,7 +311,7 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
     sampler = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=args.seed + count_before),
         "random": lambda: optuna.samplers.RandomSampler(seed=args.seed + count_before),
-        "grid": lambda: optuna.samplers.GridSampler(grid_values, seed=args.seed),
+        "grid": lambda: _grid_sampler()(grid_values, seed=args.seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=args.seed + count_before,
                                                       warn_independent_sampling=False),
     }[args.tuner]()
@@ -238,7 +332,7 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
     initial = load_weights(args.init_from)
     data = data_from(args, device)
     search = Search(family, space, grid_values, base, recipe, data, initial, args.objectives,
-                    study)
+                    study, args.trials)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials -----------------------------------------------------------------------------
@@ -246,7 +340,6 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
         if counted(study) >= args.trials:
             study.stop()
 
-    numbers_before = {t.number for t in study.get_trials(deepcopy=False)}
     start = time.perf_counter()
     try:
         study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
@@ -259,7 +352,7 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
     elapsed = time.perf_counter() - start
     print(f"search '{name}': {counted(study)} of {args.trials} trials done")
     print_best(study)
-    mine = [t for t in study.get_trials(deepcopy=False) if t.number not in numbers_before]
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number in search.mine]
     if mine:
         # Everything but the epochs (training and validation): sampling, binding, compiling,
         # deduplicating, storing.
@@ -268,6 +361,21 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
               f"{(elapsed - epochs) / len(mine):.3f} s per trial outside the epochs; "
               f"peak memory {_peak_memory_mb(data.device):.0f} MB")
     return 0
+
+
+def _grid_sampler():
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid, for a search that retries interrupted trials: a retry is enqueued with
+        its values and has no grid id, which Optuna's own end-of-trial check looks up."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            if "grid_id" in trial.system_attrs:
+                super().after_trial(study, trial, state, values)
+            elif self.is_exhausted(study):
+                study.stop()
+    return GridSampler
 
 
 def _peak_memory_mb(device) -> float:

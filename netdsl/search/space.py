@@ -33,6 +33,8 @@ def load_space(path: str | Path) -> Space:
         space = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise NetdslError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise NetdslError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise NetdslError(f"{path}:{e.lineno}:{e.colno}: not JSON: {e.msg}") from None
     check_space(space, str(path))

@@ -16,13 +16,24 @@ DEFAULT_STORAGE = "sqlite:///netdsl.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 2, 6  # a trial silent this long was killed: retry it
 
 
-def open_storage(url: str):
+def open_storage(url: str, *, create: bool = True):
+    """The Optuna storage at `url`. A SQLite file that does not exist is made only when
+    `create` (a search); reading views say there is none. In-memory SQLite is refused: it
+    would keep nothing."""
     import warnings
 
     import optuna
     import sqlalchemy.exc
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if url.startswith("sqlite") and (path in (None, "", ":memory:") or "mode=memory" in url):
+        raise NetdslError(f"storage {url} is in memory and would keep nothing; give a file, "
+                          f"e.g. {DEFAULT_STORAGE}")
+    if path is not None and not create and not Path(path.split("?")[0]).exists():
+        raise NetdslError(f"no storage at {url}: {path} does not exist (no search has run there)")
+    # Optuna logs a traceback for every failed trial; the search prints one line for each and
+    # stores the whole error with the trial.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     # Heartbeats and stale-trial handling are marked experimental; they are what resuming uses.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # SQLite lets one writer at a time; the others wait this long for its lock (not the
@@ -40,7 +51,7 @@ def open_storage(url: str):
             if attempt == 3:
                 raise NetdslError(f"cannot open storage {url}: {e}") from None
             time.sleep(0.5 * 2 ** attempt)
-        except (ValueError, ImportError) as e:
+        except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as e:
             raise NetdslError(f"cannot open storage {url}: {e}") from None
 
 
@@ -54,19 +65,25 @@ def retry(study, trial) -> None:
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
-def counted(study) -> int:
-    """Trials that spend the budget: done, pruned, or failed with an error of their own."""
+def spends_budget(trial) -> bool:
+    """Done, pruned, or failed with an error of its own (not interrupted, not turned away
+    because the budget was full)."""
     from optuna.trial import TrialState
 
-    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and "error" in t.user_attrs)
-               for t in study.get_trials(deepcopy=False))
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and "error" in trial.user_attrs
+        and not trial.user_attrs.get("over_budget"))
+
+
+def counted(study) -> int:
+    """Trials that spent the budget."""
+    return sum(spends_budget(t) for t in study.get_trials(deepcopy=False))
 
 
 def _study(args: argparse.Namespace):
     import optuna
 
-    storage = open_storage(args.storage)
+    storage = open_storage(args.storage, create=False)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     name = args.name or (names[-1] if len(names) == 1 else None)
     if name not in names:
