@@ -180,7 +180,8 @@ def objective(trial, search: Search):
             raise
         trial.set_user_attr("error", f"{type(e).__name__}: {e}")
         trial.set_user_attr("traceback", traceback.format_exc())
-        print(f"trial {trial.number} failed: {type(e).__name__}: {str(e).splitlines()[0]}")
+        first_line = (str(e).splitlines() or [""])[0]
+        print(f"trial {trial.number} failed: {type(e).__name__}: {first_line}")
         raise TrialFailed(str(e)) from None
 
 
