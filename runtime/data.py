@@ -293,6 +293,11 @@ class DeviceData:
                 x = x.masked_fill((inside_rows[:, :, None] & inside_cols[:, None, :])[:, None], 0)
             yield x, self.train_y[index]
 
+    def train_images(self, n: int) -> torch.Tensor:
+        """The first `n` training images as the network sees them, without augmentation."""
+        unpadded = self.train_x[:n, :, CROP_PAD:-CROP_PAD, CROP_PAD:-CROP_PAD]
+        return self.normalise(unpadded)
+
     def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_y), batch_size):
             yield (self.normalise(self.test_x[start:start + batch_size]),

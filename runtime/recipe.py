@@ -65,6 +65,9 @@ class Recipe:
                             "apart from the epochs", speed_only=True)
     eval_batch_size: int = setting(1000, "images per evaluation step", unit="images", low=1,
                                    speed_only=True)
+    whiten_images: int = setting(5000, "training images whose patches set the filters of a "
+                                 "whitening layer before training (a module with "
+                                 "initialise_from_images)", unit="images", low=1)
 
     def check(self) -> None:
         """Raise ValueError naming the first field with a bad value."""

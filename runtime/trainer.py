@@ -88,8 +88,9 @@ def default_device() -> torch.device:
 
 def choose_precision(precision: str, device: torch.device) -> tuple[str, str]:
     """The autocast precision to train in, and why. `auto` reads the machine: bf16 autocast is
-    about 3x faster than fp32 on a CPU with AMX and 8x slower on one with AVX2 only (measured
-    on two 2-core machines), so it is chosen only where the CPU computes bf16 natively."""
+    about 3x faster than fp32 on a CPU with AMX, 1.6x faster with AVX512-BF16 and 8x slower
+    with AVX2 only (2-core machines; README "Speed"), so it is chosen only where the CPU
+    computes bf16 natively."""
     if precision != "auto":
         return precision, "asked for"
     if device.type == "cuda":
@@ -215,6 +216,10 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     else:
         keep_freed_memory()
     model = model.to(device=device, memory_format=torch.channels_last)
+    # Layers whose weights come from the data (whitening): set before training starts.
+    for module in model.modules():
+        if callable(getattr(module, "initialise_from_images", None)):
+            module.initialise_from_images(data.train_images(recipe.whiten_images))
     precision, why = choose_precision(recipe.precision, device)
     dtype = AUTOCAST_DTYPES[precision]
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -251,6 +256,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     out(table_header())
     try:
         for epoch in range(recipe.epochs):
+            for module in model.modules():  # a bias that trains for its first epochs only
+                if getattr(module, "bias_epochs", None) is not None:
+                    module.bias.requires_grad_(epoch < module.bias_epochs)
             _sync(device)
             start = time.perf_counter()
             model.train()

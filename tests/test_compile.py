@@ -129,6 +129,7 @@ def test_weights_move_by_node_path_and_slice_to_narrower_nodes():
     ("maxpool(3, stride=2, padding=1)", (3, 8, 8)),
     ("conv(4) -> silu", (4, 16, 16)),
     ("zero", (3, 16, 16)),
+    ("whiten(bias_epochs=3) -> conv(8, dirac) -> bn(eps=1e-12, scale=false)", (8, 15, 15)),
 ])
 def test_primitives_shape_count_and_print_as_torch_does(text, shape):
     net = netdsl.load(text).bind(input_shape=(3, 16, 16))

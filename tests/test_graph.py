@@ -80,7 +80,7 @@ def test_json_lists_resolved_nodes_with_torch_argument_names():
     by_name = {n["name"]: n for n in nodes}
     assert by_name["a/conv"] == {"name": "a/conv", "op": "Conv2d", "inputs": ["input"], "args": {
         "in_channels": 3, "out_channels": 16, "kernel_size": 3, "stride": 1, "padding": 1,
-        "dilation": 1, "groups": 1, "bias": False}}
+        "dilation": 1, "groups": 1, "bias": False, "dirac": False}}
     assert by_name["a/bn"]["args"]["num_features"] == 16
     assert by_name["a/residual/add"]["inputs"] == ["a/residual/in", "a/residual/res2/relu"]
     assert by_name["linear"]["args"] == {"in_features": 16, "out_features": 10, "bias": False}

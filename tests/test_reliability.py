@@ -113,7 +113,7 @@ def test_running_out_of_cpu_memory_names_the_batch_size():
         def forward(self, x):
             if self.training:
                 raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
-                                   "can't allocate memory: you tried to allocate 108000000000 bytes")
+                                   "can't allocate memory: you tried to allocate 108 GB")
             return self.linear(x.flatten(1))
     rng = np.random.RandomState(0)
     images = runtime.Images("tiny", ["a", "b"], rng.randint(0, 255, (64, 8, 8, 3), np.uint8),
@@ -183,7 +183,7 @@ def test_a_cache_folder_that_cannot_be_made_is_a_clear_error(tmp_path, image_fol
     clear_error(run, "cannot make the cache folder")
 
 
-# ---- inputs that raised tracebacks ----------------------------------------------------------------
+# ---- inputs that raised tracebacks ---------------------------------------------------------
 
 @pytest.mark.parametrize("args, words", [
     (["--cutout", "33"], ["cutout 33 is larger than the 16x16 images"]),

@@ -163,14 +163,19 @@ def _conv(a: Args, shapes: list[Shape]):
         a["padding"], "conv: padding", 0)
     groups = whole(a["groups"], "conv: groups")
     bias = switch(a["bias"], "conv: bias")
+    dirac = switch(a["dirac"], "conv: dirac")
     if c_in % groups or out % groups:
         raise NetdslError(f"conv: groups={groups} must divide the input channels ({c_in}) "
                           f"and the output channels ({out})")
+    if dirac and groups != 1:
+        raise NetdslError(f"conv: dirac starts filters as the identity and needs groups=1, "
+                          f"got {groups}")
     if dilation * (ks - 1) + 1 > min(h, w) + 2 * padding:
         raise NetdslError(f"conv: kernel size {ks} (dilation {dilation}) does not fit the "
                           f"{h}x{w} input")
     return (("in_channels", c_in), ("out_channels", out), ("kernel_size", ks), ("stride", stride),
-            ("padding", padding), ("dilation", dilation), ("groups", groups), ("bias", bias))
+            ("padding", padding), ("dilation", dilation), ("groups", groups), ("bias", bias),
+            ("dirac", dirac))
 
 
 def _conv_shape(a: Args, shapes: list[Shape]) -> Shape:
@@ -204,7 +209,34 @@ def _conv_repr(a: Args) -> str:
         text += f", groups={a['groups']}"
     if not a["bias"]:
         text += ", bias=False"
-    return text
+    return text  # dirac is how the weights start, not the layer: torch prints no trace of it
+
+
+# ---- whitening ----------------------------------------------------------------------------------
+
+def _whiten(a: Args, shapes: list[Shape]):
+    c, h, w = _image(shapes[0], "whiten")
+    ks = whole(a["ks"], "whiten: kernel size ks")
+    if ks > min(h, w):
+        raise NetdslError(f"whiten: kernel size {ks} does not fit the {h}x{w} input")
+    epochs = None if a["bias_epochs"] is None else whole(a["bias_epochs"], "whiten: bias_epochs", 0)
+    return (("in_channels", c), ("kernel_size", ks), ("bias_epochs", epochs))
+
+
+def _whiten_shape(a: Args, shapes: list[Shape]) -> Shape:
+    c, h, w = shapes[0]
+    k = a["kernel_size"]
+    return (2 * c * k * k, h - k + 1, w - k + 1)
+
+
+def _whiten_parameters(a: Args) -> int:
+    filters = 2 * a["in_channels"] * a["kernel_size"] ** 2
+    return filters * a["in_channels"] * a["kernel_size"] ** 2 + filters  # weight (frozen), bias
+
+
+def _whiten_flops(a: Args, out: Shape, shapes: list[Shape]) -> int:
+    size = math.prod(out)
+    return 2 * size * a["in_channels"] * a["kernel_size"] ** 2 + size
 
 
 # ---- normalisation and activations -------------------------------------------------------------
@@ -214,7 +246,8 @@ def _bn(a: Args, shapes: list[Shape]):
     if len(shape) not in (1, 3):
         raise NetdslError(f"bn needs an image or a flat input, got shape {format_shape(shape)}")
     return (("num_features", shape[0]), ("eps", number(a["eps"], "bn: eps")),
-            ("momentum", number(a["momentum"], "bn: momentum")))
+            ("momentum", number(a["momentum"], "bn: momentum")),
+            ("scale", switch(a["scale"], "bn: scale")))
 
 
 def _no_args(a: Args, shapes: list[Shape]):
@@ -300,14 +333,24 @@ _ACTIVATION, _POOLING, _JOIN = "#bebada", "#fb8072", "#80b1d3"  # fills shared b
 
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
     Primitive("conv", "Conv2d", (("c", REQUIRED), ("ks", 3), ("stride", 1), ("padding", None),
-                                 ("dilation", 1), ("groups", 1), ("bias", False)), _conv,
+                                 ("dilation", 1), ("groups", 1), ("bias", False),
+                                 ("dirac", False)), _conv,
               shape=_conv_shape, parameters=_conv_parameters, flops=_conv_flops,
               repr=_conv_repr, colour="#8dd3c7", overwritable=True),
-    Primitive("bn", "BatchNorm", (("eps", 1e-5), ("momentum", 0.1)), _bn,
+    # Weights computed from training images before training (see module/layers.py Whiten).
+    Primitive("whiten", "Whiten", (("ks", 2), ("bias_epochs", None)), _whiten,
+              shape=_whiten_shape, parameters=_whiten_parameters, flops=_whiten_flops,
+              repr=lambda a: (f"{a['in_channels']}, {2 * a['in_channels'] * a['kernel_size'] ** 2}"
+                              f", kernel_size=({a['kernel_size']}, {a['kernel_size']})"
+                              + ("" if a["bias_epochs"] is None
+                                 else f", bias_epochs={a['bias_epochs']}")),
+              colour="#d9f0a3", overwritable=True),
+    Primitive("bn", "BatchNorm", (("eps", 1e-5), ("momentum", 0.1), ("scale", True)), _bn,
               parameters=lambda a: 2 * a["num_features"],  # scale and shift
               flops=lambda a, out, shapes: 2 * math.prod(out),
               repr=lambda a: (f"{a['num_features']}, eps={a['eps']}, momentum={a['momentum']}, "
-                              "affine=True, track_running_stats=True"),
+                              "affine=True, track_running_stats=True"
+                              + ("" if a.get("scale", True) else ", scale=False")),
               colour="#ffffb3", overwritable=True),
     Primitive("relu", "ReLU", (), _no_args, flops=_elementwise, repr=_inplace_repr,
               colour=_ACTIVATION, inplace=True),
