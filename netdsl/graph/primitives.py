@@ -229,14 +229,10 @@ def _whiten_shape(a: Args, shapes: list[Shape]) -> Shape:
     return (2 * c * k * k, h - k + 1, w - k + 1)
 
 
-def _whiten_parameters(a: Args) -> int:
-    filters = 2 * a["in_channels"] * a["kernel_size"] ** 2
-    return filters * a["in_channels"] * a["kernel_size"] ** 2 + filters  # weight (frozen), bias
-
-
-def _whiten_flops(a: Args, out: Shape, shapes: list[Shape]) -> int:
-    size = math.prod(out)
-    return 2 * size * a["in_channels"] * a["kernel_size"] ** 2 + size
+def _as_conv(a: Args) -> Args:
+    """A whitening layer's arguments as the convolution it is: 2*C*k*k filters, with a bias."""
+    return {**a, "out_channels": 2 * a["in_channels"] * a["kernel_size"] ** 2, "groups": 1,
+            "bias": True}
 
 
 # ---- normalisation and activations -------------------------------------------------------------
@@ -339,7 +335,8 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               repr=_conv_repr, colour="#8dd3c7", overwritable=True),
     # Weights computed from training images before training (see module/layers.py Whiten).
     Primitive("whiten", "Whiten", (("ks", 2), ("bias_epochs", None)), _whiten,
-              shape=_whiten_shape, parameters=_whiten_parameters, flops=_whiten_flops,
+              shape=_whiten_shape, parameters=lambda a: _conv_parameters(_as_conv(a)),
+              flops=lambda a, out, shapes: _conv_flops(_as_conv(a), out, shapes),
               repr=lambda a: (f"{a['in_channels']}, {2 * a['in_channels'] * a['kernel_size'] ** 2}"
                               f", kernel_size=({a['kernel_size']}, {a['kernel_size']})"
                               + ("" if a["bias_epochs"] is None
