@@ -9,7 +9,8 @@ The pipeline, one module per step:
     fitted = netdsl.fit(net, data, recipe)      # -> trained, by the trainer    (fit.py, runtime/)
 
 Shortcuts: `parse(text)` gives Page's nested dict, `compile(network)` an nn.Module and
-`draw(network)` a graphviz.Digraph, for DSL text, a .net path, a nested dict or a Graph.
+`draw(network)` a graphviz.Digraph, for DSL text, a .net path, a nested dict or a Graph;
+`to_text(graph)` gives DSL text back for any of them.
 Importing netdsl does not import torch; building a module does, on first use.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .errors import Location, NetdslError
 from .graph import (PRIMITIVES, Graph, Nested, Op, execution_order, flatten, operations,
                     pipeline, shapes, to_json)
-from .language import DEFAULT_INPUT_SHAPE, Bound, Family, Parameter, load, to_text
+from .language import DEFAULT_INPUT_SHAPE, Bound, Family, Parameter, load
 
 if TYPE_CHECKING:
     import graphviz
@@ -70,6 +71,25 @@ def compile(network: NetworkLike, params: dict[str, Any] | None = None,
     from .module.network import Network
 
     return Network(graph_of(network, params, **bindings))
+
+
+def to_text(network: "NetworkLike | str | list", *, input_shape=DEFAULT_INPUT_SHAPE) -> str:
+    """DSL text for any resolved network that parses back to the same graph: a Graph, Page's
+    nested dict, a Bound network, or the JSON of `netdsl show --format json` (its text or its
+    parsed list). Built-in blocks are used where the nodes are theirs: a ResNet-9 prints as
+    its one-liner. `input_shape` is what the network is fed (its shapes check the text)."""
+    from .graph import from_json
+    from .language.from_graph import graph_to_text
+
+    if isinstance(network, Bound):
+        return graph_to_text(network.graph, network.input_shape)
+    if isinstance(network, list) or (isinstance(network, str) and network.lstrip()[:1] == "["):
+        return graph_to_text(from_json(network), input_shape)
+    if isinstance(network, dict):
+        return graph_to_text(network if isinstance(network, Graph) else flatten(network),
+                             input_shape)
+    raise NetdslError("to_text takes a graph, a nested dict, a bound network or a graph's "
+                      f"JSON, got {type(network).__name__}")
 
 
 def draw(network: NetworkLike, params: dict[str, Any] | None = None, *, show_identity: bool = False,

@@ -107,6 +107,51 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to write (default: the .net file's name with .svg)")
     draw.add_argument("--show-identity", action="store_true",
                       help="draw Identity nodes too (hidden by default)")
+    draw.add_argument("--shapes", action="store_true",
+                      help="label each edge with the shape of the tensor it carries")
+    draw.add_argument("--depth", type=_count, metavar="N",
+                      help="collapse everything below N path parts into one box per prefix, "
+                      "with its parameters and FLOPs (--depth 1: one box per stage)")
+    draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                      help="top to bottom (default) or left to right")
+
+    export = commands.add_parser(
+        "export", parents=[sized], help="write the network as ONNX, torch.export or TorchScript",
+        description="Write the network, with --weights (from `netdsl run --save-weights`) or "
+        "freshly initialised, to a file other tools open. The suffix of -o picks the format: "
+        ".onnx (nodes and weights named by DSL path, as Netron shows them; needs `pip install "
+        "netdsl[export]`), .pt2 (torch.export) or .ts.pt (TorchScript, traced).")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="model.onnx, model.pt2 or model.ts.pt")
+    export.add_argument("--weights", metavar="FILE.pt",
+                        help="weights saved by `netdsl run --save-weights` for this network")
+
+    fmt = commands.add_parser(
+        "fmt", help="format .net files canonically, comments kept",
+        description="Rewrite each .net file in the canonical layout (one statement a line, "
+        "block bodies indented by four spaces, expressions with only the parentheses they "
+        "need), keeping its comments. A file that does not parse is reported as `check` "
+        "reports it and left untouched (exit 2). --check writes nothing and exits 1 when a "
+        "file would change.")
+    fmt.add_argument("files", nargs="+", metavar="FILE", help=".net files")
+    fmt.add_argument("--check", action="store_true",
+                     help="only say which files would change (exit 1 if any)")
+
+    diff = commands.add_parser(
+        "diff", help="what differs between two networks, node by node",
+        description="Print the nodes removed from FIRST (-), changed (~: the layer or its "
+        "inputs) and added in SECOND (+), matched by path; exit 0 when the two are the same "
+        "network, 1 when they differ, 2 when one does not parse. -o draws both side by side, "
+        "the differences outlined: red removed, orange changed, green added.")
+    diff.add_argument("first", help="a .net file")
+    diff.add_argument("second", help="a .net file")
+    diff.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append", default=[],
+                      help="bind a parameter in both networks (where it is declared)")
+    diff.add_argument("--input-shape", metavar="C,H,W", type=_shape, default=DEFAULT_INPUT_SHAPE,
+                      help="shape of one input image (default: 3,32,32, CIFAR)")
+    diff.add_argument("-o", "--output", metavar="FILE", help="draw both: .svg, .png, .pdf, .dot")
+    diff.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                      help="top to bottom (default) or left to right")
 
     commands.add_parser("check", parents=[sized], help="validate only: exit 0 if valid, 2 if not",
                         description="Parse and check the network; print one line and exit 0 "
@@ -114,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", parents=[network], help="train the network and print the seed's table",
-        description="Train the network with the seed's recipe (every part a flag) and print "
+        description="Train the network with a recipe (--recipe: the seed's, airbench94's, "
+        "airbench94_muon's or a file; every part a flag) and print "
         "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "
         "being finite, 130 on Ctrl-C (after writing --json).")
     _training_arguments(run)
@@ -124,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
                      "the evidence (DSL text, hyperparameters, versions, device) here")
     run.add_argument("--save-weights", metavar="FILE.pt",
                      help="save the trained weights, keyed by node path (the last run's)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no per-epoch table and no progress line (a terminal shows one "
+                     "during each epoch): one line per run with its result")
 
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
@@ -154,32 +203,39 @@ def _parser() -> argparse.ArgumentParser:
     best.add_argument("--flags", action="store_true",
                       help="print the trainer flags of the best trial instead: "
                       "netdsl run -e \"$(netdsl best)\" $(netdsl best --flags) --dataset ...")
-    plot = commands.add_parser("plot", help="plot a search: history, accuracy against time, "
-                               "parameter importance", description="Write history.png "
+    plot = commands.add_parser("plot", help="plot a search (history, accuracy against time, "
+                               "parameter importance) or runs' training curves",
+                               description="Without RUN.json: write history.png "
                                "(optimisation history), accuracy_time.png (accuracy against "
                                "training time, with the Pareto front) and importance.png "
-                               "(parameter importance) into a folder.")
+                               "(parameter importance) of a search into a folder. With "
+                               "`netdsl run --json` records: their training curves, loss and "
+                               "validation accuracy per epoch, every run overlaid, in one image.")
+    plot.add_argument("runs", nargs="*", metavar="RUN.json",
+                      help="records of `netdsl run --json` to plot as training curves")
     _study_arguments(plot)
-    plot.add_argument("-o", "--output", default="plots", metavar="DIR",
-                      help="folder for the images (default: plots)")
+    plot.add_argument("-o", "--output", metavar="DIR|FILE",
+                      help="a search's: the folder for its images (default: plots); runs': "
+                      "the image, .png, .svg or .pdf (default: curves.png)")
     return parser
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of every command that trains: data, the recipe (a flag per Recipe field, the
-    seed's defaults), device, initial weights."""
+    """The flags of every command that trains: data, the recipe (a preset or file, and a flag
+    per Recipe field over it), device, initial weights."""
     from .settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", required=True, metavar="NAME|PATH",
-                      help="cifar10, cifar100 (downloaded into --data-dir once), or an image "
+                      help="cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 (downloaded "
+                      "into --data-dir once), or an image "
                       "folder PATH/{train,test}/<class>/*.png|jpg (decoded once, then cached); "
                       "the network is checked against its images' shape")
     data.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default: "
                       "$NETDSL_DATA, else ~/.cache/netdsl)")
     data.add_argument("--train-limit", type=_count, default=0, metavar="N",
                       help="train on a random N of the training images (default: all)")
-    add_recipe_flags(parser.add_argument_group("recipe (defaults: the seed's)"))
+    add_recipe_flags(parser.add_argument_group("recipe"))
     device = parser.add_argument_group("device")
     device.add_argument("--device", default="auto",
                         help="auto (cuda if present), cpu, cuda, cuda:1")
@@ -230,12 +286,68 @@ def _family(args: argparse.Namespace) -> Family:
     return Family(read_text(args.file), args.file)
 
 
+def _fmt(args: argparse.Namespace) -> int:
+    from .files import write_atomically
+    from .language.printer import format_text
+    from .language.syntax import Source, parse_statements
+
+    formatted = {}
+    for path in args.files:  # every file parses before any is written
+        text = read_text(path)
+        formatted[path] = text, format_text(parse_statements(Source(path, text)), text)
+    changed = [path for path, (before, after) in formatted.items() if before != after]
+    for path in changed:
+        if args.check:
+            print(f"would reformat {path}")
+        else:
+            write_atomically(Path(path), formatted[path][1].encode("utf-8"))
+            print(f"reformatted {path}")
+    unchanged = len(formatted) - len(changed)
+    if unchanged:
+        print(f"{unchanged} file{'s' * (unchanged != 1)} already formatted")
+    return 1 if args.check and changed else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .graph import diff
+
+    bound = []
+    for path in (args.first, args.second):
+        family = Family(read_text(path), path)
+        values = {k: v for k, v in args.set if k in family.parameters}
+        bound.append(family.bind(values, input_shape=args.input_shape))
+    changes = diff(bound[0].graph, bound[1].graph)
+    for change in changes:
+        print(change)
+    counts = {kind: sum(c.kind == kind for c in changes) for kind in ("removed", "changed",
+                                                                      "added")}
+    print(", ".join(f"{n} {kind}" for kind, n in counts.items()) if changes else
+          f"the same network: {len(bound[0].graph) - 1} nodes")
+    if args.output:
+        from .module.draw import draw_diff, write_drawing
+
+        print(f"wrote {write_drawing(draw_diff(*bound, changes, args.rankdir), args.output)}")
+    return 1 if changes else 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "plot" and args.runs:
+        from .curves import plot_runs
+
+        output = plot_runs([Path(run) for run in args.runs], Path(args.output or "curves.png"))
+        print(f"wrote {output}")
+        return 0
+    if args.command == "plot":
+        args.output = args.output or "plots"
     if args.command in ("trials", "best", "plot"):
         from .search import study
 
         return {"trials": study.trials_command, "best": study.best_command,
                 "plot": study.plot_command}[args.command](args)
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "fmt":
+        return _fmt(args)
     family = _family(args)
     if args.command == "run":
         from .run import run_command
@@ -257,12 +369,22 @@ def _run(args: argparse.Namespace) -> int:
             print(to_json(bound.graph))
         else:
             print(bound.summary())
+    elif args.command == "export":
+        from .export import export, format_of
+        from .fit import load_weights
+
+        output = Path(args.output)
+        format_of(output)  # a bad suffix fails before the weights load
+        written = export(bound, output, load_weights(args.weights))
+        print(f"wrote {written}")
     elif args.command == "draw":
         from .module.draw import write_drawing
 
         output = args.output or (Path(args.file).with_suffix(".svg").name if args.file
                                  else "network.svg")
-        written = write_drawing(bound.draw(show_identity=args.show_identity), output)
+        written = write_drawing(bound.draw(show_identity=args.show_identity,
+                                           shapes=args.shapes, depth=args.depth,
+                                           rankdir=args.rankdir), output)
         print(f"wrote {written}")
     else:
         print(f"ok: {family.name}: {len(bound.graph) - 1} nodes, {bound.parameter_count:,} "

@@ -93,10 +93,12 @@ def bind_to_data(family: Family, data: "runtime.DeviceData",
 
 def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
         init: dict[str, Any] | None = None, log: Callable[[str], None] | None = print,
-        should_stop: Callable[["runtime.Epoch"], bool] | None = None) -> Fitted:
+        should_stop: Callable[["runtime.Epoch"], bool] | None = None,
+        progress: bool = False) -> Fitted:
     """Build `bound`'s module with weights seeded by `recipe.seed`, start it from `init`
     (path-keyed weights of this or a wider network, see `transfer_weights`) when given, and
-    train it on `data`. `log` gets the seed's table; `should_stop` is asked after each epoch.
+    train it on `data`. `log` gets the seed's table; `should_stop` is asked after each epoch;
+    `progress` shows a live line on stderr during each epoch.
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
     finite is status "diverged"."""
     import runtime
@@ -115,7 +117,8 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
                 f"{sum(v == kind for v in reused.values())} {kind}"
                 for kind in ("copied", "sliced", "kept")))
     try:
-        result = runtime.train(model, data, recipe, log=log, should_stop=should_stop)
+        result = runtime.train(model, data, recipe, log=log, should_stop=should_stop,
+                               progress=progress)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
     return Fitted(bound, recipe, result, model, reused)

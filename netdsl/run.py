@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import statistics
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ def device_from(args: argparse.Namespace):
     return device
 
 
-def data_from(args: argparse.Namespace, device):
+def data_from(args: argparse.Namespace, device, seed: int):
+    """The dataset the flags name, on `device`; `seed` picks the --train-limit subset."""
     return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                     seed=args.seed)
+                     seed=seed)
 
 
 def run_command(args: argparse.Namespace, family: Family) -> int:
@@ -54,7 +56,7 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         if path:
             check_writable(Path(path), flag)
     initial = load_weights(args.init_from)
-    data = data_from(args, device)
+    data = data_from(args, device, recipe.seed)
     bound = bind_to_data(family, data, dict(args.set))
 
     # -- runs -----------------------------------------------------------------------------------
@@ -70,7 +72,11 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         run_recipe = replace(recipe, seed=recipe.seed + index)
         if args.runs > 1:
             print(f"run {index + 1} of {args.runs}, seed {run_recipe.seed}")
-        fitted = fit(bound, data, run_recipe, init=initial)
+        fitted = fit(bound, data, run_recipe, init=initial, log=None if args.quiet else print,
+                     progress=not args.quiet and sys.stderr.isatty())
+        if args.quiet:
+            print(f"{fitted.status}: valid acc {fitted.accuracy:.4f}, "
+                  f"{fitted.result.core_time:.1f} s")
         report["runs"].append(fitted.to_dict())
         status = fitted.status
         if status != "finished":

@@ -6,11 +6,11 @@ flag and a key here without a line changed.
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import fields, replace
 from typing import Any
 
-from runtime.recipe import Recipe, check_value, kind
+from runtime.recipe import (DEFAULT_PRESET, Recipe, RecipeError, as_field_type, check_value, kind,
+                            load_recipe, presets)
 
 from .errors import NetdslError
 
@@ -26,31 +26,46 @@ def flag(name: str) -> str:
 
 
 def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
-    """One flag per Recipe field, with its help, unit, default and choices."""
+    """`--recipe NAME|FILE`, then one flag per Recipe field, with its help, unit and choices:
+    a flag given overrides the recipe's value, one not given leaves it."""
+    group.add_argument("--recipe", default=DEFAULT_PRESET, metavar="NAME|FILE",
+                       help=f"start from a preset ({', '.join(presets())}) or a TOML file of "
+                       "these settings (its key 'base' may name a preset); the flags below "
+                       f"override it (default: {DEFAULT_PRESET})")
     for name, f in RECIPE_FIELDS.items():
-        meta, value_kind = f.metadata, kind(f)
+        meta, value_kind = dict(f.metadata), kind(f)
+        meta["help"] = meta["help"].replace("%", "%%")  # argparse formats help with %
+        seed = "" if f.default is None or value_kind is dict else f" (seed: {f.default:g})" \
+            if value_kind in (int, float) else f" (seed: {f.default})"
         if value_kind is bool:
-            group.add_argument(flag(name), action=argparse.BooleanOptionalAction,
-                               default=f.default, help=meta["help"])
+            group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
+                               help=meta["help"] + seed)
         elif value_kind is dict:
-            group.add_argument(flag(name), action="append", default=[], metavar="PREFIX=FACTOR",
-                               type=_scale, help=meta["help"] + " (repeatable)")
+            group.add_argument(flag(name), action="append", default=None, type=_entry,
+                               metavar=f"{meta['entry']}=FACTOR",
+                               help=meta["help"] + " (repeatable)")
         elif value_kind is str:
-            group.add_argument(flag(name), choices=meta["choices"], default=f.default,
-                               help=f"{meta['help']} (default: {f.default})")
+            group.add_argument(flag(name), choices=meta["choices"], default=None,
+                               help=meta["help"] + seed)
         else:
-            default = "" if f.default is None else f" (default: {f.default:g})"
-            group.add_argument(flag(name), type=value_kind, default=f.default,
+            group.add_argument(flag(name), type=value_kind, default=None,
                                metavar=(meta["unit"] or name.split("_")[-1]).upper(),
-                               help=meta["help"] + default)
+                               help=meta["help"] + seed)
 
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
-    """The Recipe the flags ask for; a bad value is a NetdslError naming the flag."""
-    values = {name: getattr(args, name) for name in RECIPE_FIELDS}
-    for name in MAPPINGS:  # given as a list of (entry, value) flags
-        values[name] = dict(values[name])
-    return checked(Recipe(**values), "bad option")
+    """The Recipe the flags ask for: `--recipe`'s, with each flag given set over it; a bad
+    value is a NetdslError naming the flag, a bad recipe file one naming the file and key."""
+    try:
+        base = load_recipe(args.recipe)
+    except RecipeError as e:
+        raise NetdslError(f"--recipe: {e}") from None
+    values = {name: getattr(args, name) for name in RECIPE_FIELDS
+              if getattr(args, name) is not None}
+    for name in MAPPINGS:  # given as a list of (entry, value) flags, added to the recipe's
+        if name in values:
+            values[name] = {**getattr(base, name), **dict(values[name])}
+    return checked(replace(base, **values), "bad option")
 
 
 def checked(recipe: Recipe, what: str) -> Recipe:
@@ -62,9 +77,9 @@ def checked(recipe: Recipe, what: str) -> Recipe:
 
 
 def recipe_flags(recipe: Recipe) -> list[str]:
-    """The flags that give `recipe` back, every field spelled out (so a later change of a
-    default changes nothing)."""
-    out: list[str] = []
+    """The flags that give `recipe` back, every field spelled out over the seed's recipe (so a
+    later change of a default changes nothing, and mappings hold only their own entries)."""
+    out: list[str] = ["--recipe", DEFAULT_PRESET]
     for name, value in vars(recipe).items():
         if value is None:
             continue
@@ -81,7 +96,8 @@ def recipe_flags(recipe: Recipe) -> list[str]:
 def search_keys() -> list[str]:
     """Every key a search space may use to set the trainer: each Recipe field's name (and
     `FIELD/ENTRY` for one entry of a mapping), and the seed's names for two of them."""
-    return [*RECIPE_FIELDS, *(f"{name}/PREFIX" for name in MAPPINGS), *SEED_NAMES]
+    return [*RECIPE_FIELDS, *(f"{name}/{RECIPE_FIELDS[name].metadata['entry']}"
+                              for name in MAPPINGS), *SEED_NAMES]
 
 
 def is_recipe_key(key: str) -> bool:
@@ -115,10 +131,9 @@ def key_value(key: str, value: Any) -> Any:
     an int), checked against the field's type and range; an error names the key."""
     name, slash, entry = key.partition("/")
     f = RECIPE_FIELDS[name if slash else SEED_NAMES.get(key, key)]
-    want = key_kind(key)
-    if want is int and isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    elif want is float and isinstance(value, int) and not isinstance(value, bool):
+    if not slash:
+        value = as_field_type(f, value)
+    elif isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     try:
         check_value(f, {entry: value} if slash else value)
@@ -127,12 +142,13 @@ def key_value(key: str, value: Any) -> Any:
     return value
 
 
-def _scale(text: str) -> tuple[str, float]:
-    prefix, sep, value = text.partition("=")
+def _entry(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
     try:
         factor = float(value)
     except ValueError:
         sep = ""
-    if not sep or not prefix.strip():
-        raise argparse.ArgumentTypeError(f"'{text}' is not PREFIX=FACTOR, e.g. layer3=2")
-    return prefix.strip().strip("/"), factor
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=FACTOR, e.g. layer3=2 or "
+                                         "BatchNorm2d.bias=64")
+    return key.strip().strip("/"), factor

@@ -1,10 +1,12 @@
 """runtime: the shared trainer. It trains any nn.Module on a dataset kept whole on the device,
-with the seed's fast ResNet recipe; it knows nothing of netdsl's language.
+with the seed's fast ResNet recipe, airbench's, or any recipe between; it knows nothing of
+netdsl's language.
 
     images = runtime.load_images("cifar10")             # uint8 arrays in host memory, once
     data = runtime.DeviceData(images, "cuda")            # on the device, once
     for model in models:                                 # any number of runs on the same data
         result = runtime.train(model, data, runtime.Recipe(epochs=10))
+    runtime.load_recipe("airbench94")                    # a preset (runtime/recipes/) or a file
 
 `Recipe` loads without torch (a command line can describe it cheaply); everything else
 imports torch on first use.
@@ -12,17 +14,18 @@ imports torch on first use.
 from importlib import import_module
 from typing import Any
 
-from .recipe import PRECISIONS, Recipe
+from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 
 _LAZY = {
     "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
-    "trainer": ("COLUMNS", "Epoch", "OutOfMemory", "Result", "choose_precision", "default_device",
-                "environment", "evaluate", "free_memory", "predict", "table_header", "table_row",
-                "train"),
+    "muon": ("Muon",),
+    "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "choose_precision",
+                "default_device", "environment", "evaluate", "free_memory", "predict",
+                "table_header", "table_row", "train"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = ["PRECISIONS", "Recipe", *_WHERE]
+__all__ = ["PRECISIONS", "Recipe", "RecipeError", "load_recipe", "presets", *_WHERE]
 
 
 def __getattr__(name: str) -> Any:

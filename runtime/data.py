@@ -1,9 +1,9 @@
 """Image classification data: loaded once as uint8, kept whole on the training device, and
 augmented there a batch at a time with tensor ops (no per-sample Python).
 
-Sources: torchvision's CIFAR-10/100 download (checked against its MD5 sums), or an image folder
-`PATH/{train,test}/<class>/*.png|jpg`, decoded once and cached as uint8 arrays: 1 channel when
-every image is grey, else 3.
+Sources: torchvision's CIFAR-10/100, MNIST, Fashion-MNIST, SVHN and STL-10 downloads (checked
+against their MD5 sums), or an image folder `PATH/{train,test}/<class>/*.png|jpg`, decoded once
+and cached as uint8 arrays: 1 channel when every image is grey, else 3.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CROP_PAD = 4  # pixels of reflect padding around each image for the random crop
 _CACHE_FORMAT = b"pillow-grey-or-rgb-uint8-v2"  # change it when decoding changes: old caches miss
 
 
@@ -58,38 +57,67 @@ class Images:
                       self.train_y[keep], self.test_x, self.test_y)
 
 
+# torchvision's datasets by name: (class, how it splits: "train" for train=True/False,
+# "split" for split="train"/"test")
+TORCHVISION = {"cifar10": ("CIFAR10", "train"), "cifar100": ("CIFAR100", "train"),
+               "mnist": ("MNIST", "train"), "fashion-mnist": ("FashionMNIST", "train"),
+               "svhn": ("SVHN", "split"), "stl10": ("STL10", "split")}
+
+
 def load_images(dataset: str, data_dir: str | os.PathLike | None = None) -> Images:
-    """`cifar10`, `cifar100` (downloaded into `data_dir` once) or an image-folder path."""
+    """A torchvision dataset by name (TORCHVISION: downloaded into `data_dir` once) or an
+    image-folder path."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    if dataset.lower() in ("cifar10", "cifar100"):
-        return _torchvision_cifar(dataset.lower(), data_dir)
+    if dataset.lower() in TORCHVISION:
+        return _torchvision(dataset.lower(), data_dir)
     folder = Path(dataset)
     if folder.is_dir():
         return _image_folder(folder, data_dir)
-    raise DataError(f"--dataset {dataset}: not cifar10, cifar100 or a folder with train/ and "
-                    "test/ subfolders of class folders")
+    raise DataError(f"--dataset {dataset}: not one of {', '.join(TORCHVISION)} nor a folder "
+                    "with train/ and test/ subfolders of class folders")
 
 
-def _torchvision_cifar(name: str, data_dir: Path) -> Images:
+def _torchvision(name: str, data_dir: Path) -> Images:
+    """Both splits of a torchvision dataset as uint8 (N, H, W, C) arrays and int64 labels.
+    torchvision checks the files (MD5 sums where it has them) and downloads what fails."""
     from torchvision import datasets
 
-    kind = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    class_name, how = TORCHVISION[name]
+    kind = getattr(datasets, class_name)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         splits = {}
         for train in (True, False):
-            # torchvision checks the files' MD5 sums and downloads only when they fail.
-            split = kind(str(data_dir), train=train, download=True)
-            splits[train] = (np.asarray(split.data, dtype=np.uint8),
-                             np.asarray(split.targets, dtype=np.int64))
-        classes = list(split.classes)
+            if how == "train":
+                split = kind(str(data_dir), train=train, download=True)
+            else:
+                split = kind(str(data_dir), split="train" if train else "test", download=True)
+            images = np.asarray(split.data, dtype=np.uint8)
+            if images.ndim == 3:  # MNIST's (N, H, W): one grey channel
+                images = images[..., None]
+            elif how == "split":  # SVHN's and STL-10's (N, C, H, W)
+                images = images.transpose(0, 2, 3, 1)
+            labels = np.asarray(getattr(split, "targets", None) if how == "train"
+                                else split.labels, dtype=np.int64)
+            splits[train] = (np.ascontiguousarray(images), labels)
+        # SVHN names no classes: its labels are the digits
+        classes = list(getattr(split, "classes", None) or [str(d) for d in range(10)])
     except (urllib.error.URLError, OSError, RuntimeError) as e:
         raise DataError(
-            f"cannot get {name} into {data_dir}: {e}. Offline? Copy {kind.filename} (or its "
-            f"extracted {kind.base_folder}/ folder) into --data-dir {data_dir}, or use an image "
-            "folder: --dataset PATH with PATH/train/<class>/*.png and PATH/test/<class>/*.png"
-        ) from None
+            f"cannot get {name} into {data_dir}: {e}. Offline? Copy {_files(kind)} into "
+            f"--data-dir {data_dir}, or use an image folder: --dataset PATH with "
+            "PATH/train/<class>/*.png and PATH/test/<class>/*.png") from None
     return Images(name, classes, *splits[True], *splits[False])
+
+
+def _files(kind) -> str:
+    """Where torchvision looks for a dataset's files, in words."""
+    if hasattr(kind, "resources"):  # MNIST and Fashion-MNIST
+        names = ", ".join(filename.removesuffix(".gz") for filename, _ in kind.resources)
+        return f"{kind.__name__}/raw/ ({names}, or their .gz)"
+    if hasattr(kind, "split_list"):  # SVHN
+        return " and ".join(kind.split_list[split][1] for split in ("train", "test"))
+    return f"{kind.filename} (or its extracted {kind.base_folder}/ folder)"
 
 
 def _listing(folder: Path) -> dict[str, dict[str, list[Path]]]:
@@ -243,11 +271,8 @@ class DeviceData:
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device)
         self._mean_255 = (self.mean * 255)[:, None, None]  # in uint8 units, for normalise
         self._inverse_std_255 = 1 / (self.std * 255)[:, None, None]
-        # Padded once, by reflection; each batch is a random crop of it. Done by indexing:
-        # torch's reflect pad does not take uint8, and a float copy of the set is 4x larger.
-        height, width = train.shape[2:]
-        self.train_x = train[:, :, _reflect_index(height, CROP_PAD, self.device)][
-            :, :, :, _reflect_index(width, CROP_PAD, self.device)]
+        self.train_x = train
+        self._padded: tuple[int, torch.Tensor] | None = None  # (pixels, images) of the last pad
         self.train_y = torch.from_numpy(images.train_y).to(self.device)
         self.test_x = to_nchw(images.test_x).to(self.device)
         self.test_y = torch.from_numpy(images.test_y).to(self.device)
@@ -262,24 +287,46 @@ class DeviceData:
         x = x.contiguous(memory_format=torch.channels_last).float()
         return x.sub_(self._mean_255).mul_(self._inverse_std_255)
 
-    def train_batches(self, batch_size: int, cutout: int,
-                      generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of augmented batches in random order: a random crop of the padded image,
-        a horizontal flip with probability 1/2, and a `cutout` x `cutout` square set to zero
-        (the mean, after normalisation) when cutout > 0. The last partial batch is dropped."""
+    def padded(self, pixels: int) -> torch.Tensor:
+        """The training images reflect-padded by `pixels` on each side (edges not repeated),
+        kept for the next call. By indexing: torch's reflect pad does not take uint8, and a
+        float copy of the set is 4x larger."""
+        if self._padded is None or self._padded[0] != pixels:
+            self._padded = None  # free the old copy before making the new one
+            height, width = self.image_shape[1:]
+            if pixels >= min(height, width):
+                raise ValueError(f"translate {pixels} is not smaller than the {height}x{width} "
+                                 "images (reflection needs a pixel beyond the shift)")
+            rows = _reflect_index(height, pixels, self.device)
+            cols = _reflect_index(width, pixels, self.device)
+            self._padded = pixels, self.train_x[:, :, rows][:, :, :, cols]
+        return self._padded[1]
+
+    def train_batches(self, batch_size: int, generator: torch.Generator, *, translate: int,
+                      cutout: int, flips: torch.Tensor | None
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of augmented batches in random order: each image shifted by up to
+        `translate` pixels each way (a random window of the reflect-padded image), mirrored
+        where `flips` (one bool per training image) says so, or with probability 1/2 when
+        `flips` is None, and a `cutout` x `cutout` square set to zero (the mean, after
+        normalisation) when cutout > 0. The last partial batch is dropped."""
         n, (_, height, width) = self.train_size, self.image_shape
+        padded = self.padded(translate)
         order = torch.randperm(n, device=self.device, generator=generator)
         rows = torch.arange(height, device=self.device)
         cols = torch.arange(width, device=self.device)
         for start in range(0, n - batch_size + 1, batch_size):
             index = order[start:start + batch_size]
             b = len(index)
-            dy, dx = torch.randint(0, 2 * CROP_PAD + 1, (2, b), device=self.device,
+            dy, dx = torch.randint(0, 2 * translate + 1, (2, b), device=self.device,
                                    generator=generator)
-            flip = torch.randint(0, 2, (b,), device=self.device, generator=generator).bool()
+            if flips is None:
+                flip = torch.randint(0, 2, (b,), device=self.device, generator=generator).bool()
+            else:
+                flip = flips[index]
             # A view of every HxW window of each padded image (no copy), indexed by each
             # image's offset: image i becomes rows dy[i]..dy[i]+H, cols dx[i]..dx[i]+W.
-            windows = self.train_x[index].unfold(2, height, 1).unfold(3, width, 1)
+            windows = padded[index].unfold(2, height, 1).unfold(3, width, 1)
             x = windows[torch.arange(b, device=self.device), :, dy, dx]
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
             x = self.normalise(x)
@@ -295,8 +342,7 @@ class DeviceData:
 
     def train_images(self, n: int) -> torch.Tensor:
         """The first `n` training images as the network sees them, without augmentation."""
-        unpadded = self.train_x[:n, :, CROP_PAD:-CROP_PAD, CROP_PAD:-CROP_PAD]
-        return self.normalise(unpadded)
+        return self.normalise(self.train_x[:n])
 
     def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_y), batch_size):

@@ -8,23 +8,36 @@ metadata), so a new setting is one field here. No torch: describing a recipe loa
 from __future__ import annotations
 
 import math
+import os
+import sys
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
-PEAK_FRACTION = 5 / 24  # the seed's peak: epoch 5 of 24, kept in proportion to --epochs
+OPTIMIZERS = ("sgd", "muon")
+FLIPS = ("random", "alternate", "none")
+PRESETS_DIR = Path(__file__).parent / "recipes"
+DEFAULT_PRESET = "seed"  # runtime/recipes/seed.toml: Recipe()'s defaults, written out
 
 
 def setting(default: Any, help: str, *, unit: str = "", low: float | None = None,
-            below: float | None = None, choices: tuple[str, ...] | None = None,
-            speed_only: bool = False) -> Any:
+            above: float | None = None, below: float | None = None,
+            choices: tuple[str, ...] | None = None, speed_only: bool = False,
+            entry: str = "") -> Any:
     """A Recipe field: `help` says what it is, `unit` what it counts, `low` the least value
-    (inclusive), `below` the bound it must stay under, `choices` the words it takes;
-    `speed_only`: it changes how fast a run goes, not what the network learns (two runs that
-    differ only there are the same trial)."""
-    metadata = {"help": help, "unit": unit, "low": low, "below": below, "choices": choices,
-                "speed_only": speed_only}
+    (inclusive), `above` a bound it must exceed, `below` the bound it must stay under,
+    `choices` the words it takes; `speed_only`: it changes how fast a run goes, not what the
+    network learns (two runs that differ only there are the same trial); `entry`, for a
+    mapping, what its keys are."""
+    metadata = {"help": help, "unit": unit, "low": low, "above": above, "below": below,
+                "choices": choices, "speed_only": speed_only, "entry": entry}
     if isinstance(default, dict):
         return field(default_factory=dict, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -32,30 +45,76 @@ def setting(default: Any, help: str, *, unit: str = "", low: float | None = None
 
 @dataclass
 class Recipe:
-    """Hyperparameters of a run. Defaults are the seed's (Page's DAWNBench recipe)."""
+    """Hyperparameters of a run. Defaults are the seed's (Page's DAWNBench recipe); the
+    presets in runtime/recipes/ (`load_recipe`) give the others."""
 
-    epochs: int = setting(24, "passes over the training images", unit="epochs", low=1)
+    epochs: float = setting(24.0, "passes over the training images; may be fractional (9.9: "
+                            "nine passes and 90% of a tenth)", unit="epochs", above=0)
     batch_size: int = setting(512, "images per step", unit="images", low=1)
-    peak_lr: float = setting(0.4, "learning rate per step at the peak, for the mean loss of a "
-                             "batch; it rises linearly from 0 and falls to 0 at the last epoch, "
-                             "set every step", low=0)
+    optimizer: str = setting("sgd", "sgd: Nesterov SGD for every parameter; muon: Muon "
+                             "(orthogonalised momentum) for the convolution filters, SGD for "
+                             "the rest", choices=OPTIMIZERS)
+    peak_lr: float = setting(0.4, "SGD's learning rate at the peak of the schedule, per step "
+                             "for the mean loss of a batch (with --decoupled: airbench's form)",
+                             low=0)
+    decoupled: bool = setting(False, "airbench's form of peak_lr and weight_decay: per 1024 "
+                              "examples of summed loss, both divided by 1024 * (1 + 1/(1 - "
+                              "momentum)); the decay per step then follows the schedule but "
+                              "not the rate or its multipliers")
     peak_epoch: float | None = setting(None, "where the learning rate peaks, may be fractional "
-                                       "(default: 5/24 of the epochs, the seed's 5 of 24)",
+                                       "(default: peak_fraction of the epochs)",
                                        unit="epochs", low=0)
-    weight_decay: float = setting(5e-4, "L2 coefficient added to every parameter's gradient",
-                                  low=0)
-    momentum: float = setting(0.9, "Nesterov momentum", low=0, below=1)
-    cutout: int = setting(8, "side of the square zeroed in each training image; 0 = off",
-                          unit="pixels", low=0)
-    label_smoothing: float = setting(0.0, "cross-entropy label smoothing", low=0, below=1)
+    peak_fraction: float = setting(5 / 24, "where the learning rate peaks, as a fraction of "
+                                   "the epochs, when peak_epoch is not given (the seed's 5 of "
+                                   "24)", low=0, below=1)
+    lr_start: float = setting(0.0, "the learning rate at the first step, as a fraction of the "
+                              "peak; it rises linearly to the peak", low=0)
+    lr_end: float = setting(0.0, "the learning rate at the last step, as a fraction of the "
+                            "peak; it falls linearly from the peak", low=0)
+    weight_decay: float = setting(5e-4, "L2 coefficient added to every SGD parameter's "
+                                  "gradient (with --decoupled: airbench's form)", low=0)
+    momentum: float = setting(0.9, "SGD's Nesterov momentum", low=0, below=1)
+    muon_lr: float = setting(0.24, "Muon's step at the peak of the schedule (--optimizer "
+                             "muon): each filter is kept at norm sqrt(out channels) and moved "
+                             "this far along its orthogonalised momentum", low=0)
+    muon_momentum: float = setting(0.6, "Muon's Nesterov momentum", low=0, below=1)
     lr_scale: dict[str, float] = setting({}, "learning-rate factor for every parameter under a "
                                          "node path prefix, e.g. layer3=2 (the longest prefix "
-                                         "wins)", low=0)
+                                         "wins)", low=0, entry="PREFIX")
+    kind_lr_scale: dict[str, float] = setting({}, "learning-rate factor by kind of parameter, "
+                                              "MODULE.PARAMETER, e.g. BatchNorm2d.bias=64 (a "
+                                              "module class or any class it derives from); "
+                                              "multiplies with lr_scale", low=0,
+                                              entry="CLASS.PARAMETER")
+    train_epochs: dict[str, float] = setting({}, "parameters under a node path prefix train "
+                                             "in the epochs that start before this one, then "
+                                             "stay as they are, e.g. group1=3; 0 = frozen (the "
+                                             "longest prefix wins)", unit="epochs", low=0,
+                                             entry="PREFIX")
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing", low=0, below=1)
+    translate: int = setting(4, "random translation of each training image by up to this many "
+                             "pixels each way, edges reflected (the seed's random crop of a "
+                             "4-pixel padded image); 0 = off", unit="pixels", low=0)
+    flip: str = setting("random", "horizontal mirroring of training images: random (each "
+                        "image at each epoch with probability 1/2), alternate (each image "
+                        "chosen once at random, then mirrored every other epoch), none",
+                        choices=FLIPS)
+    cutout: int = setting(8, "side of the square zeroed in each training image; 0 = off",
+                          unit="pixels", low=0)
     ema: float = setting(0.0, "decay per step of a moving average of the weights and BatchNorm "
                          "statistics, which is what gets evaluated (and saved); 0 = off",
                          low=0, below=1)
-    tta: bool = setting(False, "test-time augmentation: mean logits of each image and its "
-                        "mirror image")
+    lookahead: float = setting(0.0, "lookahead decay per step: every lookahead_every steps "
+                               "the weights and BatchNorm statistics are pulled into a moving "
+                               "average with decay lookahead^every * (step/total steps)^3 and "
+                               "copied back, and again after each epoch; 0 = off", low=0,
+                               below=1)
+    lookahead_every: int = setting(5, "steps between lookahead updates", unit="steps", low=1)
+    lookahead_from: float = setting(3.0, "the epoch lookahead starts at", unit="epochs", low=0)
+    tta: int = setting(0, "test-time augmentation of the final evaluation: 0 none, 1 the mean "
+                       "logits of the image and its mirror image, 2 also both shifted by one "
+                       "pixel up-left and down-right (6 views weighted 1/2, 1/4, 1/4)",
+                       low=0, below=3)
     seed: int = setting(0, "seeds the weights' initialisation, the order and the augmentation",
                         low=0)
     precision: str = setting("auto", "autocast dtype; auto: fp16 on CUDA, bf16 on a CPU with "
@@ -79,19 +138,108 @@ class Recipe:
 
     @property
     def peak(self) -> float:
-        """The epoch where the rate peaks: peak_epoch, or 5/24 of the epochs when unset."""
-        return self.epochs * PEAK_FRACTION if self.peak_epoch is None else self.peak_epoch
+        """The epoch where the rate peaks: peak_epoch, or peak_fraction of the epochs."""
+        return self.epochs * self.peak_fraction if self.peak_epoch is None else self.peak_epoch
+
+    def schedule(self, epoch: float) -> float:
+        """The learning rate at `epoch` as a fraction of the peak: piecewise linear from
+        lr_start at epoch 0 to 1 at the peak to lr_end at the last epoch."""
+        peak = self.peak
+        if epoch < peak:
+            return self.lr_start + (1 - self.lr_start) * epoch / peak
+        if peak >= self.epochs:
+            return 1.0
+        done = min((epoch - peak) / (self.epochs - peak), 1.0)
+        return 1 + (self.lr_end - 1) * done
 
     def lr_at(self, epoch: float) -> float:
-        """Piecewise linear: 0 at epoch 0, peak_lr at the peak, 0 at the last epoch."""
-        peak = self.peak
-        if epoch <= peak:
-            return self.peak_lr * epoch / peak if peak else self.peak_lr
-        return self.peak_lr * max(self.epochs - epoch, 0) / (self.epochs - peak)
+        """SGD's learning rate at `epoch`, in peak_lr's units."""
+        return self.peak_lr * self.schedule(epoch)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, as set; the JSON record's "hyperparameters"."""
         return asdict(self)
+
+
+class RecipeError(ValueError):
+    """A recipe file or preset that cannot be used; the message names the file and the key."""
+
+
+def presets() -> list[str]:
+    """The names of the recipes that travel with the project (runtime/recipes/NAME.toml)."""
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
+    """A preset by name (`seed`, `airbench94`, ...) or a TOML file of Recipe fields; fields it
+    does not set keep the seed's defaults, or those of the preset named by its `base` key.
+    Unknown keys, wrong types and values out of range raise RecipeError naming the file and
+    the key."""
+    text = str(name_or_path)
+    path = PRESETS_DIR / f"{text}.toml" if text in presets() else Path(text)
+    if not path.is_file():
+        raise RecipeError(f"recipe '{text}': neither a preset ({', '.join(presets())}) nor a "
+                          "file")
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except (OSError, UnicodeDecodeError) as e:
+        raise RecipeError(f"{path}: cannot read it: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: not TOML: {e}") from None
+    recipe = Recipe()
+    base = values.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str) or base not in presets() or base == path.stem and (
+                path.parent == PRESETS_DIR):
+            raise RecipeError(f"{path}: key 'base' must name a preset ({', '.join(presets())}), "
+                              f"got {base!r}")
+        recipe = load_recipe(base)
+    known = {f.name: f for f in fields(Recipe)}
+    for key, value in values.items():
+        if key not in known:
+            raise RecipeError(f"{path}: unknown key '{key}'; a recipe sets "
+                              f"{', '.join(known)} (and 'base')")
+        value = values[key] = as_field_type(known[key], value)
+        try:
+            check_value(known[key], value)
+        except ValueError as e:
+            raise RecipeError(f"{path}: key '{key}': {e}{allowed(known[key])}") from None
+    recipe = replace(recipe, **values)
+    try:
+        recipe.check()
+    except ValueError as e:
+        raise RecipeError(f"{path}: {e}") from None
+    return recipe
+
+
+def as_field_type(f, value: Any) -> Any:
+    """`value` as field `f`'s type where that loses nothing: TOML's or JSON's 24 for a
+    fractional field is 24.0, 64.0 for a whole one is 64 (so equal recipes compare and hash
+    equal); anything else is left for `check_value` to refuse."""
+    want = kind(f)
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if want is float and number(value):
+        return float(value)
+    if want is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if want is dict and isinstance(value, dict):
+        return {k: float(v) if number(v) else v for k, v in value.items()}
+    return value
+
+
+def allowed(f) -> str:
+    """`f`'s valid values in words, for an error: " (allowed: ...)"; "" when any fits."""
+    meta, want = f.metadata, kind(f)
+    if meta["choices"]:
+        return f" (allowed: {', '.join(meta['choices'])})"
+    if want is bool:
+        return " (allowed: true, false)"
+    bounds = [f">= {meta['low']:g}" if meta["low"] is not None else "",
+              f"> {meta['above']:g}" if meta["above"] is not None else "",
+              f"< {meta['below']:g}" if meta["below"] is not None else ""]
+    what = {int: "a whole number", float: "a number", dict: "a table of numbers"}[want]
+    return f" (allowed: {what} {' and '.join(b for b in bounds if b)})".replace(" )", ")")
 
 
 def kind(f) -> type:
@@ -132,5 +280,7 @@ def _check_number(name: str, value: Any, want: type, meta) -> None:
         raise ValueError(f"{name} must be {what}, got {value!r}")
     if meta["low"] is not None and value < meta["low"]:
         raise ValueError(f"{name} must be at least {meta['low']}, got {value}")
+    if meta["above"] is not None and value <= meta["above"]:
+        raise ValueError(f"{name} must be above {meta['above']}, got {value}")
     if meta["below"] is not None and value >= meta["below"]:
         raise ValueError(f"{name} must be below {meta['below']}, got {value}")

@@ -1,4 +1,5 @@
-"""The shared trainer: the seed's fast ResNet recipe for any nn.Module, as one loop."""
+"""The shared trainer: the seed's fast ResNet recipe, airbench's and any between them, for any
+nn.Module, as one loop."""
 from __future__ import annotations
 
 import copy
@@ -14,10 +15,14 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .data import DeviceData
+from .muon import Muon
 from .recipe import Recipe
 
+PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} images {percentage:3.0f}% {rate_fmt}, {postfix}"
+PROGRESS_SECONDS = 1.0  # between updates of the progress line's loss and time left
 COLUMNS = ("epoch", "lr", "train time", "train loss", "train acc", "valid time", "valid loss",
            "valid acc", "epoch time")
 
@@ -36,6 +41,15 @@ class Epoch:
 
 
 @dataclass
+class Evaluation:
+    """The final evaluation with test-time augmentation (`level`: Recipe.tta)."""
+    level: int
+    valid_loss: float
+    valid_acc: float
+    seconds: float
+
+
+@dataclass
 class Result:
     """What a run did. `status`: finished, stopped (by `should_stop`), diverged (loss not
     finite) or interrupted."""
@@ -46,9 +60,15 @@ class Result:
     message: str = ""
     precision: str = ""          # the autocast precision used: fp16, bf16 or fp32
     precision_reason: str = ""   # why: asked for, or what `auto` read off the device
+    init_seconds: float = 0.0    # setting layers from the data (whitening) before training
+    tta: Evaluation | None = None  # the final evaluation with test-time augmentation
 
     @property
     def valid_acc(self) -> float | None:
+        """The result's accuracy: with test-time augmentation when it ran, else the last
+        epoch's."""
+        if self.tta is not None:
+            return self.tta.valid_acc
         return self.epochs[-1].valid_acc if self.epochs else None
 
     @property
@@ -56,16 +76,24 @@ class Result:
         return sum(e.train_time for e in self.epochs)
 
     @property
+    def core_time(self) -> float:
+        """Seconds as airbench counts them: setting layers from the data, the training steps
+        and the final test-time-augmented evaluation; the per-epoch evaluations left out."""
+        return self.init_seconds + self.train_time + (self.tta.seconds if self.tta else 0.0)
+
+    @property
     def total_time(self) -> float:
-        return sum(e.epoch_time for e in self.epochs)
+        """Every timed second: `core_time` and the per-epoch evaluations."""
+        return self.core_time + sum(e.valid_time for e in self.epochs)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "message": self.message,
                 "precision": self.precision, "precision_reason": self.precision_reason,
-                "compile_seconds": self.compile_seconds,
+                "compile_seconds": self.compile_seconds, "init_seconds": self.init_seconds,
                 "epochs": [asdict(e) for e in self.epochs],
+                "tta": asdict(self.tta) if self.tta else None,
                 "final": {"valid_acc": self.valid_acc, "train_time": self.train_time,
-                          "total_time": self.total_time}}
+                          "core_time": self.core_time, "total_time": self.total_time}}
 
 
 class OutOfMemory(Exception):
@@ -115,21 +143,97 @@ def parameter_path(model: nn.Module, name: str) -> str:
     return path_of(name) if callable(path_of) else name.replace(".", "/")
 
 
-def _lr_groups(model: nn.Module, lr_scale: dict[str, float]) -> list[dict]:
-    """One optimizer group per distinct scale; a parameter takes the factor of the longest
-    prefix of its path (`layer3` matches `layer3/...`, not `layer30/...`)."""
-    groups: dict[float, list[nn.Parameter]] = {}
-    matched = set()
-    for name, param in model.named_parameters():
-        path = parameter_path(model, name)
-        hits = [p for p in lr_scale if path == p or path.startswith(p.rstrip("/") + "/")]
-        matched.update(hits)
-        scale = lr_scale[max(hits, key=len)] if hits else 1.0
-        groups.setdefault(scale, []).append(param)
-    unused = sorted(set(lr_scale) - matched)
+def kind_names(module: nn.Module, parameter: str) -> list[str]:
+    """The names `kind_lr_scale` knows a parameter by: CLASS.PARAMETER for its module's class
+    and every class that derives from (`BatchNorm2d.bias` matches netdsl's BatchNorm)."""
+    return [f"{cls.__name__}.{parameter}" for cls in type(module).__mro__
+            if issubclass(cls, nn.Module) and cls is not nn.Module]
+
+
+def _longest_prefix(path: str, prefixes) -> str | None:
+    """The longest of `prefixes` that `path` is under (`layer3` takes `layer3/...`, not
+    `layer30/...`), or None."""
+    hits = [p for p in prefixes if path == p or path.startswith(p.rstrip("/") + "/")]
+    return max(hits, key=len) if hits else None
+
+
+def _check_all_used(name: str, mapping: dict, matched: set, what: str) -> None:
+    """A key of a recipe's mapping that matches no parameter is a typing mistake: say so."""
+    unused = sorted(set(mapping) - matched)
     if unused:
-        raise ValueError(f"lr_scale: no parameter under '{unused[0]}'")
-    return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+        raise ValueError(f"{name}: no parameter {what} '{unused[0]}'")
+
+
+def _scaled_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
+    """Each parameter with its learning-rate factor: that of the longest `lr_scale` prefix of
+    its path times its `kind_lr_scale`."""
+    out, prefixes, kinds_seen = [], set(), set()
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            path = parameter_path(model, f"{module_name}.{name}" if module_name else name)
+            prefix = _longest_prefix(path, recipe.lr_scale)
+            kinds = [k for k in kind_names(module, name) if k in recipe.kind_lr_scale]
+            prefixes.add(prefix)
+            kinds_seen.update(kinds)
+            scale = recipe.lr_scale[prefix] if prefix else 1.0
+            out.append((param, scale * (recipe.kind_lr_scale[kinds[0]] if kinds else 1.0)))
+    _check_all_used("lr_scale", recipe.lr_scale, prefixes, "under")
+    _check_all_used("kind_lr_scale", recipe.kind_lr_scale, kinds_seen, "of kind")
+    return out
+
+
+def _limited_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
+    """The trained parameters `train_epochs` stops, each with the epochs it trains for."""
+    out, matched = [], set()
+    for name, param in model.named_parameters():
+        prefix = _longest_prefix(parameter_path(model, name), recipe.train_epochs)
+        if prefix is not None:
+            matched.add(prefix)
+            if param.requires_grad:  # one the network keeps fixed stays fixed
+                out.append((param, recipe.train_epochs[prefix]))
+    _check_all_used("train_epochs", recipe.train_epochs, matched, "under")
+    return out
+
+
+def _optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]:
+    """The optimizers of a run: SGD, and Muon for the convolution filters with `--optimizer
+    muon`. Each group's `peak` is its learning rate per step at the peak of the schedule (the
+    trainer sets `lr` to a fraction of it every step). SGD's is for the mean loss of a batch;
+    with `decoupled`, peak_lr and weight_decay are airbench's: per 1024 examples of summed loss
+    over 1024 * (1 + 1/(1 - momentum)), and a group at k times the rate gets 1/k of the L2
+    coefficient, so that its decay per step does not change with the rate."""
+    scaled = [(p, scale) for p, scale in _scaled_parameters(model, recipe) if p.requires_grad]
+    muon = recipe.optimizer == "muon"
+    filters = [(p, scale) for p, scale in scaled if muon and p.ndim == 4]
+    if muon and not filters:
+        raise ValueError("optimizer muon: the network has no trained convolution filters "
+                         "(4-D parameters) for Muon; use --optimizer sgd")
+    peak_lr, decay = recipe.peak_lr, lambda scale: recipe.weight_decay
+    if recipe.decoupled:
+        peak_lr = recipe.peak_lr * recipe.batch_size / (1024 * (1 + 1 / (1 - recipe.momentum)))
+        decay = lambda scale: (recipe.weight_decay / (recipe.peak_lr * scale)
+                               if recipe.peak_lr * scale else 0.0)
+
+    def groups(pairs: list[tuple[nn.Parameter, float]], peak: float, sgd: bool) -> list[dict]:
+        by_scale: dict[float, list[nn.Parameter]] = {}
+        for param, scale in pairs:
+            by_scale.setdefault(scale, []).append(param)
+        return [{"params": params, "peak": peak * scale, **({"weight_decay": decay(scale)}
+                                                             if sgd else {})}
+                for scale, params in by_scale.items()]
+
+    in_muon = {id(p) for p, _ in filters}
+    rest = [(p, scale) for p, scale in scaled if id(p) not in in_muon]
+    optimizers: list[torch.optim.Optimizer] = []
+    if rest:
+        optimizers.append(torch.optim.SGD(groups(rest, peak_lr, sgd=True), lr=0.0,
+                                          momentum=recipe.momentum,
+                                          nesterov=recipe.momentum > 0))
+    if filters:
+        optimizers.append(Muon(groups(filters, recipe.muon_lr, sgd=False), lr=0.0,
+                               momentum=recipe.muon_momentum,
+                               nesterov=recipe.muon_momentum > 0))
+    return optimizers
 
 
 def keep_freed_memory() -> bool:
@@ -172,23 +276,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading a clock
 
 
-def predict(model: nn.Module, x: torch.Tensor, tta: bool) -> torch.Tensor:
-    """fp32 logits of a batch; with `tta` the mean of the image's and its mirror image's."""
+def predict(model: nn.Module, x: torch.Tensor, tta: int = 0) -> torch.Tensor:
+    """fp32 logits of a batch. Test-time augmentation `tta` 1: the mean of the image's and its
+    mirror image's; 2: half that, and a quarter each of the same for the image shifted by one
+    pixel up-left and down-right (edges reflected), 6 views in all (airbench's level 2)."""
     logits = model(x).float()
-    if tta:
+    if tta >= 1:
         logits = (logits + model(x.flip(3)).float()) / 2
+    if tta >= 2:
+        height, width = x.shape[2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        up_left, down_right = padded[:, :, :height, :width], padded[:, :, 2:, 2:]
+        shifted = (predict(model, up_left, 1) + predict(model, down_right, 1)) / 2
+        logits = (logits + shifted) / 2
     return logits
 
 
 def evaluate(model: nn.Module, data: DeviceData, recipe: Recipe,
-             dtype: torch.dtype | None) -> tuple[float, float]:
-    """Mean loss and accuracy on the test set, in eval mode."""
+             dtype: torch.dtype | None, tta: int = 0) -> tuple[float, float]:
+    """Mean loss and accuracy on the test set, in eval mode, with test-time augmentation level
+    `tta` (see `predict`)."""
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.long)
     with torch.no_grad(), torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
         for x, y in data.test_batches(recipe.eval_batch_size):
-            logits = predict(model, x, recipe.tta)
+            logits = predict(model, x, tta)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
     n = len(data.test_y)
@@ -197,18 +310,19 @@ def evaluate(model: nn.Module, data: DeviceData, recipe: Recipe,
 
 def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
           log: Callable[[str], None] | None = print,
-          should_stop: Callable[[Epoch], bool] | None = None) -> Result:
+          should_stop: Callable[[Epoch], bool] | None = None, progress: bool = False) -> Result:
     """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
     through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
     ends the run with status "diverged", Ctrl-C with status "interrupted". `should_stop`, asked
     after each epoch (the last too), ends the run early with status "stopped" when it answers
-    true before the last epoch (a search's pruner; a reporter can answer false)."""
+    true before the last epoch (a search's pruner; a reporter can answer false). `progress`
+    shows a live line on stderr during each epoch (for a terminal: it rewrites itself)."""
     recipe = recipe or Recipe()
     recipe.check()
     device = data.device
     out = log or (lambda line: None)
 
-    # -- model, precision, optimizer ------------------------------------------------------------
+    # -- model, precision, optimizers -----------------------------------------------------------
     torch.manual_seed(recipe.seed)
     generator = torch.Generator(device=device).manual_seed(recipe.seed)
     if device.type == "cuda":
@@ -216,16 +330,11 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     else:
         keep_freed_memory()
     model = model.to(device=device, memory_format=torch.channels_last)
-    # Layers whose weights come from the data (whitening): set before training starts.
-    for module in model.modules():
-        if callable(getattr(module, "initialise_from_images", None)):
-            module.initialise_from_images(data.train_images(recipe.whiten_images))
     precision, why = choose_precision(recipe.precision, device)
     dtype = AUTOCAST_DTYPES[precision]
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    optimizer = torch.optim.SGD(_lr_groups(model, recipe.lr_scale), lr=0.0,
-                                momentum=recipe.momentum, nesterov=recipe.momentum > 0,
-                                weight_decay=recipe.weight_decay)
+    optimizers = _optimizers(model, recipe)
+    limited = _limited_parameters(model, recipe)
     ema = None
     if recipe.ema:
         ema = torch.optim.swa_utils.AveragedModel(
@@ -235,10 +344,29 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the "
                          f"{data.train_size} training images")
+    # 9.9 epochs: the tenth pass stops part way (1e-9: 0.3 * 10 steps is 3, not 3.0000000004)
+    total_steps = math.ceil(steps_per_epoch * recipe.epochs - 1e-9)
     height, width = data.image_shape[1:]
     if recipe.cutout > min(height, width):
         raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
+    data.padded(recipe.translate)  # a translation too large for the images fails here
     _check_outputs(model, data)
+    if recipe.flip == "alternate":  # each image's mirroring drawn once; odd epochs invert it
+        chosen_flips = torch.rand(data.train_size, device=device, generator=generator) < 0.5
+    elif recipe.flip == "none":
+        chosen_flips = torch.zeros(data.train_size, device=device, dtype=torch.bool)
+    # The weights and BatchNorm statistics lookahead averages: the live tensors themselves.
+    live_state = [t for t in model.state_dict().values() if t.is_floating_point()]
+    lookahead_state: list[torch.Tensor] | None = None
+
+    # Layers whose weights come from the data (whitening): set before training starts.
+    _sync(device)
+    start = time.perf_counter()
+    for module in model.modules():
+        if callable(getattr(module, "initialise_from_images", None)):
+            module.initialise_from_images(data.train_images(recipe.whiten_images))
+    _sync(device)
+    init_seconds = time.perf_counter() - start
 
     step_model, compile_seconds = model, None
     if recipe.compile:
@@ -248,42 +376,81 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
 
     # -- the loop -------------------------------------------------------------------------------
     epochs: list[Epoch] = []
+    final: Evaluation | None = None
     status, message = "finished", ""
     peak = (f"{recipe.peak:g}" if recipe.peak_epoch is not None else
-            f"{recipe.peak:.4g} (5/24 of the {recipe.epochs} epochs: the default)")
+            f"{recipe.peak:.4g} ({recipe.peak_fraction:.4g} of the {recipe.epochs:g} epochs)")
     out(f"{precision} ({why}); {steps_per_epoch} steps of {recipe.batch_size} per epoch; "
         f"the learning rate peaks at epoch {peak}")
     out(table_header())
+    step = 0
     try:
-        for epoch in range(recipe.epochs):
+        for epoch in range(math.ceil(total_steps / steps_per_epoch)):
             for module in model.modules():  # a bias that trains for its first epochs only
                 if getattr(module, "bias_epochs", None) is not None:
                     module.bias.requires_grad_(epoch < module.bias_epochs)
+            for param, train_epochs in limited:  # no gradient: no step, no decay
+                param.requires_grad_(epoch < train_epochs)
+            flips = (None if recipe.flip == "random" else
+                     chosen_flips ^ (recipe.flip == "alternate" and epoch % 2 == 1))
             _sync(device)
             start = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
-            for step, (x, y) in enumerate(data.train_batches(recipe.batch_size, recipe.cutout,
-                                                             generator)):
-                lr = recipe.lr_at(epoch + step / steps_per_epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group["lr_scale"]
+            steps_now = min(steps_per_epoch, total_steps - step)
+            bar = tqdm(total=steps_now * recipe.batch_size, unit="img", unit_scale=True,
+                       desc=f"epoch {epoch + 1}", leave=False, disable=not progress,
+                       file=sys.stderr, bar_format=PROGRESS_FORMAT)
+            shown = start
+            for x, y in data.train_batches(recipe.batch_size, generator,
+                                           translate=recipe.translate, cutout=recipe.cutout,
+                                           flips=flips):
+                if step == total_steps:
+                    break
+                fraction = recipe.schedule(step / steps_per_epoch)
+                for optimizer in optimizers:
+                    for group in optimizer.param_groups:
+                        group["lr"] = group["peak"] * fraction
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     logits = step_model(x)
                     loss = F.cross_entropy(logits.float(), y,
                                            label_smoothing=recipe.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                scaler.step(optimizer)
+                for optimizer in optimizers:
+                    scaler.step(optimizer)
                 scaler.update()
+                step += 1
                 if ema is not None:
                     ema.update_parameters(model)
+                if (recipe.lookahead and step % recipe.lookahead_every == 0
+                        and step > recipe.lookahead_from * steps_per_epoch):
+                    with torch.no_grad():
+                        if lookahead_state is None:
+                            lookahead_state = [t.clone() for t in live_state]
+                        decay = (recipe.lookahead ** recipe.lookahead_every
+                                 * (step / total_steps) ** 3)
+                        for average, tensor in zip(lookahead_state, live_state):
+                            average.lerp_(tensor, 1 - decay)
+                            tensor.copy_(average)
                 # Summed on the device: reading them here would stall the GPU every step.
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
+                bar.update(len(y))
+                if progress and time.perf_counter() - shown > PROGRESS_SECONDS:
+                    shown = time.perf_counter()  # the loss read syncs the device: not every step
+                    per_step = (shown - start) / (step - epoch * steps_per_epoch)
+                    bar.set_postfix_str(f"loss {loss_sum.item() / seen:.4f}, run "
+                                        f"{format_seconds(per_step * (total_steps - step))} left")
+            bar.close()
+            if lookahead_state is not None:  # the epoch ends on the averaged weights
+                with torch.no_grad():
+                    for average, tensor in zip(lookahead_state, live_state):
+                        tensor.copy_(average)
             train_loss = loss_sum.item() / seen  # one sync per epoch
             _sync(device)
             train_time = time.perf_counter() - start
@@ -298,14 +465,23 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                                              data, recipe, dtype)
             _sync(device)
             valid_time = time.perf_counter() - start
-            record = Epoch(epoch + 1, recipe.lr_at(epoch + 1), train_time, train_loss,
-                           correct.item() / seen, valid_time, valid_loss, valid_acc,
+            record = Epoch(epoch + 1, recipe.lr_at(step / steps_per_epoch), train_time,
+                           train_loss, correct.item() / seen, valid_time, valid_loss, valid_acc,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
-            if should_stop is not None and should_stop(record) and epoch + 1 < recipe.epochs:
+            if should_stop is not None and should_stop(record) and step < total_steps:
                 status, message = "stopped", f"stopped early after epoch {epoch + 1}"
                 break
+        if status == "finished" and recipe.tta:
+            start = time.perf_counter()
+            valid_loss, valid_acc = evaluate(ema.module if ema is not None else step_model,
+                                             data, recipe, dtype, tta=recipe.tta)
+            _sync(device)
+            final = Evaluation(recipe.tta, valid_loss, valid_acc, time.perf_counter() - start)
+            out(f"test-time augmentation level {recipe.tta} ({TTA_VIEWS[recipe.tta]} views): "
+                f"valid loss {valid_loss:.4f}, valid acc {valid_acc:.4f}, "
+                f"{final.seconds:.2f} seconds")
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
     except (torch.OutOfMemoryError, RuntimeError) as e:
@@ -319,10 +495,22 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
             for mine, averaged in zip(model.state_dict().values(),
                                       ema.module.state_dict().values()):
                 mine.copy_(averaged)
-    result = Result(status, epochs, compile_seconds, message, precision, why)
+    result = Result(status, epochs, compile_seconds, message, precision, why, init_seconds,
+                    final)
     if status == "finished":
-        out(f"Finished Train/Valid in {result.total_time:.2f} seconds")
+        out(f"Finished Train/Valid in {result.total_time:.2f} seconds (setting layers from "
+            f"the data, training and the final evaluation: {result.core_time:.2f} s)")
     return result
+
+
+def format_seconds(seconds: float) -> str:
+    """2:05 for 125 seconds, 1:02:05 from an hour up."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+TTA_VIEWS = {1: 2, 2: 6}  # forward passes per test image at each level of test-time augmentation
 
 
 def _check_outputs(model: nn.Module, data: DeviceData) -> None:
@@ -342,13 +530,14 @@ def _warm_up(step_model: nn.Module, model: nn.Module, data: DeviceData, recipe: 
     _sync(data.device)
     start = time.perf_counter()
     state = copy.deepcopy(model.state_dict())
-    x, y = next(data.train_batches(recipe.batch_size, recipe.cutout,
-                                   torch.Generator(device=data.device).manual_seed(recipe.seed)))
+    x, y = next(data.train_batches(
+        recipe.batch_size, torch.Generator(device=data.device).manual_seed(recipe.seed),
+        translate=recipe.translate, cutout=recipe.cutout, flips=None))
     model.train()
     with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
         F.cross_entropy(step_model(x).float(), y).backward()
     model.zero_grad(set_to_none=True)
-    evaluate(step_model, data, recipe, dtype)
+    evaluate(step_model, data, recipe, dtype, tta=recipe.tta)
     model.load_state_dict(state)
     _sync(data.device)
     return time.perf_counter() - start

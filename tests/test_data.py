@@ -38,7 +38,8 @@ def test_grey_folder_loads_as_one_channel(grey_folder, tmp_path):
     data = runtime.DeviceData(images, "cpu")
     assert data.image_shape == (1, SIZE, SIZE)
     assert data.mean.shape == data.std.shape == (1,)
-    batches = list(data.train_batches(8, cutout=4, generator=torch.Generator().manual_seed(0)))
+    batches = list(data.train_batches(8, torch.Generator().manual_seed(0), translate=4, cutout=4,
+                                      flips=None))
     assert len(batches) == 6
     for x, y in batches:
         assert x.shape == (8, 1, SIZE, SIZE) and x.dtype == torch.float32 and y.shape == (8,)

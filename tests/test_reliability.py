@@ -221,8 +221,10 @@ def test_a_kernel_of_another_size_is_not_cropped_into_place():
 @pytest.mark.parametrize("entries, words", [
     ({"prep": {"_type": "choice", "_value": ["a", "b"]}}, ["'prep' takes whole numbers", "'a'"]),
     ({"prep": {"_type": "choice", "_value": [True, False]}}, ["'prep' takes whole numbers"]),
-    ({"tta": {"_type": "uniform", "_value": [0, 1]}}, ["'tta' takes one of a fixed set"]),
-    ({"epochs": {"_type": "choice", "_value": [2, "x"]}}, ["'epochs'", "whole number"]),
+    ({"flip": {"_type": "uniform", "_value": [0, 1]}}, ["'flip' takes one of a fixed set"]),
+    ({"tta": {"_type": "uniform", "_value": [0, 2]}}, ["'tta'", "whole number"]),
+    ({"epochs": {"_type": "choice", "_value": [2, "x"]}}, ["'epochs'", "finite number"]),
+    ({"batch_size": {"_type": "choice", "_value": [64, "x"]}}, ["'batch_size'", "whole number"]),
 ])
 def test_choices_of_the_wrong_kind_fail_before_any_data_loads(tmp_path, entries, words):
     run = netdsl_cli("search", "-e", FAMILY, "--space", str(space(tmp_path, entries)),

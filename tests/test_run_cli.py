@@ -59,6 +59,38 @@ def test_runs_report_mean_and_std(folder, tmp_path):
     assert report["summary"]["runs"] == 2
 
 
+def test_plot_draws_the_curves_of_several_runs(folder, tmp_path):
+    for name, seed in (("first", "0"), ("second", "5")):
+        run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2", "--seed",
+                     seed, "--json", str(tmp_path / f"{name}.json"), cache=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert "epoch 1:" not in run.stderr  # not a terminal: no progress line
+    plot = netdsl("plot", str(tmp_path / "first.json"), str(tmp_path / "second.json"), "-o",
+                  str(tmp_path / "curves.png"), cache=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    (tmp_path / "not-a-run.json").write_text('{"trials": []}')
+    bad = netdsl("plot", str(tmp_path / "not-a-run.json"), "-o", str(tmp_path / "x.png"),
+                 cache=tmp_path)
+    assert bad.returncode == 2 and "not a `netdsl run --json` record" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_the_progress_line_shows_images_loss_and_time_left(monkeypatch, capsys):
+    import netdsl as dsl
+    import runtime
+    import runtime.trainer
+    from test_runtime import colour_images
+
+    monkeypatch.setattr(runtime.trainer, "PROGRESS_SECONDS", 0.0)  # every step, for the test
+    data = runtime.DeviceData(colour_images(), "cpu")
+    runtime.train(dsl.compile("a(4, pool) -> head(4)", input_shape=(3, 16, 16)), data,
+                  runtime.Recipe(epochs=2, batch_size=64, cutout=0), log=None, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 2: " in err and "images" in err and "img/s" in err
+    assert "loss " in err and " left" in err
+
+
 def test_a_family_with_classes_follows_the_dataset(folder, tmp_path):
     run = netdsl("run", "models/resnet9_small.net", "--set", "prep=4", "--set", "layer1=4",
                  "--set", "layer2=4", "--set", "layer3=4", "--dataset", str(folder),
@@ -94,10 +126,10 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "nowhere/at/all"], "not cifar10, cifar100 or a folder"),
+    (["--dataset", "nowhere/at/all"], "not one of cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 nor a folder"),
     (["--batch-size", "0"], "batch_size must be"),
     (["--epochs", "3", "--peak-epoch", "9"], "peak_epoch must be between"),
-    (["--lr-scale", "layer3"], "'layer3' is not PREFIX=FACTOR"),
+    (["--lr-scale", "layer3"], "'layer3' is not KEY=FACTOR"),
     (["--lr-scale", "zz=2"], "no parameter under 'zz'"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--runs", "0"], "cuda|runs"),
 ])
@@ -137,7 +169,7 @@ def test_the_peak_follows_epochs_when_only_epochs_is_given(folder, tmp_path):
     run = netdsl("run", "-e", NET, "--dataset", str(folder), "--epochs", "1", "--batch-size",
                  "32", cache=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "peaks at epoch 0.2083 (5/24 of the 1 epochs: the default)" in run.stdout
+    assert "peaks at epoch 0.2083 (0.2083 of the 1 epochs)" in run.stdout
 
 
 def image_folder_of(root, size, mode, classes=("dark", "light"), per_class=(16, 4)):

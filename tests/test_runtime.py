@@ -12,8 +12,7 @@ import netdsl
 import runtime
 from runtime.recipe import PRECISIONS
 from runtime import data as runtime_data
-from runtime.data import CROP_PAD
-from runtime.trainer import _lr_groups
+from runtime.trainer import _scaled_parameters
 
 TINY = "a(8, pool) -> b(16, pool) -> head(4, w=0.5)"
 
@@ -73,35 +72,39 @@ def test_bad_recipes_name_the_field(change, message):
 # ---- data on the device ---------------------------------------------------------------------
 
 def test_normalisation_uses_the_training_statistics(data):
-    x = torch.cat([data.normalise(data.train_x[:, :, CROP_PAD:-CROP_PAD, CROP_PAD:-CROP_PAD])])
+    x = data.normalise(data.train_x)
     assert torch.allclose(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-3)
     assert torch.allclose(x.std((0, 2, 3)), torch.ones(3), atol=1e-2)
     assert data.train_x.dtype == torch.uint8 and data.test_x.dtype == torch.uint8
 
 
 def test_augmentation_crops_flips_and_cuts_out(data):
-    batches = list(data.train_batches(64, cutout=0, generator=torch.Generator().manual_seed(1)))
+    batches = list(data.train_batches(64, torch.Generator().manual_seed(1), translate=4, cutout=0,
+                                      flips=None))
     assert len(batches) == 512 // 64 and batches[0][0].shape == (64, 3, 16, 16)
     assert batches[0][0].is_contiguous(memory_format=torch.channels_last)
     # Every image is a 16x16 window of its padded image, mirrored or not.
     order = torch.randperm(512, generator=torch.Generator().manual_seed(1))[:64]
     flips = 0
     for x, index in zip(batches[0][0], order):
-        padded = data.normalise(data.train_x[index][None])[0]
+        padded = data.normalise(data.padded(4)[index][None])[0]
         windows = [padded[:, dy:dy + 16, dx:dx + 16] for dy in range(9) for dx in range(9)]
         plain = any(torch.allclose(x, w) for w in windows)
         mirrored = any(torch.allclose(x, w.flip(2)) for w in windows)
         assert plain or mirrored
         flips += mirrored and not plain
     assert 16 <= flips <= 48  # about half
-    cut = next(data.train_batches(64, cutout=5, generator=torch.Generator().manual_seed(1)))[0]
+    cut = next(data.train_batches(64, torch.Generator().manual_seed(1), translate=4, cutout=5,
+                                 flips=None))[0]
     zero_squares = (cut == 0).all(1).sum((1, 2))
     assert (zero_squares >= 25).all()
 
 
 def test_same_seed_same_batches(data):
-    first = [x for x, _ in data.train_batches(64, 4, torch.Generator().manual_seed(3))]
-    again = [x for x, _ in data.train_batches(64, 4, torch.Generator().manual_seed(3))]
+    first = [x for x, _ in data.train_batches(64, torch.Generator().manual_seed(3), translate=4,
+                                              cutout=4, flips=None)]
+    again = [x for x, _ in data.train_batches(64, torch.Generator().manual_seed(3), translate=4,
+                                              cutout=4, flips=None)]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
@@ -177,15 +180,28 @@ def test_outputs_that_do_not_fit_the_classes_fail_before_training(data):
 
 def test_lr_scale_groups_parameters_by_node_path():
     net = netdsl.compile("layer1(4) -> layer10(4) -> layer3(4, res) -> head(4)")
-    groups = {g["lr_scale"]: g["params"] for g in _lr_groups(net, {"layer3": 2.0,
-                                                                  "layer3/residual": 3.0})}
+    recipe = runtime.Recipe(lr_scale={"layer3": 2.0, "layer3/residual": 3.0})
     by_id = {id(p): name for name, p in net.named_parameters()}
-    assert {by_id[id(p)] for p in groups[2.0]} == {"layer3_conv.weight", "layer3_bn.weight",
-                                                   "layer3_bn.bias"}
-    assert all(by_id[id(p)].startswith("layer3_residual") for p in groups[3.0])
-    assert not any(by_id[id(p)].startswith("layer3") for p in groups[1.0])
+    scales = {by_id[id(p)]: scale for p, scale in _scaled_parameters(net, recipe)}
+    assert {name for name, scale in scales.items() if scale == 2.0} == {
+        "layer3_conv.weight", "layer3_bn.weight", "layer3_bn.bias"}
+    assert all(name.startswith("layer3_residual") for name, scale in scales.items()
+               if scale == 3.0)
+    assert not any(name.startswith("layer3") for name, scale in scales.items() if scale == 1.0)
     with pytest.raises(ValueError, match="no parameter under 'layer4'"):
-        _lr_groups(net, {"layer4": 2.0})
+        _scaled_parameters(net, runtime.Recipe(lr_scale={"layer4": 2.0}))
+
+
+def test_kind_lr_scale_multiplies_by_module_class_and_its_bases():
+    net = netdsl.compile("layer1(4, pool) -> head(4)")
+    recipe = runtime.Recipe(lr_scale={"layer1": 2.0}, kind_lr_scale={"BatchNorm2d.bias": 64.0})
+    by_id = {id(p): name for name, p in net.named_parameters()}
+    scales = {by_id[id(p)]: scale for p, scale in _scaled_parameters(net, recipe)}
+    # netdsl's BatchNorm derives from torch's BatchNorm2d: the kind matches through the base.
+    assert scales["layer1_bn.bias"] == 128.0 and scales["layer1_bn.weight"] == 2.0
+    assert scales["linear.weight"] == 1.0
+    with pytest.raises(ValueError, match="no parameter of kind 'Conv2d.bias'"):
+        _scaled_parameters(net, runtime.Recipe(kind_lr_scale={"Conv2d.bias": 2.0}))
 
 
 def test_ema_weights_are_the_moving_average_evaluated_and_kept(data):
@@ -214,7 +230,7 @@ def test_ema_weights_are_the_moving_average_evaluated_and_kept(data):
 
 def test_tta_averages_the_mirror_image(data):
     net = netdsl.compile(TINY, input_shape=(3, 16, 16)).eval()
-    loss, _ = runtime.evaluate(net, data, quick(tta=True), None)
+    loss, _ = runtime.evaluate(net, data, quick(), None, tta=1)
     x = data.normalise(data.test_x)
     with torch.no_grad():
         logits = (net(x) + net(x.flip(3))) / 2

@@ -119,8 +119,8 @@ def test_keys_must_bind_something_and_whole_numbers_stay_whole():
         check_space_fits({"depth": {"_type": "choice", "_value": [1]}}, family)
     with pytest.raises(NetdslError, match="'width' takes whole numbers"):
         check_space_fits({"width": {"_type": "uniform", "_value": [8, 64]}}, family)
-    with pytest.raises(NetdslError, match="'epochs' takes whole numbers"):
-        check_space_fits({"epochs": {"_type": "uniform", "_value": [8, 64]}}, family)
+    with pytest.raises(NetdslError, match="'batch_size' takes whole numbers"):
+        check_space_fits({"batch_size": {"_type": "uniform", "_value": [8, 64]}}, family)
     check_space_fits({"width": {"_type": "quniform", "_value": [8, 64, 8]},
                       "base_wd": {"_type": "loguniform", "_value": [1e-4, 1e-3]},
                       "lr_scale/a": {"_type": "uniform", "_value": [1, 3]}}, family)
@@ -193,7 +193,7 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     assert check.returncode == 0, check.stderr
     flags = netdsl_cli("best", "--name", "t", "--flags", cwd=tmp_path).stdout.split()
     peak_lr = float(flags[flags.index("--peak-lr") + 1])
-    assert peak_lr == top["values"]["peak_lr"] and flags[flags.index("--epochs") + 1] == "2"
+    assert peak_lr == top["values"]["peak_lr"] and float(flags[flags.index("--epochs") + 1]) == 2
 
     table = netdsl_cli("trials", "--name", "t", cwd=tmp_path)
     assert table.stdout.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "train"]

@@ -28,12 +28,21 @@ def test_every_field_has_a_flag_help_and_a_search_key():
 
 @pytest.mark.parametrize("recipe", [
     Recipe(),
-    Recipe(epochs=3, batch_size=64, peak_lr=0.123456789, peak_epoch=0.75, weight_decay=1e-4,
-           momentum=0.8, cutout=0, label_smoothing=0.2, lr_scale={"layer3": 2.0, "prep/conv": 0.5},
-           ema=0.99, tta=True, seed=7, precision="fp32", compile=True, eval_batch_size=100),
+    Recipe(epochs=3.5, batch_size=64, optimizer="muon", peak_lr=0.123456789, decoupled=True,
+           peak_epoch=0.75, peak_fraction=0.3, lr_start=0.2, lr_end=0.07, weight_decay=1e-4,
+           momentum=0.8, muon_lr=0.3, muon_momentum=0.5,
+           lr_scale={"layer3": 2.0, "prep/conv": 0.5}, kind_lr_scale={"BatchNorm2d.bias": 64.0},
+           train_epochs={"layer1": 2.0},
+           label_smoothing=0.2, translate=2, flip="alternate", cutout=0, ema=0.99,
+           lookahead=0.95, lookahead_every=4, lookahead_from=2.5, tta=2, seed=7,
+           precision="fp32", compile=True, eval_batch_size=100, whiten_images=100),
 ])
 def test_flags_give_the_recipe_back_exactly(recipe):
+    assert all(getattr(recipe, name) != getattr(Recipe(), name) for name in NAMES) or (
+        recipe == Recipe())  # the second recipe changes every field
     assert recipe_from_args(parse_run(*recipe_flags(recipe))) == recipe
+    # from any preset: every field is spelled out
+    assert recipe_from_args(parse_run("--recipe", "airbench94", *recipe_flags(recipe))) == recipe
 
 
 def test_defaults_of_the_command_line_are_the_recipes():
@@ -48,18 +57,23 @@ def test_a_default_that_depends_on_another_setting_follows_it():
 
 
 def test_search_keys_set_fields_with_their_types():
-    recipe = apply(Recipe(lr_scale={"prep": 3.0}), {"epochs": 3.0, "base_wd": 1e-4, "tta": True,
-                                                   "lr_scale/layer3": 2, "precision": "fp32"})
-    assert recipe.epochs == 3 and isinstance(recipe.epochs, int)
-    assert recipe.weight_decay == 1e-4 and recipe.tta and recipe.precision == "fp32"
-    assert recipe.lr_scale == {"prep": 3.0, "layer3": 2}
+    recipe = apply(Recipe(lr_scale={"prep": 3.0}), {
+        "epochs": 3, "base_wd": 1e-4, "tta": 2.0, "lr_scale/layer3": 2, "precision": "fp32",
+        "kind_lr_scale/BatchNorm2d.bias": 64, "batch_size": 128.0})
+    assert recipe.epochs == 3 and isinstance(recipe.epochs, float)
+    assert recipe.batch_size == 128 and isinstance(recipe.batch_size, int)
+    assert recipe.weight_decay == 1e-4 and recipe.tta == 2 and recipe.precision == "fp32"
+    assert recipe.lr_scale == {"prep": 3.0, "layer3": 2} and isinstance(recipe.tta, int)
+    assert recipe.kind_lr_scale == {"BatchNorm2d.bias": 64.0}
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"epochs": 2.5}, "'epochs': epochs must be a whole number"),
+    ({"batch_size": 2.5}, "'batch_size': batch_size must be a whole number"),
+    ({"epochs": 0}, "'epochs': epochs must be above 0"),
     ({"momentum": 1.0}, "'momentum': momentum must be below 1"),
     ({"precision": "fp8"}, "'precision': precision must be one of"),
-    ({"tta": 1}, "'tta': tta must be true or false"),
+    ({"tta": 3}, "'tta': tta must be below 3"),
+    ({"flip": "sideways"}, "'flip': flip must be one of random, alternate, none"),
     ({"lr_scale/layer3": -1}, "lr_scale layer3 must be at least 0"),
     ({"peak_epoch": 30}, "peak_epoch must be between 0 and epochs"),
 ])

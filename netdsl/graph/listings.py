@@ -1,11 +1,12 @@
-"""Listings of a graph: the seed's operations, JSON, and the summary table."""
+"""Listings of a graph: the seed's operations, JSON (and back), and the summary table."""
 from __future__ import annotations
 
 import itertools
 import json
 
+from ..errors import NetdslError
 from .nested import SEP, Graph, Nested, pipeline
-from .primitives import Shape, format_shape
+from .primitives import Op, Shape, format_shape
 
 
 def operations(nested: Nested) -> str:
@@ -19,6 +20,29 @@ def to_json(graph: Graph) -> str:
                         "op": None if op is None else op.type,
                         "args": {} if op is None else op.kwargs,
                         "inputs": inputs} for path, (op, inputs) in graph.items()], indent=1)
+
+
+def from_json(records: str | list) -> Graph:
+    """The graph `to_json` wrote (the JSON text or its parsed list); errors name the record."""
+    if isinstance(records, str):
+        try:
+            records = json.loads(records)
+        except ValueError as e:
+            raise NetdslError(f"not JSON: {e}") from None
+    if not isinstance(records, list):
+        raise NetdslError("a graph's JSON is a list of {name, op, args, inputs} records")
+    graph = Graph()
+    for index, record in enumerate(records):
+        try:
+            name, op, args, inputs = (record[k] for k in ("name", "op", "args", "inputs"))
+            if not (isinstance(name, str) and isinstance(args, dict) and isinstance(inputs, list)
+                    and all(isinstance(i, str) for i in inputs)):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise NetdslError(f"record {index} is not {{name, op, args, inputs}}: "
+                              f"{json.dumps(record)[:80]}") from None
+        graph[name] = (None if op is None else Op(op, tuple(args.items())), list(inputs))
+    return graph
 
 
 def summary(graph: Graph, out_shapes: dict[str, Shape], cost: dict[str, tuple[int, int]]) -> str:

@@ -102,6 +102,10 @@ class Family:
         return Bound(self, {name: values[name] for name in self.parameters if name in values},
                      env, tuple(input_shape), nested, graph, shapes)
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a family as the drawing of its network at the defaults."""
+        return self.bind()._repr_svg_()
+
     def __repr__(self) -> str:
         return f"Family({self.name!r}, parameters={list(self.parameters)})"
 
@@ -161,10 +165,20 @@ class Bound:
 
         return Network(self.graph)
 
-    def draw(self, show_identity: bool = False) -> "graphviz.Digraph":
+    def draw(self, *, shapes: bool = False, depth: int | None = None, rankdir: str = "TB",
+             show_identity: bool = False, marks: dict[str, str] | None = None,
+             name: str = "network") -> "graphviz.Digraph":
+        """The network drawn with graphviz (see `netdsl.module.draw.draw_graph`): `shapes`
+        labels the edges with tensor shapes, `depth` collapses deeper paths into boxes."""
         from ..module.draw import draw_graph
 
-        return draw_graph(self.graph, show_identity=show_identity)
+        return draw_graph(self.graph, shapes=self.shapes if shapes else None, costs=self.costs,
+                          show_identity=show_identity, depth=depth, rankdir=rankdir,
+                          marks=marks, name=name)
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a bound network as its drawing."""
+        return self.draw().pipe(format="svg").decode()
 
     def __repr__(self) -> str:
         return (f"Bound({self.family.name!r}, values={self.values}, "

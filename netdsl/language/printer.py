@@ -94,3 +94,73 @@ def _strength(expr: Expr) -> int:
                                    and expr.value < 0):
         return _UNARY
     return _ATOM
+
+
+def format_text(statements: list, text: str) -> str:
+    """`text` (whose statements are `statements`) printed canonically, as `to_text` prints it,
+    with its comments kept: a comment on a line of its own before the statement that follows
+    it (a comment inside a block after its last statement moves below the block), one at the
+    end of a line after the last statement that starts on that line, and one blank line where
+    the text had blank lines between statements. Formatting formatted text changes nothing."""
+    lines = text.split("\n")
+    own, trailing = {}, {}  # source line -> comment
+    for number, line in enumerate(lines, 1):
+        column = line.find("#")  # '#' means nothing else in the language
+        if column >= 0:
+            (trailing if line[:column].strip() else own)[number] = line[column:].rstrip()
+    printed: list[tuple[int, str, str]] = []  # (source line, indent, text) of each line out
+
+    def emit(stmt, indent: str) -> None:
+        start = _start_line(stmt)
+        if isinstance(stmt, Block):
+            formals = ", ".join(f.name if f.default is None
+                                else f"{f.name}={expression(f.default)}" for f in stmt.formals)
+            printed.append((start, indent, f"block {stmt.name}({formals}) {{"))
+            for inner in stmt.body:
+                emit(inner, indent + INDENT)
+            printed.append((-1, indent, "}"))
+        else:
+            printed.append((start, indent, _statement(stmt, {})[0]))
+
+    for stmt in statements:
+        emit(stmt, "")
+    # Trailing comments: on the last line out that starts at or before the comment's line.
+    suffix: dict[int, list[str]] = {}
+    for number, comment in trailing.items():
+        index = max((i for i, (start, _, _) in enumerate(printed) if 0 < start <= number),
+                    default=None)
+        if index is None:
+            own[number] = comment
+        else:
+            suffix.setdefault(index, []).append(comment)
+    out: list[str] = []
+    pending = sorted(own.items())
+    last_source = 0
+    for index, (start, indent, line) in enumerate(printed):
+        if start > 0:
+            while pending and pending[0][0] < start:
+                number, comment = pending.pop(0)
+                _blank_before(out, lines, number, last_source)
+                out.append(indent + comment)
+                last_source = number
+            _blank_before(out, lines, start, last_source)
+            last_source = max(last_source, start)
+        out.append(indent + line + "".join("  " + c for c in suffix.get(index, [])))
+    for number, comment in pending:
+        _blank_before(out, lines, number, last_source)
+        out.append(comment)
+        last_source = number
+    return "\n".join(out) + "\n"
+
+
+def _start_line(stmt) -> int:
+    if isinstance(stmt, Item):
+        return (stmt.label_pos or stmt.call.pos)[0]
+    return stmt.pos[0]
+
+
+def _blank_before(out: list[str], lines: list[str], number: int, after: int) -> None:
+    """One blank line before source line `number` where the source has one just before it
+    (and something was printed already)."""
+    if out and out[-1] and number - 2 >= after and not lines[number - 2].strip():
+        out.append("")

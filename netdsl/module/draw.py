@@ -12,6 +12,7 @@ from ..graph import OPS, SEP, Graph
 
 _INPUT_COLOUR = "#ffffff"
 _OTHER_COLOUR = "#bc80bd"  # an op no primitive makes (a hand-built graph)
+_COLLAPSED_COLOUR = "#eeeeee"  # a path prefix drawn as one box (--depth)
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -21,10 +22,25 @@ def _text(value: str) -> str:
     return graphviz.escape(value)
 
 
-def draw_graph(graph: Graph, show_identity: bool = False) -> graphviz.Digraph:
-    """A drawing of `graph`: nodes filled by op type (legend included), the module's repr as
-    tooltip, one cluster per path prefix, edges from the inputs. Identity nodes are bypassed
-    unless `show_identity`."""
+RANKDIRS = ("TB", "LR")
+DIFF_COLOURS = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59"}
+
+
+def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None,
+               costs: dict[str, tuple[int, int]] | None = None, show_identity: bool = False,
+               depth: int | None = None, rankdir: str = "TB",
+               marks: dict[str, str] | None = None, name: str = "network") -> graphviz.Digraph:
+    """A drawing of `graph`: nodes filled by op type, one cluster per path prefix, edges from
+    the inputs, the module's repr as tooltip, and a one-row legend of the op types present.
+    `shapes` (path -> output shape) labels each edge with the tensor it carries; `depth`
+    collapses everything below that many path parts into one box per prefix, labelled with
+    its parameters and FLOPs from `costs`; `marks` (path -> added/removed/changed) outlines
+    nodes in the diff's colours. Identity nodes are bypassed unless `show_identity`."""
+    if rankdir not in RANKDIRS:
+        raise NetdslError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    if depth is not None and depth < 1:
+        raise NetdslError(f"depth must be at least 1, got {depth}")
+    marks = marks or {}
     hidden = set() if show_identity else {p for p, (op, _) in graph.items()
                                           if op is not None and op.type == "Identity"}
 
@@ -33,64 +49,117 @@ def draw_graph(graph: Graph, show_identity: bool = False) -> graphviz.Digraph:
             path = graph[path][1][0]
         return path
 
-    ids = {path: f"n{i}" for i, path in enumerate(graph)}
-    dot = graphviz.Digraph("network", graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
-                           node_attr={"shape": "box", "style": "filled,rounded",
-                                      "fontname": "Helvetica", "fontsize": "11"})
+    def box_of(path: str) -> str:
+        """The box a node is drawn in: itself, or its prefix `depth` parts deep."""
+        parts = path.split(SEP)
+        return SEP.join(parts[:depth]) if depth is not None and len(parts) > depth else path
 
-    # A tree of clusters: prefix -> (sub-prefixes, node paths), drawn depth first.
+    boxes: dict[str, list[str]] = {}  # box -> the nodes drawn in it, in graph order
+    for path in graph:
+        if path not in hidden:
+            boxes.setdefault(box_of(path), []).append(path)
+    ids = {box: f"{name}_{i}" for i, box in enumerate(boxes)}
+    dot = graphviz.Digraph(name, graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+                                             "nodesep": "0.25", "ranksep": "0.3"},
+                           node_attr={"shape": "box", "style": "filled,rounded",
+                                      "fontname": "Helvetica", "fontsize": "11",
+                                      "height": "0.3"},
+                           edge_attr={"fontname": "Helvetica", "fontsize": "9",
+                                      "arrowsize": "0.6"})
+
+    # A tree of clusters: prefix -> (sub-prefixes, boxes), drawn depth first.
     children: dict[str, list[str]] = {"": []}
     members: dict[str, list[str]] = {"": []}
-    for path in graph:
-        if path in hidden:
-            continue
-        parts = path.split(SEP)
-        for depth in range(1, len(parts)):
-            prefix, parent = SEP.join(parts[:depth]), SEP.join(parts[:depth - 1])
+    for box in boxes:
+        parts = box.split(SEP)
+        for level in range(1, len(parts)):
+            prefix, parent = SEP.join(parts[:level]), SEP.join(parts[:level - 1])
             if prefix not in children:
                 children[prefix], members[prefix] = [], []
                 children[parent].append(prefix)
-        members[SEP.join(parts[:-1])].append(path)
-
-    used: list[str] = []
+        members[SEP.join(parts[:-1])].append(box)
+    used: dict[str, int] = {}  # op type -> where it first appears in the graph (the legend's order)
+    order = {box: i for i, box in enumerate(boxes)}
 
     def fill(target: graphviz.Digraph, prefix: str) -> None:
-        for path in members[prefix]:
-            op = graph[path][0]
-            kind = "input" if op is None else op.type
-            if kind not in used:
-                used.append(kind)
-            name = path.rsplit(SEP, 1)[-1]
-            label = _text(name) if op is None else _text(name) + "\\n" + _text(kind)
-            target.node(ids[path], label=label,
-                        tooltip=_text(path + ": " + ("the network's input" if op is None else repr(op))),
-                        fillcolor=_colour(kind))
+        for box in members[prefix]:
+            nodes, short = boxes[box], box.rsplit(SEP, 1)[-1]
+            if nodes == [box]:  # one node of its own
+                op = graph[box][0]
+                kind = "input" if op is None else op.type
+                label = _text(short) if op is None else _text(short) + "\\n" + _text(kind)
+                tooltip = box + ": " + ("the network's input" if op is None else repr(op))
+            else:  # a collapsed prefix
+                kind = "collapsed"
+                params = sum(costs[p][0] for p in nodes) if costs else None
+                flops = sum(costs[p][1] for p in nodes) if costs else None
+                label = _text(short) + (f"\\n{params:,} params\\n{_si(flops)}FLOP"
+                                        if costs else f"\\n{len(nodes)} nodes")
+                tooltip = f"{box}: {len(nodes)} nodes"
+            used[kind] = min(used.get(kind, order[box]), order[box])
+            attributes = {"fillcolor": _colour(kind)}
+            mark = marks.get(box) or next((marks[p] for p in nodes if p in marks), None)
+            if mark:
+                attributes.update(color=DIFF_COLOURS[mark], penwidth="3")
+            target.node(ids[box], label=label, tooltip=_text(tooltip), **attributes)
         for sub in children[prefix]:
-            cluster = graphviz.Digraph(f"cluster_{ids_of_prefix[sub]}",
+            cluster = graphviz.Digraph(f"cluster_{name}_{cluster_ids[sub]}",
                                        graph_attr={"label": _text(sub.rsplit(SEP, 1)[-1]),
                                                    "tooltip": _text(sub), "style": "rounded",
-                                                   "color": "#999999"})
+                                                   "color": "#999999", "fontsize": "10"})
             fill(cluster, sub)
             target.subgraph(cluster)
 
-    ids_of_prefix = {prefix: i for i, prefix in enumerate(children)}
+    cluster_ids = {prefix: i for i, prefix in enumerate(children)}
     fill(dot, "")
+    drawn = set()
     for path, (_, inputs) in graph.items():
         if path in hidden:
             continue
         for source in inputs:
-            dot.edge(ids[source_of(source)], ids[path])
+            source = source_of(source)
+            edge = box_of(source), box_of(path)
+            if edge[0] == edge[1] or edge in drawn:
+                continue
+            drawn.add(edge)
+            label = {"label": " " + "x".join(map(str, shapes[source]))} if shapes else {}
+            dot.edge(ids[edge[0]], ids[edge[1]], **label)
 
-    legend = graphviz.Digraph("cluster_legend", graph_attr={"label": "legend", "color": "#999999"})
-    for i, kind in enumerate(used):
-        legend.node(f"legend{i}", label=_text(kind), fillcolor=_colour(kind))
-    dot.subgraph(legend)
+    # The legend: one row of the op types present, not a column as tall as the network.
+    cells = "".join(f'<td bgcolor="{_colour(kind)}" style="rounded">{graphviz.escape(kind)}</td>'
+                    for kind in sorted(used, key=used.get))
+    dot.node(f"{name}_legend", shape="plaintext", style="", fontsize="9",
+             label=f'<<table border="0" cellspacing="3" cellpadding="3"><tr>{cells}</tr></table>>')
     return dot
+
+
+def draw_diff(first, second, changes, rankdir: str = "TB") -> graphviz.Digraph:
+    """Two bound networks side by side, each in a box named after its file, with the nodes
+    `changes` (netdsl.graph.diff) names outlined: removed in the first, added in the second,
+    changed in both."""
+    dot = graphviz.Digraph("diff", graph_attr={"rankdir": rankdir, "fontname": "Helvetica"})
+    for side, bound, shown in (("a", first, ("removed", "changed")),
+                               ("b", second, ("added", "changed"))):
+        marks = {c.path: c.kind for c in changes if c.kind in shown}
+        drawing = bound.draw(rankdir=rankdir, marks=marks, name=f"cluster_{side}")
+        drawing.attr(label=_text(bound.family.name), color="#666666", style="rounded")
+        dot.subgraph(drawing)
+    return dot
+
+
+def _si(value: int) -> str:
+    """236.6 M for 236,635,642: FLOPs at a glance."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} "
 
 
 def _colour(kind: str) -> str:
     if kind == "input":
         return _INPUT_COLOUR
+    if kind == "collapsed":
+        return _COLLAPSED_COLOUR
     return OPS[kind].colour if kind in OPS else _OTHER_COLOUR
 
 

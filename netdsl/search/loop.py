@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import time
 import traceback
@@ -310,16 +311,16 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                   f"(see: netdsl trials --name {name})")
             return 0
     sampler = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=args.seed + count_before),
-        "random": lambda: optuna.samplers.RandomSampler(seed=args.seed + count_before),
-        "grid": lambda: _grid_sampler()(grid_values, seed=args.seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=args.seed + count_before,
+        "tpe": lambda: optuna.samplers.TPESampler(seed=recipe.seed + count_before),
+        "random": lambda: optuna.samplers.RandomSampler(seed=recipe.seed + count_before),
+        "grid": lambda: _grid_sampler()(grid_values, seed=recipe.seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=recipe.seed + count_before,
                                                       warn_independent_sampling=False),
     }[args.tuner]()
     pruner = {"none": optuna.pruners.NopPruner,
               "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1,
-                                                                  max_resource=recipe.epochs),
+                                                                  max_resource=math.ceil(recipe.epochs)),
               }[args.pruner]()
     directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
@@ -331,7 +332,7 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     optuna.storages.fail_stale_trials(study)
 
     initial = load_weights(args.init_from)
-    data = data_from(args, device)
+    data = data_from(args, device, recipe.seed)
     search = Search(family, space, grid_values, base, recipe, data, initial, args.objectives,
                     study, args.trials)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")

@@ -26,7 +26,7 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
     split_values(values, family)  # unknown keys fail before any data moves
     family.check_values(base)
     recipe = recipe_from_args(args)
-    data = data_from(args, device_from(args))
+    data = data_from(args, device_from(args), recipe.seed)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)

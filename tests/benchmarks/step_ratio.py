@@ -1,10 +1,11 @@
-"""Interleaved A/B timing of one ResNet-9 training step, alternating step by step so both sides
-see the same machine load: netdsl's compiled module against the hand-written one, or (with
---precisions) netdsl's module in two autocast precisions.
+"""Interleaved A/B timing of one training step of ResNet-9 (or airbench94), alternating step by
+step so both sides see the same machine load: netdsl's compiled module against the hand-written
+one, or (with --precisions) netdsl's module in two autocast precisions.
 
     python tests/benchmarks/step_ratio.py [--pairs 20] [--batch 128] [--widths 64,128,256,512]
                                           [--keep-freed-memory] [--precision auto|bf16|fp32]
                                           [--precisions bf16,fp32]
+    python tests/benchmarks/step_ratio.py --net airbench94 [--width 16] [--batch 256]
 
 Prints each side's median step time and the median of the per-pair ratios (first/second side).
 --keep-freed-memory first applies runtime's malloc setting (what `runtime.train` does on the
@@ -22,7 +23,7 @@ import torch
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import netdsl  # noqa: E402
 import runtime  # noqa: E402
-from handwritten import resnet9  # noqa: E402
+from handwritten import airbench94, resnet9  # noqa: E402
 from test_speed import step_function  # noqa: E402
 
 
@@ -30,8 +31,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--net", default="resnet9", choices=("resnet9", "airbench94"))
     parser.add_argument("--widths", default="64,128,256,512",
-                        help="channels of prep, layer1, layer2, layer3")
+                        help="ResNet-9: channels of prep, layer1, layer2, layer3")
+    parser.add_argument("--width", type=int, default=16,
+                        help="airbench94: channels of its first group (the others have 4x)")
     parser.add_argument("--keep-freed-memory", action="store_true")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
                         help="autocast on the CPU (auto: the trainer's choice for this CPU)")
@@ -45,14 +49,20 @@ def main():
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]
 
+    if args.net == "resnet9":
+        compiled = lambda: netdsl.compile(root / "models/resnet9.net", **widths)
+        handwritten, label = lambda: resnet9(*widths.values()), f"ResNet-9 {args.widths}"
+    else:
+        compiled = lambda: netdsl.compile(root / "models/airbench94.net", width=args.width)
+        handwritten, label = lambda: airbench94(args.width), f"airbench94 width {args.width}"
+
     def ours(precision):
-        return step_function(netdsl.compile(root / "models/resnet9.net", **widths), args.batch,
-                             precision=precision)
+        return step_function(compiled(), args.batch, precision=precision)
     if args.precisions:
         steps = {f"netdsl {p}": ours(p) for p in args.precisions.split(",")}
     else:
         steps = {"netdsl": ours(args.precision),
-                 "handwritten": step_function(resnet9(*widths.values()), args.batch,
+                 "handwritten": step_function(handwritten(), args.batch,
                                               precision=args.precision)}
     for step in steps.values():  # warm-up: allocator, oneDNN kernel selection
         step(), step()
@@ -66,7 +76,7 @@ def main():
     first, second = steps
     ratios = [a / b for a, b in zip(times[first], times[second])]
     precision, why = runtime.choose_precision(args.precision, torch.device("cpu"))
-    print(f"ResNet-9 {args.widths}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"{label}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {args.batch}, "
           f"{args.precisions or f'{precision} ({why})'}, channels_last, "
           f"{args.pairs} interleaved pairs, "

@@ -10,6 +10,10 @@
   CPU (bf16 where the CPU computes it natively, else fp32), channels_last, batch 128; the
   compiled module against the hand-written one in the same run. Aim: ratio <= 1.02.
   pytest-benchmark prints each row's ratio to the fastest in parentheses.
+- airbench94 step: the same for models/airbench94.net at width 16 (a CPU-sized net), batch
+  256, against the hand-written airbench94; whitening init: setting the whitening filters from
+  5,000 CIFAR-sized images (what `runtime.train` does before the first step).
+  `python tests/benchmarks/step_ratio.py --net airbench94` interleaves the two step by step.
 """
 import random
 
@@ -19,7 +23,8 @@ import torch
 import netdsl
 import runtime
 import runtime.trainer
-from handwritten import resnet9
+from handwritten import airbench94, resnet9
+from netdsl.module.layers import Whiten
 
 WIDTHS = ([16, 32, 48, 64], [28, 56, 84, 112], [64, 128, 192, 256], [96, 192, 288, 384])
 
@@ -88,3 +93,21 @@ def test_resnet9_step(benchmark, which):
     step = step_function(model)
     loss = benchmark.pedantic(step, rounds=8, warmup_rounds=2)
     assert torch.isfinite(loss)
+
+
+@pytest.mark.benchmark(group="airbench94 step")
+@pytest.mark.parametrize("which", ["handwritten", "netdsl"])
+def test_airbench94_step(benchmark, which):
+    model = airbench94(16) if which == "handwritten" else netdsl.compile(
+        "models/airbench94.net", width=16)
+    step = step_function(model, batch=256)
+    loss = benchmark.pedantic(step, rounds=8, warmup_rounds=2)
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.benchmark(group="whitening init")
+def test_whitening_init(benchmark):
+    images = torch.randn(5000, 3, 32, 32)
+    layer = Whiten(3, 2)
+    benchmark.pedantic(layer.initialise_from_images, (images,), rounds=5, warmup_rounds=1)
+    assert torch.isfinite(layer.weight).all()

@@ -1,0 +1,332 @@
+"""A resolved graph -> DSL text that parses back to the same graph: what a search algorithm that
+builds graphs (or Page-style nested dicts) prints instead of writing DSL itself.
+
+Each node becomes a primitive call labelled with its name; each path prefix becomes a call of a
+block, the built-in one (stage, residual, conv_bn, head) wherever the nodes are exactly what it
+makes, so a ResNet-9 prints as its one-liner, else a block written for it (shared by prefixes
+whose nodes are alike). Inputs are written (`<- ref`) only where a node does not read the node
+before it. The text is checked by parsing it back.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from ..errors import NetdslError
+from ..graph import INPUT, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
+from ..graph.nested import shapes as graph_shapes
+from .expand import prelude
+from .printer import INDENT, literal
+
+BUILTINS = ("stage", "residual", "conv_bn", "head")  # the prelude's blocks, tried in this order
+# Tried on runs of nodes that a call without a label splices in: the names each one makes.
+SPLICED = {"head": ("pool", "flatten", "linear", "logits"), "conv_bn": ("conv", "bn", "relu")}
+
+
+def graph_to_text(graph: Graph, input_shape: Shape) -> str:
+    """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph."""
+    shapes = graph_shapes(graph, input_shape)
+    for use_builtins in (True, False):  # a built-in that fits in shape but not in place: none
+        text = _Writer(graph, shapes, use_builtins).text()
+        if _same(_parse(text, tuple(input_shape)), graph):
+            return text
+    raise NetdslError("this graph has no DSL text that parses back to it (a node the language "
+                      "cannot name, or inputs in an order it cannot write)")
+
+
+def _parse(text: str, input_shape: Shape) -> Graph | None:
+    from .family import load
+
+    try:
+        return load(text).bind(input_shape=input_shape).graph
+    except NetdslError:
+        return None
+
+
+def _same(parsed: Graph | None, graph: Graph) -> bool:
+    """Same paths, inputs and layers; a layer's arguments compared where the graph states them
+    (a hand-built Op may leave torch's defaults out; `inplace` follows from the readers)."""
+    if parsed is None or set(parsed) != set(graph):
+        return False
+    for path, (op, inputs) in graph.items():
+        other, other_inputs = parsed[path]
+        if list(inputs) != list(other_inputs) or (op is None) != (other is None):
+            return False
+        if op is not None and not _same_op(op, other):
+            return False
+    return True
+
+
+def _same_op(given: Op, made: Op) -> bool:
+    mine = made.kwargs
+    return given.type == made.type and all(
+        mine.get(key, value) == value for key, value in given.args if key != "inplace")
+
+
+# ---- an Op as a primitive call ------------------------------------------------------------------
+
+def _candidates(op: Op) -> list[dict[str, Any]]:
+    """DSL arguments that may give `op`, most specific first."""
+    a = op.kwargs
+    if op.type == "Conv2d":
+        return [{"c": a["out_channels"], "ks": a["kernel_size"], "stride": a["stride"],
+                 "padding": a["padding"], "dilation": a.get("dilation", 1),
+                 "groups": a.get("groups", 1), "bias": a.get("bias", True),
+                 "dirac": a.get("dirac", False)}]
+    if op.type == "Whiten":
+        return [{"ks": a["kernel_size"], "bias_epochs": a.get("bias_epochs")}]
+    if op.type == "BatchNorm":
+        return [{"eps": a.get("eps", 1e-5), "momentum": a.get("momentum", 0.1),
+                 "scale": a.get("scale", True)}]
+    if op.type in ("MaxPool2d", "AvgPool2d"):
+        return [{"global": True}, {"k": a["kernel_size"], "stride": a.get("stride"),
+                                   "padding": a.get("padding", 0)}]
+    if op.type == "Linear":
+        return [{"out": a["out_features"], "bias": a.get("bias", True)}]
+    if op.type == "Mul":
+        return [{"w": a["weight"]}]
+    if op.type in ("CELU", "Dropout"):
+        return [{name: a[name] for name in ("alpha", "p") if name in a}]
+    return [{}]
+
+
+def primitive_call(op: Op, input_shapes: list[Shape]) -> str | None:
+    """The shortest call of `op`'s primitive that makes `op` on inputs of `input_shapes`, or
+    None when none does."""
+    primitive = next((p for p in PRIMITIVES.values() if p.op == op.type), None)
+    if primitive is None:
+        return None
+    defaults = dict(primitive.params)
+
+    def makes(args: dict[str, Any]) -> bool:
+        full = {name: args.get(name, default) for name, default in primitive.params}
+        if any(value is REQUIRED for value in full.values()):
+            return False
+        try:
+            return _same_op(op, primitive.infer(full, input_shapes, exclusive=False))
+        except NetdslError:
+            return False
+    for args in _candidates(op):
+        args = {k: v for k, v in args.items() if k in defaults}
+        if not makes(args):
+            continue
+        for name in list(args):  # leave out what the defaults give anyway
+            if defaults[name] is not REQUIRED and makes({k: v for k, v in args.items()
+                                                         if k != name}):
+                del args[name]
+        return call_text(primitive.name, primitive.params, args)
+    return None
+
+
+def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
+    """`name(...)`: required values by position, true switches as bare names, the rest as
+    keywords."""
+    parts = []
+    for param, default in params:
+        if param not in args:
+            continue
+        value = args[param]
+        if default is REQUIRED:
+            parts.append(literal(value))
+        elif isinstance(default, bool) and value is True:
+            parts.append(param)
+        else:
+            parts.append(f"{param}={literal(value)}")
+    return f"{name}({', '.join(parts)})" if parts else name
+
+
+# ---- the built-in blocks ------------------------------------------------------------------------
+
+def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]]) -> dict[str, Any] | None:
+    """The arguments of built-in `block` that would make `nodes` (relative paths), read off
+    them; None when they cannot be its."""
+    def arg(path: str, key: str):
+        op = nodes.get(path, (None,))[0]
+        return None if op is None else op.kwargs.get(key)
+    top = {path.split(SEP)[0] for path in nodes}
+    if block in ("conv_bn", "stage"):
+        c, ks = arg("conv", "out_channels"), arg("conv", "kernel_size")
+        if c is None:
+            return None
+        if block == "conv_bn":
+            return {"c": c, "ks": ks}
+        extra = sum(bool(re.fullmatch(r"extra(_\d+)?", name)) for name in top)
+        return {"c": c, "pool": "pool" in top, "res": "residual" in top, "extra": extra,
+                "ks": ks}
+    if block == "residual":
+        c, ks = arg("res1/conv", "out_channels"), arg("res1/conv", "kernel_size")
+        return None if c is None else {"c": c, "ks": ks}
+    classes, w = arg("linear", "out_features"), arg("logits", "weight")
+    return None if classes is None or w is None else {"classes": classes, "w": w}
+
+
+@functools.lru_cache(maxsize=4096)
+def _expansion(call: str, input_shape: Shape) -> tuple | None:
+    """The nodes `call` makes (relative paths -> (Op, inputs); the caller's input is `INPUT`),
+    as a hashable tuple, or None when it does not bind."""
+    graph = _parse(call, input_shape)
+    if graph is None:
+        return None
+    return tuple((path, op, tuple(inputs)) for path, (op, inputs) in graph.items()
+                 if path != INPUT)
+
+
+def _builtin_call(block: str, nodes: dict, label: str | None, input_shape: Shape,
+                  external: str) -> str | None:
+    """A call of `block` (labelled `label`, or spliced when None) that makes exactly `nodes`
+    (relative paths; their outside input is `external`), or None."""
+    args = _guess(block, nodes)
+    if args is None:
+        return None
+    definition = prelude()[block]
+    params = tuple((name, definition.constant_defaults.get(name, REQUIRED))
+                   for name, _ in definition.params)
+    defaults = dict(params)
+    args = {k: v for k, v in args.items() if defaults[k] is REQUIRED or v != defaults[k]}
+    call = call_text(block, params, args)
+    made = _expansion(f"x: {call}" if label else call, tuple(input_shape))
+    if made is None or len(made) != len(nodes):
+        return None
+    prefix = "x/" if label else ""
+    for path, op, inputs in made:
+        path = path.removeprefix(prefix)
+        wanted = [external if i == INPUT else i.removeprefix(prefix) for i in inputs]
+        have = nodes.get(path)
+        if have is None or have[0] is None or not _same_op(have[0], op) or list(
+                have[1]) != wanted:
+            return None
+    if label is None:
+        return call
+    if block == "stage" and label not in _RESERVED and not label.endswith("_block"):
+        return label + call[len(block):]  # `layer1(16, pool)` is `layer1: stage(16, pool)`
+    return f"{label}: {call}"
+
+
+_RESERVED = set(PRIMITIVES) | set(BUILTINS)
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+class _Writer:
+    def __init__(self, graph: Graph, shapes: dict[str, Shape], use_builtins: bool):
+        self.graph, self.shapes, self.use_builtins = graph, shapes, use_builtins
+        self.blocks: dict[tuple[str, ...], str] = {}  # body -> block name
+        self.definitions: list[str] = []
+        # The tree of prefixes: prefix -> its children (leaf or prefix names), in order.
+        self.children: dict[str, list[str]] = {"": []}
+        self.leaves: set[str] = set()
+        for path in graph:
+            if path == INPUT:
+                continue
+            parts = path.split(SEP)
+            for depth in range(1, len(parts) + 1):
+                prefix, parent = SEP.join(parts[:depth]), SEP.join(parts[:depth - 1])
+                if prefix not in self.children:
+                    self.children[prefix] = []
+                    self.children[parent].append(prefix)
+            self.leaves.add(path)
+
+    def text(self) -> str:
+        body = self.body("", first_reads_call=False)
+        return "\n".join([*self.definitions, *body]) + "\n"
+
+    def first_leaf(self, prefix: str) -> str:
+        while prefix not in self.leaves:
+            prefix = self.children[prefix][0]
+        return prefix
+
+    def last_leaf(self, prefix: str) -> str:
+        """The node that comes last in the graph's order (what reads on after the prefix)."""
+        under = [p for p in self.graph if p == prefix or p.startswith(prefix + SEP)]
+        return under[-1]
+
+    def nodes_under(self, prefix: str, names: list[str]) -> dict:
+        """The nodes under `prefix`/name for `names`, relative to `prefix`."""
+        base = prefix + SEP if prefix else ""
+        out = {}
+        for path, (op, inputs) in self.graph.items():
+            rel = path[len(base):] if path.startswith(base) else None
+            if rel is not None and rel.split(SEP)[0] in names:
+                out[rel] = (op, [i[len(base):] if i.startswith(base) and
+                                 i[len(base):].split(SEP)[0] in names else "@" + i
+                                 for i in inputs])
+        return out
+
+    def body(self, prefix: str, first_reads_call: bool) -> list[str]:
+        """The items of `prefix`'s children; the first takes its input from the call (in a
+        block's body) or from the network's input."""
+        lines = []
+        previous = INPUT
+        names = [child.rsplit(SEP, 1)[-1] for child in self.children[prefix]]
+        i = 0
+        while i < len(names):
+            child = SEP.join(filter(None, (prefix, names[i])))
+            first = self.first_leaf(child)
+            inputs = self.graph[first][1]
+            implicit = (i == 0 and first_reads_call) or list(inputs) == [previous]
+            item, taken = self.item(prefix, names, i)
+            if not implicit:
+                item += " <- " + ", ".join(relative(source, prefix) for source in inputs)
+            lines.append(item)
+            previous = self.last_leaf(SEP.join(filter(None, (prefix, names[i + taken - 1]))))
+            i += taken
+        return lines
+
+    def item(self, prefix: str, names: list[str], i: int) -> tuple[str, int]:
+        """The item for child `i` of `prefix` (or a run of children from it, when a built-in
+        block spliced in makes them), and how many children it covers."""
+        name = names[i]
+        path = SEP.join(filter(None, (prefix, name)))
+        external = self.graph[self.first_leaf(path)][1]
+        in_shape = self.shapes[external[0]] if len(external) == 1 else None
+        if self.use_builtins and in_shape is not None:
+            for block, made in SPLICED.items():
+                if tuple(names[i:i + len(made)]) != made:
+                    continue
+                call = _builtin_call(block, self.nodes_under(prefix, list(made)), None,
+                                     in_shape, "@" + external[0])
+                if call is not None:
+                    return call, len(made)
+        if path in self.leaves:
+            op, inputs = self.graph[path]
+            call = primitive_call(op, [self.shapes[s] for s in inputs])
+            if call is None:
+                raise NetdslError(f"node '{path}': the language has no primitive for {op!r}")
+            return (call if call == name else f"{name}: {call}"), 1
+        if self.use_builtins and in_shape is not None:
+            nodes = self.nodes_under(prefix, [name])
+            nodes = {rel[len(name) + 1:]: (op, [i[len(name) + 1:] if not i.startswith("@")
+                                                 else i for i in inputs])
+                     for rel, (op, inputs) in nodes.items()}
+            for block in BUILTINS:
+                call = _builtin_call(block, nodes, name, in_shape, "@" + external[0])
+                if call is not None:
+                    return call, 1
+        body = tuple(self.body(path, first_reads_call=True))
+        if body not in self.blocks:
+            block_name = unique(f"{name}_block", {*PRIMITIVES, *BUILTINS, "stage",
+                                                  *self.blocks.values()})
+            self.blocks[body] = block_name
+            self.definitions += [f"block {block_name}() {{", *(INDENT + line for line in body),
+                                 "}"]
+        return f"{name}: {self.blocks[body]}", 1
+
+
+def relative(target: str, scope: str) -> str:
+    """`target`'s path as a reference from a node in `scope`."""
+    here = scope.split(SEP) if scope else []
+    there = target.split(SEP)
+    common = 0
+    while common < min(len(here), len(there) - 1) and here[common] == there[common]:
+        common += 1
+    return SEP.join([".."] * (len(here) - common) + there[common:])
+
+
+def unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}_{n}" in taken:
+        n += 1
+    return f"{name}_{n}"
