@@ -21,7 +21,7 @@ from .data import DeviceData
 from .muon import Muon
 from .recipe import Recipe
 
-PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} images {percentage:3.0f}% {rate_fmt}, {postfix}"
+PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} images {percentage:3.0f}% {rate_fmt}{postfix}"
 PROGRESS_SECONDS = 1.0  # between updates of the progress line's loss and time left
 COLUMNS = ("epoch", "lr", "train time", "train loss", "train acc", "valid time", "valid loss",
            "valid acc", "epoch time")
@@ -384,6 +384,10 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
         f"the learning rate peaks at epoch {peak}")
     out(table_header())
     step = 0
+    # One progress line for the run, reset each epoch: a bar made per epoch is collected per
+    # epoch, and a Ctrl-C that lands in its __del__ would be swallowed ("Exception ignored").
+    bar = tqdm(unit="img", unit_scale=True, leave=False, disable=not progress, file=sys.stderr,
+               bar_format=PROGRESS_FORMAT, delay=PROGRESS_SECONDS)  # short epochs: no flicker
     try:
         for epoch in range(math.ceil(total_steps / steps_per_epoch)):
             for module in model.modules():  # a bias that trains for its first epochs only
@@ -399,10 +403,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
-            steps_now = min(steps_per_epoch, total_steps - step)
-            bar = tqdm(total=steps_now * recipe.batch_size, unit="img", unit_scale=True,
-                       desc=f"epoch {epoch + 1}", leave=False, disable=not progress,
-                       file=sys.stderr, bar_format=PROGRESS_FORMAT)
+            bar.set_description_str(f"epoch {epoch + 1}", refresh=False)
+            bar.set_postfix_str("", refresh=False)
+            bar.reset(total=min(steps_per_epoch, total_steps - step) * recipe.batch_size)
             shown = start
             for x, y in data.train_batches(recipe.batch_size, generator,
                                            translate=recipe.translate, cutout=recipe.cutout,
@@ -446,7 +449,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                     per_step = (shown - start) / (step - epoch * steps_per_epoch)
                     bar.set_postfix_str(f"loss {loss_sum.item() / seen:.4f}, run "
                                         f"{format_seconds(per_step * (total_steps - step))} left")
-            bar.close()
+            bar.clear()  # the table's row takes the line
             if lookahead_state is not None:  # the epoch ends on the averaged weights
                 with torch.no_grad():
                     for average, tensor in zip(lookahead_state, live_state):
@@ -490,6 +493,8 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
             raise
         raise OutOfMemory(f"out of memory on {device} with batch size {recipe.batch_size}; try "
                           f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
+    finally:
+        bar.close()
     if ema is not None:  # the averaged weights are the ones evaluated: they are the result
         with torch.no_grad():
             for mine, averaged in zip(model.state_dict().values(),
