@@ -50,8 +50,6 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     example = (torch.randn(2, *bound.input_shape),)
     try:
         data = _EXPORTERS[suffix](model, example)
-    except NetdslError:
-        raise
     except Exception as e:  # exporters fail in many ways: find the layer that cannot go
         raise NetdslError(_culprit(bound, model, suffix, e)) from None
     return write_atomically(output, data)

@@ -35,22 +35,26 @@ def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
     for name, f in RECIPE_FIELDS.items():
         meta, value_kind = dict(f.metadata), kind(f)
         meta["help"] = meta["help"].replace("%", "%%")  # argparse formats help with %
-        seed = "" if f.default is None or value_kind is dict else f" (seed: {f.default:g})" \
-            if value_kind in (int, float) else f" (seed: {f.default})"
+        if f.default is None or value_kind is dict:
+            seed_value = ""
+        elif value_kind in (int, float):
+            seed_value = f" (seed: {f.default:g})"
+        else:
+            seed_value = f" (seed: {f.default})"
         if value_kind is bool:
             group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
-                               help=meta["help"] + seed)
+                               help=meta["help"] + seed_value)
         elif value_kind is dict:
             group.add_argument(flag(name), action="append", default=None, type=_entry,
                                metavar=f"{meta['entry']}=FACTOR",
                                help=meta["help"] + " (repeatable)")
         elif value_kind is str:
             group.add_argument(flag(name), choices=meta["choices"], default=None,
-                               help=meta["help"] + seed)
+                               help=meta["help"] + seed_value)
         else:
             group.add_argument(flag(name), type=value_kind, default=None,
                                metavar=(meta["unit"] or name.split("_")[-1]).upper(),
-                               help=meta["help"] + seed)
+                               help=meta["help"] + seed_value)
 
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:

@@ -97,8 +97,8 @@ def _torchvision(name: str, data_dir: Path) -> Images:
                 images = images[..., None]
             elif how == "split":  # SVHN's and STL-10's (N, C, H, W)
                 images = images.transpose(0, 2, 3, 1)
-            labels = np.asarray(getattr(split, "targets", None) if how == "train"
-                                else split.labels, dtype=np.int64)
+            labels = np.asarray(split.targets if how == "train" else split.labels,
+                                dtype=np.int64)
             splits[train] = (np.ascontiguousarray(images), labels)
         # SVHN names no classes: its labels are the digits
         classes = list(getattr(split, "classes", None) or [str(d) for d in range(10)])

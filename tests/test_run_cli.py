@@ -114,7 +114,10 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
                              str(folder), "--epochs", "500", "--batch-size", "32", "--json",
                              str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
-                                 "PYTHONUNBUFFERED": "1"})
+                                 "PYTHONUNBUFFERED": "1"},
+                            # A shell that starts the tests in the background ignores SIGINT,
+                            # and children inherit that: give the run Ctrl-C back.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.split()[:1] == ["2"]:  # two epochs done
             proc.send_signal(signal.SIGINT)
