@@ -8,6 +8,7 @@ keep the module's names (`layer1_residual_res2_conv.weight`: torch allows no `/`
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,11 @@ def _torchscript(model, inputs: tuple) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    # Traced: the forward is a loop over the graph, the same for every input.
-    torch.jit.save(torch.jit.trace(model, inputs), buffer)
+    with warnings.catch_warnings():
+        # torch 2.14 deprecates TorchScript (the README says so); asked for, it is what is meant
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+        # Traced: the forward is a loop over the graph, the same for every input.
+        torch.jit.save(torch.jit.trace(model, inputs), buffer)
     return buffer.getvalue()
 
 
