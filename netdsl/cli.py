@@ -19,6 +19,9 @@ A network is a file (models/resnet9.net) or, with -e, a string:
   netdsl draw models/resnet9.net -o resnet9.svg
   netdsl check models/resnet9.net && echo valid
   netdsl run models/resnet9.net --dataset cifar10 --json run.json
+  netdsl run models/airbench94.net --recipe airbench94 --dataset cifar10
+  netdsl export models/resnet9.net -o resnet9.onnx
+  netdsl fmt models/*.net --check
 """
 
 
@@ -128,9 +131,10 @@ def _parser() -> argparse.ArgumentParser:
 
     fmt = commands.add_parser(
         "fmt", help="format .net files canonically, comments kept",
-        description="Rewrite each .net file in the canonical layout (one statement a line, "
-        "block bodies indented by four spaces, expressions with only the parentheses they "
-        "need), keeping its comments. A file that does not parse is reported as `check` "
+        description="Rewrite each .net file in the canonical layout (a statement a line, "
+        "a `->` chain written on one line kept there while it fits in 100 columns, block "
+        "bodies indented by four spaces, expressions with only the parentheses they need), "
+        "keeping its comments. A file that does not parse is reported as `check` "
         "reports it and left untouched (exit 2). --check writes nothing and exits 1 when a "
         "file would change.")
     fmt.add_argument("files", nargs="+", metavar="FILE", help=".net files")
@@ -158,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                         "if it is valid, print the error and exit 2 if not.")
 
     run = commands.add_parser(
-        "run", parents=[network], help="train the network and print the seed's table",
+        "run", parents=[network], help="train the network and print the per-epoch table",
         description="Train the network with a recipe (--recipe: the seed's, airbench94's, "
         "airbench94_muon's or a file; every part a flag) and print "
         "the seed's per-epoch table. Exit 0 when done, 2 for bad input, 3 when the loss stops "

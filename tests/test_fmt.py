@@ -64,9 +64,7 @@ block twin(c, k=3) {  # two convs
     # before the sum
     s: add <- a, b
 }
-prev: conv(w)
-t: twin(w)
-head(10, w=0.5 * 2)
+prev: conv(w) -> t: twin(w) -> head(10, w=0.5 * 2)
 # the end
 """
     assert fmt(formatted) == formatted
@@ -80,6 +78,11 @@ def test_generated_families_format_to_the_same_network(generated):
     formatted = fmt(text)
     assert fmt(formatted) == formatted
     assert netdsl.load(formatted).bind().graph == netdsl.load(text).bind().graph
+
+
+def test_the_projects_own_files_are_formatted():
+    for path in [*MODELS, PRELUDE]:
+        assert fmt(path.read_text()) == path.read_text(), f"netdsl fmt {path}"
 
 
 def netdsl_cli(*args, cwd):

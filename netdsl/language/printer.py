@@ -12,6 +12,8 @@ from typing import Any
 from .syntax import Arg, Binary, Block, Call, Const, Expr, Item, Name, Param, Unary
 
 INDENT = "    "
+LINE_LENGTH = 100  # `fmt` keeps a chain written on one line together up to this many columns
+CONTINUATION = "  -> "  # `fmt`'s start of a line that continues a chain
 # Binding strength: a sum holds products, a product holds unary operations, these hold atoms.
 _SUM, _PRODUCT, _UNARY, _ATOM = range(4)
 _LEVEL = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "//": _PRODUCT}
@@ -97,10 +99,12 @@ def _strength(expr: Expr) -> int:
 
 
 def format_text(statements: list, text: str) -> str:
-    """`text` (whose statements are `statements`) printed canonically, as `to_text` prints it,
-    with its comments kept: a comment on a line of its own before the statement that follows
+    """`text` (whose statements are `statements`) printed canonically, as `to_text` prints it
+    except that items chained with `->` on one line stay on one line while it fits in
+    LINE_LENGTH columns, and a line that starts with `->` keeps its arrow (`CONTINUATION`).
+    Its comments are kept: a comment on a line of its own before the statement that follows
     it (a comment inside a block after its last statement moves below the block), one at the
-    end of a line after the last statement that starts on that line, and one blank line where
+    end of a line after the last statement that starts on that line; and one blank line where
     the text had blank lines between statements. Formatting formatted text changes nothing."""
     lines = text.split("\n")
     own, trailing = {}, {}  # source line -> comment
@@ -119,6 +123,14 @@ def format_text(statements: list, text: str) -> str:
             for inner in stmt.body:
                 emit(inner, indent + INDENT)
             printed.append((-1, indent, "}"))
+        elif (isinstance(stmt, Item) and printed and printed[-1][0] == start
+              and printed[-1][1] == indent and not printed[-1][2].endswith("{")
+              and len(indent + printed[-1][2]) + 4 + len(_item(stmt)) <= LINE_LENGTH):
+            # A chain written on one line stays on one line while it fits.
+            printed[-1] = (start, indent, printed[-1][2] + " -> " + _item(stmt))
+        elif isinstance(stmt, Item) and lines[start - 1].lstrip().startswith("->"):
+            # A chain continued on a line of its own keeps its arrow in front.
+            printed.append((start, indent, CONTINUATION + _item(stmt)))
         else:
             printed.append((start, indent, _statement(stmt, {})[0]))
 
