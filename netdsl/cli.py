@@ -83,16 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
 
-    network = _Parser(add_help=False)
+    # Flag sets shared by commands: argparse parents.
+    bindings = _Parser(add_help=False)
+    bindings.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append",
+                          default=[], help="bind a parameter the network declares (repeatable)")
+    shaped = _Parser(add_help=False)
+    shaped.add_argument("--input-shape", metavar="C,H,W", type=_shape,
+                        default=DEFAULT_INPUT_SHAPE,
+                        help="shape of one input image (default: 3,32,32, CIFAR)")
+    laid_out = _Parser(add_help=False)
+    laid_out.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                          help="top to bottom (default) or left to right")
+    network = _Parser(add_help=False, parents=[bindings])
     source = network.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="a .net file")
     source.add_argument("-e", "--expr", metavar="TEXT", help="the network as a string")
-    network.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append",
-                         default=[], help="bind a parameter the network declares (repeatable)")
-    sized = _Parser(add_help=False, parents=[network])
-    sized.add_argument("--input-shape", metavar="C,H,W", type=_shape,
-                       default=DEFAULT_INPUT_SHAPE,
-                       help="shape of one input image (default: 3,32,32, CIFAR)")
+    sized = _Parser(add_help=False, parents=[network, shaped])
 
     show = commands.add_parser("show", parents=[sized], help="print the network",
                                description="Print the network: a summary table (output shape, "
@@ -102,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="summary (default): shapes, parameters, FLOPs per image; "
                       "ops: Page's (path, (op, inputs)) listing; json: the resolved graph")
 
-    draw = commands.add_parser("draw", parents=[sized], help="draw the network with graphviz",
+    draw = commands.add_parser("draw", parents=[sized, laid_out],
+                               help="draw the network with graphviz",
                                description="Draw the network. The suffix of -o picks the "
                                "format: .svg, .png, .pdf (these need graphviz's dot program) "
                                "or .dot (plain text, needs nothing).")
@@ -115,8 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--depth", type=_count, metavar="N",
                       help="collapse everything below N path parts into one box per prefix, "
                       "with its parameters and FLOPs (--depth 1: one box per stage)")
-    draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
-                      help="top to bottom (default) or left to right")
 
     export = commands.add_parser(
         "export", parents=[sized], help="write the network as ONNX, torch.export or TorchScript",
@@ -142,20 +147,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="only say which files would change (exit 1 if any)")
 
     diff = commands.add_parser(
-        "diff", help="what differs between two networks, node by node",
+        "diff", parents=[bindings, shaped, laid_out],
+        help="what differs between two networks, node by node",
         description="Print the nodes removed from FIRST (-), changed (~: the layer or its "
         "inputs) and added in SECOND (+), matched by path; exit 0 when the two are the same "
         "network, 1 when they differ, 2 when one does not parse. -o draws both side by side, "
-        "the differences outlined: red removed, orange changed, green added.")
+        "the differences outlined: red removed, orange changed, green added. --set binds a "
+        "parameter in each network that declares it.")
     diff.add_argument("first", help="a .net file")
     diff.add_argument("second", help="a .net file")
-    diff.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append", default=[],
-                      help="bind a parameter in both networks (where it is declared)")
-    diff.add_argument("--input-shape", metavar="C,H,W", type=_shape, default=DEFAULT_INPUT_SHAPE,
-                      help="shape of one input image (default: 3,32,32, CIFAR)")
     diff.add_argument("-o", "--output", metavar="FILE", help="draw both: .svg, .png, .pdf, .dot")
-    diff.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
-                      help="top to bottom (default) or left to right")
 
     commands.add_parser("check", parents=[sized], help="validate only: exit 0 if valid, 2 if not",
                         description="Parse and check the network; print one line and exit 0 "

@@ -78,38 +78,33 @@ def _onnx(model, inputs: tuple) -> bytes:
 
 def _name_by_path(proto, model) -> None:
     """Rename nodes `/layer1_conv/Conv` to `layer1/conv` (`gelu/Erf`, `gelu/Mul_1`... where one
-    module makes several nodes) and weights `layer1_conv.weight` to `layer1/conv/weight`."""
-    renamed = {}
-    for initializer in proto.graph.initializer:
-        if "." in initializer.name:
-            renamed[initializer.name] = model.path_of(initializer.name)
-            initializer.name = renamed[initializer.name]
+    module makes several nodes) and weights `layer1_conv.weight` to `layer1/conv/weight`;
+    weights the exporter made itself (a BatchNorm folded into the conv before it) are named
+    after the node that reads them: `layer1/conv/bias`."""
     by_module: dict[str, list] = {}
     for node in proto.graph.node:
-        node.input[:] = [renamed.get(name, name) for name in node.input]
         child = node.name.strip("/").split("/")[0]
         if child in model.paths:
             by_module.setdefault(child, []).append(node)
     for child, nodes in by_module.items():
-        if len(nodes) == 1:
-            nodes[0].name = model.paths[child]
-            continue
         seen: dict[str, int] = {}  # GELU is Div, Erf, Add, Mul, Mul: each named apart
         for node in nodes:
             n = seen[node.op_type] = seen.get(node.op_type, -1) + 1
-            node.name = f"{model.paths[child]}/{node.op_type}" + (f"_{n}" if n else "")
+            node.name = model.paths[child] if len(nodes) == 1 else \
+                f"{model.paths[child]}/{node.op_type}" + (f"_{n}" if n else "")
     named = {node.name for nodes in by_module.values() for node in nodes}
-    # Weights the exporter made itself (a BatchNorm folded into the conv before it) are named
-    # after the node that reads them: layer1/conv/weight, layer1/conv/bias.
-    made = {i.name: i for i in proto.graph.initializer if i.name not in renamed.values()}
+    weights = {i.name for i in proto.graph.initializer}
+    renamed = {name: model.path_of(name) for name in weights if "." in name}
     for node in proto.graph.node:
-        for index, name in enumerate(node.input):
-            if name in made and node.name in named:
-                role = _ROLES.get(node.op_type, ())
-                new = f"{node.name}/{role[index] if index < len(role) else f'input{index}'}"
-                made.pop(name).name = new
-                for reader in proto.graph.node:
-                    reader.input[:] = [new if i == name else i for i in reader.input]
+        if node.name in named:
+            role = _ROLES.get(node.op_type, ())
+            for index, name in enumerate(node.input):
+                if name in weights and name not in renamed:
+                    renamed[name] = f"{node.name}/{role[index] if index < len(role) else index}"
+    for initializer in proto.graph.initializer:
+        initializer.name = renamed.get(initializer.name, initializer.name)
+    for node in proto.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
 
 
 _ROLES = {"Conv": ("input", "weight", "bias"), "Gemm": ("input", "weight", "bias"),

@@ -1,5 +1,7 @@
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 MODELS = sorted((ROOT / "models").glob("*.net"))
+
+
+def netdsl_cli(*args, cwd, **kwargs) -> subprocess.CompletedProcess:
+    """`netdsl ARGS` as a user runs it, in `cwd`, which is also its data folder."""
+    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, text=True,
+                          cwd=cwd, env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"},
+                          **kwargs)
 
 
 @pytest.fixture

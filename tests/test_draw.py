@@ -1,13 +1,12 @@
 """The drawing: what it shows, how it is written, and that names cannot break it."""
 import re
 import subprocess
-import sys
 
 import graphviz
 import pytest
 
 import netdsl
-from conftest import need_dot
+from conftest import netdsl_cli, need_dot
 from netdsl import NetdslError
 from netdsl.module.draw import write_drawing
 
@@ -135,11 +134,6 @@ def test_rankdir_and_jupyter():
     need_dot()
     assert bound._repr_svg_().lstrip().startswith("<?xml")
     assert netdsl.load(NET)._repr_svg_().lstrip().startswith("<?xml")
-
-
-def netdsl_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
-                          text=True, cwd=cwd)
 
 
 def test_diff_names_what_was_added_removed_and_changed(tmp_path):

@@ -1,14 +1,12 @@
 """`netdsl fmt`: one canonical layout, comments kept, the same network, and formatting twice
 changes nothing."""
 import re
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
 
 import netdsl
-from conftest import MODELS, ROOT
+from conftest import MODELS, ROOT, netdsl_cli
 from netdsl.language.printer import format_text
 from netdsl.language.syntax import Source, parse_statements
 from test_bind import generated_families
@@ -83,11 +81,6 @@ def test_generated_families_format_to_the_same_network(generated):
 def test_the_projects_own_files_are_formatted():
     for path in [*MODELS, PRELUDE]:
         assert fmt(path.read_text()) == path.read_text(), f"netdsl fmt {path}"
-
-
-def netdsl_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
-                          text=True, cwd=cwd)
 
 
 def test_the_cli_formats_checks_and_leaves_a_broken_file_untouched(tmp_path):

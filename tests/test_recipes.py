@@ -2,8 +2,6 @@
 training loop (fractional epochs, schedule shape, decoupled rates, rate multipliers by kind,
 lookahead, translation, alternating flip, 6-view test-time augmentation, Muon)."""
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,7 +10,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import netdsl
 import runtime
-from conftest import ROOT
+from conftest import ROOT, netdsl_cli
 from runtime.muon import Muon, orthogonalise
 from runtime.recipe import Recipe, RecipeError, load_recipe, presets
 from runtime.trainer import _optimizers
@@ -22,11 +20,6 @@ from test_runtime import colour_images
 @pytest.fixture(scope="module")
 def data():
     return runtime.DeviceData(colour_images(), "cpu")
-
-
-def netdsl_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
-                          text=True, cwd=cwd)
 
 
 # ---- presets and files ----------------------------------------------------------------------
@@ -95,11 +88,12 @@ def test_the_cli_refuses_a_bad_recipe_before_any_data_loads(tmp_path):
     (tmp_path / "bad.toml").write_text("epochs = 4\nlearning_rate = 2\n")
     # The dataset does not exist either: the recipe's error must come first.
     done = netdsl_cli("run", str(ROOT / "models/airbench94.net"), "--recipe",
-                      str(tmp_path / "bad.toml"), "--dataset", str(tmp_path / "no-such-data"))
+                      str(tmp_path / "bad.toml"), "--dataset", str(tmp_path / "no-such-data"),
+                      cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"--recipe: {tmp_path / 'bad.toml'}: unknown key 'learning_rate'" in done.stderr
     done = netdsl_cli("run", str(ROOT / "models/airbench94.net"), "--recipe", "airbench95",
-                      "--dataset", "cifar10")
+                      "--dataset", "cifar10", cwd=tmp_path)
     assert done.returncode == 2 and "neither a preset (airbench94, airbench94_muon, seed)" in \
         done.stderr
 

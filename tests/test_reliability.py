@@ -2,8 +2,6 @@
 and nothing is lost: the bad and careless inputs found when the project was tried."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import optuna
@@ -11,6 +9,7 @@ import pytest
 import torch
 
 import netdsl
+from conftest import netdsl_cli
 import runtime
 from netdsl import NetdslError
 from netdsl.module.network import transfer_weights
@@ -18,12 +17,6 @@ from netdsl.module.network import transfer_weights
 NET = "a(8, pool) -> head(3, w=0.5)"
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
 FAMILY = "param prep = 4\na(prep, pool) -> head(3)"
-
-
-def netdsl_cli(*args, cwd, **kwargs):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"},
-                          **kwargs)
 
 
 def clear_error(run, *words):

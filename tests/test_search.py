@@ -13,7 +13,7 @@ import pytest
 
 import netdsl
 import runtime
-from conftest import ROOT
+from conftest import ROOT, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, evaluate, split_values
 from netdsl.search.study import spends_budget
@@ -144,11 +144,6 @@ SPACE = {"prep": {"_type": "choice", "_value": [4, 8]},
          "logits_weight": {"_type": "quniform", "_value": [0.1, 0.5, 0.05]}}
 FAMILY = "param prep = 4\nparam logits_weight = 0.125\na(prep, pool) -> b(8, pool) -> head(3, w=logits_weight)"
 FAST = ["--epochs", "2", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0"]
-
-
-def netdsl_cli(*args, cwd, **kwargs):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"}, **kwargs)
 
 
 @pytest.fixture

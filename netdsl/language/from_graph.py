@@ -216,6 +216,9 @@ class _Writer:
         # The tree of prefixes: prefix -> its children (leaf or prefix names), in order.
         self.children: dict[str, list[str]] = {"": []}
         self.leaves: set[str] = set()
+        # prefix -> the node under it that comes last in the graph's order: what reads on after
+        # the prefix's call
+        self.last_leaf: dict[str, str] = {}
         for path in graph:
             if path == INPUT:
                 continue
@@ -225,6 +228,7 @@ class _Writer:
                 if prefix not in self.children:
                     self.children[prefix] = []
                     self.children[parent].append(prefix)
+                self.last_leaf[prefix] = path
             self.leaves.add(path)
 
     def text(self) -> str:
@@ -235,11 +239,6 @@ class _Writer:
         while prefix not in self.leaves:
             prefix = self.children[prefix][0]
         return prefix
-
-    def last_leaf(self, prefix: str) -> str:
-        """The node that comes last in the graph's order (what reads on after the prefix)."""
-        under = [p for p in self.graph if p == prefix or p.startswith(prefix + SEP)]
-        return under[-1]
 
     def nodes_under(self, prefix: str, names: list[str]) -> dict:
         """The nodes under `prefix`/name for `names`, relative to `prefix`."""
@@ -269,7 +268,7 @@ class _Writer:
             if not implicit:
                 item += " <- " + ", ".join(relative(source, prefix) for source in inputs)
             lines.append(item)
-            previous = self.last_leaf(SEP.join(filter(None, (prefix, names[i + taken - 1]))))
+            previous = self.last_leaf[SEP.join(filter(None, (prefix, names[i + taken - 1])))]
             i += taken
         return lines
 

@@ -7,33 +7,20 @@
 # Aim (issue 9): netdsl's mean TTA accuracy within 0.2 points of the reference's, and its time
 # per run (whitening, training, final evaluation) at most 1.05x the reference's.
 #
-# Prepare, on the development machine, in the repository root (.gpu/ is ignored by git):
-#   mkdir -p .gpu && cp ../shared/data/cifar10-jpg.tar.xz ../shared/bench/ref_*.py .gpu/
-#   python3 -m pip download --no-deps -d .gpu lark==1.3.1 tomli==2.2.1  # the GPU image has neither
+# Prepare as tests/gpu/setup.sh says, and copy the reference scripts too:
+#   cp ../shared/bench/ref_*.py .gpu/
 # Run with the device tool: command "bash tests/gpu/airbench.sh", carry [".gpu"], timeout_s 560.
 # Writes $OUT/*.json (per-run records) and $OUT/*.log, and prints the summary.
-set -euo pipefail
-out=${OUT:-/tmp/netdsl-gpu}
-mkdir -p "$out" /tmp/site /tmp/data
-
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/*.whl
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
-
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__,
-'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name())"
-
-tar xJf .gpu/cifar10-jpg.tar.xz -C /tmp/data
-data=/tmp/data/cifar10-jpg
+source tests/gpu/setup.sh
 net() { python3 -m netdsl run "$@" --dataset $data --data-dir /tmp/cache; }
 
 net models/airbench94.net --recipe airbench94 --runs 10 --json "$out/airbench94.json" \
-    2>&1 | tee "$out/airbench94.log" | grep -E "^(run|test-time|Finished|mean)" || true
+    2>&1 | tee "$out/airbench94.log" | grep -E "^(run |test-time|Finished|[0-9]+ runs)" || true
 for seed in 0 1 2 3 4 5 6 7 8 9; do
     python3 .gpu/ref_airbench.py --data $data --seed $seed | grep RESULT
 done 2>&1 | tee "$out/reference.log"
 net models/airbench94.net --recipe airbench94 --compile --runs 3 --json "$out/airbench94_compiled.json" \
-    2>&1 | tee "$out/airbench94_compiled.log" | grep -E "^(compiled|test-time|Finished|mean)" || true
+    2>&1 | tee "$out/airbench94_compiled.log" | grep -E "^(compiled|test-time|Finished|[0-9]+ runs)" || true
 net models/resnet9.net --runs 3 --json "$out/resnet9.json" 2>&1 | tee "$out/resnet9.log" | tail -3
 
 python3 - "$out" <<'PY'
