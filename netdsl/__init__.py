@@ -86,8 +86,11 @@ def to_text(network: "NetworkLike | str | list", *, input_shape=DEFAULT_INPUT_SH
     if isinstance(network, list) or (isinstance(network, str) and network.lstrip()[:1] == "["):
         return graph_to_text(from_json(network), input_shape)
     if isinstance(network, dict):
-        return graph_to_text(network if isinstance(network, Graph) else flatten(network),
-                             input_shape)
+        try:
+            graph = network if isinstance(network, Graph) else flatten(network)
+        except RecursionError:
+            raise NetdslError("the nested dict nests too deeply to be a network") from None
+        return graph_to_text(graph, input_shape)
     raise NetdslError("to_text takes a graph, a nested dict, a bound network or a graph's "
                       f"JSON, got {type(network).__name__}")
 

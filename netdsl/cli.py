@@ -292,20 +292,26 @@ def _family(args: argparse.Namespace) -> Family:
 
 
 def _fmt(args: argparse.Namespace) -> int:
-    from .files import write_atomically
+    from .files import file_identity, check_rewritable, rewrite_in_place
     from .language.printer import format_text
     from .language.syntax import Source, parse_statements
 
-    formatted = {}
+    formatted, seen = {}, set()
     for path in args.files:  # every file parses before any is written
+        check_rewritable(path)
+        if file_identity(path) in seen:  # the same file under a second name: formatted once
+            continue
+        seen.add(file_identity(path))
         text = read_text(path)
-        formatted[path] = text, format_text(parse_statements(Source(path, text)), text)
+        # An empty file is left as it is, not given a line break.
+        formatted[path] = text, format_text(parse_statements(Source(path, text)), text) \
+            if text else text
     changed = [path for path, (before, after) in formatted.items() if before != after]
     for path in changed:
         if args.check:
             print(f"would reformat {path}")
         else:
-            write_atomically(Path(path), formatted[path][1].encode("utf-8"))
+            rewrite_in_place(path, formatted[path][1].encode("utf-8"))
             print(f"reformatted {path}")
     unchanged = len(formatted) - len(changed)
     if unchanged:
@@ -316,11 +322,15 @@ def _fmt(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from .graph import diff
 
-    bound = []
-    for path in (args.first, args.second):
-        family = Family(read_text(path), path)
-        values = {k: v for k, v in args.set if k in family.parameters}
-        bound.append(family.bind(values, input_shape=args.input_shape))
+    families = [Family(read_text(path), path) for path in (args.first, args.second)]
+    unknown = [name for name, _ in args.set
+               if not any(name in family.parameters for family in families)]
+    if unknown:
+        declared = sorted({name for family in families for name in family.parameters})
+        raise NetdslError(f"--set {unknown[0]}: neither network declares it (they declare: "
+                          f"{', '.join(declared) or 'no parameters'})")
+    bound = [family.bind({k: v for k, v in args.set if k in family.parameters},
+                         input_shape=args.input_shape) for family in families]
     changes = diff(bound[0].graph, bound[1].graph)
     for change in changes:
         print(change)
@@ -335,15 +345,50 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if changes else 0
 
 
+def _refuse_clashes(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output that is the same file as something the command reads
+    (the network, weights, the recipe, a search's storage...) or as another output."""
+    from .files import refuse_clashes
+    from .search.study import PLOTS, storage_file
+    from .settings import recipe_file
+
+    command = args.command
+    network = [("the network", getattr(args, "file", None))]
+    storage = [("the storage", storage_file(args.storage))] if hasattr(args, "storage") else []
+    trained = [("the recipe", recipe_file(args.recipe)), ("--init-from", args.init_from)] \
+        if hasattr(args, "recipe") else []
+    if command == "run":
+        refuse_clashes([("--json", args.json), ("--save-weights", args.save_weights)],
+                       network + trained)
+    elif command == "search":
+        refuse_clashes([("--storage", storage[0][1])],
+                       network + trained + [("--space", args.space)])
+    elif command == "trials":
+        refuse_clashes([("--csv", args.csv)], storage)
+    elif command == "plot" and args.runs:
+        refuse_clashes([("-o", args.output)], [(f"the record {run}", run) for run in args.runs])
+    elif command == "plot":
+        refuse_clashes([("-o", Path(args.output) / name) for name in PLOTS], storage)
+    elif command in ("draw", "export"):
+        refuse_clashes([("-o", args.output)],
+                       network + [("--weights", getattr(args, "weights", None))])
+    elif command == "diff":
+        refuse_clashes([("-o", args.output)], [("the first network", args.first),
+                                               ("the second network", args.second)])
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "plot":
+        args.output = args.output or ("curves.png" if args.runs else "plots")
+    if args.command == "draw" and not args.output:
+        args.output = Path(args.file).with_suffix(".svg").name if args.file else "network.svg"
+    _refuse_clashes(args)
     if args.command == "plot" and args.runs:
         from .curves import plot_runs
 
-        output = plot_runs([Path(run) for run in args.runs], Path(args.output or "curves.png"))
+        output = plot_runs([Path(run) for run in args.runs], Path(args.output))
         print(f"wrote {output}")
         return 0
-    if args.command == "plot":
-        args.output = args.output or "plots"
     if args.command in ("trials", "best", "plot"):
         from .search import study
 
@@ -385,11 +430,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "draw":
         from .module.draw import write_drawing
 
-        output = args.output or (Path(args.file).with_suffix(".svg").name if args.file
-                                 else "network.svg")
         written = write_drawing(bound.draw(show_identity=args.show_identity,
                                            shapes=args.shapes, depth=args.depth,
-                                           rankdir=args.rankdir), output)
+                                           rankdir=args.rankdir), args.output)
         print(f"wrote {written}")
     else:
         print(f"ok: {family.name}: {len(bound.graph) - 1} nodes, {bound.parameter_count:,} "

@@ -12,22 +12,39 @@ from .files import check_writable, write_atomically
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+PLOTTED = ("epoch", "train_loss", "valid_loss", "valid_acc")  # what each epoch's row must give
+
+
 def read_runs(path: Path) -> list[tuple[str, list[dict]]]:
-    """(label, epochs) of each run in a `netdsl run --json` record."""
+    """(label, epochs) of each run in a `netdsl run --json` record; a file that is not one, or
+    has no epoch to plot, is a NetdslError naming it."""
     try:
-        report = json.loads(path.read_text())
-        runs = report["runs"]
-        epochs = [run["epochs"] for run in runs]
-        if not all(isinstance(e, list) and all("valid_acc" in row for row in e) for e in epochs):
-            raise KeyError("epochs")
+        report = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
         raise NetdslError(f"cannot read {path}: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise NetdslError(f"{path}: not a `netdsl run --json` record ({e})") from None
-    name = path.stem
-    if len(runs) == 1:
-        return [(name, epochs[0])]
-    return [(f"{name} seed {run['hyperparameters']['seed']}", e) for run, e in zip(runs, epochs)]
+    except ValueError as e:  # not UTF-8, or not JSON
+        raise NetdslError(f"{path}: not a `netdsl run --json` record (not JSON: {e})") from None
+    runs = report.get("runs") if isinstance(report, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        raise NetdslError(f"{path}: not a `netdsl run --json` record (it has no list of runs)")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    out = []
+    for index, run in enumerate(runs, start=1):
+        epochs = run.get("epochs")
+        if not isinstance(epochs, list) or not all(
+                isinstance(row, dict) and all(number(row.get(key)) for key in PLOTTED)
+                for row in epochs):
+            raise NetdslError(f"{path}: run {index} is not a `netdsl run --json` record (each "
+                              f"epoch needs the numbers {', '.join(PLOTTED)})")
+        hyperparameters = run.get("hyperparameters")
+        seed = hyperparameters.get("seed") if isinstance(hyperparameters, dict) else None
+        label = path.stem if len(runs) == 1 else (
+            f"{path.stem} seed {seed}" if seed is not None else f"{path.stem} run {index}")
+        out.append((label, epochs))
+    if not any(epochs for _, epochs in out):
+        raise NetdslError(f"{path}: no epochs to plot ({len(runs)} run"
+                          f"{'s' * (len(runs) != 1)}, none with a finished epoch)")
+    return out
 
 
 def plot_runs(paths: list[Path], output: Path) -> Path:

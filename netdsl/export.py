@@ -18,11 +18,13 @@ from .language import Bound
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export", ".ts.pt": "TorchScript"}
 ONNX_OPSET = 18
+EXAMPLE_BATCH = 2  # images the exporters trace the network with
 
 
 def format_of(path: Path) -> str:
     """The export format a file name asks for, by its suffix."""
-    suffix = ".ts.pt" if path.name.endswith(".ts.pt") else path.suffix
+    name = path.name.lower()  # .ONNX is .onnx, as `draw -o X.SVG` is .svg
+    suffix = ".ts.pt" if name.endswith(".ts.pt") else Path(name).suffix
     if suffix not in FORMATS:
         raise NetdslError(f"cannot export to '{path}': the name must end in "
                           f"{', '.join(FORMATS)}")
@@ -34,21 +36,25 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     from --save-weights) when given; the file appears whole or not at all."""
     import torch
 
+    from .fit import check_memory
     from .module.network import transfer_weights
 
     suffix = format_of(output)
     if suffix == ".onnx" and importlib.util.find_spec("onnx") is None:
         raise NetdslError("ONNX export needs the onnx package: pip install 'netdsl[export]' "
                           "(or: pip install onnx)")
+    check_memory(bound, EXAMPLE_BATCH, torch.device("cpu"), training=False)
     model = bound.module().eval()
     if weights is not None:
         report = transfer_weights(weights, model)
         missing = sorted(path for path, how in report.items() if how != "copied")
-        if missing:
-            raise NetdslError(f"the weights are not this network's: {missing[0]} "
-                              f"({report[missing[0]]}); export them with the network they "
-                              "were saved from")
-    example = (torch.randn(2, *bound.input_shape),)
+        extra = [path for path in weights if path not in report]
+        if missing or extra:
+            problem = (f"{missing[0]} ({report[missing[0]]})" if missing else
+                       f"they hold {extra[0]}, which this network has not")
+            raise NetdslError(f"the weights are not this network's: {problem}; export them "
+                              "with the network they were saved from")
+    example = (torch.randn(EXAMPLE_BATCH, *bound.input_shape),)
     try:
         data = _EXPORTERS[suffix](model, example)
     except Exception as e:  # exporters fail in many ways: find the layer that cannot go
@@ -156,7 +162,7 @@ def _culprit(bound: Bound, model, suffix: str, error: Exception) -> str:
     for path, (op, inputs) in bound.graph.items():
         if op is None:
             continue
-        example = tuple(torch.randn(2, *bound.shapes[i]) for i in inputs)
+        example = tuple(torch.randn(EXAMPLE_BATCH, *bound.shapes[i]) for i in inputs)
         try:
             _EXPORTERS[suffix](Alone(model.node(path)).eval(), example)
         except Exception as e:

@@ -1,17 +1,58 @@
-"""Writing output files whole or not at all."""
+"""Writing output files whole or not at all, never over a file the command reads, and
+formatting a user's file in place."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+from typing import Iterable, Union
 
 from .errors import NetdslError
+
+PathLike = Union[str, "os.PathLike[str]"]
+Named = tuple[str, Union[PathLike, None]]  # (what it is, e.g. "--json" or "the network", path)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def file_identity(path: PathLike) -> tuple:
+    """What makes two names one file: the device and inode of an existing file (through
+    symbolic and hard links alike), else the absolute path with links in its folders
+    resolved."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ("path", os.path.realpath(path))
+    return ("file", st.st_dev, st.st_ino)
+
+
+def refuse_clashes(outputs: Iterable[Named], inputs: Iterable[Named] = ()) -> None:
+    """Raise NetdslError, before any work, when an output is the same file as an input (the
+    network, weights, a search's storage...) or as another output: writing it would destroy
+    what the command reads, or one result would overwrite the other."""
+    taken: dict[tuple, tuple[str, str]] = {}
+    for what, path in inputs:
+        if path is not None:
+            taken.setdefault(file_identity(path), (what, str(path)))
+    written: dict[tuple, str] = {}
+    for what, path in outputs:
+        if path is None:
+            continue
+        key = file_identity(path)
+        if key in taken:
+            other, other_path = taken[key]
+            same = "" if other_path == str(path) else f" ({other_path})"
+            raise NetdslError(f"{what} {path} is {other}{same}: writing it would destroy that; "
+                              "give another file")
+        if key in written:
+            raise NetdslError(f"{what} {path} is also the file of {written[key]}: one would "
+                              "overwrite the other; give another file")
+        written[key] = what
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -46,3 +87,40 @@ def write_atomically(path: Path, data: bytes) -> Path:
             os.unlink(temp)
         raise NetdslError(f"cannot write {path}: {e.strerror}") from None
     return path
+
+
+def check_rewritable(path: PathLike) -> None:
+    """Raise NetdslError unless `path` is (or links to) a regular file its owner may write: a
+    device, a folder or a read-only file is the user's to keep as it is."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise NetdslError(f"cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise NetdslError(f"{path}: not a regular file; only .net files are formatted")
+    if not st.st_mode & 0o222:  # root may write anything: the mode says what the user meant
+        raise NetdslError(f"{path}: the file is read-only; make it writable to format it")
+
+
+def rewrite_in_place(path: PathLike, data: bytes) -> None:
+    """Replace the contents of the file `path` names with `data`, through its links: the same
+    file keeps its mode, owner and every name (a rename would give a symbolic link's name a
+    new file and leave a hard link's other names the old text). A failed write puts the old
+    contents back."""
+    real = os.path.realpath(path)
+    try:
+        with open(real, "r+b") as f:
+            before = f.read()
+            f.seek(0)
+            try:
+                f.write(data)
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                f.seek(0)
+                f.write(before)
+                f.truncate()
+                raise
+    except OSError as e:
+        raise NetdslError(f"cannot write {path}: {e.strerror}") from None

@@ -8,7 +8,7 @@ shared trainer (`runtime`), and gives back one `Fitted`, however the training wa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import NetdslError
@@ -62,11 +62,11 @@ def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit:
 
     try:
         images = runtime.load_images(dataset, data_dir)
+        if train_limit:
+            images = images.subset(train_limit, seed=seed)
+        data = runtime.DeviceData(images, device)
     except runtime.DataError as e:
         raise NetdslError(str(e)) from None
-    if train_limit:
-        images = images.subset(train_limit, seed=seed)
-    data = runtime.DeviceData(images, device)
     if log:
         log(f"{images.name}: {len(images.train_y):,} training and {len(images.test_y):,} test "
             f"images of {format_shape(data.image_shape)}, {len(images.classes)} classes, "
@@ -91,14 +91,62 @@ def bind_to_data(family: Family, data: "runtime.DeviceData",
     return bound
 
 
+def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe",
+                 optional: frozenset = frozenset(),
+                 log: Callable[[str], None] | None = print) -> "runtime.Recipe":
+    """Before the data loads: `values` checked against `family`, and `recipe` made to fit its
+    network (see `applicable_recipe`), bound for CIFAR-sized images and built on torch's meta
+    device (no weights). A network's parts do not depend on the image size; one that does not
+    bind at that size is checked when the data's size is known."""
+    import torch
+
+    family.check_values(values)
+    try:
+        bound = family.bind(values)
+    except NetdslError:
+        return recipe
+    with torch.device("meta"):
+        model = bound.module()
+    return applicable_recipe(model, recipe, optional, log)
+
+
+def applicable_recipe(model: "nn.Module", recipe: "runtime.Recipe", optional: frozenset,
+                      log: Callable[[str], None] | None = None) -> "runtime.Recipe":
+    """`recipe` less the `optional` entries of its mappings ((field, entry) pairs: a preset's)
+    that match nothing in `model`, which `log` is told; anything else that cannot train the
+    model (an entry of the user's that matches nothing, Muon without filters) is a
+    NetdslError."""
+    import runtime
+
+    unmatched = runtime.unmatched_entries(model, recipe)
+    dropped = {(name, entry) for name, entries in unmatched.items() for entry in entries
+               if (name, entry) in optional}
+    if dropped:
+        recipe = replace(recipe, **{name: {entry: value for entry, value in
+                                           getattr(recipe, name).items()
+                                           if (name, entry) not in dropped}
+                                    for name, _ in dropped})
+        if log:
+            log("not applied (the network has nothing they name): " + ", ".join(
+                f"{name} {entry}" for name, entry in sorted(dropped)))
+    try:
+        runtime.check_fits(model, recipe)
+    except ValueError as e:
+        raise NetdslError(str(e)) from None
+    return recipe
+
+
 def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
-        init: dict[str, Any] | None = None, log: Callable[[str], None] | None = print,
+        optional: frozenset = frozenset(), init: dict[str, Any] | None = None,
+        log: Callable[[str], None] | None = print,
         should_stop: Callable[["runtime.Epoch"], bool] | None = None,
         progress: bool = False) -> Fitted:
     """Build `bound`'s module with weights seeded by `recipe.seed`, start it from `init`
     (path-keyed weights of this or a wider network, see `transfer_weights`) when given, and
-    train it on `data`. `log` gets the seed's table; `should_stop` is asked after each epoch;
-    `progress` shows a live line on stderr during each epoch.
+    train it on `data` with `recipe`, less the `optional` entries that match nothing in it
+    (see `applicable_recipe`; `early_recipe` said which). `log` gets the seed's table;
+    `should_stop` is asked after each epoch; `progress` shows a live line on stderr during
+    each epoch.
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
     finite is status "diverged"."""
     import runtime
@@ -106,9 +154,10 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
 
     from .module.network import transfer_weights
 
-    check_memory(bound, recipe, data.device)
+    check_memory(bound, recipe.batch_size, data.device)
     torch.manual_seed(recipe.seed)  # the weights' initialisation follows the seed too
     model = bound.module()
+    recipe = applicable_recipe(model, recipe, optional)
     reused = None
     if init is not None:
         reused = transfer_weights(init, model)
@@ -127,27 +176,32 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
 BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that
 
 
-def memory_needed(bound: Bound, batch_size: int) -> int:
-    """Bytes a training step needs at least: each parameter as weight, gradient, momentum and
-    a moving average, and each node's output for a batch, kept for the backward pass. A lower
-    bound, so that only a network that cannot fit is refused; one that fits this but not the
-    device is caught when the allocation fails."""
+def memory_needed(bound: Bound, batch_size: int, *, training: bool = True) -> int:
+    """Bytes a step needs at least: each parameter (in training also its gradient, momentum
+    and a moving average), and each node's output for a batch (in training kept for the
+    backward pass; a forward alone frees them as it goes, but tracing for an export keeps
+    them). A lower bound, so that only a network that cannot fit is refused; one that fits
+    this but not the device is caught when the allocation fails."""
     activations = sum(math.prod(shape) for shape in bound.shapes.values())
-    return BYTES_PER_VALUE * (4 * bound.parameter_count + batch_size * activations)
+    copies = 4 if training else 1
+    return BYTES_PER_VALUE * (copies * bound.parameter_count + batch_size * activations)
 
 
-def check_memory(bound: Bound, recipe: "runtime.Recipe", device) -> None:
+def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True) -> None:
     """Refuse, before allocating anything, a network that cannot fit the device's free memory
-    at the recipe's batch size."""
+    at `batch_size` (in training, or for one forward pass)."""
     import runtime
 
     free = runtime.free_memory(device)
-    need = memory_needed(bound, recipe.batch_size)
+    need = memory_needed(bound, batch_size, training=training)
     if free is not None and need > free:
-        raise NetdslError(f"the network needs about {need / 2 ** 30:,.1f} GiB to train at batch "
-                          f"size {recipe.batch_size} ({bound.parameter_count:,} parameters), "
-                          f"more than the {free / 2 ** 30:,.1f} GiB free on {device}; use a "
-                          f"smaller network or --batch-size {max(recipe.batch_size // 2, 1)}")
+        advice = (f"use a smaller network or --batch-size {max(batch_size // 2, 1)}" if training
+                  else "use a smaller network or --input-shape")
+        raise NetdslError(f"the network needs about {need / 2 ** 30:,.1f} GiB "
+                          f"{'to train at' if training else 'for a forward pass of'} batch size "
+                          f"{batch_size} ({bound.parameter_count:,} parameters, inputs of "
+                          f"{format_shape(bound.input_shape)}), more than the "
+                          f"{free / 2 ** 30:,.1f} GiB free on {device}; {advice}")
 
 
 def load_weights(path: str | None) -> dict[str, Any] | None:

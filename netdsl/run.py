@@ -14,9 +14,9 @@ from typing import Any
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_atomically
-from .fit import bind_to_data, fit, load_data, load_weights
+from .fit import bind_to_data, early_recipe, fit, load_data, load_weights
 from .language import Family
-from .settings import recipe_from_args
+from .settings import SEEDS, recipe_from_args
 
 
 def device_from(args: argparse.Namespace):
@@ -30,9 +30,16 @@ def device_from(args: argparse.Namespace):
         raise NetdslError(f"bad option: --device {args.device}: {e}") from None
     if device.type not in ("cpu", "cuda"):
         raise NetdslError(f"bad option: --device {args.device}: netdsl trains on cpu or cuda")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise NetdslError(f"bad option: --device {args.device}: the CPU is one device; use "
+                          "--device cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
                           "use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise NetdslError(f"bad option: --device {args.device}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA devices (cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1})")
     return device
 
 
@@ -47,11 +54,14 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
     import torch
 
     # -- the network and the recipe, checked before any data moves ----------------------------
-    recipe = recipe_from_args(args)
+    recipe, optional = recipe_from_args(args)
     device = device_from(args)
     if args.runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
-    family.check_values(dict(args.set))  # the network's own shapes wait for the data's
+    if recipe.seed + args.runs > SEEDS:
+        raise NetdslError(f"bad option: the runs' seeds {recipe.seed} to "
+                          f"{recipe.seed + args.runs - 1} must stay below 2**32")
+    recipe = early_recipe(family, dict(args.set), recipe, optional)
     for flag, path in (("--json", args.json), ("--save-weights", args.save_weights)):
         if path:
             check_writable(Path(path), flag)
@@ -72,11 +82,12 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         run_recipe = replace(recipe, seed=recipe.seed + index)
         if args.runs > 1:
             print(f"run {index + 1} of {args.runs}, seed {run_recipe.seed}")
-        fitted = fit(bound, data, run_recipe, init=initial, log=None if args.quiet else print,
+        fitted = fit(bound, data, run_recipe, optional=optional, init=initial,
+                     log=None if args.quiet else print,
                      progress=not args.quiet and sys.stderr.isatty())
         if args.quiet:
-            print(f"{fitted.status}: valid acc {fitted.accuracy:.4f}, "
-                  f"{fitted.result.core_time:.1f} s")
+            accuracy = "none" if fitted.accuracy is None else f"{fitted.accuracy:.4f}"
+            print(f"{fitted.status}: valid acc {accuracy}, {fitted.result.core_time:.1f} s")
         report["runs"].append(fitted.to_dict())
         status = fitted.status
         if status != "finished":

@@ -6,19 +6,18 @@ flag and a key here without a line changed.
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
-from runtime.recipe import (DEFAULT_PRESET, Recipe, RecipeError, as_field_type, check_value, kind,
-                            load_recipe, presets)
+from runtime.recipe import (DEFAULT_PRESET, MAPPINGS, SEEDS, Recipe, RecipeError,
+                            as_field_type, check_value, kind, presets, read_recipe, updated)
 
 from .errors import NetdslError
 
 RECIPE_FIELDS = {f.name: f for f in fields(Recipe)}
 SEED_NAMES = {"base_wd": "weight_decay", "total_epoch": "epochs"}  # the seed's NNI space's names
-# A field that maps names to values (the learning-rate scales) is set one entry at a time by a
-# search key "FIELD/ENTRY": "lr_scale/layer3" sets the factor of prefix layer3.
-MAPPINGS = [name for name, f in RECIPE_FIELDS.items() if kind(f) is dict]
+# A field that maps names to values (MAPPINGS: the learning-rate scales...) is set one entry at
+# a time by a search key "FIELD/ENTRY": "lr_scale/layer3" sets the factor of prefix layer3.
 
 
 def flag(name: str) -> str:
@@ -32,6 +31,10 @@ def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
                        help=f"start from a preset ({', '.join(presets())}) or a TOML file of "
                        "these settings (its key 'base' may name a preset); the flags below "
                        f"override it (default: {DEFAULT_PRESET})")
+    group.add_argument("--unset", action="append", default=[], metavar="FIELD/ENTRY",
+                       help="drop an entry the recipe maps, e.g. kind_lr_scale/BatchNorm2d.bias, "
+                       "or a whole mapping, e.g. lr_scale (repeatable; before the flags below "
+                       "add theirs)")
     for name, f in RECIPE_FIELDS.items():
         meta, value_kind = dict(f.metadata), kind(f)
         meta["help"] = meta["help"].replace("%", "%%")  # argparse formats help with %
@@ -57,19 +60,40 @@ def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
                                help=meta["help"] + seed_value)
 
 
-def recipe_from_args(args: argparse.Namespace) -> Recipe:
-    """The Recipe the flags ask for: `--recipe`'s, with each flag given set over it; a bad
-    value is a NetdslError naming the flag, a bad recipe file one naming the file and key."""
+def recipe_file(name_or_path: str) -> str | None:
+    """The file `--recipe` reads, or None for a preset."""
+    return None if name_or_path in presets() else name_or_path
+
+
+def recipe_from_args(args: argparse.Namespace) -> tuple[Recipe, frozenset[tuple[str, str]]]:
+    """The Recipe the flags ask for: `--recipe`'s, less the `--unset` entries, with each flag
+    given set over it; and the (field, entry) pairs of its mappings that a preset set (they
+    apply where the network has what they name, see `netdsl.fit.applicable_recipe`). A bad value is
+    a NetdslError naming the flag, a bad recipe file one naming the file and key."""
     try:
-        base = load_recipe(args.recipe)
+        base, optional = read_recipe(args.recipe)
     except RecipeError as e:
         raise NetdslError(f"--recipe: {e}") from None
+    mappings = {name: dict(getattr(base, name)) for name in MAPPINGS}
+    for text in args.unset:
+        name, _, entry = text.partition("/")
+        name = name.replace("-", "_")
+        if name not in MAPPINGS:
+            raise NetdslError(f"bad option: --unset {text}: '{name}' is not one of the recipe's "
+                              f"mappings ({', '.join(MAPPINGS)})")
+        if entry and entry not in mappings[name]:
+            have = ", ".join(mappings[name]) or "no entries"
+            raise NetdslError(f"bad option: --unset {text}: the recipe's {name} has no entry "
+                              f"'{entry}' (it has {have})")
+        for key in [entry] if entry else list(mappings[name]):
+            del mappings[name][key]
     values = {name: getattr(args, name) for name in RECIPE_FIELDS
               if getattr(args, name) is not None}
     for name in MAPPINGS:  # given as a list of (entry, value) flags, added to the recipe's
-        if name in values:
-            values[name] = {**getattr(base, name), **dict(values[name])}
-    return checked(replace(base, **values), "bad option")
+        entries = dict(values.get(name, ()))
+        optional -= {(name, entry) for entry in entries}  # the user's own from here on
+        values[name] = {**mappings[name], **entries}
+    return checked(updated(base, values), "bad option"), optional
 
 
 def checked(recipe: Recipe, what: str) -> Recipe:
@@ -127,7 +151,7 @@ def apply(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
             updates[name][entry] = key_value(key, value)
         else:
             updates[SEED_NAMES.get(key, key)] = key_value(key, value)
-    return checked(replace(recipe, **updates), "bad hyperparameter")
+    return checked(updated(recipe, updates), "bad hyperparameter")
 
 
 def key_value(key: str, value: Any) -> Any:

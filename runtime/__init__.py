@@ -19,9 +19,10 @@ from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 _LAZY = {
     "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
     "muon": ("Muon",),
-    "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "choose_precision",
-                "default_device", "environment", "evaluate", "free_memory", "predict",
-                "table_header", "table_row", "train"),
+    "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
+                "choose_precision", "default_device", "environment", "evaluate", "free_memory",
+                "initialise_from_data", "predict", "table_header", "table_row", "train",
+                "unmatched_entries"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -84,6 +84,8 @@ def _torchvision(name: str, data_dir: Path) -> Images:
 
     class_name, how = TORCHVISION[name]
     kind = getattr(datasets, class_name)
+    if hasattr(kind, "resources"):
+        _check_mnist_files(kind, data_dir)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         splits = {}
@@ -107,7 +109,41 @@ def _torchvision(name: str, data_dir: Path) -> Images:
             f"cannot get {name} into {data_dir}: {e}. Offline? Copy {_files(kind)} into "
             f"--data-dir {data_dir}, or use an image folder: --dataset PATH with "
             "PATH/train/<class>/*.png and PATH/test/<class>/*.png") from None
+    for train, (images, labels) in splits.items():
+        where = f"{name}'s {'training' if train else 'test'} files in {data_dir}"
+        if len(labels) != len(images):
+            raise DataError(f"{where}: {len(images):,} images but {len(labels):,} labels")
+        if len(labels) and not 0 <= labels.min() <= labels.max() < len(classes):
+            raise DataError(f"{where}: labels from {labels.min()} to {labels.max()}, but "
+                            f"{name} has {len(classes)} classes (0 to {len(classes) - 1})")
     return Images(name, classes, *splits[True], *splits[False])
+
+
+def _check_mnist_files(kind, data_dir: Path) -> None:
+    """MNIST-format files already in `data_dir` that torchvision would fail to read (another
+    magic number or element type, truncated, empty) or whose counts disagree: a DataError that
+    names the file, before torchvision trips over it (an AssertionError, a TypeError...)."""
+    from torchvision.datasets import mnist
+
+    raw = data_dir / kind.__name__ / "raw"
+    counts = {}
+    for filename, _ in kind.resources:
+        path = raw / filename.removesuffix(".gz")
+        if not path.is_file():
+            continue  # torchvision downloads it
+        labels = "labels" in path.name
+        try:
+            counts[path] = len((mnist.read_label_file if labels else mnist.read_image_file)(
+                str(path)))
+        except Exception as e:  # its readers assert, and raise TypeError, ValueError, ...
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DataError(f"{path}: not an MNIST-format {'label' if labels else 'image'} "
+                            f"file ({reason}); delete it to download it again, or copy the "
+                            "original there") from None
+    for path, count in counts.items():
+        pair = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+        if pair != path and pair in counts and counts[pair] != count:
+            raise DataError(f"{path} holds {count:,} images but {pair} {counts[pair]:,} labels")
 
 
 def _files(kind) -> str:
@@ -267,6 +303,11 @@ class DeviceData:
         to_nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
         train = to_nchw(images.train_x).to(self.device)
         mean, std = _channel_statistics(images.train_x)
+        if not std.all():  # normalising would divide by zero: every value infinite or NaN
+            channel = int(np.flatnonzero(std == 0)[0])
+            raise DataError(f"{images.name}: channel {channel} of every training image has the "
+                            f"one value {round(mean[channel] * 255)}; there is nothing to learn "
+                            "from (are the images blank?)")
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device)
         self._mean_255 = (self.mean * 255)[:, None, None]  # in uint8 units, for normalise

@@ -25,6 +25,7 @@ OPTIMIZERS = ("sgd", "muon")
 FLIPS = ("random", "alternate", "none")
 PRESETS_DIR = Path(__file__).parent / "recipes"
 DEFAULT_PRESET = "seed"  # runtime/recipes/seed.toml: Recipe()'s defaults, written out
+SEEDS = 2 ** 32  # seeds are below this: numpy's generators (Optuna's samplers) take no more
 
 
 def setting(default: Any, help: str, *, unit: str = "", low: float | None = None,
@@ -49,7 +50,8 @@ class Recipe:
     presets in runtime/recipes/ (`load_recipe`) give the others."""
 
     epochs: float = setting(24.0, "passes over the training images; may be fractional (9.9: "
-                            "nine passes and 90% of a tenth)", unit="epochs", above=0)
+                            "nine passes and 90% of a tenth)", unit="epochs", low=1e-3,
+                            below=1e5)
     batch_size: int = setting(512, "images per step", unit="images", low=1)
     optimizer: str = setting("sgd", "sgd: Nesterov SGD for every parameter; muon: Muon "
                              "(orthogonalised momentum) for the convolution filters, SGD for "
@@ -116,7 +118,7 @@ class Recipe:
                        "pixel up-left and down-right (6 views weighted 1/2, 1/4, 1/4)",
                        low=0, below=3)
     seed: int = setting(0, "seeds the weights' initialisation, the order and the augmentation",
-                        low=0)
+                        low=0, below=SEEDS)
     precision: str = setting("auto", "autocast dtype; auto: fp16 on CUDA, bf16 on a CPU with "
                              "native bf16 (AMX or AVX512-BF16), fp32 on other CPUs",
                              choices=PRECISIONS, speed_only=True)
@@ -175,26 +177,34 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     does not set keep the seed's defaults, or those of the preset named by its `base` key.
     Unknown keys, wrong types and values out of range raise RecipeError naming the file and
     the key."""
+    return read_recipe(name_or_path)[0]
+
+
+def read_recipe(name_or_path: str | os.PathLike) -> tuple[Recipe, frozenset[tuple[str, str]]]:
+    """`load_recipe`'s recipe, and the entries of its mappings (lr_scale, kind_lr_scale,
+    train_epochs) that a preset set rather than the file: (field, entry) pairs. A preset's
+    entries apply where a network has what they name; a user's must match."""
     text = str(name_or_path)
-    path = PRESETS_DIR / f"{text}.toml" if text in presets() else Path(text)
+    is_preset = text in presets()
+    path = PRESETS_DIR / f"{text}.toml" if is_preset else Path(text)
     if not path.is_file():
         raise RecipeError(f"recipe '{text}': neither a preset ({', '.join(presets())}) nor a "
                           "file")
     try:
         with open(path, "rb") as f:
-            values = tomllib.load(f)
+            values = tomllib.loads(f.read().decode("utf-8-sig"))  # a byte-order mark is no key
     except (OSError, UnicodeDecodeError) as e:
         raise RecipeError(f"{path}: cannot read it: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: not TOML: {e}") from None
-    recipe = Recipe()
+    recipe, inherited = Recipe(), frozenset()
     base = values.pop("base", None)
     if base is not None:
         if not isinstance(base, str) or base not in presets() or base == path.stem and (
                 path.parent == PRESETS_DIR):
             raise RecipeError(f"{path}: key 'base' must name a preset ({', '.join(presets())}), "
                               f"got {base!r}")
-        recipe = load_recipe(base)
+        recipe, inherited = read_recipe(base)
     known = {f.name: f for f in fields(Recipe)}
     for key, value in values.items():
         if key not in known:
@@ -205,12 +215,37 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
             check_value(known[key], value)
         except ValueError as e:
             raise RecipeError(f"{path}: key '{key}': {e}{allowed(known[key])}") from None
-    recipe = replace(recipe, **values)
     try:
+        recipe = updated(recipe, values)
         recipe.check()
     except ValueError as e:
         raise RecipeError(f"{path}: {e}") from None
-    return recipe
+    if is_preset:
+        return recipe, frozenset((name, entry) for name in MAPPINGS
+                                 for entry in getattr(recipe, name))
+    # A mapping the file sets replaces the preset's whole: its entries are the file's.
+    return recipe, frozenset((name, entry) for name, entry in inherited if name not in values)
+
+
+def updated(recipe: Recipe, values: dict[str, Any]) -> Recipe:
+    """`recipe` with `values` set. peak_epoch and peak_fraction say one thing two ways, and the
+    one given holds: peak_fraction given without peak_epoch clears the recipe's peak_epoch
+    (given together, peak_epoch holds, as it always does when set)."""
+    if "peak_fraction" in values and "peak_epoch" not in values:
+        values = {**values, "peak_epoch": None}
+    return replace(recipe, **values)
+
+
+def _flat(table: dict, joiner: str, prefix: str = "") -> dict:
+    """TOML's dotted keys as the one key they spell: {BatchNorm2d = {bias = 64}} is
+    {"BatchNorm2d.bias": 64}."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, joiner, f"{prefix}{key}{joiner}"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def as_field_type(f, value: Any) -> Any:
@@ -224,6 +259,8 @@ def as_field_type(f, value: Any) -> Any:
     if want is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if want is dict and isinstance(value, dict):
+        if "." in f.metadata["entry"]:  # CLASS.PARAMETER: a TOML dotted key spells one entry
+            value = _flat(value, ".")
         return {k: float(v) if number(v) else v for k, v in value.items()}
     return value
 
@@ -250,6 +287,9 @@ def kind(f) -> type:
     return dict if base is dict else args[0] if args else base
 
 
+MAPPINGS = tuple(f.name for f in fields(Recipe) if kind(f) is dict)  # set entry by entry
+
+
 def check_value(f, value: Any) -> None:
     """Raise ValueError if `value` does not fit field `f`'s type and range."""
     name, meta, want = f.name, f.metadata, kind(f)
@@ -259,6 +299,9 @@ def check_value(f, value: Any) -> None:
         if not isinstance(value, dict):
             raise ValueError(f"{name} must map node paths to factors, got {value!r}")
         for key, factor in value.items():
+            if isinstance(factor, dict):
+                raise ValueError(f"{name}: '{key}' holds a table; write a path as one quoted "
+                                 f"key, e.g. \"{key}/conv\" = 2")
             _check_number(f"{name} {key}", factor, float, meta)
         return
     if want is bool:

@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -157,41 +157,59 @@ def _longest_prefix(path: str, prefixes) -> str | None:
     return max(hits, key=len) if hits else None
 
 
-def _check_all_used(name: str, mapping: dict, matched: set, what: str) -> None:
-    """A key of a recipe's mapping that matches no parameter is a typing mistake: say so."""
-    unused = sorted(set(mapping) - matched)
-    if unused:
-        raise ValueError(f"{name}: no parameter {what} '{unused[0]}'")
+def _named_parameters(model: nn.Module) -> Iterator[tuple[str, list[str], nn.Parameter]]:
+    """(node path, kind names, parameter) of every parameter of `model`."""
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            path = parameter_path(model, f"{module_name}.{name}" if module_name else name)
+            yield path, kind_names(module, name), param
+
+
+def unmatched_entries(model: nn.Module, recipe: Recipe) -> dict[str, list[str]]:
+    """The entries of the recipe's mappings (lr_scale, kind_lr_scale, train_epochs) that match
+    no parameter of `model`, by field; fields whose entries all match are left out."""
+    paths, kinds = set(), set()
+    for path, kind_list, _ in _named_parameters(model):
+        paths.add(path)
+        kinds.update(kind_list)
+    under = lambda prefix: any(_longest_prefix(path, (prefix,)) for path in paths)
+    unmatched = {"lr_scale": [p for p in recipe.lr_scale if not under(p)],
+                 "kind_lr_scale": [k for k in recipe.kind_lr_scale if k not in kinds],
+                 "train_epochs": [p for p in recipe.train_epochs if not under(p)]}
+    return {name: entries for name, entries in unmatched.items() if entries}
+
+
+def check_fits(model: nn.Module, recipe: Recipe) -> None:
+    """Raise ValueError when `recipe` cannot train `model`: Muon without convolution filters to
+    take, or an entry of a mapping that matches no parameter (a typing mistake)."""
+    if recipe.optimizer == "muon" and not any(
+            param.requires_grad and param.ndim == 4 for param in model.parameters()):
+        raise ValueError("optimizer muon: the network has no trained convolution filters "
+                         "(4-D parameters) for Muon; use --optimizer sgd")
+    for name, entries in unmatched_entries(model, recipe).items():
+        what = "of kind" if name == "kind_lr_scale" else "under"
+        raise ValueError(f"{name}: no parameter {what} '{entries[0]}'")
 
 
 def _scaled_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
     """Each parameter with its learning-rate factor: that of the longest `lr_scale` prefix of
     its path times its `kind_lr_scale`."""
-    out, prefixes, kinds_seen = [], set(), set()
-    for module_name, module in model.named_modules():
-        for name, param in module.named_parameters(recurse=False):
-            path = parameter_path(model, f"{module_name}.{name}" if module_name else name)
-            prefix = _longest_prefix(path, recipe.lr_scale)
-            kinds = [k for k in kind_names(module, name) if k in recipe.kind_lr_scale]
-            prefixes.add(prefix)
-            kinds_seen.update(kinds)
-            scale = recipe.lr_scale[prefix] if prefix else 1.0
-            out.append((param, scale * (recipe.kind_lr_scale[kinds[0]] if kinds else 1.0)))
-    _check_all_used("lr_scale", recipe.lr_scale, prefixes, "under")
-    _check_all_used("kind_lr_scale", recipe.kind_lr_scale, kinds_seen, "of kind")
+    out = []
+    for path, kind_list, param in _named_parameters(model):
+        prefix = _longest_prefix(path, recipe.lr_scale)
+        kinds = [k for k in kind_list if k in recipe.kind_lr_scale]
+        scale = recipe.lr_scale[prefix] if prefix else 1.0
+        out.append((param, scale * (recipe.kind_lr_scale[kinds[0]] if kinds else 1.0)))
     return out
 
 
 def _limited_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
     """The trained parameters `train_epochs` stops, each with the epochs it trains for."""
-    out, matched = [], set()
-    for name, param in model.named_parameters():
-        prefix = _longest_prefix(parameter_path(model, name), recipe.train_epochs)
-        if prefix is not None:
-            matched.add(prefix)
-            if param.requires_grad:  # one the network keeps fixed stays fixed
-                out.append((param, recipe.train_epochs[prefix]))
-    _check_all_used("train_epochs", recipe.train_epochs, matched, "under")
+    out = []
+    for path, _, param in _named_parameters(model):
+        prefix = _longest_prefix(path, recipe.train_epochs)
+        if prefix is not None and param.requires_grad:  # one the network keeps fixed stays
+            out.append((param, recipe.train_epochs[prefix]))
     return out
 
 
@@ -205,9 +223,6 @@ def _optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]
     scaled = [(p, scale) for p, scale in _scaled_parameters(model, recipe) if p.requires_grad]
     muon = recipe.optimizer == "muon"
     filters = [(p, scale) for p, scale in scaled if muon and p.ndim == 4]
-    if muon and not filters:
-        raise ValueError("optimizer muon: the network has no trained convolution filters "
-                         "(4-D parameters) for Muon; use --optimizer sgd")
     peak_lr, decay = recipe.peak_lr, lambda scale: recipe.weight_decay
     if recipe.decoupled:
         peak_lr = recipe.peak_lr * recipe.batch_size / (1024 * (1 + 1 / (1 - recipe.momentum)))
@@ -333,6 +348,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     precision, why = choose_precision(recipe.precision, device)
     dtype = AUTOCAST_DTYPES[precision]
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    check_fits(model, recipe)
     optimizers = _optimizers(model, recipe)
     limited = _limited_parameters(model, recipe)
     ema = None
@@ -362,9 +378,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     # Layers whose weights come from the data (whitening): set before training starts.
     _sync(device)
     start = time.perf_counter()
-    for module in model.modules():
-        if callable(getattr(module, "initialise_from_images", None)):
-            module.initialise_from_images(data.train_images(recipe.whiten_images))
+    initialise_from_data(model, data.train_images(recipe.whiten_images))
     _sync(device)
     init_seconds = time.perf_counter() - start
 
@@ -508,6 +522,58 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     return result
 
 
+class _Reached(Exception):
+    """Ends a forward pass at the layer whose input was wanted."""
+
+
+INIT_CHUNK = 1000  # images per forward pass while setting layers from the data
+
+
+def initialise_from_data(model: nn.Module, images: torch.Tensor) -> None:
+    """Set each layer that has `initialise_from_images` (whitening) from what reaches it when
+    the model runs on `images`, not from the images themselves: the model runs (in eval mode,
+    no gradients, `INIT_CHUNK` images at a time) up to the first layer not yet set, which is
+    then set, and again for the next, so a later one sees what the earlier ones make."""
+    pending = [(name, module) for name, module in model.named_modules()
+               if callable(getattr(module, "initialise_from_images", None))]
+    was_training = model.training
+    model.eval()
+    try:
+        while pending:
+            reached: list[tuple[nn.Module, torch.Tensor]] = []
+
+            def stop(module: nn.Module, inputs: tuple) -> None:
+                reached.append((module, inputs[0]))
+                raise _Reached
+            hooks = [module.register_forward_pre_hook(stop) for _, module in pending]
+            try:
+                with torch.no_grad():
+                    for chunk in images.split(INIT_CHUNK):
+                        try:
+                            model(chunk)
+                        except _Reached:
+                            pass
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            if not reached:  # the forward pass never uses them: nothing to set them from
+                return
+            module = reached[0][0]
+            name = next(name for name, m in pending if m is module)
+            try:
+                module.initialise_from_images(torch.cat([x for _, x in reached]))
+            except torch.linalg.LinAlgError as e:
+                raise ValueError(f"{parameter_path(model, name)}: cannot be set from the "
+                                 f"training images ({_first_line(e)})") from None
+            pending = [(n, m) for n, m in pending if m is not module]
+    finally:
+        model.train(was_training)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def format_seconds(seconds: float) -> str:
     """2:05 for 125 seconds, 1:02:05 from an hour up."""
     minutes, seconds = divmod(round(seconds), 60)
@@ -521,9 +587,10 @@ TTA_VIEWS = {1: 2, 2: 6}  # forward passes per test image at each level of test-
 def _check_outputs(model: nn.Module, data: DeviceData) -> None:
     """Fail before training, not after an epoch, when the model's outputs do not fit."""
     model.eval()
+    images = data.test_x[:2]  # a test set of one image has one
     with torch.no_grad():
-        logits = model(data.normalise(data.test_x[:2]))
-    if logits.shape != (2, len(data.classes)):
+        logits = model(data.normalise(images))
+    if logits.shape != (len(images), len(data.classes)):
         raise ValueError(f"the model gives outputs of shape {tuple(logits.shape[1:])} per image; "
                          f"{data.name} has {len(data.classes)} classes")
 

@@ -53,7 +53,7 @@ def test_flags_override_a_preset_field_by_field(tmp_path):
 
     def parse(*flags):
         return recipe_from_args(_parser().parse_args(
-            ["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags]))
+            ["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags]))[0]
     recipe = parse("--recipe", "airbench94", "--epochs", "5", "--kind-lr-scale", "Whiten.bias=2")
     assert recipe.epochs == 5 and recipe.peak_lr == 11.5 and recipe.tta == 2
     assert recipe.kind_lr_scale == {"BatchNorm2d.bias": 64.0, "Whiten.bias": 2.0}

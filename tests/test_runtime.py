@@ -189,7 +189,7 @@ def test_lr_scale_groups_parameters_by_node_path():
                if scale == 3.0)
     assert not any(name.startswith("layer3") for name, scale in scales.items() if scale == 1.0)
     with pytest.raises(ValueError, match="no parameter under 'layer4'"):
-        _scaled_parameters(net, runtime.Recipe(lr_scale={"layer4": 2.0}))
+        runtime.check_fits(net, runtime.Recipe(lr_scale={"layer4": 2.0}))
 
 
 def test_kind_lr_scale_multiplies_by_module_class_and_its_bases():
@@ -201,7 +201,7 @@ def test_kind_lr_scale_multiplies_by_module_class_and_its_bases():
     assert scales["layer1_bn.bias"] == 128.0 and scales["layer1_bn.weight"] == 2.0
     assert scales["linear.weight"] == 1.0
     with pytest.raises(ValueError, match="no parameter of kind 'Conv2d.bias'"):
-        _scaled_parameters(net, runtime.Recipe(kind_lr_scale={"Conv2d.bias": 2.0}))
+        runtime.check_fits(net, runtime.Recipe(kind_lr_scale={"Conv2d.bias": 2.0}))
 
 
 def test_ema_weights_are_the_moving_average_evaluated_and_kept(data):

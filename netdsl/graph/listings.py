@@ -41,6 +41,9 @@ def from_json(records: str | list) -> Graph:
         except (KeyError, TypeError):
             raise NetdslError(f"record {index} is not {{name, op, args, inputs}}: "
                               f"{json.dumps(record)[:80]}") from None
+        if name in graph:
+            raise NetdslError(f"record {index} names '{name}', as an earlier record does; a "
+                              "name is one node")
         graph[name] = (None if op is None else Op(op, tuple(args.items())), list(inputs))
     return graph
 

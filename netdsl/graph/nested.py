@@ -115,11 +115,92 @@ def execution_order(graph: Graph) -> list[str]:
 
 
 def shapes(graph: Graph, input_shape: Shape) -> dict[str, Shape]:
-    """Output shape of every node, per image, for inputs of `input_shape`."""
+    """Output shape of every node, per image, for inputs of `input_shape`, in execution
+    order (a node may be written before its inputs)."""
     out: dict[str, Shape] = {}
-    for path, (op, inputs) in graph.items():
+    for path in execution_order(graph):
+        op, inputs = graph[path]
         out[path] = tuple(input_shape) if op is None else output_shape(op, [out[i] for i in inputs])
     return out
+
+
+# Arguments that state what a layer's input gives: (argument, what of the input's shape[0]).
+_INPUT_SIZES = {"in_channels": "channels", "num_features": "channels", "in_features": "features"}
+# Arguments that are sizes or counts, each a whole number >= 1.
+_COUNTS = ("out_channels", "out_features", "kernel_size", "stride", "dilation", "groups")
+
+
+def check_graph(graph: Graph, input_shape: Any) -> None:
+    """Raise NetdslError, naming the node, for a graph written by hand that is no network: a
+    node that is not `(Op or None, [input paths])`, an input that is not a node, not exactly
+    one input node, a name that is both a node and a group, a cycle, an unknown op, the wrong
+    number of inputs, arguments that do not fit what reaches the node; and an `input_shape`
+    that is not (channels, height, width)."""
+    from .primitives import primitive_of
+
+    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3 and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
+        raise NetdslError(f"input_shape must be (channels, height, width), three whole numbers "
+                          f">= 1, got {input_shape!r}")
+    for path, node in graph.items():
+        if not isinstance(path, str) or not all(part not in ("", ".", "..")
+                                                for part in path.split(SEP)):
+            raise NetdslError(f"node {path!r}: a node's name is a path of names joined by "
+                              f"'{SEP}'")
+        if not (isinstance(node, (tuple, list)) and len(node) == 2
+                and (node[0] is None or isinstance(node[0], Op))
+                and isinstance(node[1], (list, tuple))
+                and all(isinstance(source, str) for source in node[1])):
+            raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got "
+                              f"{node!r:.80}")
+        for source in node[1]:
+            if source not in graph:
+                raise NetdslError(f"node '{path}' uses '{source}', which is not in the network")
+        parts = path.split(SEP)
+        for depth in range(1, len(parts)):
+            if SEP.join(parts[:depth]) in graph:
+                raise NetdslError(f"'{SEP.join(parts[:depth])}' is a node and also the group of "
+                                  f"'{path}'; a name is one or the other")
+    inputs = [path for path, (op, _) in graph.items() if op is None]
+    if len(inputs) != 1:
+        raise NetdslError(f"a network has one input node (op None); this one has "
+                          f"{len(inputs)}{': ' + ', '.join(inputs) if inputs else ''}")
+    if graph[inputs[0]][1]:
+        raise NetdslError(f"the input node '{inputs[0]}' takes no inputs")
+    out: dict[str, Shape] = {}
+    for path in execution_order(graph):
+        op, sources = graph[path]
+        if op is None:
+            out[path] = tuple(input_shape)
+            continue
+        primitive = primitive_of(op)
+        least, most = primitive.inputs
+        if len(sources) < least or most is not None and len(sources) > most:
+            wanted = str(least) if least == most else f"{least} or more"
+            raise NetdslError(f"node '{path}': {op.type} takes {wanted} inputs, got "
+                              f"{len(sources)}")
+        given = [out[source] for source in sources]
+        for argument in _COUNTS:
+            value = op.kwargs.get(argument)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                          and value >= 1):
+                raise NetdslError(f"node '{path}': {op.type}'s {argument} must be a whole "
+                                  f"number >= 1, got {value!r}")
+        for argument, what in _INPUT_SIZES.items():
+            size = op.kwargs.get(argument)
+            if size is not None and given and size != given[0][0]:
+                raise NetdslError(f"node '{path}': {op.type} takes {size} input {what}, but "
+                                  f"'{sources[0]}' gives {given[0][0]}")
+        try:
+            out[path] = output_shape(op, given)
+        except NetdslError as e:
+            raise NetdslError(f"node '{path}': {e.message}") from None
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as e:
+            raise NetdslError(f"node '{path}': the arguments of {op.type} do not fit its "
+                              f"inputs ({type(e).__name__}: {e})") from None
+        if min(out[path], default=0) < 1:
+            raise NetdslError(f"node '{path}': {op.type} would give outputs of shape "
+                              f"{'x'.join(map(str, out[path]))}")
 
 
 def costs(graph: Graph, out_shapes: dict[str, Shape]) -> dict[str, tuple[int, int]]:

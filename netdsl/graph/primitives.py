@@ -39,7 +39,11 @@ class Op:
 
     def __repr__(self) -> str:
         primitive = OPS.get(self.type)
-        return f"{self.type}({primitive.repr(self.kwargs) if primitive else ''})"
+        try:
+            inner = primitive.repr(self.kwargs) if primitive else ""
+        except (KeyError, TypeError, ValueError):  # a hand-built Op lacking what torch shows
+            inner = ", ".join(f"{key}={value!r}" for key, value in self.args)
+        return f"{self.type}({inner})"
 
 
 def _nothing(*_: Any) -> int:

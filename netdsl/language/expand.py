@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import NetdslError
 from ..graph import PRIMITIVES, SEP, Nested, Primitive, path_iter, whole
 from .evaluate import Frame, bind_arguments, evaluate, fail, moved
-from .syntax import (PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
+from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
                      parse_statements)
 
 MAX_REPEAT = 1000      # one item repeated more often than this is a mistake, not a network
@@ -98,6 +98,9 @@ def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
         raise fail(f"parameter '{name}' takes {kind}, got {value!r}", frame)
     if isinstance(value, float) and not math.isfinite(value):
         raise fail(f"parameter '{name}' must be finite, got {value!r}", frame)
+    if not isinstance(value, bool) and abs(value) > MAX_NUMBER:  # the text could not say it
+        raise fail(f"parameter '{name}' must be at most 2**62 in size, as any number in the "
+                   f"language, got {value!r}", frame)
     return value
 
 

@@ -199,7 +199,7 @@ def read_text(path: PathOrText) -> str:
     """A .net file's text; one past MAX_TEXT characters (or endless, like /dev/zero) is
     refused after reading just past the limit."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not the text
             text = f.read(MAX_TEXT + 1)
         if len(text) > MAX_TEXT:
             raise NetdslError(f"{path}: more than {MAX_TEXT:,} characters; a network is at most "

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import INPUT, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
+from ..graph.nested import check_graph
 from ..graph.nested import shapes as graph_shapes
 from .expand import prelude
 from .printer import INDENT, literal
@@ -25,7 +26,9 @@ SPLICED = {"head": ("pool", "flatten", "linear", "logits"), "conv_bn": ("conv", 
 
 
 def graph_to_text(graph: Graph, input_shape: Shape) -> str:
-    """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph."""
+    """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph; a
+    graph that is no network is a NetdslError saying what is wrong where."""
+    check_graph(graph, input_shape)
     shapes = graph_shapes(graph, input_shape)
     for use_builtins in (True, False):  # a built-in that fits in shape but not in place: none
         text = _Writer(graph, shapes, use_builtins).text()

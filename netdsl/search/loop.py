@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import Fitted, bind_to_data, fit, load_weights
+from ..fit import Fitted, bind_to_data, early_recipe, fit, load_weights
 from ..language import Bound, Family, load
-from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
-                        recipe_from_args, search_keys)
+from ..settings import (RECIPE_FIELDS, SEEDS, apply, is_recipe_key, key_kind, key_value,
+                        recipe_flags, recipe_from_args, search_keys)
 from .space import Space, grid, keys, load_space, sample, whole_valued
 from .study import counted, open_storage, print_best, retry, spends_budget
 
@@ -115,19 +115,20 @@ def fingerprint(bound: Bound, recipe) -> str:
 
 
 def evaluate(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
-             log: Callable[[str], None] | None = None,
+             optional: frozenset = frozenset(), log: Callable[[str], None] | None = None,
              should_stop: Callable[[Any], bool] | None = None,
              init: dict[str, Any] | None = None) -> Fitted:
     """Bind `values` (network parameters and recipe keys, NNI's form) into a family (or DSL
     text) and `recipe`, and fit it on `data` (a runtime.DeviceData, loaded once by the
-    caller). `init`: path-keyed weights of an earlier or wider network to start from. Raises
-    NetdslError for an invalid network or value; a loss that stops being finite gives status
-    "diverged"."""
+    caller). `optional`: the recipe's entries that apply only where the network has what
+    they name (a preset's, see `netdsl.fit.fit`). `init`: path-keyed weights of an earlier or
+    wider network to start from. Raises NetdslError for an invalid network or value; a loss
+    that stops being finite gives status "diverged"."""
     family = network if isinstance(network, Family) else load(network)
     bindings, changes = split_values(values or {}, family)
     recipe = apply(recipe, changes)
-    return fit(bind_to_data(family, data, bindings), data, recipe, init=init, log=log,
-               should_stop=should_stop)
+    return fit(bind_to_data(family, data, bindings), data, recipe, optional=optional,
+               init=init, log=log, should_stop=should_stop)
 
 
 # ---- the search ------------------------------------------------------------------------------
@@ -141,12 +142,14 @@ class Search:
     grid: dict[str, list] | None  # the grid, for the grid tuner
     base: dict[str, Any]          # bindings from --set
     recipe: Any                   # runtime.Recipe from the flags
+    optional: frozenset           # its entries that apply where a network has what they name
     data: Any                     # runtime.DeviceData
     initial: dict[str, Any] | None
     objectives: str
     study: Any                    # optuna.Study
     budget: int                   # trials the whole search may spend, all workers together
     mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
+    redraws: int = 0              # this process's draws in a row that repeated a network
 
     @property
     def multi(self) -> bool:
@@ -154,6 +157,10 @@ class Search:
 
 
 WAIT_SECONDS = 1.0  # how often a trial waiting for the same network elsewhere looks again
+# A draw that repeats a network already trained (or training) is drawn again, spending no
+# budget, this many times in a row; after that the space seems to hold no new network, and
+# the repeat takes the earlier trial's result and counts.
+MAX_REDRAWS = 10
 
 
 def objective(trial, search: Search):
@@ -177,7 +184,7 @@ def objective(trial, search: Search):
     except Exception as e:  # whatever else a trial raises is its failure, not the search's
         import optuna
 
-        if isinstance(e, optuna.TrialPruned):
+        if isinstance(e, (optuna.TrialPruned, TrialFailed)):  # recorded already
             raise
         trial.set_user_attr("error", f"{type(e).__name__}: {e}")
         trial.set_user_attr("traceback", traceback.format_exc())
@@ -195,25 +202,29 @@ def _budget_full(search: Search, trial) -> bool:
     return sum(spends_budget(t) or t.state == TrialState.RUNNING for t in earlier) >= search.budget
 
 
+def _first_twin(search: Search, trial, key: str):
+    """The first other trial with the same network and recipe that trained, failed on its own,
+    or (numbered before this one) is training; None if there is none."""
+    from optuna.trial import TrialState
+
+    twins = [t for t in search.study.get_trials(deepcopy=False)
+             if t.user_attrs.get("fingerprint") == key and t.number != trial.number
+             and not t.user_attrs.get("redrawn")
+             and (t.state == TrialState.COMPLETE
+                  or t.state == TrialState.RUNNING and t.number < trial.number
+                  or t.state == TrialState.FAIL and "error" in t.user_attrs)]
+    return min(twins, key=lambda t: t.number) if twins else None
+
+
 def _same_elsewhere(search: Search, trial, key: str):
-    """The first trial that trained (or, numbered before this one, is training) the same
-    network and recipe; waits for a running one to finish. None if there is none, or if it
-    was interrupted (then this trial trains it)."""
+    """`_first_twin`, waiting for it to finish if it is training."""
     from optuna.trial import TrialState
 
     while True:
-        same = [t for t in search.study.get_trials(deepcopy=False)
-                if t.user_attrs.get("fingerprint") == key and t.number != trial.number
-                and (t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING
-                                                         and t.number < trial.number)
-                     or (t.state == TrialState.FAIL and "error" in t.user_attrs))]
-        if not same:
-            return None
-        first = min(same, key=lambda t: t.number)
-        if first.state != TrialState.RUNNING:
+        first = _first_twin(search, trial, key)
+        if first is None or first.state != TrialState.RUNNING:
             return first
-        # Another worker drew the same point: draw differently from here on, and wait for it.
-        search.study.sampler.reseed_rng()
+        search.study.sampler.reseed_rng()  # another worker drew the same point: part them
         time.sleep(WAIT_SECONDS)
 
 
@@ -235,6 +246,23 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
     trial.set_user_attr("fingerprint", key)  # set before looking: a later twin waits for this
     trial.set_user_attr("flops", bound.flops)
+    twin = _first_twin(search, trial, key)
+    if twin is not None and search.redraws < MAX_REDRAWS:
+        search.redraws += 1
+        search.study.sampler.reseed_rng()  # two workers with one seed draw alike: part them
+        trial.set_user_attr("same_as", twin.number)
+        trial.set_user_attr("redrawn", True)
+        print(f"trial {trial.number}: same network and recipe as trial {twin.number}; "
+              "drawn again")
+        if twin.state == TrialState.COMPLETE:  # its result, which the sampler learns from
+            return twin.values[0] if not search.multi else tuple(twin.values)
+        message = (f"not trained: the same network and recipe as trial {twin.number}, which "
+                   f"{'is training' if twin.state == TrialState.RUNNING else 'failed'}; "
+                   "drawn again")
+        trial.set_user_attr("error", message)
+        raise TrialFailed(message)
+    if twin is None:
+        search.redraws = 0
     earlier = _same_elsewhere(search, trial, key)
     if earlier is not None:  # the same network and recipe: its result, not a retraining
         for attr in ("train_time", "curve"):
@@ -245,8 +273,8 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
             raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
                               f"failed: {earlier.user_attrs['error']}")
         return earlier.values[0] if not search.multi else tuple(earlier.values)
-    fitted = fit(bound, search.data, recipe, init=search.initial, log=None,
-                 should_stop=should_stop)
+    fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
+                 log=None, should_stop=should_stop)
     result = fitted.result
     trial.set_user_attr("train_time", result.train_time)
     trial.set_user_attr("epochs_time", result.total_time)
@@ -292,10 +320,10 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                           f"got {args.timeout}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
-    recipe = recipe_from_args(args)
+    recipe, optional = recipe_from_args(args)
     device = device_from(args)
     base = dict(args.set)
-    family.check_values(base)
+    early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
 
     storage = open_storage(args.storage)
     name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
@@ -310,12 +338,12 @@ def _search(args: argparse.Namespace, family: Family) -> int:
             print(f"search '{name}' has its {count_before} trials already; nothing to do "
                   f"(see: netdsl trials --name {name})")
             return 0
+    seed = (recipe.seed + count_before) % SEEDS  # a resumed search draws new points
     sampler = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=recipe.seed + count_before),
-        "random": lambda: optuna.samplers.RandomSampler(seed=recipe.seed + count_before),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "grid": lambda: _grid_sampler()(grid_values, seed=recipe.seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=recipe.seed + count_before,
-                                                      warn_independent_sampling=False),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
     }[args.tuner]()
     pruner = {"none": optuna.pruners.NopPruner,
               "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
@@ -333,8 +361,8 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
     initial = load_weights(args.init_from)
     data = data_from(args, device, recipe.seed)
-    search = Search(family, space, grid_values, base, recipe, data, initial, args.objectives,
-                    study, args.trials)
+    search = Search(family, space, grid_values, base, recipe, optional, data, initial,
+                    args.objectives, study, args.trials)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials -----------------------------------------------------------------------------
@@ -344,9 +372,9 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
     start = time.perf_counter()
     try:
+        # No n_trials: repeated networks drawn again spend no budget; stop_at_budget ends it.
         study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
-                       catch=(TrialFailed,), callbacks=[stop_at_budget],
-                       n_trials=args.trials - count_before)
+                       catch=(TrialFailed,), callbacks=[stop_at_budget])
     except KeyboardInterrupt:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import NetdslError
-from ..fit import load_weights
+from ..fit import early_recipe, load_weights
 from ..language import Family
 from ..settings import recipe_from_args
 from .loop import evaluate, split_values
@@ -24,16 +24,16 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
     values = nni.get_next_parameter() or {}
     base = dict(args.set)
     split_values(values, family)  # unknown keys fail before any data moves
-    family.check_values(base)
-    recipe = recipe_from_args(args)
+    recipe, optional = recipe_from_args(args)
+    early_recipe(family, base, recipe, optional)  # fails before any data moves
     data = data_from(args, device_from(args), recipe.seed)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)
         return False
 
-    fitted = evaluate(family, data, recipe, {**base, **values}, log=print, should_stop=report,
-                      init=load_weights(args.init_from))
+    fitted = evaluate(family, data, recipe, {**base, **values}, optional=optional, log=print,
+                      should_stop=report, init=load_weights(args.init_from))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
     nni.report_final_result(fitted.accuracy)

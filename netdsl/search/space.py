@@ -30,7 +30,7 @@ _EDGE = 1e-12  # normal types draw a probability in (0, 1): keep clear of the in
 
 def load_space(path: str | Path) -> Space:
     try:
-        space = json.loads(Path(path).read_text(encoding="utf-8"))
+        space = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # BOM: not JSON
     except OSError as e:
         raise NetdslError(f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:

@@ -16,6 +16,19 @@ DEFAULT_STORAGE = "sqlite:///netdsl.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 2, 6  # a trial silent this long was killed: retry it
 
 
+PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
+SQLITE_HEADER = b"SQLite format 3\0"  # the first 16 bytes of every SQLite database file
+
+
+def storage_file(url: str) -> str | None:
+    """The file of a SQLite storage URL (sqlite:///netdsl.db -> netdsl.db); None for a
+    server's URL or an in-memory one."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?")[0]
+    return path if path not in ("", ":memory:") else None
+
+
 def open_storage(url: str, *, create: bool = True):
     """The Optuna storage at `url`. A SQLite file that does not exist is made only when
     `create` (a search); reading views say there is none. In-memory SQLite is refused: it
@@ -25,12 +38,14 @@ def open_storage(url: str, *, create: bool = True):
     import optuna
     import sqlalchemy.exc
 
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
-    if url.startswith("sqlite") and (path in (None, "", ":memory:") or "mode=memory" in url):
+    path = storage_file(url)
+    if url.startswith("sqlite") and (path is None or "mode=memory" in url):
         raise NetdslError(f"storage {url} is in memory and would keep nothing; give a file, "
                           f"e.g. {DEFAULT_STORAGE}")
-    if path is not None and not create and not Path(path.split("?")[0]).exists():
+    if path is not None and not create and not Path(path).exists():
         raise NetdslError(f"no storage at {url}: {path} does not exist (no search has run there)")
+    if path is not None and Path(path).is_file():
+        _check_database(path)
     # Optuna logs a traceback for every failed trial; the search prints one line for each and
     # stores the whole error with the trial.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -55,6 +70,19 @@ def open_storage(url: str, *, create: bool = True):
             raise NetdslError(f"cannot open storage {url}: {e}") from None
 
 
+def _check_database(path: str) -> None:
+    """An existing file must be an SQLite database (or empty, which SQLite makes one): SQLite
+    would take any other file of under a page for a new database and write over it."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise NetdslError(f"cannot read the storage {path}: {e.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise NetdslError(f"the storage {path} is not an SQLite database; give --storage a new "
+                          "file or one a search made")
+
+
 def retry(study, trial) -> None:
     """An interrupted trial (killed, or Ctrl-C) failed without an error: try its values again,
     once."""
@@ -67,9 +95,11 @@ def retry(study, trial) -> None:
 
 def spends_budget(trial) -> bool:
     """Done, pruned, or failed with an error of its own (not interrupted, not turned away
-    because the budget was full)."""
+    because the budget was full, not a repeated network drawn again)."""
     from optuna.trial import TrialState
 
+    if trial.user_attrs.get("redrawn"):
+        return False
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         trial.state == TrialState.FAIL and "error" in trial.user_attrs
         and not trial.user_attrs.get("over_budget"))
@@ -105,6 +135,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
                      "flops": t.user_attrs.get("flops"),
                      "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
                      "same_as": t.user_attrs.get("same_as"),
+                     "redrawn": bool(t.user_attrs.get("redrawn")),
                      "retry_of": t.user_attrs.get("retry_of"),
                      "error": t.user_attrs.get("error")})
     return rows
@@ -131,6 +162,7 @@ def trials_command(args: argparse.Namespace) -> int:
         print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  "
               f"{json.dumps(row['values'])}")
         note = row["error"] or (f"same network as trial {row['same_as']}"
+                                + ("; drawn again, not counted" if row["redrawn"] else "")
                                 if row["same_as"] is not None else None)
         if note:
             print(f"{'':>36}{note.splitlines()[0]}")
@@ -204,8 +236,9 @@ def plot_command(args: argparse.Namespace) -> int:
         plt.close(ax.figure)
         print(f"wrote {out / name}")
 
+    history, accuracy_time, importance = PLOTS
     save(optuna_plots.plot_optimization_history(study, target=accuracy,
-                                                target_name="validation accuracy"), "history.png")
+                                                target_name="validation accuracy"), history)
 
     points = [(t.values[0], t.user_attrs.get("train_time") or 0.0) for t in trials]
     front = pareto_front(points)
@@ -220,14 +253,14 @@ def plot_command(args: argparse.Namespace) -> int:
     ax.set(xlabel="training time (s)", ylabel="validation accuracy",
            title=f"{study.study_name}: accuracy against training time")
     ax.legend()
-    save(ax, "accuracy_time.png")
+    save(ax, accuracy_time)
 
     try:
         save(optuna_plots.plot_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), target=accuracy,
-            target_name="validation accuracy"), "importance.png")
+            target_name="validation accuracy"), importance)
     except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
-        print(f"importance.png not written: {e}")
+        print(f"{importance} not written: {e}")
     return 0
 
 
