@@ -12,7 +12,8 @@
   pytest-benchmark prints each row's ratio to the fastest in parentheses.
 - airbench94 step: the same for models/airbench94.net at width 16 (a CPU-sized net), batch
   256, against the hand-written airbench94; whitening init: setting the whitening filters from
-  5,000 CIFAR-sized images (what `runtime.train` does before the first step).
+  5,000 CIFAR-sized images, the layer alone and through the network as `runtime.train` does
+  it before the first step (the network run up to the layer, whose own input sets it).
   `python tests/benchmarks/step_ratio.py --net airbench94` interleaves the two step by step.
 """
 import random
@@ -111,3 +112,11 @@ def test_whitening_init(benchmark):
     layer = Whiten(3, 2)
     benchmark.pedantic(layer.initialise_from_images, (images,), rounds=5, warmup_rounds=1)
     assert torch.isfinite(layer.weight).all()
+
+
+@pytest.mark.benchmark(group="whitening init")
+def test_whitening_init_through_the_network(benchmark):
+    images = torch.randn(5000, 3, 32, 32)
+    model = netdsl.compile("models/airbench94.net", width=16)
+    benchmark.pedantic(runtime.initialise_from_data, (model, images), rounds=5, warmup_rounds=1)
+    assert torch.isfinite(model.node("whiten").weight).all()
