@@ -133,13 +133,17 @@ def _check_mnist_files(kind, data_dir: Path) -> None:
             continue  # torchvision downloads it
         labels = "labels" in path.name
         try:
-            counts[path] = len((mnist.read_label_file if labels else mnist.read_image_file)(
-                str(path)))
+            values = (mnist.read_label_file if labels else mnist.read_image_file)(str(path))
         except Exception as e:  # its readers assert, and raise TypeError, ValueError, ...
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DataError(f"{path}: not an MNIST-format {'label' if labels else 'image'} "
                             f"file ({reason}); delete it to download it again, or copy the "
                             "original there") from None
+        if labels and len(values) and not 0 <= values.min() <= values.max() < len(kind.classes):
+            raise DataError(f"{path}: labels from {values.min()} to {values.max()}, but "
+                            f"{kind.__name__} has {len(kind.classes)} classes (0 to "
+                            f"{len(kind.classes) - 1})")
+        counts[path] = len(values)
     for path, count in counts.items():
         pair = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
         if pair != path and pair in counts and counts[pair] != count:

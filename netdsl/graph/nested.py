@@ -143,8 +143,7 @@ def check_graph(graph: Graph, input_shape: Any) -> None:
         raise NetdslError(f"input_shape must be (channels, height, width), three whole numbers "
                           f">= 1, got {input_shape!r}")
     for path, node in graph.items():
-        if not isinstance(path, str) or not all(part not in ("", ".", "..")
-                                                for part in path.split(SEP)):
+        if not isinstance(path, str) or any(part in ("", ".", "..") for part in path.split(SEP)):
             raise NetdslError(f"node {path!r}: a node's name is a path of names joined by "
                               f"'{SEP}'")
         if not (isinstance(node, (tuple, list)) and len(node) == 2
