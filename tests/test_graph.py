@@ -99,3 +99,43 @@ def test_summary_shapes_parameters_and_flops():
     stage = 8 * 9 * 4 + 8  # s/conv weights + s/bn scale and shift
     assert rows["s"][:2] == ["s", "(total)"] and rows["s"][2] == f"{stage:,}"
     assert rows["total"][1] == f"{216 + 16 + stage:,}"
+
+
+# ---- one order: execution ----------------------------------------------------------------------
+
+FORWARD = ["a: conv(4) -> h: linear(10) <- p -> p: flatten <- a",
+           "a: conv(4) -> f: flatten <- p -> p: maxpool(2) <- a -> linear(10) <- f"]
+
+
+@pytest.mark.parametrize("text", FORWARD + [DAG], ids=["head", "pool", "dag"])
+def test_a_bound_graph_is_in_execution_order_and_its_output_is_the_modules(text):
+    import torch
+
+    bound = netdsl.load(text).bind()
+    order = list(bound.graph)
+    assert order[0] == "input" and list(bound.shapes) == order
+    for index, (path, (_, inputs)) in enumerate(bound.graph.items()):
+        assert all(order.index(source) < index for source in inputs), path
+    assert list(flatten(bound.nested)) == order
+    module = netdsl.compile(text).eval()
+    assert tuple(module(torch.zeros(2, 3, 32, 32)).shape[1:]) == bound.output_shape
+
+
+@pytest.mark.parametrize("text", FORWARD, ids=["head", "pool"])
+def test_a_network_written_before_its_inputs_prints_back(text):
+    nested = netdsl.parse(text)
+    again = netdsl.graph_of(netdsl.to_text(nested))
+    assert dict(again) == dict(flatten(nested))
+
+
+def test_a_head_written_before_its_input_trains_for_the_datasets_classes(tmp_path):
+    """It was refused: "the network gives 4096 outputs per image", the last node written."""
+    from conftest import netdsl_cli
+    from test_datasets import make_mnist
+
+    make_mnist(tmp_path, "MNIST")
+    run = netdsl_cli("run", "-e", FORWARD[0], "--dataset", "mnist", "--data-dir", str(tmp_path),
+                     "--epochs", "1", "--batch-size", "20", "--cutout", "0", "--quiet",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1].startswith("finished: valid acc")

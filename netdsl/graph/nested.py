@@ -22,8 +22,10 @@ Nested = dict[str, Any]
 
 
 class Graph(dict):
-    """A flattened network: absolute path -> (Op, [absolute input paths]), in written order.
-    Its own type, so that callers taking "any network" can tell it from the nested form."""
+    """A flattened network: absolute path -> (Op, [absolute input paths]). The graphs netdsl
+    makes (binding a family, `flatten`) are in execution order: each node after its inputs,
+    the input first, the output last, the written order kept where it allows. Its own type,
+    so that callers taking "any network" can tell it from the nested form."""
 
 
 def path_iter(nested: Nested, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -66,17 +68,18 @@ def resolve(path: str, rel: str | int, order: list[str], index: int) -> str:
 
 
 def flatten(nested: Nested) -> Graph:
-    """Page's `build_graph`: the nested form with every input made an absolute path."""
+    """Page's `build_graph`: the nested form with every input made an absolute path, in
+    execution order (as every Graph netdsl makes)."""
     flat = pipeline(nested)
     order = [path for path, _ in flat]
-    graph = Graph()
+    written = Graph()
     for index, (path, (op, inputs)) in enumerate(flat):
-        graph[path] = (op, [resolve(path, rel, order, index) for rel in inputs])
-    for path, (_, inputs) in graph.items():
+        written[path] = (op, [resolve(path, rel, order, index) for rel in inputs])
+    for path, (_, inputs) in written.items():
         for source in inputs:
-            if source not in graph:
+            if source not in written:
                 raise NetdslError(f"node '{path}' uses '{source}', which is not in the network")
-    return graph
+    return Graph((path, written[path]) for path in execution_order(written))
 
 
 def execution_order(graph: Graph) -> list[str]:

@@ -66,8 +66,9 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
             raise fail(f"{primitive.name} would give an empty output ({format_shape(shape)})",
                        leaf.frame)
         shapes[path], ops[path] = shape, op
-    graph = Graph((path, (ops[path], inputs)) for path, (_, inputs) in pending.items())
-    return _replace_leaves(nested, ops), graph, {path: shapes[path] for path in graph}
+    # The graph in execution order, as every Graph netdsl makes: input first, the output last.
+    graph = Graph((path, (ops[path], pending[path][1])) for path in execution)
+    return _replace_leaves(nested, ops), graph, shapes
 
 
 def _replace_leaves(nested: Nested, ops: dict[str, Op | None], prefix: str = "") -> Nested:
