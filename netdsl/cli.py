@@ -196,8 +196,12 @@ def _parser() -> argparse.ArgumentParser:
     _training_arguments(trial)
 
     trials = commands.add_parser("trials", help="list a search's trials",
-                                 description="List a search's trials: number, state, accuracy, "
-                                 "training seconds, parameters and DSL text.")
+                                 description="List a search's trials, a line each: number, "
+                                 "state, accuracy, training seconds and the values drawn (what "
+                                 "varies). With a trial's NUMBER: that trial whole, its DSL "
+                                 "text and its trainer flags.")
+    trials.add_argument("number", nargs="?", type=_count, metavar="NUMBER",
+                        help="show this trial whole")
     _study_arguments(trials)
     trials.add_argument("--json", action="store_true", help="print JSON instead of a table")
     trials.add_argument("--csv", metavar="FILE", help="write the trials as CSV")

@@ -193,6 +193,13 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
 
     table = netdsl_cli("trials", "--name", "t", cwd=tmp_path)
     assert table.stdout.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "train"]
+    # A line a trial, with what varies; the whole network with `trials NUMBER`.
+    assert "param prep" not in table.stdout
+    assert f"prep={rows[1]['values']['prep']} " in table.stdout.splitlines()[2]
+    one = netdsl_cli("trials", "1", "--name", "t", cwd=tmp_path)
+    assert one.returncode == 0 and rows[1]["dsl"] in one.stdout and "--peak-lr" in one.stdout
+    assert netdsl_cli("trials", "1", "--name", "t", "--json", cwd=tmp_path).stdout.startswith(
+        '{\n "number": 1,')
     netdsl_cli("trials", "--name", "t", "--csv", "t.csv", cwd=tmp_path)
     assert (tmp_path / "t.csv").read_text().startswith("number,state,accuracy")
 

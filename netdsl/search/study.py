@@ -134,6 +134,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
                      "train_time": t.user_attrs.get("train_time"),
                      "flops": t.user_attrs.get("flops"),
                      "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
+                     "flags": t.user_attrs.get("flags"),
                      "same_as": t.user_attrs.get("same_as"),
                      "redrawn": bool(t.user_attrs.get("redrawn")),
                      "retry_of": t.user_attrs.get("retry_of"),
@@ -143,8 +144,14 @@ def trial_rows(study) -> list[dict[str, Any]]:
 
 def trials_command(args: argparse.Namespace) -> int:
     rows = trial_rows(_study(args))
+    if args.number is not None:
+        row = next((r for r in rows if r["number"] == args.number), None)
+        if row is None:
+            raise NetdslError(f"no trial {args.number} in this search (trials 0 to "
+                              f"{len(rows) - 1})")
+        rows = [row]
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(rows[0] if args.number is not None else rows, indent=1))
         return 0
     if args.csv:
         buffer = io.StringIO()
@@ -155,20 +162,35 @@ def trials_command(args: argparse.Namespace) -> int:
         write_atomically(Path(args.csv), buffer.getvalue().encode())
         print(f"wrote {args.csv}")
         return 0
-    print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  {'train s':>8}  parameters / DSL")
+    print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  {'train s':>8}  values drawn")
     for row in rows:
         accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         seconds = "" if row["train_time"] is None else f"{row['train_time']:.1f}"
-        print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  "
-              f"{json.dumps(row['values'])}")
+        values = " ".join(f"{key}={_value_text(value)}" for key, value in row["values"].items())
+        print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  {values}")
         note = row["error"] or (f"same network as trial {row['same_as']}"
                                 + ("; drawn again, not counted" if row["redrawn"] else "")
                                 if row["same_as"] is not None else None)
         if note:
-            print(f"{'':>36}{note.splitlines()[0]}")
-        if row["dsl"]:
-            print(f"{'':>36}{' '.join(row['dsl'].split())}")
+            print(f"{'':>37}{note if args.number is not None else note.splitlines()[0]}")
+    if args.number is not None:
+        print(f"\n{rows[0]['dsl'] or '(no network: the trial failed before binding it)'}",
+              end="" if rows[0]["dsl"] else "\n")
+        if rows[0]["flags"]:
+            print(f"\ntrainer flags: {rows[0]['flags']}")
+    elif rows:
+        print(f"\na trial whole, its network and trainer flags: netdsl trials NUMBER")
     return 0
+
+
+def _value_text(value: Any) -> str:
+    """A drawn value as the search space gives it: 0.1234 for a float, a nested choice's keys
+    in braces."""
+    if isinstance(value, dict):
+        return "{" + " ".join(f"{k}={_value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value)
 
 
 def print_best(study) -> None:
