@@ -1,15 +1,19 @@
 """Every file in models/ parses, compiles and trains one step (a registry test, as timm's)."""
+import re
+
 import pytest
 import torch
 
 import netdsl
-from conftest import MODELS
+from conftest import MODELS, ROOT
 
 
-def test_models_are_there():
-    names = {m.stem for m in MODELS}
-    assert {"resnet9", "resnet9_cifar100", "resnet9_extra", "resnet9_shortcut",
-            "resnet9_small", "resnet9_k5"} <= names
+def test_every_model_is_in_the_readmes_table_and_every_row_is_a_model():
+    """A model added or removed changes the README's table of models/ too."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## models/\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([\w.]+)\.net` \|", section, re.M))
+    assert listed == {m.stem for m in MODELS}
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[m.stem for m in MODELS])

@@ -3,6 +3,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -92,11 +93,15 @@ def test_the_progress_line_shows_images_loss_and_time_left(monkeypatch, capsys):
 
 
 def test_a_family_with_classes_follows_the_dataset(folder, tmp_path):
+    out = tmp_path / "run.json"
     run = netdsl("run", "models/resnet9_small.net", "--set", "prep=4", "--set", "layer1=4",
                  "--set", "layer2=4", "--set", "layer3=4", "--dataset", str(folder),
                  "--epochs", "1", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0",
-                 cache=tmp_path)
+                 "--json", str(out), cache=tmp_path)
     assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    assert report["parameters"]["classes"] == 3 and "param classes = 3" in report["dsl"]
+    assert "classes = 10" in (ROOT / "models" / "resnet9_small.net").read_text()
 
 
 def test_diverging_loss_exits_3_with_the_status_in_json(folder, tmp_path):
@@ -128,13 +133,29 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
     assert report["status"] == "interrupted" and len(report["runs"][0]["epochs"]) >= 2
 
 
+def test_ctrl_c_with_quiet_says_so_in_its_one_line(folder, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
+                             str(folder), "--epochs", "500", "--batch-size", "32", "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                 "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout.readline().startswith(str(folder))  # the data's line: loaded
+    time.sleep(3)  # inside the first epochs
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out.startswith("interrupted: valid acc ")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "nowhere/at/all"], "not one of cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 nor a folder"),
     (["--batch-size", "0"], "batch_size must be"),
     (["--epochs", "3", "--peak-epoch", "9"], "peak_epoch must be between"),
     (["--lr-scale", "layer3"], "'layer3' is not KEY=FACTOR"),
     (["--lr-scale", "zz=2"], "no parameter under 'zz'"),
-    (["--device", "cuda"] if not torch.cuda.is_available() else ["--runs", "0"], "cuda|runs"),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--runs", "0"],
+     "--device cuda: this torch sees no CUDA device|runs must be at least 1"),
 ])
 def test_bad_flags_are_clear_errors(folder, tmp_path, args, message):
     base = ["run", "-e", NET, "--dataset", str(folder), "--epochs", "2", "--peak-epoch", "1"]

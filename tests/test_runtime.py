@@ -228,6 +228,27 @@ def test_ema_weights_are_the_moving_average_evaluated_and_kept(data):
     assert acc == result.valid_acc
 
 
+def test_the_final_tta_evaluation_is_of_the_ema_weights(data):
+    """With both, the test-time-augmented result is the averaged model's, not the last
+    step's."""
+    torch.manual_seed(0)
+    model = netdsl.compile(TINY, input_shape=(3, 16, 16))
+    result = runtime.train(model, data, quick(epochs=2, ema=0.8, tta=1, precision="fp32"),
+                           log=None)
+    assert result.tta is not None and result.valid_acc == result.tta.valid_acc
+    loss, acc = runtime.evaluate(model, data, quick(), None, tta=1)  # the model holds the EMA
+    assert (loss, acc) == pytest.approx((result.tta.valid_loss, result.tta.valid_acc))
+
+
+def test_a_run_stopped_after_an_epoch_says_so(data):
+    asked = []
+    result = runtime.train(netdsl.compile(TINY, input_shape=(3, 16, 16)), data, quick(),
+                           log=None, should_stop=lambda epoch: asked.append(epoch.epoch) or True)
+    assert result.status == "stopped" and asked == [1] and len(result.epochs) == 1
+    assert result.to_dict()["status"] == "stopped" and result.message == \
+        "stopped early after epoch 1"
+
+
 def test_tta_averages_the_mirror_image(data):
     net = netdsl.compile(TINY, input_shape=(3, 16, 16)).eval()
     loss, _ = runtime.evaluate(net, data, quick(), None, tta=1)

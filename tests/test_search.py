@@ -290,6 +290,26 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_lost(tmp_path, image_f
     assert sum(r["state"] == "complete" and not r["redrawn"] for r in rows) == 3
 
 
+def test_a_pruned_trial_is_stored_as_pruned_with_its_curve(tmp_path, image_folder, space_file,
+                                                          monkeypatch):
+    """A pruner that stops every trial after its second epoch (Optuna's median pruner, told
+    so): each trial is `pruned`, spends the budget, and keeps the epochs it ran."""
+    from netdsl import cli
+
+    monkeypatch.setattr(optuna.pruners.MedianPruner, "prune",
+                        lambda self, study, trial: max(trial.intermediate_values) >= 2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NETDSL_DATA", str(tmp_path))
+    assert cli.main(["search", "-e", FAMILY, "--space", str(space_file), "--dataset",
+                     str(image_folder), "--trials", "2", "--name", "t", "--pruner", "median",
+                     "--epochs", "4", "--peak-epoch", "1", "--batch-size", "32"]) == 0
+    study = optuna.load_study(study_name="t", storage="sqlite:///netdsl.db")
+    assert [t.state.name for t in study.trials] == ["PRUNED", "PRUNED"]
+    assert all(len(t.user_attrs["curve"]) == 2 for t in study.trials)
+    assert all(spends_budget(t) for t in study.trials)
+    assert [r["state"] for r in trials_json(tmp_path)] == ["pruned", "pruned"]
+
+
 def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_file):
     bad = tmp_path / "bad.json"
     bad.write_text('{"prep": {"_type": "choice", "_value": [4]}, "depth": '

@@ -18,25 +18,40 @@ def parse_run(*flags):
     return _parser().parse_args(["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags])
 
 
-def test_every_field_has_a_flag_help_and_a_search_key():
-    help_text = _parser()._subparsers._group_actions[0].choices["run"].format_help()
-    for name in NAMES:
-        assert "--" + name.replace("_", "-") in help_text
-        assert is_recipe_key(name) and name in search_keys()
-        assert Recipe.__dataclass_fields__[name].metadata["help"]
-
-
-@pytest.mark.parametrize("recipe", [
-    Recipe(),
-    Recipe(epochs=3.5, batch_size=64, optimizer="muon", peak_lr=0.123456789, decoupled=True,
+OTHER = Recipe(epochs=3.5, batch_size=64, optimizer="muon", peak_lr=0.123456789, decoupled=True,
            peak_epoch=0.75, peak_fraction=0.3, lr_start=0.2, lr_end=0.07, weight_decay=1e-4,
            momentum=0.8, muon_lr=0.3, muon_momentum=0.5,
            lr_scale={"layer3": 2.0, "prep/conv": 0.5}, kind_lr_scale={"BatchNorm2d.bias": 64.0},
            train_epochs={"layer1": 2.0},
            label_smoothing=0.2, translate=2, flip="alternate", cutout=0, ema=0.99,
            lookahead=0.95, lookahead_every=4, lookahead_from=2.5, tta=2, seed=7,
-           precision="fp32", compile=True, eval_batch_size=100, whiten_images=100),
-])
+           precision="fp32", compile=True, eval_batch_size=100, whiten_images=100)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_field_is_set_by_its_flag_and_by_its_search_key(name):
+    """Alone, each flag and each search key sets its field to the value given, and nothing
+    else; its help says what it is."""
+    groups = []  # each flag with the value after it, if any
+    for token in recipe_flags(Recipe(**{name: getattr(OTHER, name)})):
+        if token.startswith("--"):
+            groups.append([token])
+        else:
+            groups[-1].append(token)
+    field_of = lambda flag: flag[2:].removeprefix("no-").replace("-", "_")
+    mine = [token for group in groups if field_of(group[0]) == name for token in group]
+    expected = Recipe(**{name: getattr(OTHER, name)})
+    assert recipe_from_args(parse_run(*mine))[0] == expected, mine
+    value = getattr(OTHER, name)
+    changes = ({f"{name}/{entry}": factor for entry, factor in value.items()}
+               if isinstance(value, dict) else {name: value})
+    assert all(is_recipe_key(key) for key in changes) and name in search_keys()
+    assert apply(Recipe(), changes) == expected
+    help_text = _parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert Recipe.__dataclass_fields__[name].metadata["help"].split()[0] in help_text
+
+
+@pytest.mark.parametrize("recipe", [Recipe(), OTHER])
 def test_flags_give_the_recipe_back_exactly(recipe):
     assert all(getattr(recipe, name) != getattr(Recipe(), name) for name in NAMES) or (
         recipe == Recipe())  # the second recipe changes every field
