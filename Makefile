@@ -25,7 +25,7 @@ install: $(BIN)/netdsl
 
 # With a GPU: Page's ResNet-9 and the seed's recipe (24 epochs, seconds each). Without one: the
 # airbench94 net at width 16 with its own recipe, 9.9 epochs in about 3 minutes on 2 cores
-# (README "Speed"); `make run-full` is the GPU job anywhere.
+# (docs/speed.md); `make run-full` is the GPU job anywhere.
 run: install
 	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
 	    $(MAKE) --no-print-directory run-full; \

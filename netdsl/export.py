@@ -136,7 +136,7 @@ def _torchscript(model, inputs: tuple) -> bytes:
 
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        # torch 2.14 deprecates TorchScript (the README says so); asked for, it is what is meant
+        # torch 2.14 deprecates TorchScript (docs/commands.md says so); asked for, it is meant
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
         # Traced: the forward is a loop over the graph, the same for every input.
         torch.jit.save(torch.jit.trace(model, inputs), buffer)

@@ -117,7 +117,7 @@ def default_device() -> torch.device:
 def choose_precision(precision: str, device: torch.device) -> tuple[str, str]:
     """The autocast precision to train in, and why. `auto` reads the machine: bf16 autocast is
     about 3x faster than fp32 on a CPU with AMX, 1.6x faster with AVX512-BF16 and 8x slower
-    with AVX2 only (2-core machines; README "Speed"), so it is chosen only where the CPU
+    with AVX2 only (2-core machines; docs/speed.md), so it is chosen only where the CPU
     computes bf16 natively."""
     if precision != "auto":
         return precision, "asked for"

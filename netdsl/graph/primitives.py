@@ -8,7 +8,7 @@ parsing and validating a network never allocates weights. The class name is the 
 are per image, without the batch: (channels, height, width) or (features,).
 
 Adding a primitive is one `Primitive(...)` in `PRIMITIVES` below (and, where torch has no such
-module, its class in netdsl/module/layers.py) plus one line of the README's table.
+module, its class in netdsl/module/layers.py) plus one line of docs/language.md's table.
 """
 from __future__ import annotations
 
