@@ -18,11 +18,11 @@ from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 
 _LAZY = {
     "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
+    "machine": ("choose_precision", "default_device", "environment", "free_memory"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
-                "choose_precision", "default_device", "environment", "evaluate", "free_memory",
-                "initialise_from_data", "predict", "table_header", "table_row", "train",
-                "unmatched_entries"),
+                "evaluate", "initialise_from_data", "predict", "table_header", "table_row",
+                "train", "unmatched_entries"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

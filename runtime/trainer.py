@@ -3,10 +3,7 @@ nn.Module, as one loop."""
 from __future__ import annotations
 
 import copy
-import ctypes
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -18,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import DeviceData
+from .machine import AUTOCAST_DTYPES, choose_precision, now, tune_for
 from .muon import Muon
 from .recipe import Recipe
 
@@ -108,32 +106,6 @@ def table_row(e: Epoch) -> str:
     # The seed's table: 12-wide columns, the epoch as an integer, the rest to 4 decimals.
     values = [getattr(e, f.name) for f in fields(Epoch)]
     return " ".join([f"{values[0]:>12d}"] + [f"{v:12.4f}" for v in values[1:]])
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def choose_precision(precision: str, device: torch.device) -> tuple[str, str]:
-    """The autocast precision to train in, and why. `auto` reads the machine: bf16 autocast is
-    about 3x faster than fp32 on a CPU with AMX, 1.6x faster with AVX512-BF16 and 8x slower
-    with AVX2 only (2-core machines; docs/speed.md), so it is chosen only where the CPU
-    computes bf16 natively."""
-    if precision != "auto":
-        return precision, "asked for"
-    if device.type == "cuda":
-        return "fp16", "CUDA"
-    if device.type == "cpu":
-        native = [name for name, present in (("AMX", torch.cpu._is_amx_tile_supported()),
-                                             ("AVX512-BF16", torch.cpu._is_avx512_bf16_supported()))
-                  if present]
-        if native:
-            return "bf16", f"this CPU computes bf16 natively ({', '.join(native)})"
-        return "fp32", "this CPU has no native bf16 (neither AMX nor AVX512-BF16)"
-    return "fp32", f"no autocast rule for {device.type}"
-
-
-AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}
 
 
 def parameter_path(model: nn.Module, name: str) -> str:
@@ -251,46 +223,6 @@ def _optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]
     return optimizers
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory in the process. Training on the CPU allocates
-    and frees activations of megabytes every step; by default malloc hands such blocks back to
-    the OS and the next step faults them in again page by page: 8% of a step of the
-    16/32/64/128 ResNet-9 at batch 512 on a 2-core machine (159 -> 146 ms; compare
-    `tests/benchmarks/step_ratio.py --batch 512 --widths 16,32,64,128` with and without
-    --keep-freed-memory).
-    Process-wide and harmless elsewhere; returns whether it applied (Linux with glibc)."""
-    global _memory_kept
-    if not _memory_kept and sys.platform == "linux":
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-        except OSError:  # another C library: nothing to tune
-            return False
-        m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
-        _memory_kept = bool(libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 1 << 30))
-    return _memory_kept
-
-
-_memory_kept = False
-
-
-def free_memory(device: torch.device) -> int | None:
-    """Bytes free for training on `device`: CUDA's free memory, or the memory Linux says is
-    available (MemAvailable); None where it cannot be read."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            kib = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-    return kib * 1024
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading a clock
-
-
 def predict(model: nn.Module, x: torch.Tensor, tta: int = 0) -> torch.Tensor:
     """fp32 logits of a batch. Test-time augmentation `tta` 1: the mean of the image's and its
     mirror image's; 2: half that, and a quarter each of the same for the image shifted by one
@@ -334,171 +266,59 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     shows a live line on stderr during each epoch (for a terminal: it rewrites itself)."""
     recipe = recipe or Recipe()
     recipe.check()
-    device = data.device
-    out = log or (lambda line: None)
-
-    # -- model, precision, optimizers -----------------------------------------------------------
-    torch.manual_seed(recipe.seed)
-    generator = torch.Generator(device=device).manual_seed(recipe.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # autotunes in the first steps: epoch 1 is slower
-    else:
-        keep_freed_memory()
-    model = model.to(device=device, memory_format=torch.channels_last)
-    precision, why = choose_precision(recipe.precision, device)
-    dtype = AUTOCAST_DTYPES[precision]
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    check_fits(model, recipe)
-    optimizers = _optimizers(model, recipe)
-    limited = _limited_parameters(model, recipe)
-    ema = None
-    if recipe.ema:
-        ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema),
-            use_buffers=True)
-    steps_per_epoch = data.train_size // recipe.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {recipe.batch_size} is larger than the "
-                         f"{data.train_size} training images")
-    # 9.9 epochs: the tenth pass stops part way (1e-9: 0.3 * 10 steps is 3, not 3.0000000004)
-    total_steps = math.ceil(steps_per_epoch * recipe.epochs - 1e-9)
-    height, width = data.image_shape[1:]
-    if recipe.cutout > min(height, width):
-        raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
-    data.padded(recipe.translate)  # a translation too large for the images fails here
-    _check_outputs(model, data)
-    if recipe.flip == "alternate":  # each image's mirroring drawn once; odd epochs invert it
-        chosen_flips = torch.rand(data.train_size, device=device, generator=generator) < 0.5
-    elif recipe.flip == "none":
-        chosen_flips = torch.zeros(data.train_size, device=device, dtype=torch.bool)
-    # The weights and BatchNorm statistics lookahead averages: the live tensors themselves.
-    live_state = [t for t in model.state_dict().values() if t.is_floating_point()]
-    lookahead_state: list[torch.Tensor] | None = None
-
-    # Layers whose weights come from the data (whitening): set before training starts.
-    _sync(device)
-    start = time.perf_counter()
-    initialise_from_data(model, data.train_images(recipe.whiten_images))
-    _sync(device)
-    init_seconds = time.perf_counter() - start
-
-    step_model, compile_seconds = model, None
-    if recipe.compile:
-        step_model = torch.compile(model)
-        compile_seconds = _warm_up(step_model, model, data, recipe, dtype)
-        out(f"compiled in {compile_seconds:.1f} s (not counted in the epochs below)")
-
-    # -- the loop -------------------------------------------------------------------------------
+    device, out = data.device, log or (lambda line: None)
+    run = _Run(model, data, recipe)  # every choice made, every check done, before the loop
+    for line in [*run.header(), table_header()]:
+        out(line)
     epochs: list[Epoch] = []
     final: Evaluation | None = None
-    status, message = "finished", ""
-    peak = (f"{recipe.peak:g}" if recipe.peak_epoch is not None else
-            f"{recipe.peak:.4g} ({recipe.peak_fraction:.4g} of the {recipe.epochs:g} epochs)")
-    out(f"{precision} ({why}); {steps_per_epoch} steps of {recipe.batch_size} per epoch; "
-        f"the learning rate peaks at epoch {peak}")
-    out(table_header())
-    step = 0
-    # One progress line for the run, reset each epoch: a bar made per epoch is collected per
-    # epoch, and a Ctrl-C that lands in its __del__ would be swallowed ("Exception ignored").
-    bar = tqdm(unit="img", unit_scale=True, leave=False, disable=not progress, file=sys.stderr,
-               bar_format=PROGRESS_FORMAT, delay=PROGRESS_SECONDS)  # short epochs: no flicker
+    status, message, step = "finished", "", 0
+    bar = _Progress(progress)
     try:
-        for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-            for module in model.modules():  # a bias that trains for its first epochs only
-                if getattr(module, "bias_epochs", None) is not None:
-                    module.bias.requires_grad_(epoch < module.bias_epochs)
-            for param, train_epochs in limited:  # no gradient: no step, no decay
-                param.requires_grad_(epoch < train_epochs)
-            flips = (None if recipe.flip == "random" else
-                     chosen_flips ^ (recipe.flip == "alternate" and epoch % 2 == 1))
-            _sync(device)
-            start = time.perf_counter()
-            model.train()
+        for epoch in range(math.ceil(run.total_steps / run.steps_per_epoch)):
+            run.set_trained(epoch)
+            start = now(device)
+            run.model.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
-            bar.set_description_str(f"epoch {epoch + 1}", refresh=False)
-            bar.set_postfix_str("", refresh=False)
-            bar.reset(total=min(steps_per_epoch, total_steps - step) * recipe.batch_size)
-            shown = start
-            for x, y in data.train_batches(recipe.batch_size, generator,
+            seen, first_step = 0, step
+            bar.start(epoch, min(run.steps_per_epoch, run.total_steps - step) * recipe.batch_size)
+            for x, y in data.train_batches(recipe.batch_size, run.generator,
                                            translate=recipe.translate, cutout=recipe.cutout,
-                                           flips=flips):
-                if step == total_steps:
+                                           flips=run.flips(epoch)):
+                if step == run.total_steps:
                     break
-                fraction = recipe.schedule(step / steps_per_epoch)
-                for optimizer in optimizers:
-                    for group in optimizer.param_groups:
-                        group["lr"] = group["peak"] * fraction
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    logits = step_model(x)
-                    loss = F.cross_entropy(logits.float(), y,
-                                           label_smoothing=recipe.label_smoothing)
-                for optimizer in optimizers:
-                    optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                for optimizer in optimizers:
-                    scaler.step(optimizer)
-                scaler.update()
+                loss, logits = run.step(x, y, recipe.schedule(step / run.steps_per_epoch))
                 step += 1
-                if ema is not None:
-                    ema.update_parameters(model)
-                if (recipe.lookahead and step % recipe.lookahead_every == 0
-                        and step > recipe.lookahead_from * steps_per_epoch):
-                    with torch.no_grad():
-                        if lookahead_state is None:
-                            lookahead_state = [t.clone() for t in live_state]
-                        decay = (recipe.lookahead ** recipe.lookahead_every
-                                 * (step / total_steps) ** 3)
-                        for average, tensor in zip(lookahead_state, live_state):
-                            average.lerp_(tensor, 1 - decay)
-                            tensor.copy_(average)
+                run.average.update(run.model)
+                run.lookahead.after_step(step)
                 # Summed on the device: reading them here would stall the GPU every step.
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 seen += len(y)
-                bar.update(len(y))
-                if progress and time.perf_counter() - shown > PROGRESS_SECONDS:
-                    shown = time.perf_counter()  # the loss read syncs the device: not every step
-                    per_step = (shown - start) / (step - epoch * steps_per_epoch)
-                    bar.set_postfix_str(f"loss {loss_sum.item() / seen:.4f}, run "
-                                        f"{format_seconds(per_step * (total_steps - step))} left")
+                bar.update(len(y), loss_sum, seen, step - first_step, run.total_steps - step)
             bar.clear()  # the table's row takes the line
-            if lookahead_state is not None:  # the epoch ends on the averaged weights
-                with torch.no_grad():
-                    for average, tensor in zip(lookahead_state, live_state):
-                        tensor.copy_(average)
+            run.lookahead.after_epoch()
             train_loss = loss_sum.item() / seen  # one sync per epoch
-            _sync(device)
-            train_time = time.perf_counter() - start
+            train_time = now(device) - start
             if not math.isfinite(train_loss):
                 status = "diverged"
                 message = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
                            "try a lower --peak-lr")
                 break
-
-            start = time.perf_counter()
-            valid_loss, valid_acc = evaluate(ema.module if ema is not None else step_model,
-                                             data, recipe, dtype)
-            _sync(device)
-            valid_time = time.perf_counter() - start
-            record = Epoch(epoch + 1, recipe.lr_at(step / steps_per_epoch), train_time,
+            start = now(device)
+            valid_loss, valid_acc = evaluate(run.average.evaluated, data, recipe, run.dtype)
+            valid_time = now(device) - start
+            record = Epoch(epoch + 1, recipe.lr_at(step / run.steps_per_epoch), train_time,
                            train_loss, correct.item() / seen, valid_time, valid_loss, valid_acc,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
-            if should_stop is not None and should_stop(record) and step < total_steps:
+            if should_stop is not None and should_stop(record) and step < run.total_steps:
                 status, message = "stopped", f"stopped early after epoch {epoch + 1}"
                 break
         if status == "finished" and recipe.tta:
-            start = time.perf_counter()
-            valid_loss, valid_acc = evaluate(ema.module if ema is not None else step_model,
-                                             data, recipe, dtype, tta=recipe.tta)
-            _sync(device)
-            final = Evaluation(recipe.tta, valid_loss, valid_acc, time.perf_counter() - start)
-            out(f"test-time augmentation level {recipe.tta} ({TTA_VIEWS[recipe.tta]} views): "
-                f"valid loss {valid_loss:.4f}, valid acc {valid_acc:.4f}, "
-                f"{final.seconds:.2f} seconds")
+            final = run.final_evaluation(out)
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
     except (torch.OutOfMemoryError, RuntimeError) as e:
@@ -509,17 +329,249 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                           f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
     finally:
         bar.close()
-    if ema is not None:  # the averaged weights are the ones evaluated: they are the result
-        with torch.no_grad():
-            for mine, averaged in zip(model.state_dict().values(),
-                                      ema.module.state_dict().values()):
-                mine.copy_(averaged)
-    result = Result(status, epochs, compile_seconds, message, precision, why, init_seconds,
-                    final)
+    run.average.keep(run.model)
+    result = Result(status, epochs, run.compile_seconds, message, run.precision, run.why,
+                    run.init_seconds, final)
     if status == "finished":
         out(f"Finished Train/Valid in {result.total_time:.2f} seconds (setting layers from "
             f"the data, training and the final evaluation: {result.core_time:.2f} s)")
     return result
+
+
+class _Run:
+    """Everything a run decides before its first step: the seeded generator, the model on the
+    device, the precision, the optimizers and the step, the steps, the flip schedule, which
+    parameters train in which epoch, the weight average and lookahead, the layers set from the
+    data, the compiled model. A choice that can be made once is made here, not in the loop."""
+
+    def __init__(self, model: nn.Module, data: DeviceData, recipe: Recipe):
+        self.data, self.recipe, device = data, recipe, data.device
+        check_fits(model, recipe)
+        torch.manual_seed(recipe.seed)
+        self.generator = torch.Generator(device=device).manual_seed(recipe.seed)
+        tune_for(device)
+        self.model = model.to(device=device, memory_format=torch.channels_last)
+        self.precision, self.why = choose_precision(recipe.precision, device)
+        self.dtype = AUTOCAST_DTYPES[self.precision]
+        self.steps_per_epoch = data.train_size // recipe.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"batch_size {recipe.batch_size} is larger than the "
+                             f"{data.train_size} training images")
+        # 9.9 epochs: the tenth pass stops part way (1e-9: 0.3 * 10 steps is 3, not 3.0000000004)
+        self.total_steps = math.ceil(self.steps_per_epoch * recipe.epochs - 1e-9)
+        height, width = data.image_shape[1:]
+        if recipe.cutout > min(height, width):
+            raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
+        data.padded(recipe.translate)  # a translation too large for the images fails here
+        _check_outputs(self.model, data)
+        self.flips = _flip_schedule(recipe.flip, data.train_size, self.generator)
+        self.set_trained = _trained_per_epoch(self.model, recipe)
+        self.optimizers = _optimizers(self.model, recipe)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+        start = now(device)
+        initialise_from_data(self.model, data.train_images(recipe.whiten_images))
+        self.init_seconds = now(device) - start
+        self.step_model, self.compile_seconds = self.model, None
+        if recipe.compile:
+            self.step_model = torch.compile(self.model)
+            self.compile_seconds = self._warm_up()
+        self.average = (_MovingAverage(self.model, recipe.ema) if recipe.ema
+                        else _NoAverage(self.step_model))
+        self.lookahead = (_Lookahead(self.model, recipe, self.steps_per_epoch, self.total_steps)
+                          if recipe.lookahead else _NoLookahead())
+
+    def header(self) -> list[str]:
+        """The lines before the table: compiling's time, the precision, the steps, the peak."""
+        recipe = self.recipe
+        peak = (f"{recipe.peak:g}" if recipe.peak_epoch is not None else
+                f"{recipe.peak:.4g} ({recipe.peak_fraction:.4g} of the {recipe.epochs:g} epochs)")
+        compiled = ([] if self.compile_seconds is None else [
+            f"compiled in {self.compile_seconds:.1f} s (not counted in the epochs below)"])
+        return [*compiled, f"{self.precision} ({self.why}); {self.steps_per_epoch} steps of "
+                f"{recipe.batch_size} per epoch; the learning rate peaks at epoch {peak}"]
+
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The loss of a batch and its gradients (scaled for fp16); the logits too."""
+        with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.step_model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        return loss, logits
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, fraction: float) -> tuple[torch.Tensor, ...]:
+        """One training step at `fraction` of each group's peak rate: (loss, logits)."""
+        for optimizer in self.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = group["peak"] * fraction
+        loss, logits = self.forward_backward(x, y)
+        for optimizer in self.optimizers:
+            self.scaler.step(optimizer)
+        self.scaler.update()
+        return loss, logits
+
+    def final_evaluation(self, out: Callable[[str], None]) -> Evaluation:
+        """The run's result: the test set with test-time augmentation."""
+        start = now(self.data.device)
+        loss, acc = evaluate(self.average.evaluated, self.data, self.recipe, self.dtype,
+                             tta=self.recipe.tta)
+        final = Evaluation(self.recipe.tta, loss, acc, now(self.data.device) - start)
+        out(f"test-time augmentation level {final.level} ({TTA_VIEWS[final.level]} views): "
+            f"valid loss {loss:.4f}, valid acc {acc:.4f}, {final.seconds:.2f} seconds")
+        return final
+
+    def _warm_up(self) -> float:
+        """Compile for training (the step's forward and backward) and for evaluation on one
+        batch each, leaving the weights and the BatchNorm statistics as they were. Returns the
+        seconds it took."""
+        start = now(self.data.device)
+        state = copy.deepcopy(self.model.state_dict())
+        x, y = next(self.data.train_batches(
+            self.recipe.batch_size,
+            torch.Generator(device=self.data.device).manual_seed(self.recipe.seed),
+            translate=self.recipe.translate, cutout=self.recipe.cutout, flips=None))
+        self.model.train()
+        self.forward_backward(x, y)
+        self.model.zero_grad(set_to_none=True)
+        evaluate(self.step_model, self.data, self.recipe, self.dtype, tta=self.recipe.tta)
+        self.model.load_state_dict(state)
+        return now(self.data.device) - start
+
+
+def _flip_schedule(flip: str, n: int, generator: torch.Generator
+                   ) -> Callable[[int], torch.Tensor | None]:
+    """Which training images are mirrored in an epoch: None (each at random, by the batches),
+    or one bool per image: `alternate` draws each image's once and inverts it every other
+    epoch, `none` never mirrors."""
+    if flip == "random":
+        return lambda epoch: None
+    device = generator.device
+    if flip == "alternate":
+        chosen = torch.rand(n, device=device, generator=generator) < 0.5
+        return lambda epoch: chosen ^ (epoch % 2 == 1)
+    unflipped = torch.zeros(n, device=device, dtype=torch.bool)
+    return lambda epoch: unflipped
+
+
+def _trained_per_epoch(model: nn.Module, recipe: Recipe) -> Callable[[int], None]:
+    """What sets, at the start of each epoch, which parameters train in it: a bias that trains
+    for its layer's first `bias_epochs`, and `train_epochs` by path (no gradient: no step and
+    no decay)."""
+    layers = [m for m in model.modules() if getattr(m, "bias_epochs", None) is not None]
+    limited = [*((m.bias, m.bias_epochs) for m in layers), *_limited_parameters(model, recipe)]
+
+    def set_for(epoch: int) -> None:
+        for param, epochs in limited:
+            param.requires_grad_(epoch < epochs)
+    return set_for
+
+
+class _NoAverage:
+    """The weights evaluated are the model's own (the compiled one, when compiled)."""
+
+    def __init__(self, step_model: nn.Module):
+        self.evaluated = step_model
+
+    def update(self, model: nn.Module) -> None:
+        pass
+
+    def keep(self, model: nn.Module) -> None:
+        pass
+
+
+class _MovingAverage:
+    """A moving average of the weights and BatchNorm statistics, decay `decay` per step: what
+    is evaluated, and what the model holds at the end."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.average = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay),
+            use_buffers=True)
+        self.evaluated = self.average.module
+
+    def update(self, model: nn.Module) -> None:
+        self.average.update_parameters(model)
+
+    def keep(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for mine, averaged in zip(model.state_dict().values(),
+                                      self.average.module.state_dict().values()):
+                mine.copy_(averaged)
+
+
+class _NoLookahead:
+    def after_step(self, step: int) -> None:
+        pass
+
+    def after_epoch(self) -> None:
+        pass
+
+
+class _Lookahead:
+    """airbench's lookahead: from epoch `lookahead_from`, every `lookahead_every` steps, the
+    weights and BatchNorm statistics are pulled into a moving average with decay
+    lookahead^every * (step/total)^3 and copied back; after each epoch the model takes the
+    average."""
+
+    def __init__(self, model: nn.Module, recipe: Recipe, steps_per_epoch: int, total_steps: int):
+        # The live tensors themselves: copying into them changes the model.
+        self.live = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self.average: list[torch.Tensor] | None = None  # made at the first update
+        self.every, self.total_steps = recipe.lookahead_every, total_steps
+        self.base = recipe.lookahead ** recipe.lookahead_every
+        self.first_step = recipe.lookahead_from * steps_per_epoch
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        if step % self.every or step <= self.first_step:
+            return
+        if self.average is None:
+            self.average = [t.clone() for t in self.live]
+        decay = self.base * (step / self.total_steps) ** 3
+        for average, tensor in zip(self.average, self.live):
+            average.lerp_(tensor, 1 - decay)
+            tensor.copy_(average)
+
+    @torch.no_grad()
+    def after_epoch(self) -> None:
+        if self.average is not None:
+            for average, tensor in zip(self.average, self.live):
+                tensor.copy_(average)
+
+
+class _Progress:
+    """The live line on stderr during each epoch (a terminal's): images done, images per second,
+    the loss so far and the time the run has left. One for the run, reset each epoch: a bar
+    made per epoch is collected per epoch, and a Ctrl-C that lands in its __del__ would be
+    swallowed ("Exception ignored")."""
+
+    def __init__(self, shown: bool):
+        self.shown = shown
+        self.bar = tqdm(unit="img", unit_scale=True, leave=False, disable=not shown,
+                        file=sys.stderr, bar_format=PROGRESS_FORMAT,
+                        delay=PROGRESS_SECONDS)  # short epochs: no flicker
+
+    def start(self, epoch: int, images: int) -> None:
+        self.bar.set_description_str(f"epoch {epoch + 1}", refresh=False)
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.reset(total=images)
+        self.started = self.last = time.perf_counter()
+
+    def update(self, images: int, loss_sum: torch.Tensor, seen: int, steps: int,
+               steps_left: int) -> None:
+        self.bar.update(images)
+        if self.shown and time.perf_counter() - self.last > PROGRESS_SECONDS:
+            self.last = time.perf_counter()  # the loss read syncs the device: not every step
+            per_step = (self.last - self.started) / steps
+            self.bar.set_postfix_str(f"loss {loss_sum.item() / seen:.4f}, run "
+                                     f"{format_seconds(per_step * steps_left)} left")
+
+    def clear(self) -> None:
+        self.bar.clear()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class _Reached(Exception):
@@ -593,42 +645,3 @@ def _check_outputs(model: nn.Module, data: DeviceData) -> None:
     if logits.shape != (len(images), len(data.classes)):
         raise ValueError(f"the model gives outputs of shape {tuple(logits.shape[1:])} per image; "
                          f"{data.name} has {len(data.classes)} classes")
-
-
-def _warm_up(step_model: nn.Module, model: nn.Module, data: DeviceData, recipe: Recipe,
-             dtype: torch.dtype | None) -> float:
-    """Compile for training and for evaluation on one batch each, leaving the weights and the
-    BatchNorm statistics as they were. Returns the seconds it took."""
-    _sync(data.device)
-    start = time.perf_counter()
-    state = copy.deepcopy(model.state_dict())
-    x, y = next(data.train_batches(
-        recipe.batch_size, torch.Generator(device=data.device).manual_seed(recipe.seed),
-        translate=recipe.translate, cutout=recipe.cutout, flips=None))
-    model.train()
-    with torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
-        F.cross_entropy(step_model(x).float(), y).backward()
-    model.zero_grad(set_to_none=True)
-    evaluate(step_model, data, recipe, dtype, tta=recipe.tta)
-    model.load_state_dict(state)
-    _sync(data.device)
-    return time.perf_counter() - start
-
-
-def environment(device: torch.device) -> dict:
-    """The evidence a result needs: versions, device, threads."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                name = next(line.split(":", 1)[1].strip() for line in f
-                            if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-    return {"device": str(device), "device_name": name, "torch": torch.__version__,
-            "cuda": torch.version.cuda if device.type == "cuda" else None,
-            "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}

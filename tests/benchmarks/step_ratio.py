@@ -44,7 +44,7 @@ def main():
     args = parser.parse_args()
     widths = dict(zip(("prep", "layer1", "layer2", "layer3"), map(int, args.widths.split(","))))
     if args.keep_freed_memory:
-        from runtime.trainer import keep_freed_memory
+        from runtime.machine import keep_freed_memory
 
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]

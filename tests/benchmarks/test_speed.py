@@ -23,7 +23,7 @@ import torch
 
 import netdsl
 import runtime
-import runtime.trainer
+import runtime.machine
 from handwritten import airbench94, resnet9
 from netdsl.module.layers import Whiten
 
@@ -69,7 +69,7 @@ def step_function(model, batch=128, seed=0, precision="auto"):
     """One training step of `model` on a fixed random batch, in `precision` (auto: the
     trainer's choice for this CPU)."""
     chosen, _ = runtime.choose_precision(precision, torch.device("cpu"))
-    dtype = runtime.trainer.AUTOCAST_DTYPES[chosen]
+    dtype = runtime.machine.AUTOCAST_DTYPES[chosen]
     torch.manual_seed(seed)
     model = model.to(memory_format=torch.channels_last).train()
     x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
