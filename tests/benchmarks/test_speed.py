@@ -46,11 +46,28 @@ def test_parse_to_validated_graph(benchmark):
     assert "add" in nested["layer3"]["residual"]
 
 
+FAMILY = ("param a = 16\nparam b = 32\nparam c = 48\nparam d = 64\nparam w = 0.125\n"
+          "prep(a) -> layer1(b, pool, res) -> layer2(c, pool) -> layer3(d, pool, res) -> "
+          "head(10, w=w)")
+
+
+@pytest.mark.benchmark(group="parse")
+def test_bare_lark_parse_of_the_family(benchmark):
+    """lark alone on the family's text: the project's grammar, no transformer. What binding a
+    family parsed once is held to (issue 15: no slower)."""
+    import lark
+
+    from netdsl.language.syntax import _ParenNewlines, grammar_file
+
+    parser = lark.Lark(grammar_file("netdsl.lark"), parser="lalr", lexer="contextual",
+                       postlex=_ParenNewlines(), maybe_placeholders=True)
+    tree = benchmark.pedantic(parser.parse, (FAMILY,), rounds=2000, warmup_rounds=100)
+    assert tree.data
+
+
 @pytest.mark.benchmark(group="parse")
 def test_bind_a_family_parsed_once(benchmark):
-    family = netdsl.load("param a = 16\nparam b = 32\nparam c = 48\nparam d = 64\nparam w = 0.125\n"
-                         "prep(a) -> layer1(b, pool, res) -> layer2(c, pool) -> "
-                         "layer3(d, pool, res) -> head(10, w=w)")
+    family = netdsl.load(FAMILY)
     rng = random.Random(0)
     bound = benchmark.pedantic(lambda: family.bind(
         a=rng.choice(WIDTHS[0]), b=rng.choice(WIDTHS[1]), c=rng.choice(WIDTHS[2]),
