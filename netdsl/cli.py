@@ -226,6 +226,11 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", metavar="DIR|FILE",
                       help="a search's: the folder for its images (default: plots); runs': "
                       "the image, .png, .svg or .pdf (default: curves.png)")
+    for command, func in (("show", _show), ("draw", _draw), ("export", _export), ("fmt", _fmt),
+                          ("diff", _diff), ("check", _check), ("run", _train),
+                          ("search", _search), ("trial", _trial), ("trials", _trials),
+                          ("best", _best), ("plot", _plot)):
+        commands.choices[command].set_defaults(func=func)
     return parser
 
 
@@ -381,73 +386,103 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
                                                ("the second network", args.second)])
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.command == "plot":
-        args.output = args.output or ("curves.png" if args.runs else "plots")
+def _bound(args: argparse.Namespace):
+    return _family(args).bind(dict(args.set), input_shape=args.input_shape)
+
+
+def _show(args: argparse.Namespace) -> int:
+    bound = _bound(args)
+    if args.format == "ops":
+        print(operations(bound.nested))
+    elif args.format == "json":
+        print(to_json(bound.graph))
+    else:
+        print(bound.summary())
+    return 0
+
+
+def _draw(args: argparse.Namespace) -> int:
+    from .module.draw import write_drawing
+
+    bound = _bound(args)
+    written = write_drawing(bound.draw(show_identity=args.show_identity, shapes=args.shapes,
+                                       depth=args.depth, rankdir=args.rankdir), args.output)
+    print(f"wrote {written}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    bound = _bound(args)
+    print(f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, "
+          f"{bound.parameter_count:,} parameters")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export, format_of
+    from .fit import load_weights
+
+    output = Path(args.output)
+    format_of(output)  # a bad suffix fails before the weights load
+    print(f"wrote {export(_bound(args), output, load_weights(args.weights))}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .run import run_command
+
+    return run_command(args, _family(args))
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .search.loop import search_command
+
+    return search_command(args, _family(args))
+
+
+def _trial(args: argparse.Namespace) -> int:
+    from .search.nni import trial_command
+
+    return trial_command(args, _family(args))
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from .search.study import trials_command
+
+    return trials_command(args)
+
+
+def _best(args: argparse.Namespace) -> int:
+    from .search.study import best_command
+
+    return best_command(args)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    if not args.runs:
+        from .search.study import plot_command
+
+        return plot_command(args)
+    from .curves import plot_runs
+
+    print(f"wrote {plot_runs([Path(run) for run in args.runs], Path(args.output))}")
+    return 0
+
+
+def _default_outputs(args: argparse.Namespace) -> None:
+    """The output a command writes when -o is not given."""
+    if args.command == "plot" and not args.output:
+        args.output = "curves.png" if args.runs else "plots"
     if args.command == "draw" and not args.output:
         args.output = Path(args.file).with_suffix(".svg").name if args.file else "network.svg"
-    _refuse_clashes(args)
-    if args.command == "plot" and args.runs:
-        from .curves import plot_runs
-
-        output = plot_runs([Path(run) for run in args.runs], Path(args.output))
-        print(f"wrote {output}")
-        return 0
-    if args.command in ("trials", "best", "plot"):
-        from .search import study
-
-        return {"trials": study.trials_command, "best": study.best_command,
-                "plot": study.plot_command}[args.command](args)
-    if args.command == "diff":
-        return _diff(args)
-    if args.command == "fmt":
-        return _fmt(args)
-    family = _family(args)
-    if args.command == "run":
-        from .run import run_command
-
-        return run_command(args, family)
-    if args.command == "search":
-        from .search.loop import search_command
-
-        return search_command(args, family)
-    if args.command == "trial":
-        from .search.nni import trial_command
-
-        return trial_command(args, family)
-    bound = family.bind(dict(args.set), input_shape=args.input_shape)
-    if args.command == "show":
-        if args.format == "ops":
-            print(operations(bound.nested))
-        elif args.format == "json":
-            print(to_json(bound.graph))
-        else:
-            print(bound.summary())
-    elif args.command == "export":
-        from .export import export, format_of
-        from .fit import load_weights
-
-        output = Path(args.output)
-        format_of(output)  # a bad suffix fails before the weights load
-        written = export(bound, output, load_weights(args.weights))
-        print(f"wrote {written}")
-    elif args.command == "draw":
-        from .module.draw import write_drawing
-
-        written = write_drawing(bound.draw(show_identity=args.show_identity,
-                                           shapes=args.shapes, depth=args.depth,
-                                           rankdir=args.rankdir), args.output)
-        print(f"wrote {written}")
-    else:
-        print(f"ok: {family.name}: {len(bound.graph) - 1} nodes, {bound.parameter_count:,} "
-              "parameters")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        _default_outputs(args)
+        _refuse_clashes(args)
+        return args.func(args)
     except NetdslError as e:
         print(f"netdsl: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

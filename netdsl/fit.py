@@ -7,6 +7,7 @@ shared trainer (`runtime`), and gives back one `Fitted`, however the training wa
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
@@ -74,21 +75,45 @@ def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit:
     return data
 
 
+def device_from(args: argparse.Namespace):
+    """The torch.device --device asks for; one this torch cannot use is a NetdslError."""
+    import runtime
+    import torch
+
+    try:
+        device = runtime.default_device() if args.device == "auto" else torch.device(args.device)
+    except RuntimeError as e:
+        raise NetdslError(f"bad option: --device {args.device}: {e}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise NetdslError(f"bad option: --device {args.device}: netdsl trains on cpu or cuda")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise NetdslError(f"bad option: --device {args.device}: the CPU is one device; use "
+                          "--device cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
+                          "use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise NetdslError(f"bad option: --device {args.device}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA devices (cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1})")
+    return device
+
+
+def data_from(args: argparse.Namespace, device, seed: int):
+    """The dataset the flags name, on `device`; `seed` picks the --train-limit subset."""
+    return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
+                     seed=seed)
+
+
 def bind_to_data(family: Family, data: "runtime.DeviceData",
                  values: dict[str, Any] | None = None) -> Bound:
     """`family` bound for `data`: checked against its images' shape; a family declaring
-    `classes` gets the dataset's class count unless `values` binds it. A head that does not
-    give one output per class is an error here, before any training."""
+    `classes` gets the dataset's class count unless `values` binds it. (Outputs that do not
+    fit the classes are the trainer's error, before any step: it checks any model.)"""
     values = dict(values or {})
-    classes = len(data.classes)
     if "classes" in family.parameters and "classes" not in values:
-        values["classes"] = classes
-    bound = family.bind(values, input_shape=data.image_shape)
-    if bound.output_shape != (classes,):
-        raise NetdslError(f"the network gives {format_shape(bound.output_shape)} outputs per "
-                          f"image but {data.name} has {classes} classes; give the head "
-                          f"{classes} classes")
-    return bound
+        values["classes"] = len(data.classes)
+    return family.bind(values, input_shape=data.image_shape)
 
 
 def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe",

@@ -14,39 +14,9 @@ from typing import Any
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_atomically
-from .fit import bind_to_data, early_recipe, fit, load_data, load_weights
+from .fit import bind_to_data, data_from, device_from, early_recipe, fit, load_weights
 from .language import Family
 from .settings import SEEDS, recipe_from_args
-
-
-def device_from(args: argparse.Namespace):
-    """The torch.device --device asks for; one this torch cannot use is a NetdslError."""
-    import runtime
-    import torch
-
-    try:
-        device = runtime.default_device() if args.device == "auto" else torch.device(args.device)
-    except RuntimeError as e:
-        raise NetdslError(f"bad option: --device {args.device}: {e}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise NetdslError(f"bad option: --device {args.device}: netdsl trains on cpu or cuda")
-    if device.type == "cpu" and device.index not in (None, 0):
-        raise NetdslError(f"bad option: --device {args.device}: the CPU is one device; use "
-                          "--device cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
-                          "use --device cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise NetdslError(f"bad option: --device {args.device}: this machine has "
-                          f"{torch.cuda.device_count()} CUDA devices (cuda:0 to "
-                          f"cuda:{torch.cuda.device_count() - 1})")
-    return device
-
-
-def data_from(args: argparse.Namespace, device, seed: int):
-    """The dataset the flags name, on `device`; `seed` picks the --train-limit subset."""
-    return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                     seed=seed)
 
 
 def run_command(args: argparse.Namespace, family: Family) -> int:

@@ -494,10 +494,14 @@ class _MovingAverage:
         self.average.update_parameters(model)
 
     def keep(self, model: nn.Module) -> None:
-        with torch.no_grad():
-            for mine, averaged in zip(model.state_dict().values(),
-                                      self.average.module.state_dict().values()):
-                mine.copy_(averaged)
+        _copy(model.state_dict().values(), self.average.module.state_dict().values())
+
+
+@torch.no_grad()
+def _copy(targets, sources) -> None:
+    """Each tensor of `targets` set to its counterpart in `sources`, in place."""
+    for target, source in zip(targets, sources):
+        target.copy_(source)
 
 
 class _NoLookahead:
@@ -533,11 +537,9 @@ class _Lookahead:
             average.lerp_(tensor, 1 - decay)
             tensor.copy_(average)
 
-    @torch.no_grad()
     def after_epoch(self) -> None:
         if self.average is not None:
-            for average, tensor in zip(self.average, self.live):
-                tensor.copy_(average)
+            _copy(self.live, self.average)
 
 
 class _Progress:
@@ -642,6 +644,8 @@ def _check_outputs(model: nn.Module, data: DeviceData) -> None:
     images = data.test_x[:2]  # a test set of one image has one
     with torch.no_grad():
         logits = model(data.normalise(images))
-    if logits.shape != (len(images), len(data.classes)):
-        raise ValueError(f"the model gives outputs of shape {tuple(logits.shape[1:])} per image; "
-                         f"{data.name} has {len(data.classes)} classes")
+    classes = len(data.classes)
+    if logits.shape != (len(images), classes):
+        shape = "x".join(map(str, logits.shape[1:]))
+        raise ValueError(f"the model gives {shape} outputs per image but {data.name} has "
+                         f"{classes} classes; give it {classes} outputs")

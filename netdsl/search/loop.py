@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import Fitted, bind_to_data, early_recipe, fit, load_weights
+from ..fit import Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights
 from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, SEEDS, apply, is_recipe_key, key_kind, key_value,
                         recipe_flags, recipe_from_args, search_keys)
@@ -306,8 +306,6 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
 def _search(args: argparse.Namespace, family: Family) -> int:
     import optuna
     from optuna.trial import TrialState
-
-    from ..run import data_from, device_from
 
     # -- everything checked before any data moves ------------------------------------------------
     space = load_space(args.space)

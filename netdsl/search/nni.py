@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import NetdslError
-from ..fit import early_recipe, load_weights
+from ..fit import data_from, device_from, early_recipe, load_weights
 from ..language import Family
 from ..settings import recipe_from_args
 from .loop import evaluate, split_values
@@ -19,8 +19,6 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
     except ImportError:
         raise NetdslError("netdsl trial runs as an NNI trial command and needs `import nni`; "
                           "without NNI, use netdsl search") from None
-    from ..run import data_from, device_from
-
     values = nni.get_next_parameter() or {}
     base = dict(args.set)
     split_values(values, family)  # unknown keys fail before any data moves

@@ -193,36 +193,46 @@ def _value_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def print_best(study) -> None:
+def best_trials(study) -> list:
+    """The best finished trial, or for two objectives every trial on the Pareto front, most
+    accurate first; [] before any trial has finished."""
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        print("no finished trial yet")
-        return
+        return []
     if len(study.directions) == 1:
-        best = study.best_trial
-        print(f"best: trial {best.number}, accuracy {best.values[0]:.4f}")
+        return [study.best_trial]
+    return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def _scores(trial) -> str:
+    return ", ".join([f"accuracy {trial.values[0]:.4f}", *(f"{v:.4g}" for v in trial.values[1:])])
+
+
+def print_best(study) -> None:
+    best = best_trials(study)
+    if not best:
+        print("no finished trial yet")
+    elif len(study.directions) == 1:
+        print(f"best: trial {best[0].number}, {_scores(best[0])}")
     else:
         print("Pareto front (accuracy, " + study.user_attrs.get("objectives", "accuracy,?")
               .split(",")[1] + "):")
-        for t in sorted(study.best_trials, key=lambda t: -t.values[0]):
-            print(f"  trial {t.number}: {t.values[0]:.4f}, {t.values[1]:.4g}")
+        for trial in best:
+            print(f"  trial {trial.number}: {_scores(trial)}")
 
 
 def best_command(args: argparse.Namespace) -> int:
     """Print the best trial's DSL text (every Pareto-front trial's, for two objectives), or
     with --flags the `netdsl run` flags of its training."""
-    from optuna.trial import TrialState
-
     study = _study(args)
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    best = best_trials(study)
+    if not best:
         raise NetdslError(f"search '{study.study_name}' has no finished trial yet")
-    if len(study.directions) == 1:
-        print(study.best_trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
-        return 0
-    for t in sorted(study.best_trials, key=lambda t: -t.values[0]):  # the Pareto front
-        print(f"# trial {t.number}: accuracy {t.values[0]:.4f}, {t.values[1]:.4g}")
-        print(t.user_attrs["flags" if args.flags else "dsl"].rstrip())
+    for trial in best:
+        if len(best) > 1 or len(study.directions) > 1:  # several texts: say whose each is
+            print(f"# trial {trial.number}: {_scores(trial)}")
+        print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
     return 0
 
 
