@@ -285,7 +285,7 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
-    from .search.study import DEFAULT_STORAGE
+    from .search.storage import DEFAULT_STORAGE
 
     parser.add_argument("--name", metavar="NAME",
                         help="the search's name in the storage (default: the .net file's name)")
@@ -358,7 +358,8 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
     """Refuse, before any work, an output that is the same file as something the command reads
     (the network, weights, the recipe, a search's storage...) or as another output."""
     from .files import refuse_clashes
-    from .search.study import PLOTS, storage_file
+    from .search.storage import storage_file
+    from .search.study import PLOTS
     from .settings import recipe_file
 
     command = args.command

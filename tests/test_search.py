@@ -17,7 +17,7 @@ from conftest import ROOT, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, evaluate, split_values
 from netdsl.search.loop import MAX_REDRAWS
-from netdsl.search.study import spends_budget
+from netdsl.search.storage import spends_budget
 from netdsl.search.space import check_space, grid, load_space, sample
 
 

@@ -24,7 +24,8 @@ from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, SEEDS, apply, is_recipe_key, key_kind, key_value,
                         recipe_flags, recipe_from_args, search_keys)
 from .space import Space, grid, keys, load_space, sample, whole_valued
-from .study import counted, open_storage, print_best, retry, spends_budget
+from .storage import counted, open_storage, retry, spends_budget
+from .study import print_best
 
 TUNERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("none", "median", "hyperband")
