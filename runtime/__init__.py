@@ -17,7 +17,8 @@ from typing import Any
 from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 
 _LAZY = {
-    "data": ("DataError", "DeviceData", "Images", "default_data_dir", "load_images"),
+    "data": ("DeviceData",),
+    "images": ("DataError", "Images", "default_data_dir", "load_images"),
     "machine": ("choose_precision", "default_device", "environment", "free_memory"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",

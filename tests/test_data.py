@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import runtime
-from runtime import data as runtime_data
+from runtime import images as runtime_images
 
 SIZE = 12
 
@@ -87,7 +87,7 @@ def test_modes_decode_to_one_or_three_channels(tmp_path, mode, channels):
     if mode == "I;16":
         image = Image.fromarray(grey.astype(np.uint16) * 257)  # 16-bit: the byte, twice
     image.save(tmp_path / "image.png")
-    decoded = runtime_data._decode(tmp_path / "image.png")
+    decoded = runtime_images._decode(tmp_path / "image.png")
     assert decoded.shape == (SIZE, SIZE, channels) and decoded.dtype == np.uint8
     if mode not in ("1", "P"):  # "1" is thresholded, a palette image's colours are quantised
         assert (decoded == grey[..., None]).all()
@@ -98,7 +98,7 @@ def test_second_load_reads_the_cache(grey_folder, tmp_path, monkeypatch):
 
     def no_decoding(path):
         raise AssertionError("decoded again")
-    monkeypatch.setattr(runtime_data, "_decode", no_decoding)
+    monkeypatch.setattr(runtime_images, "_decode", no_decoding)
     again = runtime.load_images(str(grey_folder), tmp_path / "cache")
     for name in ("train_x", "train_y", "test_x", "test_y"):
         assert np.array_equal(getattr(again, name), getattr(first, name))
@@ -106,7 +106,7 @@ def test_second_load_reads_the_cache(grey_folder, tmp_path, monkeypatch):
 
 
 def test_cache_of_an_older_format_misses(grey_folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime_data, "_CACHE_FORMAT", b"an older decoding")
+    monkeypatch.setattr(runtime_images, "_CACHE_FORMAT", b"an older decoding")
     runtime.load_images(str(grey_folder), tmp_path / "cache")
     monkeypatch.undo()
     runtime.load_images(str(grey_folder), tmp_path / "cache")

@@ -11,7 +11,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 import netdsl
 import runtime
 from runtime.recipe import PRECISIONS
-from runtime import data as runtime_data
+from runtime import images as runtime_images
 from runtime.trainer import _scaled_parameters
 
 TINY = "a(8, pool) -> b(16, pool) -> head(4, w=0.5)"
@@ -303,7 +303,7 @@ def test_image_folder_is_decoded_once_and_cached(tmp_path, monkeypatch):
 
     def no_decoding(path):
         raise AssertionError("decoded again")
-    monkeypatch.setattr(runtime_data, "_decode", no_decoding)
+    monkeypatch.setattr(runtime_images, "_decode", no_decoding)
     again = runtime.load_images(str(folder), tmp_path / "cache")
     assert np.array_equal(again.train_x, images.train_x)
     monkeypatch.undo()
