@@ -206,7 +206,7 @@ def check_graph(graph: Graph, input_shape: Any) -> None:
 
 
 def costs(graph: Graph, out_shapes: dict[str, Shape]) -> dict[str, tuple[int, int]]:
-    """(trainable parameters, forward FLOPs per image) of every node, given its shapes."""
+    """(parameters, frozen ones too; forward FLOPs per image) of every node, given its shapes."""
     return {path: (0, 0) if op is None else
             (parameter_count(op), flop_count(op, out_shapes[path], [out_shapes[i] for i in inputs]))
             for path, (op, inputs) in graph.items()}

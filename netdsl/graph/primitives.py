@@ -4,11 +4,12 @@ module it becomes.
 
 An `Op` is a layer described by its class name and constructor arguments, without torch:
 parsing and validating a network never allocates weights. The class name is the module's:
-`netdsl.module.layers.<type>(**args)` builds it (torch's own class where torch has one). Shapes
-are per image, without the batch: (channels, height, width) or (features,).
+torch.nn's class of that name builds it, or netdsl's in netdsl/module/layers.py where torch
+has none. Shapes are per image, without the batch: (channels, height, width) or (features,).
 
-Adding a primitive is one `Primitive(...)` in `PRIMITIVES` below (and, where torch has no such
-module, its class in netdsl/module/layers.py) plus one line of docs/language.md's table.
+Adding a primitive is one `Primitive(...)` in `PRIMITIVES` below (its `example` puts it through
+tests/test_primitives.py) and one line of docs/language.md's table; only where torch has no
+such module, also its class in netdsl/module/layers.py.
 """
 from __future__ import annotations
 
@@ -73,14 +74,18 @@ class Primitive:
       gives the constructor arguments under torch's names; raises NetdslError naming the
       primitive and the argument.
     - `shape(op_args, input_shapes)`, `parameters(op_args)`, `flops(op_args, output_shape,
-      input_shapes)`: output shape per image, trainable parameters, forward FLOPs per image
-      (a multiply-add counts as 2).
+      input_shapes)`: output shape per image, parameters (frozen ones too), forward FLOPs per
+      image (a multiply-add counts as 2).
     - `repr(op_args)`: torch's extra_repr for those arguments, so listings read like the
       seed's printouts.
     - `colour`: its fill in drawings.
     - `inplace`: it takes `inplace=True` when it is its input's only reader and that input's
       layer allows it (`overwritable`: keeps no copy of its output for the backward pass and
       does not return a view of its input).
+    - `names`: (DSL argument, constructor argument) where the two names differ (`c` is
+      `out_channels`); `module_defaults`: the constructor's defaults an Op written by hand may
+      leave out. With them `dsl_candidates` reads an Op back as DSL arguments (`to_text`).
+    - `example`: a call of it, for the tests that walk every primitive.
     """
 
     name: str
@@ -95,11 +100,24 @@ class Primitive:
     inputs: tuple[int, int | None] = (1, 1)
     inplace: bool = False
     overwritable: bool = False
+    names: tuple[tuple[str, str], ...] = ()
+    module_defaults: tuple[tuple[str, Any], ...] = ()
+    example: str = ""
 
     @functools.cached_property
     def switches(self) -> frozenset[str]:
         """Parameters that are true or false, so a bare name in a call sets them."""
         return frozenset(name for name, default in self.params if isinstance(default, bool))
+
+    def dsl_candidates(self, op_args: Args) -> list[Args]:
+        """DSL arguments that may make an Op with constructor arguments `op_args`, to try in
+        turn: each switch alone (a pool's `global`), then every argument read back under its
+        DSL name."""
+        known = {**dict(self.module_defaults), **op_args}
+        renamed = dict(self.names)
+        read_back = {name: known[renamed.get(name, name)] for name, _ in self.params
+                     if renamed.get(name, name) in known}
+        return [*({name: True} for name in sorted(self.switches)), read_back]
 
     def infer(self, args: Args, shapes: list[Shape], exclusive: bool) -> Op:
         """The Op for DSL arguments `args` on inputs of `shapes`. `exclusive`: this node may
@@ -329,6 +347,8 @@ def _dropout(a: Args, shapes: list[Shape]):
 
 
 _POOL_PARAMS = (("k", 2), ("stride", None), ("padding", 0), ("global", False))
+_POOL_NAMES = (("k", "kernel_size"),)
+_POOL_DEFAULTS = (("stride", None), ("padding", 0))
 _ACTIVATION, _POOLING, _JOIN = "#bebada", "#fb8072", "#80b1d3"  # fills shared by a family of ops
 
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
@@ -336,7 +356,10 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                                  ("dilation", 1), ("groups", 1), ("bias", False),
                                  ("dirac", False)), _conv,
               shape=_conv_shape, parameters=_conv_parameters, flops=_conv_flops,
-              repr=_conv_repr, colour="#8dd3c7", overwritable=True),
+              repr=_conv_repr, colour="#8dd3c7", overwritable=True,
+              names=(("c", "out_channels"), ("ks", "kernel_size")),
+              module_defaults=(("dilation", 1), ("groups", 1), ("bias", True), ("dirac", False)),
+              example="conv(6, ks=3, stride=2, bias)"),
     # Weights computed from training images before training (see module/layers.py Whiten).
     Primitive("whiten", "Whiten", (("ks", 2), ("bias_epochs", None)), _whiten,
               shape=_whiten_shape, parameters=lambda a: _conv_parameters(_as_conv(a)),
@@ -345,41 +368,46 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                               f", kernel_size=({a['kernel_size']}, {a['kernel_size']})"
                               + ("" if a["bias_epochs"] is None
                                  else f", bias_epochs={a['bias_epochs']}")),
-              colour="#d9f0a3", overwritable=True),
+              colour="#d9f0a3", overwritable=True, names=(("ks", "kernel_size"),),
+              module_defaults=(("bias_epochs", None),), example="whiten(ks=2, bias_epochs=1)"),
     Primitive("bn", "BatchNorm", (("eps", 1e-5), ("momentum", 0.1), ("scale", True)), _bn,
               parameters=lambda a: 2 * a["num_features"],  # scale and shift
               flops=lambda a, out, shapes: 2 * math.prod(out),
               repr=lambda a: (f"{a['num_features']}, eps={a['eps']}, momentum={a['momentum']}, "
                               "affine=True, track_running_stats=True"
                               + ("" if a.get("scale", True) else ", scale=False")),
-              colour="#ffffb3", overwritable=True),
+              colour="#ffffb3", overwritable=True,
+              module_defaults=(("eps", 1e-5), ("momentum", 0.1), ("scale", True)),
+              example="bn(eps=0.001, scale=false)"),
     Primitive("relu", "ReLU", (), _no_args, flops=_elementwise, repr=_inplace_repr,
-              colour=_ACTIVATION, inplace=True),
+              colour=_ACTIVATION, inplace=True, example="relu"),
     Primitive("gelu", "GELU", (), _no_args, flops=_elementwise,
-              repr=lambda a: "approximate='none'", colour=_ACTIVATION),
+              repr=lambda a: "approximate='none'", colour=_ACTIVATION, example="gelu"),
     Primitive("celu", "CELU", (("alpha", 1.0),), _celu, flops=_elementwise,
               repr=lambda a: f"alpha={a['alpha']}" + (", inplace=True" if a["inplace"] else ""),
-              colour=_ACTIVATION, inplace=True),
+              colour=_ACTIVATION, inplace=True, example="celu(alpha=0.5)"),
     Primitive("silu", "SiLU", (), _no_args, flops=_elementwise, repr=_inplace_repr,
-              colour=_ACTIVATION, inplace=True),
+              colour=_ACTIVATION, inplace=True, example="silu"),
     Primitive("maxpool", "MaxPool2d", _POOL_PARAMS, _pool("maxpool"), shape=_pool_shape,
               flops=_pool_flops, repr=lambda a: (
                   f"kernel_size={a['kernel_size']}, stride={a['stride']}, "
                   f"padding={a['padding']}, dilation=1, ceil_mode=False"),
-              colour=_POOLING, overwritable=True),
+              colour=_POOLING, overwritable=True, names=_POOL_NAMES,
+              module_defaults=_POOL_DEFAULTS, example="maxpool(3, stride=2, padding=1)"),
     Primitive("avgpool", "AvgPool2d", _POOL_PARAMS, _pool("avgpool"), shape=_pool_shape,
               flops=_pool_flops, repr=lambda a: (f"kernel_size={a['kernel_size']}, "
                                                  f"stride={a['stride']}, padding={a['padding']}"),
-              colour=_POOLING, overwritable=True),
-    Primitive("identity", "Identity", (), _no_args, colour="#eeeeee"),
+              colour=_POOLING, overwritable=True, names=_POOL_NAMES,
+              module_defaults=_POOL_DEFAULTS, example="avgpool(global)"),
+    Primitive("identity", "Identity", (), _no_args, colour="#eeeeee", example="identity"),
     # Zeros of its input's shape: the "none" edge of NAS-Bench-201's cells.
-    Primitive("zero", "Zero", (), _no_args, colour="#eeeeee"),
+    Primitive("zero", "Zero", (), _no_args, colour="#eeeeee", example="zero"),
     Primitive("add", "Add", (), _add, inputs=(2, None), colour=_JOIN, overwritable=True,
-              flops=lambda a, out, shapes: math.prod(out) * (len(shapes) - 1)),
+              flops=lambda a, out, shapes: math.prod(out) * (len(shapes) - 1), example="add"),
     Primitive("cat", "Cat", (), _cat, inputs=(2, None), colour=_JOIN, overwritable=True,
-              shape=lambda a, shapes: (sum(s[0] for s in shapes), *shapes[0][1:])),
+              shape=lambda a, shapes: (sum(s[0] for s in shapes), *shapes[0][1:]), example="cat"),
     Primitive("flatten", "Flatten", (), _no_args, colour="#fdb462",
-              shape=lambda a, shapes: (math.prod(shapes[0]),)),
+              shape=lambda a, shapes: (math.prod(shapes[0]),), example="flatten"),
     Primitive("linear", "Linear", (("out", REQUIRED), ("bias", False)), _linear,
               shape=lambda a, shapes: (a["out_features"],),
               parameters=lambda a: a["in_features"] * a["out_features"] + (
@@ -388,13 +416,15 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                   a["out_features"] if a["bias"] else 0),
               repr=lambda a: (f"in_features={a['in_features']}, "
                               f"out_features={a['out_features']}, bias={a['bias']}"),
-              colour="#b3de69", overwritable=True),
+              colour="#b3de69", overwritable=True, names=(("out", "out_features"),),
+              module_defaults=(("bias", True),), example="linear(5, bias)"),
     # Mul hides its weight in listings, as Page's Mul did; `--format json` shows it.
     Primitive("mul", "Mul", (("w", REQUIRED),),
               lambda a, shapes: (("weight", number(a["w"], "mul: w")),),
-              flops=_elementwise, colour="#fccde5", overwritable=True),
+              flops=_elementwise, colour="#fccde5", overwritable=True,
+              names=(("w", "weight"),), example="mul(0.25)"),
     Primitive("dropout", "Dropout", (("p", 0.5),), _dropout,
-              repr=lambda a: f"p={a['p']}, inplace=False"),
+              repr=lambda a: f"p={a['p']}, inplace=False", example="dropout(0.2)"),
 )}
 
 OPS: dict[str, Primitive] = {p.op: p for p in PRIMITIVES.values()}  # by class name
@@ -413,7 +443,7 @@ def output_shape(op: Op, shapes: list[Shape]) -> Shape:
 
 
 def parameter_count(op: Op) -> int:
-    """Trainable parameters of the layer (BatchNorm: its scale and shift)."""
+    """Parameters of the layer, frozen ones too (BatchNorm: its scale and shift)."""
     return primitive_of(op).parameters(op.kwargs)
 
 

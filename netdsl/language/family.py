@@ -127,7 +127,8 @@ class Bound:
 
     @functools.cached_property
     def costs(self) -> dict[str, tuple[int, int]]:
-        """path -> (trainable parameters, forward FLOPs per image); counted when first asked."""
+        """path -> (parameters, frozen ones too; forward FLOPs per image); counted when first
+        asked."""
         return costs(self.graph, self.shapes)
 
     @property

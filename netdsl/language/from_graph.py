@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import INPUT, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
+from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
 from ..graph.nested import check_graph
 from ..graph.nested import shapes as graph_shapes
 from .expand import prelude
@@ -69,35 +69,10 @@ def _same_op(given: Op, made: Op) -> bool:
 
 # ---- an Op as a primitive call ------------------------------------------------------------------
 
-def _candidates(op: Op) -> list[dict[str, Any]]:
-    """DSL arguments that may give `op`, most specific first."""
-    a = op.kwargs
-    if op.type == "Conv2d":
-        return [{"c": a["out_channels"], "ks": a["kernel_size"], "stride": a["stride"],
-                 "padding": a["padding"], "dilation": a.get("dilation", 1),
-                 "groups": a.get("groups", 1), "bias": a.get("bias", True),
-                 "dirac": a.get("dirac", False)}]
-    if op.type == "Whiten":
-        return [{"ks": a["kernel_size"], "bias_epochs": a.get("bias_epochs")}]
-    if op.type == "BatchNorm":
-        return [{"eps": a.get("eps", 1e-5), "momentum": a.get("momentum", 0.1),
-                 "scale": a.get("scale", True)}]
-    if op.type in ("MaxPool2d", "AvgPool2d"):
-        return [{"global": True}, {"k": a["kernel_size"], "stride": a.get("stride"),
-                                   "padding": a.get("padding", 0)}]
-    if op.type == "Linear":
-        return [{"out": a["out_features"], "bias": a.get("bias", True)}]
-    if op.type == "Mul":
-        return [{"w": a["weight"]}]
-    if op.type in ("CELU", "Dropout"):
-        return [{name: a[name] for name in ("alpha", "p") if name in a}]
-    return [{}]
-
-
 def primitive_call(op: Op, input_shapes: list[Shape]) -> str | None:
     """The shortest call of `op`'s primitive that makes `op` on inputs of `input_shapes`, or
     None when none does."""
-    primitive = next((p for p in PRIMITIVES.values() if p.op == op.type), None)
+    primitive = OPS.get(op.type)
     if primitive is None:
         return None
     defaults = dict(primitive.params)
@@ -110,8 +85,7 @@ def primitive_call(op: Op, input_shapes: list[Shape]) -> str | None:
             return _same_op(op, primitive.infer(full, input_shapes, exclusive=False))
         except NetdslError:
             return False
-    for args in _candidates(op):
-        args = {k: v for k, v in args.items() if k in defaults}
+    for args in primitive.dsl_candidates(op.kwargs):
         if not makes(args):
             continue
         for name in list(args):  # leave out what the defaults give anyway

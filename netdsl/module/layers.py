@@ -1,13 +1,12 @@
-"""The modules a graph's Ops become: `<Op.type>(**Op.args)` from this namespace. torch's own
-classes where torch has the layer; netdsl's for the rest."""
+"""netdsl's own modules, for the Ops whose layer torch has not (or not as netdsl needs it): an
+Op becomes `<Op.type>(**Op.args)` from here, else torch.nn's class of that name
+(`network.build_module`)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import CELU, GELU, AvgPool2d, Dropout, Identity, Linear, MaxPool2d, ReLU, SiLU
 
-__all__ = ["Add", "AvgPool2d", "BatchNorm", "CELU", "Cat", "Conv2d", "Dropout", "Flatten", "GELU",
-           "Identity", "Linear", "MaxPool2d", "Mul", "ReLU", "SiLU", "Whiten", "Zero"]
+__all__ = ["Add", "BatchNorm", "Cat", "Conv2d", "Flatten", "Mul", "Whiten", "Zero"]
 
 
 def Conv2d(*args, dirac: bool = False, **kwargs) -> nn.Conv2d:

@@ -17,10 +17,12 @@ def module_name(path: str) -> str:
 
 
 def build_module(op: Op) -> nn.Module:
-    """The module of `op`: its class in `layers`, called with its arguments."""
-    if op.type not in layers.__all__:
+    """The module of `op`, called with its arguments: netdsl's own maker of that name (in
+    `layers`), else torch's class (`torch.nn`), so a primitive torch has needs no code here."""
+    maker = getattr(layers, op.type) if op.type in layers.__all__ else getattr(nn, op.type, None)
+    if maker is None:
         raise NetdslError(f"no module for op type '{op.type}'")
-    return getattr(layers, op.type)(**op.kwargs)
+    return maker(**op.kwargs)
 
 
 class Network(nn.Module):
