@@ -70,7 +70,7 @@ class Primitive:
     - `name`, `params` ((name, default or REQUIRED)), `inputs` (least and most; None: no
       limit): how it is called in the DSL.
     - `op`: the class name in the graph and the module.
-    - `check(args, input_shapes) -> op args`: checks the DSL arguments against the inputs and
+    - `constructor_args(args, input_shapes)`: checks the DSL arguments against the inputs and
       gives the constructor arguments under torch's names; raises NetdslError naming the
       primitive and the argument.
     - `shape(op_args, input_shapes)`, `parameters(op_args)`, `flops(op_args, output_shape,
@@ -91,7 +91,7 @@ class Primitive:
     name: str
     op: str
     params: tuple[tuple[str, Any], ...]
-    check: Callable[[Args, list[Shape]], tuple[tuple[str, Any], ...]]
+    constructor_args: Callable[[Args, list[Shape]], tuple[tuple[str, Any], ...]]
     shape: Callable[[Args, list[Shape]], Shape] = _same_shape
     parameters: Callable[[Args], int] = _nothing
     flops: Callable[[Args, Shape, list[Shape]], int] = _nothing
@@ -122,7 +122,7 @@ class Primitive:
     def infer(self, args: Args, shapes: list[Shape], exclusive: bool) -> Op:
         """The Op for DSL arguments `args` on inputs of `shapes`. `exclusive`: this node may
         overwrite its input (see `inplace`)."""
-        op_args = self.check(args, shapes)
+        op_args = self.constructor_args(args, shapes)
         if self.inplace:
             op_args += (("inplace", exclusive),)
         return Op(self.op, op_args)

@@ -2,7 +2,7 @@
 expand.py) -> checked against shapes (check.py) -> a `Bound` network (family.py); and back
 to text (printer.py). Imports the graph's primitive records; never torch."""
 from .family import DEFAULT_INPUT_SHAPE, Bound, Family, Parameter, PathOrText, load, read_text
-from .printer import to_text
+from .printer import print_statements
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "Bound", "Family", "Parameter", "PathOrText", "load",
-           "read_text", "to_text"]
+           "print_statements", "read_text"]

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import NetdslError
 from ..graph import (OPS, SEP, Graph, Nested, Op, Shape, execution_order, format_shape,
                      pipeline, resolve)
-from .evaluate import fail
+from .evaluate import error_at
 
 
 def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict[str, Shape]]:
@@ -25,11 +25,11 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
         try:
             resolved = [resolve(path, rel, order, index) for rel in inputs]
         except NetdslError:
-            raise fail(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
+            raise error_at(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
                        "network", leaf.inputs_frame) from None
         for source in resolved:
             if source not in readers:
-                raise fail(f"'{path}' uses '{source}', which is not in the network",
+                raise error_at(f"'{path}' uses '{source}', which is not in the network",
                            leaf.inputs_frame or leaf.frame)
             readers[source] += 1
         pending[path] = (leaf, resolved)
@@ -38,7 +38,7 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
         execution = execution_order(pending)
     except NetdslError as e:
         first = e.message.split(": ", 1)[1].split(" -> ")[0]
-        raise fail(e.message, pending[first][0].frame) from None
+        raise error_at(e.message, pending[first][0].frame) from None
 
     shapes: dict[str, Shape] = {}
     ops: dict[str, Op | None] = {}
@@ -51,7 +51,7 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
         low, high = primitive.inputs
         if len(inputs) < low or (high is not None and len(inputs) > high):
             want = f"{low}" if low == high else f"at least {low}"
-            raise fail(f"{primitive.name} takes {want} input{'s' if low > 1 else ''}, "
+            raise error_at(f"{primitive.name} takes {want} input{'s' if low > 1 else ''}, "
                        f"got {len(inputs)}", leaf.inputs_frame or leaf.frame)
         in_shapes = [shapes[i] for i in inputs]
         source_op = ops.get(inputs[0])
@@ -61,9 +61,9 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
             op = primitive.infer(leaf.args, in_shapes, exclusive)
             shape = primitive.shape(op.kwargs, in_shapes)
         except NetdslError as e:
-            raise fail(e.message, leaf.frame) from None
+            raise error_at(e.message, leaf.frame) from None
         if min(shape) < 1:
-            raise fail(f"{primitive.name} would give an empty output ({format_shape(shape)})",
+            raise error_at(f"{primitive.name} would give an empty output ({format_shape(shape)})",
                        leaf.frame)
         shapes[path], ops[path] = shape, op
     # The graph in execution order, as every Graph netdsl makes: input first, the output last.

@@ -23,7 +23,7 @@ def moved(frame: Frame, pos: tuple[int, int]) -> Frame:
     return frame[:-1] + ((source, pos, callee),)
 
 
-def fail(message: str, frame: Frame) -> NetdslError:
+def error_at(message: str, frame: Frame) -> NetdslError:
     """An error located at the innermost call in the user's text; deeper calls become a note."""
     user = [i for i, (source, _, _) in enumerate(frame) if source.name != PRELUDE]
     at = user[-1] if user else len(frame) - 1
@@ -37,27 +37,27 @@ _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, 
                "/": lambda a, b: a / b, "//": lambda a, b: a // b}
 
 
-def evaluate(expr: Expr, env: dict, frame: Frame) -> Any:
+def value_of(expr: Expr, env: dict, frame: Frame) -> Any:
     """The value of `expr`; `frame`'s innermost entry is in the text `expr` comes from."""
     if isinstance(expr, Const):
         return expr.value
     if isinstance(expr, Name):
         if expr.name not in env:
             known = ", ".join(sorted(env)) or "none"
-            raise fail(f"unknown name '{expr.name}' (names here: {known})",
+            raise error_at(f"unknown name '{expr.name}' (names here: {known})",
                        moved(frame, expr.pos))
         return env[expr.name]
     if isinstance(expr, Unary):
-        value = evaluate(expr.operand, env, frame)
+        value = value_of(expr.operand, env, frame)
         if expr.op == "not":
             if not isinstance(value, bool):
-                raise fail(f"'not' needs true or false, got {value!r}", moved(frame, expr.pos))
+                raise error_at(f"'not' needs true or false, got {value!r}", moved(frame, expr.pos))
             return not value
         return -_number(value, "-", frame, expr.pos)
-    left = _number(evaluate(expr.left, env, frame), expr.op, frame, expr.left.pos)
-    right = _number(evaluate(expr.right, env, frame), expr.op, frame, expr.right.pos)
+    left = _number(value_of(expr.left, env, frame), expr.op, frame, expr.left.pos)
+    right = _number(value_of(expr.right, env, frame), expr.op, frame, expr.right.pos)
     if expr.op in ("/", "//") and right == 0:
-        raise fail("division by zero", moved(frame, expr.right.pos))
+        raise error_at("division by zero", moved(frame, expr.right.pos))
     try:
         result = _ARITHMETIC[expr.op](left, right)
     except OverflowError:
@@ -67,9 +67,9 @@ def evaluate(expr: Expr, env: dict, frame: Frame) -> Any:
 
 def _number(value: Any, op: str, frame: Frame, pos: tuple[int, int]):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise fail(f"'{op}' needs numbers, got {value!r}", moved(frame, pos))
+        raise error_at(f"'{op}' needs numbers, got {value!r}", moved(frame, pos))
     if abs(value) > MAX_NUMBER:
-        raise fail("number too large", moved(frame, pos))
+        raise error_at("number too large", moved(frame, pos))
     return value
 
 
@@ -84,31 +84,31 @@ def bind_arguments(callee: str, params: tuple[tuple[str, Any], ...], switches: f
             name, value = arg.expr.name, True
         elif arg.name is None:
             if isinstance(arg.expr, Name) and arg.expr.name not in env:
-                raise fail(f"unknown name '{arg.expr.name}': not a parameter of this "
+                raise error_at(f"unknown name '{arg.expr.name}': not a parameter of this "
                            f"network, nor a switch of {callee}"
                            + (f" ({', '.join(sorted(switches))})" if switches else ""),
                            moved(frame, arg.pos))
             if next_positional >= len(params):
                 names = ", ".join(name for name, _ in params) or "none"
-                raise fail(f"{callee} takes at most {len(params)} argument"
+                raise error_at(f"{callee} takes at most {len(params)} argument"
                            f"{'s' if len(params) != 1 else ''} ({names})",
                            moved(frame, arg.pos))
             name = params[next_positional][0]
             next_positional += 1
-            value = evaluate(arg.expr, env, frame)
+            value = value_of(arg.expr, env, frame)
         else:
             name = arg.name
             if not any(name == known for known, _ in params):
                 names = ", ".join(known for known, _ in params) or "none"
-                raise fail(f"{callee} has no parameter '{name}' (it takes: {names})",
+                raise error_at(f"{callee} has no parameter '{name}' (it takes: {names})",
                            moved(frame, arg.pos))
-            value = evaluate(arg.expr, env, frame)
+            value = value_of(arg.expr, env, frame)
         if name in values:
-            raise fail(f"{callee}: argument '{name}' is given twice", moved(frame, arg.pos))
+            raise error_at(f"{callee}: argument '{name}' is given twice", moved(frame, arg.pos))
         values[name] = value
     for name, default in params:
         if name not in values:
             if default is REQUIRED:
-                raise fail(f"{callee} needs argument '{name}'", frame)
+                raise error_at(f"{callee} needs argument '{name}'", frame)
             values[name] = default
     return values

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import PRIMITIVES, SEP, Nested, Primitive, path_iter, whole
-from .evaluate import Frame, bind_arguments, evaluate, fail, moved
+from .evaluate import Frame, bind_arguments, error_at, moved, value_of
 from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
                      parse_statements)
 
@@ -84,8 +84,8 @@ def bind_parameters(statements: list, source: Source, params: dict[str, Any]) ->
     for param in declared:
         here = ((source, param.pos, param.name),)
         if param.name in env:
-            raise fail(f"parameter '{param.name}' is declared twice", here)
-        default = evaluate(param.expr, env, here)
+            raise error_at(f"parameter '{param.name}' is declared twice", here)
+        default = value_of(param.expr, env, here)
         env[param.name] = _check_binding(param.name, params[param.name], default, here) \
             if param.name in params else default
     return env
@@ -95,11 +95,11 @@ def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
     if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
             value, (bool, int, float)):
         kind = "true or false" if isinstance(default, bool) else "a number"
-        raise fail(f"parameter '{name}' takes {kind}, got {value!r}", frame)
+        raise error_at(f"parameter '{name}' takes {kind}, got {value!r}", frame)
     if isinstance(value, float) and not math.isfinite(value):
-        raise fail(f"parameter '{name}' must be finite, got {value!r}", frame)
+        raise error_at(f"parameter '{name}' must be finite, got {value!r}", frame)
     if not isinstance(value, bool) and abs(value) > MAX_NUMBER:  # the text could not say it
-        raise fail(f"parameter '{name}' must be at most 2**62 in size, as any number in the "
+        raise error_at(f"parameter '{name}' must be at most 2**62 in size, as any number in the "
                    f"language, got {value!r}", frame)
     return value
 
@@ -118,19 +118,19 @@ class Expander:
 
     def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):
-            raise fail(f"block '{block.name}' calls itself; recursion is not supported", frame)
+            raise error_at(f"block '{block.name}' calls itself; recursion is not supported", frame)
         args = bind_arguments(block.name, block.params, block.switches, call, env, frame)
         for name, value in args.items():
             default = block.constant_defaults.get(name)
             if default is not None and not isinstance(value, Expr) and (
                     isinstance(default, bool) != isinstance(value, bool)):
                 kind = "a switch (true or false)" if name in block.switches else "a number"
-                raise fail(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
+                raise error_at(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
         # Defaults are expressions, evaluated where the block is defined: the file's parameters.
         inner_frame = frame + ((block.source, block.pos, block.name),)
         for name, value in args.items():
             if isinstance(value, Expr):
-                args[name] = evaluate(value, self.globals, inner_frame)
+                args[name] = value_of(value, self.globals, inner_frame)
         return self.body(block.body, {**self.globals, **args}, block.source, frame)
 
     def body(self, statements: list, env: dict, source: Source, frame: Frame,
@@ -146,28 +146,28 @@ class Expander:
         here = frame + ((source, call.pos, call.name),)
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise fail(f"expanding the network takes more than {MAX_STEPS:,} steps "
+            raise error_at(f"expanding the network takes more than {MAX_STEPS:,} steps "
                        "(repeats of repeats?)", here)
         if item.condition is not None:
-            wanted = evaluate(item.condition, env, here)
+            wanted = value_of(item.condition, env, here)
             if not isinstance(wanted, bool):
-                raise fail(f"'if' needs true or false, got {wanted!r}", here)
+                raise error_at(f"'if' needs true or false, got {wanted!r}", here)
             if not wanted:
                 return
         count = 1
         if item.repeat is not None:
             try:
-                count = whole(evaluate(item.repeat, env, here), "repeat count", 0)
+                count = whole(value_of(item.repeat, env, here), "repeat count", 0)
             except NetdslError as e:
-                raise fail(e.message, here) from None
+                raise error_at(e.message, here) from None
             if count > MAX_REPEAT:
-                raise fail(f"repeat count {count} is more than {MAX_REPEAT}", here)
+                raise error_at(f"repeat count {count} is more than {MAX_REPEAT}", here)
         primitive = PRIMITIVES.get(call.name)
         block = self.blocks.get(call.name)
         label = item.label
         if primitive is None and block is None:
             if label is not None:
-                raise fail(f"unknown block '{call.name}'", here)
+                raise error_at(f"unknown block '{call.name}'", here)
             # A stage: `layer1(128, pool)` is `layer1: stage(128, pool)`.
             label, block = call.name, self.blocks["stage"]
             here = frame + ((source, call.pos, "stage"),)
@@ -204,12 +204,12 @@ class Expander:
             inputs_frame = moved(frame, item.inputs_pos)
             first, leaf = next(path_iter(sub), (None, None))
             if first is None:
-                raise fail(f"{item.call.name} has no nodes to take the inputs", inputs_frame)
+                raise error_at(f"{item.call.name} has no nodes to take the inputs", inputs_frame)
             group = sub
             for part in first[:-1]:
                 group = group[part]
             if isinstance(leaf, tuple):
-                raise fail(f"the first node of {item.call.name} ('{SEP.join(first)}') "
+                raise error_at(f"the first node of {item.call.name} ('{SEP.join(first)}') "
                            "already names its inputs", inputs_frame)
             # The refs are relative to this group; the leaf sits deeper.
             climb = "../" * (len(first) - 1 + (name is not None))
@@ -225,9 +225,9 @@ class Expander:
     def put(self, nodes: Nested, name: str, value: Any, frame: Frame,
             label_pos: tuple[int, int] | None = None) -> None:
         if name in nodes:
-            raise fail(f"the name '{name}' is already used here; give this node another label",
+            raise error_at(f"the name '{name}' is already used here; give this node another label",
                        moved(frame, label_pos) if label_pos else frame)
         self.node_count += 1
         if self.node_count > MAX_NODES:
-            raise fail(f"the network has more than {MAX_NODES} nodes", frame)
+            raise error_at(f"the network has more than {MAX_NODES} nodes", frame)
         nodes[name] = value

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 from ..errors import NetdslError
 from ..graph import INPUT, Graph, Nested, Shape, costs, summary, to_json
 from .check import resolve_ops
-from .evaluate import evaluate
+from .evaluate import value_of
 from .expand import Expander, bind_parameters, definitions, prelude
-from .printer import to_text
+from .printer import print_statements
 from .syntax import MAX_TEXT, Item, Source, parse_statements
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class Family:
                 if block.source is self.source:  # defaults that fail anywhere fail everywhere
                     for formal in block.formals:
                         if formal.default is not None:
-                            evaluate(formal.default, env,
+                            value_of(formal.default, env,
                                      ((self.source, formal.pos, block.name),))
             nodes: Nested = {INPUT: (None, [])}
             Expander(self.blocks, env).body(self._items, env, self.source, (), nodes)
@@ -148,7 +148,7 @@ class Bound:
     def text(self) -> str:
         """This network as standalone DSL text: the family printed from its syntax tree with
         the bound values as the parameters' defaults (comments are not kept)."""
-        return to_text(self.family.statements, self.values)
+        return print_statements(self.family.statements, self.values)
 
     @functools.cached_property
     def fingerprint(self) -> str:

@@ -19,7 +19,7 @@ _SUM, _PRODUCT, _UNARY, _ATOM = range(4)
 _LEVEL = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "//": _PRODUCT}
 
 
-def to_text(statements: list, values: dict[str, Any] | None = None) -> str:
+def print_statements(statements: list, values: dict[str, Any] | None = None) -> str:
     """`statements` as DSL text; a `param` named in `values` is printed with that value as its
     default, so the text stands alone with its bindings in it."""
     values = values or {}
@@ -99,8 +99,8 @@ def _strength(expr: Expr) -> int:
 
 
 def format_text(statements: list, text: str) -> str:
-    """`text` (whose statements are `statements`) printed canonically, as `to_text` prints it
-    except that items chained with `->` on one line stay on one line while it fits in
+    """`text` (whose statements are `statements`) printed canonically, as `print_statements`
+    prints it, except that items chained with `->` on one line stay on one line while it fits in
     LINE_LENGTH columns, and a line that starts with `->` keeps its arrow (`CONTINUATION`).
     Its comments are kept: a comment on a line of its own before the statement that follows
     it (a comment inside a block after its last statement moves below the block), one at the

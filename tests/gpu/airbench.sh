@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of the modern recipe, in one device call of under 9 minutes:
+# The GPU check of the modern recipe, under 9 minutes on one GPU:
 #   1. models/airbench94.net --recipe airbench94, 10 runs (one process, data loaded once);
 #   2. ../shared/bench/ref_airbench.py, 10 runs (seeds 0-9), the plain-PyTorch reference;
 #   3. the same netdsl runs compiled (--compile, 3 runs: compiling is minutes, reported apart);
@@ -7,9 +7,9 @@
 # Aim (issue 9): netdsl's mean TTA accuracy within 0.2 points of the reference's, and its time
 # per run (whitening, training, final evaluation) at most 1.05x the reference's.
 #
-# Prepare as tests/gpu/setup.sh says, and copy the reference scripts too:
-#   cp ../shared/bench/ref_*.py .gpu/
-# Run with the device tool: command "bash tests/gpu/airbench.sh", carry [".gpu"], timeout_s 560.
+# Prepare as tests/gpu/setup.sh says, and put the plain-PyTorch reference ref_airbench.py (the
+# project's shared bench folder: ../shared/bench/) in .gpu/ too. Run from the repository root on
+# any machine with a CUDA GPU: bash tests/gpu/airbench.sh
 # Writes $OUT/*.json (per-run records) and $OUT/*.log, and prints the summary.
 source tests/gpu/setup.sh
 net() { python3 -m netdsl run "$@" --dataset $data --data-dir /tmp/cache; }

@@ -1,11 +1,12 @@
-# Sourced by the GPU checks (tests/gpu/*.sh): lark (and tomli, for a Python before 3.11) from
-# the carried wheels, the GPU and versions printed, CIFAR-10 unpacked into /tmp/data. Sets
-# $out ($OUT, where the device tool collects files) and $data.
+# Sourced by the GPU checks (tests/gpu/*.sh), on any machine with a CUDA GPU, Python and torch:
+# lark (and tomli, for a Python before 3.11) from wheels in .gpu/ where no package index can be
+# reached, the GPU and versions printed, CIFAR-10 unpacked into /tmp/data. Sets $out (where the
+# records go: $OUT, else /tmp/netdsl-gpu) and $data.
 #
-# Prepare, on the development machine, in the repository root (.gpu/ is ignored by git):
-#   mkdir -p .gpu && cp ../shared/data/cifar10-jpg.tar.xz .gpu/
-#   python3 -m pip download --no-deps -d .gpu lark==1.3.1 tomli==2.2.1  # the GPU image has neither
-# and carry [".gpu"] in the device call.
+# Prepare in the repository root (.gpu/ is ignored by git) and bring .gpu/ along:
+#   mkdir -p .gpu && cp PATH/TO/cifar10-jpg.tar.xz .gpu/   # the JPEG copy of CIFAR-10
+#   python3 -m pip download --no-deps -d .gpu lark==1.3.1 tomli==2.2.1
+# then run a check from the repository root: bash tests/gpu/resnet9.sh
 set -euo pipefail
 out=${OUT:-/tmp/netdsl-gpu}
 mkdir -p "$out" /tmp/site /tmp/data
