@@ -117,6 +117,17 @@ def execution_order(graph: Graph) -> list[str]:
     return order
 
 
+def readers(graph: dict[str, tuple[Any, list[str]]]) -> dict[str, list[str]]:
+    """Each node's readers (the nodes that take it as an input), in the graph's order: what
+    running the graph frees after the last one, and what decides whether a layer may work in
+    place."""
+    out: dict[str, list[str]] = {path: [] for path in graph}
+    for path, (_, inputs) in graph.items():
+        for source in inputs:
+            out[source].append(path)
+    return out
+
+
 def shapes(graph: Graph, input_shape: Shape) -> dict[str, Shape]:
     """Output shape of every node, per image, for inputs of `input_shape`, in execution
     order (a node may be written before its inputs)."""

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import NetdslError
 from ..graph import (OPS, SEP, Graph, Nested, Op, Shape, execution_order, format_shape,
                      pipeline, resolve)
+from ..graph.nested import readers
 from .evaluate import error_at
 
 
@@ -20,19 +21,19 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
     flat = pipeline(nested)
     order = [path for path, _ in flat]
     pending: dict[str, tuple[Any, list[str]]] = {}
-    readers: dict[str, int] = dict.fromkeys(order, 0)
+    known = set(order)
     for index, (path, (leaf, inputs)) in enumerate(flat):
         try:
             resolved = [resolve(path, rel, order, index) for rel in inputs]
         except NetdslError:
             raise error_at(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
-                       "network", leaf.inputs_frame) from None
+                           "network", leaf.inputs_frame) from None
         for source in resolved:
-            if source not in readers:
+            if source not in known:
                 raise error_at(f"'{path}' uses '{source}', which is not in the network",
-                           leaf.inputs_frame or leaf.frame)
-            readers[source] += 1
+                               leaf.inputs_frame or leaf.frame)
         pending[path] = (leaf, resolved)
+    users = readers(pending)
 
     try:
         execution = execution_order(pending)
@@ -52,10 +53,10 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
         if len(inputs) < low or (high is not None and len(inputs) > high):
             want = f"{low}" if low == high else f"at least {low}"
             raise error_at(f"{primitive.name} takes {want} input{'s' if low > 1 else ''}, "
-                       f"got {len(inputs)}", leaf.inputs_frame or leaf.frame)
+                           f"got {len(inputs)}", leaf.inputs_frame or leaf.frame)
         in_shapes = [shapes[i] for i in inputs]
         source_op = ops.get(inputs[0])
-        exclusive = (len(inputs) == 1 and readers[inputs[0]] == 1
+        exclusive = (len(inputs) == 1 and len(users[inputs[0]]) == 1
                      and source_op is not None and OPS[source_op.type].overwritable)
         try:
             op = primitive.infer(leaf.args, in_shapes, exclusive)
@@ -64,7 +65,7 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
             raise error_at(e.message, leaf.frame) from None
         if min(shape) < 1:
             raise error_at(f"{primitive.name} would give an empty output ({format_shape(shape)})",
-                       leaf.frame)
+                           leaf.frame)
         shapes[path], ops[path] = shape, op
     # The graph in execution order, as every Graph netdsl makes: input first, the output last.
     graph = Graph((path, (ops[path], pending[path][1])) for path in execution)

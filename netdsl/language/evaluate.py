@@ -45,7 +45,7 @@ def value_of(expr: Expr, env: dict, frame: Frame) -> Any:
         if expr.name not in env:
             known = ", ".join(sorted(env)) or "none"
             raise error_at(f"unknown name '{expr.name}' (names here: {known})",
-                       moved(frame, expr.pos))
+                           moved(frame, expr.pos))
         return env[expr.name]
     if isinstance(expr, Unary):
         value = value_of(expr.operand, env, frame)
@@ -85,14 +85,14 @@ def bind_arguments(callee: str, params: tuple[tuple[str, Any], ...], switches: f
         elif arg.name is None:
             if isinstance(arg.expr, Name) and arg.expr.name not in env:
                 raise error_at(f"unknown name '{arg.expr.name}': not a parameter of this "
-                           f"network, nor a switch of {callee}"
-                           + (f" ({', '.join(sorted(switches))})" if switches else ""),
-                           moved(frame, arg.pos))
+                               f"network, nor a switch of {callee}"
+                               + (f" ({', '.join(sorted(switches))})" if switches else ""),
+                               moved(frame, arg.pos))
             if next_positional >= len(params):
                 names = ", ".join(name for name, _ in params) or "none"
                 raise error_at(f"{callee} takes at most {len(params)} argument"
-                           f"{'s' if len(params) != 1 else ''} ({names})",
-                           moved(frame, arg.pos))
+                               f"{'s' if len(params) != 1 else ''} ({names})",
+                               moved(frame, arg.pos))
             name = params[next_positional][0]
             next_positional += 1
             value = value_of(arg.expr, env, frame)
@@ -101,7 +101,7 @@ def bind_arguments(callee: str, params: tuple[tuple[str, Any], ...], switches: f
             if not any(name == known for known, _ in params):
                 names = ", ".join(known for known, _ in params) or "none"
                 raise error_at(f"{callee} has no parameter '{name}' (it takes: {names})",
-                           moved(frame, arg.pos))
+                               moved(frame, arg.pos))
             value = value_of(arg.expr, env, frame)
         if name in values:
             raise error_at(f"{callee}: argument '{name}' is given twice", moved(frame, arg.pos))

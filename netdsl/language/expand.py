@@ -100,7 +100,7 @@ def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
         raise error_at(f"parameter '{name}' must be finite, got {value!r}", frame)
     if not isinstance(value, bool) and abs(value) > MAX_NUMBER:  # the text could not say it
         raise error_at(f"parameter '{name}' must be at most 2**62 in size, as any number in the "
-                   f"language, got {value!r}", frame)
+                       f"language, got {value!r}", frame)
     return value
 
 
@@ -147,7 +147,7 @@ class Expander:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise error_at(f"expanding the network takes more than {MAX_STEPS:,} steps "
-                       "(repeats of repeats?)", here)
+                           "(repeats of repeats?)", here)
         if item.condition is not None:
             wanted = value_of(item.condition, env, here)
             if not isinstance(wanted, bool):
@@ -210,7 +210,7 @@ class Expander:
                 group = group[part]
             if isinstance(leaf, tuple):
                 raise error_at(f"the first node of {item.call.name} ('{SEP.join(first)}') "
-                           "already names its inputs", inputs_frame)
+                               "already names its inputs", inputs_frame)
             # The refs are relative to this group; the leaf sits deeper.
             climb = "../" * (len(first) - 1 + (name is not None))
             leaf.inputs_frame = inputs_frame
@@ -226,7 +226,7 @@ class Expander:
             label_pos: tuple[int, int] | None = None) -> None:
         if name in nodes:
             raise error_at(f"the name '{name}' is already used here; give this node another label",
-                       moved(frame, label_pos) if label_pos else frame)
+                           moved(frame, label_pos) if label_pos else frame)
         self.node_count += 1
         if self.node_count > MAX_NODES:
             raise error_at(f"the network has more than {MAX_NODES} nodes", frame)

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..errors import NetdslError
 from ..graph import SEP, Graph, Op, execution_order
+from ..graph.nested import readers
 from . import layers
 
 
@@ -49,14 +50,12 @@ class Network(nn.Module):
             self.paths[name] = path
             self.add_module(name, build_module(op))
 
-        order = execution_order(graph)
+        order = execution_order(graph)  # a graph netdsl made is in it already: checked only
         order.remove(inputs[0])
         order.insert(0, inputs[0])
         position = {path: i for i, path in enumerate(order)}
-        last_read = {}
-        for path in order:
-            for source in graph[path][1]:
-                last_read[source] = position[path]
+        last_read = {source: max(position[reader] for reader in users)
+                     for source, users in readers(graph).items() if users}
         # (module, input positions, positions whose last reader this is); the list holds the
         # same module objects as the children, so .to() and state_dict see them once.
         self._steps: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
