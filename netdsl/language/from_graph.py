@@ -4,8 +4,11 @@ builds graphs (or Page-style nested dicts) prints instead of writing DSL itself.
 Each node becomes a primitive call labelled with its name; each path prefix becomes a call of a
 block, the built-in one (stage, residual, conv_bn, head) wherever the nodes are exactly what it
 makes, so a ResNet-9 prints as its one-liner, else a block written for it (shared by prefixes
-whose nodes are alike). Inputs are written (`<- ref`) only where a node does not read the node
-before it. The text is checked by parsing it back.
+whose nodes are alike). A built-in block's arguments are read off its nodes as expanding the
+prelude shows them to be (`_readers`), and a primitive's as its record names them: no names of
+the prelude's nodes, and no branch per primitive, are written here. Inputs are written
+(`<- ref`) only where a node does not read the node before it. The text is checked by parsing
+it back.
 """
 from __future__ import annotations
 
@@ -21,8 +24,7 @@ from .expand import prelude
 from .printer import INDENT, literal
 
 BUILTINS = ("stage", "residual", "conv_bn", "head")  # the prelude's blocks, tried in this order
-# Tried on runs of nodes that a call without a label splices in: the names each one makes.
-SPLICED = {"head": ("pool", "flatten", "linear", "logits"), "conv_bn": ("conv", "bn", "relu")}
+SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without a label makes them
 
 
 def graph_to_text(graph: Graph, input_shape: Shape) -> str:
@@ -117,25 +119,91 @@ def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
 
 def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]]) -> dict[str, Any] | None:
     """The arguments of built-in `block` that would make `nodes` (relative paths), read off
-    them; None when they cannot be its."""
-    def arg(path: str, key: str):
-        op = nodes.get(path, (None,))[0]
-        return None if op is None else op.kwargs.get(key)
+    them as `_readers` says; None when they cannot be its."""
     top = {path.split(SEP)[0] for path in nodes}
-    if block in ("conv_bn", "stage"):
-        c, ks = arg("conv", "out_channels"), arg("conv", "kernel_size")
-        if c is None:
-            return None
-        if block == "conv_bn":
-            return {"c": c, "ks": ks}
-        extra = sum(bool(re.fullmatch(r"extra(_\d+)?", name)) for name in top)
-        return {"c": c, "pool": "pool" in top, "res": "residual" in top, "extra": extra,
-                "ks": ks}
-    if block == "residual":
-        c, ks = arg("res1/conv", "out_channels"), arg("res1/conv", "kernel_size")
-        return None if c is None else {"c": c, "ks": ks}
-    classes, w = arg("linear", "out_features"), arg("logits", "weight")
-    return None if classes is None or w is None else {"classes": classes, "w": w}
+    args = {}
+    for name, how, *where in _readers(block):
+        if how == "argument":
+            path, key = where
+            op = nodes.get(path, (None,))[0]
+            value = None if op is None else op.kwargs.get(key)
+            if value is None:
+                return None
+        elif how == "switch":
+            value = any(marker in top for marker in where[0])
+        else:  # a count of repeated nodes: extra, extra_1, extra_2...
+            value = sum(bool(re.fullmatch(rf"{re.escape(where[0])}(_\d+)?", n)) for n in top)
+        args[name] = value
+    return args
+
+
+PROBE_SIZE = 32  # height and width of the images the built-in blocks are expanded on to learn
+_INPUT_SIZES = ("in_channels", "num_features", "in_features")  # the input's, not an argument's
+
+
+@functools.lru_cache(maxsize=None)
+def _readers(block: str) -> tuple[tuple, ...]:
+    """How each argument of built-in `block` reads off the nodes it makes, learnt by expanding
+    the prelude's definition with distinct probe values (not written here by name): a number
+    is the constructor argument of the first node that carries it, a switch whether a node it
+    adds is there, a count how many nodes of the name it repeats are there."""
+    params = _params(block)
+    whole, fractional = iter((11, 13, 17, 19, 23)), iter((0.37, 0.41, 0.43))
+    base = {name: next(fractional) if isinstance(default, float) else next(whole)
+            for name, default in params if not isinstance(default, bool)}
+    made = _made(block, base)
+    readers = []
+    for name, default in params:
+        if isinstance(default, bool):
+            on, off = _made(block, {**base, name: True}), _made(block, {**base, name: False})
+            readers.append((name, "switch", tuple(sorted(_tops(on) - _tops(off)))))
+            continue
+        hit = next(((path, key) for path, op in made.items() if op is not None
+                    for key, value in op.args
+                    if key not in _INPUT_SIZES and not isinstance(value, bool)
+                    and value == base[name]), None)
+        if hit is not None:
+            readers.append((name, "argument", *hit))
+            continue
+        more, fewer = _made(block, {**base, name: 2}), _made(block, {**base, name: 0})
+        repeated = [top for top in dict.fromkeys(p.split(SEP)[0] for p in more)
+                    if top not in _tops(fewer)]
+        readers.append((name, "count", repeated[0]))
+    return tuple(readers)
+
+
+def _params(block: str) -> tuple[tuple[str, Any], ...]:
+    """(name, default or REQUIRED) of each parameter of built-in `block`."""
+    definition = prelude()[block]
+    return tuple((name, definition.constant_defaults.get(name, REQUIRED))
+                 for name, _ in definition.params)
+
+
+def _made(block: str, args: dict[str, Any]) -> dict[str, Op | None]:
+    """The nodes of a labelled call of `block` with `args` (relative paths -> Op), expanded on
+    probe images of 3 channels, or of as many as a whole-number argument (a block whose
+    output is added to its input)."""
+    call = f"x: {call_text(block, _params(block), args)}"
+    for channels in (3, *(v for v in args.values() if isinstance(v, int)
+                          and not isinstance(v, bool))):
+        made = _expansion(call, (channels, PROBE_SIZE, PROBE_SIZE))
+        if made is not None:
+            return {path.removeprefix("x/"): op for path, op, _ in made}
+    raise NetdslError(f"the built-in block {block} does not expand on probe images")
+
+
+def _tops(nodes: dict) -> set[str]:
+    return {path.split(SEP)[0] for path in nodes}
+
+
+@functools.lru_cache(maxsize=None)
+def _spliced_names(block: str) -> tuple[str, ...]:
+    """The names a call of `block` without a label puts where it is called (conv_bn's conv, bn,
+    relu), in order, from its expansion."""
+    args = {name: 11 for name, default in _params(block) if default is REQUIRED}
+    call = call_text(block, _params(block), args)
+    made = _expansion(call, (3, PROBE_SIZE, PROBE_SIZE))
+    return tuple(dict.fromkeys(path.split(SEP)[0] for path, _, _ in made))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -156,9 +224,7 @@ def _builtin_call(block: str, nodes: dict, label: str | None, input_shape: Shape
     args = _guess(block, nodes)
     if args is None:
         return None
-    definition = prelude()[block]
-    params = tuple((name, definition.constant_defaults.get(name, REQUIRED))
-                   for name, _ in definition.params)
+    params = _params(block)
     defaults = dict(params)
     args = {k: v for k, v in args.items() if defaults[k] is REQUIRED or v != defaults[k]}
     call = call_text(block, params, args)
@@ -257,7 +323,8 @@ class _Writer:
         external = self.graph[self.first_leaf(path)][1]
         in_shape = self.shapes[external[0]] if len(external) == 1 else None
         if self.use_builtins and in_shape is not None:
-            for block, made in SPLICED.items():
+            for block in SPLICED:
+                made = _spliced_names(block)
                 if tuple(names[i:i + len(made)]) != made:
                     continue
                 call = _builtin_call(block, self.nodes_under(prefix, list(made)), None,
