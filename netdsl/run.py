@@ -11,12 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runtime.recipe import SEEDS
+
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_atomically
 from .fit import bind_to_data, data_from, device_from, early_recipe, fit, load_weights
 from .language import Family
-from .settings import SEEDS, recipe_from_args
+from .settings import recipe_from_args
 
 
 def run_command(args: argparse.Namespace, family: Family) -> int:

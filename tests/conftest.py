@@ -18,6 +18,15 @@ def netdsl_cli(*args, cwd, **kwargs) -> subprocess.CompletedProcess:
                           **kwargs)
 
 
+def clear_error(run: subprocess.CompletedProcess, *words: str) -> None:
+    """A refusal as a user should see it: exit 2, one message naming the problem (every one of
+    `words` in it), no traceback."""
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    for word in words:
+        assert word in run.stderr, run.stderr
+
+
 @pytest.fixture
 def seed_operations() -> list[str]:
     """The seed's "operations" listing, one entry per line, without list punctuation."""

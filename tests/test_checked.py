@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import netdsl
 import runtime
-from conftest import netdsl_cli
+from conftest import clear_error, netdsl_cli
 from netdsl import NetdslError
 from netdsl.cli import _parser
 from netdsl.graph import Graph, Op
@@ -21,14 +21,6 @@ from test_datasets import make_mnist, write_idx
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
 NO_BN = "a: conv(4) -> relu -> head(3)"
-
-
-def clear_error(run, *words):
-    """Exit 2, one message naming the problem, no traceback."""
-    assert run.returncode == 2, (run.stdout, run.stderr)
-    assert "Traceback" not in run.stderr
-    for word in words:
-        assert word in run.stderr, run.stderr
 
 
 # ---- whitening is set from what reaches it -------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import netdsl
-from conftest import netdsl_cli
+from conftest import clear_error, netdsl_cli
 import runtime
 from netdsl import NetdslError
 from netdsl.module.network import transfer_weights
@@ -17,14 +17,6 @@ from netdsl.module.network import transfer_weights
 NET = "a(8, pool) -> head(3, w=0.5)"
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
 FAMILY = "param prep = 4\na(prep, pool) -> head(3)"
-
-
-def clear_error(run, *words):
-    """Exit 2, one message naming the problem, no traceback."""
-    assert run.returncode == 2, (run.stdout, run.stderr)
-    assert "Traceback" not in run.stderr
-    for word in words:
-        assert word in run.stderr, run.stderr
 
 
 def trials_json(cwd, *storage):

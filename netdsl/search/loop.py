@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from runtime.recipe import SEEDS
+
 from ..errors import EXIT_INTERRUPTED, NetdslError
 from ..fit import Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights
 from ..language import Bound, Family, load
-from ..settings import (RECIPE_FIELDS, SEEDS, apply, is_recipe_key, key_kind, key_value,
-                        recipe_flags, recipe_from_args, search_keys)
+from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
+                        recipe_from_args, search_keys)
 from .space import Space, grid, keys, load_space, sample, whole_valued
 from .storage import counted, open_storage, retry, spends_budget
 from .study import print_best

@@ -84,7 +84,7 @@ def trials_command(args: argparse.Namespace) -> int:
         if rows[0]["flags"]:
             print(f"\ntrainer flags: {rows[0]['flags']}")
     elif rows:
-        print(f"\na trial whole, its network and trainer flags: netdsl trials NUMBER")
+        print("\na trial whole, its network and trainer flags: netdsl trials NUMBER")
     return 0
 
 
