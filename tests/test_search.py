@@ -420,6 +420,11 @@ def test_plots_are_written(tmp_path, image_folder, space_file):
     assert run.returncode == 0, run.stderr
     for name in ("history.png", "accuracy_time.png", "importance.png"):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG")
+    # -o names a folder: the storage file (or any file) is refused, not a FileExistsError
+    database = (tmp_path / "netdsl.db").read_bytes()
+    refused = netdsl_cli("plot", "--name", "t", "-o", "netdsl.db", cwd=tmp_path)
+    assert refused.returncode == 2 and "that is a file" in refused.stderr
+    assert "Traceback" not in refused.stderr and (tmp_path / "netdsl.db").read_bytes() == database
 
 
 def test_netdsl_trial_is_an_nni_trial_command(tmp_path, image_folder):

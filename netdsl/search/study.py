@@ -165,7 +165,12 @@ def plot_command(args: argparse.Namespace) -> int:
         raise NetdslError(f"search '{study.study_name}' needs 2 finished trials to plot, "
                           f"has {len(trials)}")
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NetdslError(f"-o {out}: that is a file; a search's plots go into a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NetdslError(f"-o {out}: cannot make the folder ({e.strerror})") from None
     accuracy = (lambda t: t.values[0]) if len(study.directions) > 1 else None
 
     def save(ax, name: str) -> None:
