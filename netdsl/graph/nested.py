@@ -67,18 +67,37 @@ def resolve(path: str, rel: str | int, order: list[str], index: int) -> str:
     return normpath(SEP.join((path, "..", rel)))
 
 
+class InputError(NetdslError):
+    """An input of the `index`-th leaf that climbs above the network (`climbs`) or names no
+    node."""
+
+    def __init__(self, message: str, index: int, climbs: bool):
+        super().__init__(message)
+        self.index, self.climbs = index, climbs
+
+
+def resolved_leaves(flat: list[tuple[str, tuple[Any, list]]]
+                    ) -> Iterator[tuple[str, Any, list[str]]]:
+    """Each leaf of `pipeline`'s listing as (path, leaf, absolute input paths), in written
+    order; an input that is not a node raises InputError for its leaf."""
+    order = [path for path, _ in flat]
+    known = set(order)
+    for index, (path, (leaf, inputs)) in enumerate(flat):
+        try:
+            absolute = [resolve(path, rel, order, index) for rel in inputs]
+        except NetdslError as e:
+            raise InputError(e.message, index, climbs=True) from None
+        missing = [source for source in absolute if source not in known]
+        if missing:
+            raise InputError(f"'{path}' uses '{missing[0]}', which is not in the network",
+                             index, climbs=False)
+        yield path, leaf, absolute
+
+
 def flatten(nested: Nested) -> Graph:
     """Page's `build_graph`: the nested form with every input made an absolute path, in
     execution order (as every Graph netdsl makes)."""
-    flat = pipeline(nested)
-    order = [path for path, _ in flat]
-    written = Graph()
-    for index, (path, (op, inputs)) in enumerate(flat):
-        written[path] = (op, [resolve(path, rel, order, index) for rel in inputs])
-    for path, (_, inputs) in written.items():
-        for source in inputs:
-            if source not in written:
-                raise NetdslError(f"node '{path}' uses '{source}', which is not in the network")
+    written = {path: (op, inputs) for path, op, inputs in resolved_leaves(pipeline(nested))}
     return Graph((path, written[path]) for path in execution_order(written))
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import (OPS, SEP, Graph, Nested, Op, Shape, execution_order, format_shape,
-                     pipeline, resolve)
-from ..graph.nested import readers
+                     pipeline)
+from ..graph.nested import InputError, readers, resolved_leaves
 from .evaluate import error_at
 
 
@@ -19,20 +19,16 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
     """`nested` with every pending leaf replaced by its Op, its flattened graph, and every
     node's output shape per image."""
     flat = pipeline(nested)
-    order = [path for path, _ in flat]
     pending: dict[str, tuple[Any, list[str]]] = {}
-    known = set(order)
-    for index, (path, (leaf, inputs)) in enumerate(flat):
-        try:
-            resolved = [resolve(path, rel, order, index) for rel in inputs]
-        except NetdslError:
+    try:
+        for path, leaf, inputs in resolved_leaves(flat):
+            pending[path] = (leaf, inputs)
+    except InputError as e:  # located at the `<-` that wrote the input
+        leaf = flat[e.index][1][0]
+        if e.climbs:
             raise error_at(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
                            "network", leaf.inputs_frame) from None
-        for source in resolved:
-            if source not in known:
-                raise error_at(f"'{path}' uses '{source}', which is not in the network",
-                               leaf.inputs_frame or leaf.frame)
-        pending[path] = (leaf, resolved)
+        raise error_at(e.message, leaf.inputs_frame or leaf.frame) from None
     users = readers(pending)
 
     try:
