@@ -301,7 +301,7 @@ def _family(args: argparse.Namespace) -> Family:
 
 
 def _fmt(args: argparse.Namespace) -> int:
-    from .files import file_identity, check_rewritable, rewrite_in_place
+    from .files import check_rewritable, file_identity, rewrite_in_place
     from .language.printer import format_text
     from .language.syntax import Source, parse_statements
 
