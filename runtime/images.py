@@ -81,8 +81,6 @@ def _torchvision(name: str, data_dir: Path) -> Images:
 
     class_name, how = TORCHVISION[name]
     kind = getattr(datasets, class_name)
-    if hasattr(kind, "resources"):
-        _check_mnist_files(kind, data_dir)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         splits = {}
@@ -101,13 +99,18 @@ def _torchvision(name: str, data_dir: Path) -> Images:
             splits[train] = (np.ascontiguousarray(images), labels)
         # SVHN names no classes: its labels are the digits
         classes = list(getattr(split, "classes", None) or [str(d) for d in range(10)])
-    except (urllib.error.URLError, OSError, RuntimeError) as e:
+    except (urllib.error.URLError, OSError, RuntimeError, AssertionError, TypeError,
+            ValueError) as e:
+        if hasattr(kind, "resources"):  # MNIST's format: a file there may be what failed
+            _name_unreadable_file(kind, data_dir)
+        if not isinstance(e, (urllib.error.URLError, OSError, RuntimeError)):
+            raise
         raise DataError(
             f"cannot get {name} into {data_dir}: {e}. Offline? Copy {_files(kind)} into "
             f"--data-dir {data_dir}, or use an image folder: --dataset PATH with "
             "PATH/train/<class>/*.png and PATH/test/<class>/*.png") from None
     for train, (images, labels) in splits.items():
-        where = f"{name}'s {'training' if train else 'test'} files in {data_dir}"
+        where = _split_files(name, kind, data_dir, train)
         if len(labels) != len(images):
             raise DataError(f"{where}: {len(images):,} images but {len(labels):,} labels")
         if len(labels) and not 0 <= labels.min() <= labels.max() < len(classes):
@@ -116,35 +119,34 @@ def _torchvision(name: str, data_dir: Path) -> Images:
     return Images(name, classes, *splits[True], *splits[False])
 
 
-def _check_mnist_files(kind, data_dir: Path) -> None:
-    """MNIST-format files already in `data_dir` that torchvision would fail to read (another
-    magic number or element type, truncated, empty) or whose counts disagree: a DataError that
-    names the file, before torchvision trips over it (an AssertionError, a TypeError...)."""
+def _name_unreadable_file(kind, data_dir: Path) -> None:
+    """After torchvision failed on an MNIST-format dataset: raise a DataError naming the file
+    in `data_dir` that its readers cannot read (another magic number or element type,
+    truncated, empty), if one is; return when every file there reads."""
     from torchvision.datasets import mnist
 
-    raw = data_dir / kind.__name__ / "raw"
-    counts = {}
     for filename, _ in kind.resources:
-        path = raw / filename.removesuffix(".gz")
+        path = data_dir / kind.__name__ / "raw" / filename.removesuffix(".gz")
         if not path.is_file():
             continue  # torchvision downloads it
         labels = "labels" in path.name
         try:
-            values = (mnist.read_label_file if labels else mnist.read_image_file)(str(path))
+            (mnist.read_label_file if labels else mnist.read_image_file)(str(path))
         except Exception as e:  # its readers assert, and raise TypeError, ValueError, ...
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DataError(f"{path}: not an MNIST-format {'label' if labels else 'image'} "
                             f"file ({reason}); delete it to download it again, or copy the "
                             "original there") from None
-        if labels and len(values) and not 0 <= values.min() <= values.max() < len(kind.classes):
-            raise DataError(f"{path}: labels from {values.min()} to {values.max()}, but "
-                            f"{kind.__name__} has {len(kind.classes)} classes (0 to "
-                            f"{len(kind.classes) - 1})")
-        counts[path] = len(values)
-    for path, count in counts.items():
-        pair = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
-        if pair != path and pair in counts and counts[pair] != count:
-            raise DataError(f"{path} holds {count:,} images but {pair} {counts[pair]:,} labels")
+
+
+def _split_files(name: str, kind, data_dir: Path, train: bool) -> str:
+    """Where one split of a torchvision dataset lies, for an error: MNIST's two files, or the
+    folder."""
+    if not hasattr(kind, "resources"):
+        return f"{name}'s {'training' if train else 'test'} files in {data_dir}"
+    prefix = "train" if train else "t10k"
+    return " and ".join(str(data_dir / kind.__name__ / "raw" / filename.removesuffix(".gz"))
+                        for filename, _ in kind.resources if filename.startswith(prefix))
 
 
 def _files(kind) -> str:
