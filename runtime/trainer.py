@@ -122,10 +122,14 @@ def kind_names(module: nn.Module, parameter: str) -> list[str]:
             if issubclass(cls, nn.Module) and cls is not nn.Module]
 
 
+def _is_under(path: str, prefix: str) -> bool:
+    """Whether `path` is `prefix` or below it (`layer3` takes `layer3/...`, not `layer30/...`)."""
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
 def _longest_prefix(path: str, prefixes) -> str | None:
-    """The longest of `prefixes` that `path` is under (`layer3` takes `layer3/...`, not
-    `layer30/...`), or None."""
-    hits = [p for p in prefixes if path == p or path.startswith(p.rstrip("/") + "/")]
+    """The longest of `prefixes` that `path` is under, or None."""
+    hits = [p for p in prefixes if _is_under(path, p)]
     return max(hits, key=len) if hits else None
 
 
@@ -144,7 +148,7 @@ def unmatched_entries(model: nn.Module, recipe: Recipe) -> dict[str, list[str]]:
     for path, kind_list, _ in _named_parameters(model):
         paths.add(path)
         kinds.update(kind_list)
-    under = lambda prefix: any(_longest_prefix(path, (prefix,)) for path in paths)
+    under = lambda prefix: any(_is_under(path, prefix) for path in paths)
     unmatched = {"lr_scale": [p for p in recipe.lr_scale if not under(p)],
                  "kind_lr_scale": [k for k in recipe.kind_lr_scale if k not in kinds],
                  "train_epochs": [p for p in recipe.train_epochs if not under(p)]}

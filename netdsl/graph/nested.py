@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..errors import NetdslError
-from .primitives import Op, Shape, flop_count, output_shape, parameter_count
+from .primitives import Op, Shape, flop_count, output_shape, parameter_count, primitive_of
 
 SEP = "/"
 INPUT = "input"
@@ -147,30 +147,19 @@ def readers(graph: dict[str, tuple[Any, list[str]]]) -> dict[str, list[str]]:
     return out
 
 
-def shapes(graph: Graph, input_shape: Shape) -> dict[str, Shape]:
-    """Output shape of every node, per image, for inputs of `input_shape`, in execution
-    order (a node may be written before its inputs)."""
-    out: dict[str, Shape] = {}
-    for path in execution_order(graph):
-        op, inputs = graph[path]
-        out[path] = tuple(input_shape) if op is None else output_shape(op, [out[i] for i in inputs])
-    return out
-
-
 # Arguments that state what a layer's input gives: (argument, what of the input's shape[0]).
 _INPUT_SIZES = {"in_channels": "channels", "num_features": "channels", "in_features": "features"}
 # Arguments that are sizes or counts, each a whole number >= 1.
 _COUNTS = ("out_channels", "out_features", "kernel_size", "stride", "dilation", "groups")
 
 
-def check_graph(graph: Graph, input_shape: Any) -> None:
-    """Raise NetdslError, naming the node, for a graph written by hand that is no network: a
-    node that is not `(Op or None, [input paths])`, an input that is not a node, not exactly
-    one input node, a name that is both a node and a group, a cycle, an unknown op, the wrong
-    number of inputs, arguments that do not fit what reaches the node; and an `input_shape`
-    that is not (channels, height, width)."""
-    from .primitives import primitive_of
-
+def shapes(graph: Graph, input_shape: Any) -> dict[str, Shape]:
+    """Output shape of every node, per image, for inputs of `input_shape`, in execution order
+    (a node may be written before its inputs). A graph written by hand that is no network is
+    a NetdslError naming the node: a node that is not `(Op or None, [input paths])`, an input
+    that is not a node, not exactly one input node, a name that is both a node and a group, a
+    cycle, an unknown op, the wrong number of inputs, arguments that do not fit what reaches
+    the node; and an `input_shape` that is not (channels, height, width)."""
     if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3 and all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
         raise NetdslError(f"input_shape must be (channels, height, width), three whole numbers "
@@ -233,6 +222,7 @@ def check_graph(graph: Graph, input_shape: Any) -> None:
         if min(out[path], default=0) < 1:
             raise NetdslError(f"node '{path}': {op.type} would give outputs of shape "
                               f"{'x'.join(map(str, out[path]))}")
+    return out
 
 
 def costs(graph: Graph, out_shapes: dict[str, Shape]) -> dict[str, tuple[int, int]]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
-from ..graph.nested import check_graph
 from ..graph.nested import shapes as graph_shapes
 from .expand import prelude
 from .printer import INDENT, literal
@@ -30,8 +29,7 @@ SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without 
 def graph_to_text(graph: Graph, input_shape: Shape) -> str:
     """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph; a
     graph that is no network is a NetdslError saying what is wrong where."""
-    check_graph(graph, input_shape)
-    shapes = graph_shapes(graph, input_shape)
+    shapes = graph_shapes(graph, input_shape)  # a graph that is no network fails here
     for use_builtins in (True, False):  # a built-in that fits in shape but not in place: none
         text = _Writer(graph, shapes, use_builtins).text()
         if _same(_parse(text, tuple(input_shape)), graph):

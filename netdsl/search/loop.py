@@ -219,16 +219,15 @@ def _first_twin(search: Search, trial, key: str):
     return min(twins, key=lambda t: t.number) if twins else None
 
 
-def _same_elsewhere(search: Search, trial, key: str):
-    """`_first_twin`, waiting for it to finish if it is training."""
+def _finished(search: Search, trial, twin):
+    """`twin` once it is not training: looked up again (`_first_twin`) while it is."""
     from optuna.trial import TrialState
 
-    while True:
-        first = _first_twin(search, trial, key)
-        if first is None or first.state != TrialState.RUNNING:
-            return first
+    while twin is not None and twin.state == TrialState.RUNNING:
         search.study.sampler.reseed_rng()  # another worker drew the same point: part them
         time.sleep(WAIT_SECONDS)
+        twin = _first_twin(search, trial, twin.user_attrs["fingerprint"])
+    return twin
 
 
 def _train_trial(trial, search: Search, values: dict[str, Any]):
@@ -266,7 +265,7 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
         raise TrialFailed(message)
     if twin is None:
         search.redraws = 0
-    earlier = _same_elsewhere(search, trial, key)
+    earlier = _finished(search, trial, twin)
     if earlier is not None:  # the same network and recipe: its result, not a retraining
         for attr in ("train_time", "curve"):
             trial.set_user_attr(attr, earlier.user_attrs.get(attr))
