@@ -308,9 +308,10 @@ def _fmt(args: argparse.Namespace) -> int:
     formatted, seen = {}, set()
     for path in args.files:  # every file parses before any is written
         check_rewritable(path)
-        if file_identity(path) in seen:  # the same file under a second name: formatted once
+        identity = file_identity(path)
+        if identity in seen:  # the same file under a second name: formatted once
             continue
-        seen.add(file_identity(path))
+        seen.add(identity)
         text = read_text(path)
         # An empty file is left as it is, not given a line break.
         formatted[path] = text, format_text(parse_statements(Source(path, text)), text) \
@@ -358,27 +359,33 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
     """Refuse, before any work, an output that is the same file as something the command reads
     (the network, weights, the recipe, a search's storage...) or as another output."""
     from .files import refuse_clashes
-    from .search.storage import storage_file
-    from .search.study import PLOTS
-    from .settings import recipe_file
 
     command = args.command
     network = [("the network", getattr(args, "file", None))]
-    storage = [("the storage", storage_file(args.storage))] if hasattr(args, "storage") else []
-    trained = [("the recipe", recipe_file(args.recipe)), ("--init-from", args.init_from)] \
-        if hasattr(args, "recipe") else []
-    if command == "run":
-        refuse_clashes([("--json", args.json), ("--save-weights", args.save_weights)],
-                       network + trained)
-    elif command == "search":
-        refuse_clashes([("--storage", storage[0][1])],
-                       network + trained + [("--space", args.space)])
+    if command in ("run", "search"):
+        from .search.storage import storage_file
+        from .settings import recipe_file
+
+        inputs = network + [("the recipe", recipe_file(args.recipe)),
+                            ("--init-from", args.init_from)]
+        if command == "run":
+            refuse_clashes([("--json", args.json), ("--save-weights", args.save_weights)],
+                           inputs)
+        else:
+            refuse_clashes([("--storage", storage_file(args.storage))],
+                           inputs + [("--space", args.space)])
     elif command == "trials":
-        refuse_clashes([("--csv", args.csv)], storage)
+        from .search.storage import storage_file
+
+        refuse_clashes([("--csv", args.csv)], [("the storage", storage_file(args.storage))])
     elif command == "plot" and args.runs:
         refuse_clashes([("-o", args.output)], [(f"the record {run}", run) for run in args.runs])
     elif command == "plot":
-        refuse_clashes([("-o", Path(args.output) / name) for name in PLOTS], storage)
+        from .search.storage import storage_file
+        from .search.study import PLOTS
+
+        refuse_clashes([("-o", Path(args.output) / name) for name in PLOTS],
+                       [("the storage", storage_file(args.storage))])
     elif command in ("draw", "export"):
         refuse_clashes([("-o", args.output)],
                        network + [("--weights", getattr(args, "weights", None))])

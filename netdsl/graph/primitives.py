@@ -41,7 +41,7 @@ class Op:
     def __repr__(self) -> str:
         primitive = OPS.get(self.type)
         try:
-            inner = primitive.repr(self.kwargs) if primitive else ""
+            inner = primitive.repr(primitive.module_args(self.kwargs)) if primitive else ""
         except (KeyError, TypeError, ValueError):  # a hand-built Op lacking what torch shows
             inner = ", ".join(f"{key}={value!r}" for key, value in self.args)
         return f"{self.type}({inner})"
@@ -109,11 +109,16 @@ class Primitive:
         """Parameters that are true or false, so a bare name in a call sets them."""
         return frozenset(name for name, default in self.params if isinstance(default, bool))
 
+    def module_args(self, op_args: Args) -> Args:
+        """`op_args` with the constructor's defaults for what an Op written by hand left out:
+        what the module is built with."""
+        return {**dict(self.module_defaults), **op_args}
+
     def dsl_candidates(self, op_args: Args) -> list[Args]:
         """DSL arguments that may make an Op with constructor arguments `op_args`, to try in
         turn: each switch alone (a pool's `global`), then every argument read back under its
         DSL name."""
-        known = {**dict(self.module_defaults), **op_args}
+        known = self.module_args(op_args)
         renamed = dict(self.names)
         read_back = {name: known[renamed.get(name, name)] for name, _ in self.params
                      if renamed.get(name, name) in known}
@@ -202,9 +207,8 @@ def _conv(a: Args, shapes: list[Shape]):
 
 def _conv_shape(a: Args, shapes: list[Shape]) -> Shape:
     _, h, w = shapes[0]
-    # .get: Ops written by hand (a nested dict, an older JSON) may leave torch's defaults out.
     return (a["out_channels"], *(_window(size, a["kernel_size"], a["stride"], a["padding"],
-                                         a.get("dilation", 1)) for size in (h, w)))
+                                         a["dilation"]) for size in (h, w)))
 
 
 def _conv_parameters(a: Args) -> int:
@@ -225,7 +229,7 @@ def _conv_repr(a: Args) -> str:
             f"stride={_pair(a['stride'])}")
     if a["padding"] != 0:
         text += f", padding={_pair(a['padding'])}"
-    if a.get("dilation", 1) != 1:
+    if a["dilation"] != 1:
         text += f", dilation={_pair(a['dilation'])}"
     if a["groups"] != 1:
         text += f", groups={a['groups']}"
@@ -304,7 +308,7 @@ def _pool(prim: str):
 
 def _pool_shape(a: Args, shapes: list[Shape]) -> Shape:
     c, h, w = shapes[0]
-    return (c, *(_window(size, a["kernel_size"], a["stride"], a.get("padding", 0))
+    return (c, *(_window(size, a["kernel_size"], a["stride"], a["padding"])
                  for size in (h, w)))
 
 
@@ -375,7 +379,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               flops=lambda a, out, shapes: 2 * math.prod(out),
               repr=lambda a: (f"{a['num_features']}, eps={a['eps']}, momentum={a['momentum']}, "
                               "affine=True, track_running_stats=True"
-                              + ("" if a.get("scale", True) else ", scale=False")),
+                              + ("" if a["scale"] else ", scale=False")),
               colour="#ffffb3", overwritable=True,
               module_defaults=(("eps", 1e-5), ("momentum", 0.1), ("scale", True)),
               example="bn(eps=0.001, scale=false)"),
@@ -439,14 +443,17 @@ def primitive_of(op: Op) -> Primitive:
 
 def output_shape(op: Op, shapes: list[Shape]) -> Shape:
     """The shape `op` gives for inputs of `shapes`, per image."""
-    return primitive_of(op).shape(op.kwargs, shapes)
+    primitive = primitive_of(op)
+    return primitive.shape(primitive.module_args(op.kwargs), shapes)
 
 
 def parameter_count(op: Op) -> int:
     """Parameters of the layer, frozen ones too (BatchNorm: its scale and shift)."""
-    return primitive_of(op).parameters(op.kwargs)
+    primitive = primitive_of(op)
+    return primitive.parameters(primitive.module_args(op.kwargs))
 
 
 def flop_count(op: Op, out_shape: Shape, shapes: list[Shape]) -> int:
     """Floating-point operations per image in the forward pass; a multiply-add counts as 2."""
-    return primitive_of(op).flops(op.kwargs, out_shape, shapes)
+    primitive = primitive_of(op)
+    return primitive.flops(primitive.module_args(op.kwargs), out_shape, shapes)

@@ -52,8 +52,8 @@ def trials_command(args: argparse.Namespace) -> int:
     if args.number is not None:
         row = next((r for r in rows if r["number"] == args.number), None)
         if row is None:
-            raise NetdslError(f"no trial {args.number} in this search (trials 0 to "
-                              f"{len(rows) - 1})")
+            have = f"trials 0 to {len(rows) - 1}" if rows else "no trials yet"
+            raise NetdslError(f"no trial {args.number} in this search ({have})")
         rows = [row]
     if args.json:
         print(json.dumps(rows[0] if args.number is not None else rows, indent=1))
