@@ -19,8 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import Location, NetdslError
-from .graph import (PRIMITIVES, Graph, Nested, Op, execution_order, flatten, operations,
-                    pipeline, shapes, to_json)
+from .graph import PRIMITIVES, Graph, Nested, Op, flatten, operations, pipeline, shapes, to_json
 from .language import DEFAULT_INPUT_SHAPE, Bound, Family, Parameter, load
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "Bound", "Family", "Graph", "Location", "NetdslError",
            "Network", "NetworkLike", "Op", "PRIMITIVES", "Parameter", "compile", "draw",
-           "execution_order", "fit", "flatten", "graph_of", "load", "operations", "parameters",
+           "fit", "flatten", "graph_of", "load", "operations", "parameters",
            "parse", "pipeline", "shapes", "to_json", "to_text", "__version__"]
 
 NetworkLike = Union[str, "os.PathLike[str]", Nested, Graph, Bound]
@@ -85,9 +84,11 @@ def to_text(network: "NetworkLike | str | list", *, input_shape=DEFAULT_INPUT_SH
         return graph_to_text(network.graph, network.input_shape)
     if isinstance(network, list) or (isinstance(network, str) and network.lstrip()[:1] == "["):
         return graph_to_text(from_json(network), input_shape)
+    if isinstance(network, Graph):
+        return graph_to_text(network, input_shape)
     if isinstance(network, dict):
         try:
-            graph = network if isinstance(network, Graph) else flatten(network)
+            graph = flatten(network)
         except RecursionError:
             raise NetdslError("the nested dict nests too deeply to be a network") from None
         return graph_to_text(graph, input_shape)

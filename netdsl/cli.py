@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                                "parameters and FLOPs per node, totals per stage), the seed's "
                                "operations listing, or the resolved graph as JSON.")
     show.add_argument("--format", choices=("summary", "ops", "json"), default="summary",
-                      help="summary (default): shapes, parameters, FLOPs per image; "
+                      help="summary (default): shapes, weights, FLOPs per image; "
                       "ops: Page's (path, (op, inputs)) listing; json: the resolved graph")
 
     draw = commands.add_parser("draw", parents=[sized, laid_out],
@@ -422,7 +422,7 @@ def _draw(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     bound = _bound(args)
     print(f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, "
-          f"{bound.parameter_count:,} parameters")
+          f"{bound.weight_count:,} weights")
     return 0
 
 

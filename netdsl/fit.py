@@ -52,7 +52,7 @@ class Fitted:
         the trainer's per-epoch record."""
         return {"dsl": self.bound.text, "values": self.bound.parameters,
                 "fingerprint": self.bound.fingerprint, "flops": self.bound.flops,
-                "parameter_count": self.bound.parameter_count,
+                "weight_count": self.bound.weight_count,
                 "hyperparameters": self.recipe.to_dict(), **self.result.to_dict()}
 
 
@@ -175,13 +175,11 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
     finite is status "diverged"."""
     import runtime
-    import torch
 
     from .module.network import transfer_weights
 
     check_memory(bound, recipe.batch_size, data.device)
-    torch.manual_seed(recipe.seed)  # the weights' initialisation follows the seed too
-    model = bound.module()
+    model = bound.module(seed=recipe.seed)  # the run's seed: its weights, then its training
     recipe = applicable_recipe(model, recipe, optional)
     reused = None
     if init is not None:
@@ -202,14 +200,14 @@ BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are 
 
 
 def memory_needed(bound: Bound, batch_size: int, *, training: bool = True) -> int:
-    """Bytes a step needs at least: each parameter (in training also its gradient, momentum
+    """Bytes a step needs at least: each weight (in training also its gradient, momentum
     and a moving average), and each node's output for a batch (in training kept for the
     backward pass; a forward alone frees them as it goes, but tracing for an export keeps
     them). A lower bound, so that only a network that cannot fit is refused; one that fits
     this but not the device is caught when the allocation fails."""
     activations = sum(math.prod(shape) for shape in bound.shapes.values())
     copies = 4 if training else 1
-    return BYTES_PER_VALUE * (copies * bound.parameter_count + batch_size * activations)
+    return BYTES_PER_VALUE * (copies * bound.weight_count + batch_size * activations)
 
 
 def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True) -> None:
@@ -224,7 +222,7 @@ def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True
                   else "use a smaller network or --input-shape")
         raise NetdslError(f"the network needs about {need / 2 ** 30:,.1f} GiB "
                           f"{'to train at' if training else 'for a forward pass of'} batch size "
-                          f"{batch_size} ({bound.parameter_count:,} parameters, inputs of "
+                          f"{batch_size} ({bound.weight_count:,} weights, inputs of "
                           f"{format_shape(bound.input_shape)}), more than the "
                           f"{free / 2 ** 30:,.1f} GiB free on {device}; {advice}")
 

@@ -351,7 +351,7 @@ class _Run:
     def __init__(self, model: nn.Module, data: DeviceData, recipe: Recipe):
         self.data, self.recipe, device = data, recipe, data.device
         check_fits(model, recipe)
-        torch.manual_seed(recipe.seed)
+        torch.manual_seed(recipe.seed)  # what draws from torch's generator in a step: dropout
         self.generator = torch.Generator(device=device).manual_seed(recipe.seed)
         tune_for(device)
         self.model = model.to(device=device, memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from netdsl.module.layers import Whiten
 def test_the_airbench94_net_costs_what_was_published():
     net = netdsl.load(ROOT / "models/airbench94.net").bind()
     # 118 M multiply-adds forward, 236 MFLOP; about 2 M parameters (the whitening's 288 frozen).
-    assert net.flops == 236_635_642 and net.parameter_count == 1_972_792
+    assert net.flops == 236_635_642 and net.weight_count == 1_972_792
     assert [net.shapes[p] for p in ("whiten", "group1/pool", "group2/pool", "group3/pool")] == [
         (24, 31, 31), (64, 15, 15), (256, 7, 7), (256, 3, 3)]
     assert net.graph["logits"][0].kwargs["weight"] == pytest.approx(1 / 9)

@@ -340,38 +340,46 @@ def nested(depth):
     return {"input": (None, []), **node}
 
 
-@pytest.mark.parametrize("graph, shape, words", [
-    (Graph(input=(None, []), a=(CONV, ["b"]), b=(RELU, ["a"])), (3, 32, 32), "cycle: a -> b"),
-    (Graph(a=(CONV, [])), (3, 32, 32), "this one has 0"),
-    (Graph(input=(None, []), other=(None, []), a=(CONV, ["input"])), (3, 32, 32),
+def hand(**nodes):
+    """Nodes written by hand, made a Graph inside the test (where making it may fail)."""
+    return lambda: Graph(nodes)
+
+
+@pytest.mark.parametrize("network, shape, words", [
+    (hand(input=(None, []), a=(CONV, ["b"]), b=(RELU, ["a"])), (3, 32, 32), "cycle: a -> b"),
+    (hand(a=(CONV, [])), (3, 32, 32), "this one has 0"),
+    (hand(input=(None, []), other=(None, []), a=(CONV, ["input"])), (3, 32, 32),
      "this one has 2: input, other"),
-    (Graph(input=(None, []), a=(Op("Conv2d", (("in_channels", 5),) + CONV.args[1:]),
-                                ["input"])), (3, 32, 32), "takes 5 input channels"),
-    (Graph(input=(None, []), a=(CONV, ["input"]), b=(Op("BatchNorm", (("num_features", 7),)),
-                                                     ["a"])), (3, 32, 32),
+    (hand(input=(None, []), a=(Op("Conv2d", (("in_channels", 5),) + CONV.args[1:]),
+                               ["input"])), (3, 32, 32), "takes 5 input channels"),
+    (hand(input=(None, []), a=(CONV, ["input"]), b=(Op("BatchNorm", (("num_features", 7),)),
+                                                    ["a"])), (3, 32, 32),
      "node 'b': BatchNorm takes 7 input channels, but 'a' gives 4"),
-    (Graph(input=(None, []), a=(Op("MaxPool2d", (("kernel_size", 0),)), ["input"])),
+    (hand(input=(None, []), a=(Op("MaxPool2d", (("kernel_size", 0),)), ["input"])),
      (3, 32, 32), "kernel_size must be a whole number >= 1"),
-    (nested(3000), (3, 32, 32), "nests too deeply"),
-    ({"input": (None, []), "a": "conv"}, (3, 32, 32), "node 'a': expected (Op or None"),
-    (Graph(input=(None, []), a=(RELU, "input")), (3, 32, 32), "node 'a': expected"),
-    (Graph(input=(None, []), a=(RELU, ["input"])), (3, 32), "input_shape must be"),
-    (Graph(input=(None, []), a=(Op("Add", ()), ["input"])), (3, 32, 32),
+    (lambda: nested(3000), (3, 32, 32), "nests too deeply"),
+    (lambda: {"input": (None, []), "a": "conv"}, (3, 32, 32), "node 'a': expected (Op or None"),
+    (hand(input=(None, []), a=(RELU, "input")), (3, 32, 32), "node 'a': expected"),
+    (hand(input=(None, []), a=("conv", ["input"])), (3, 32, 32), "node 'a': expected"),
+    (hand(input=(None, []), a=(RELU, ["input"]), **{"a/b": (RELU, ["a"])}), (3, 32, 32),
+     "'a' is a node and also the group of 'a/b'"),
+    (hand(input=(None, []), a=(RELU, ["input"])), (3, 32), "input_shape must be"),
+    (hand(input=(None, []), a=(Op("Add", ()), ["input"])), (3, 32, 32),
      "Add takes 2 or more inputs, got 1"),
-    ([{"name": "input", "op": None, "args": {}, "inputs": []},
-      {"name": "a", "op": "ReLU", "args": {}, "inputs": ["input"]},
-      {"name": "a", "op": "ReLU", "args": {}, "inputs": ["input"]}], (3, 32, 32),
+    (lambda: [{"name": "input", "op": None, "args": {}, "inputs": []},
+              {"name": "a", "op": "ReLU", "args": {}, "inputs": ["input"]},
+              {"name": "a", "op": "ReLU", "args": {}, "inputs": ["input"]}], (3, 32, 32),
      "record 2 names 'a'"),
 ])
-def test_to_text_says_what_is_wrong_with_a_hand_written_graph(graph, shape, words):
+def test_to_text_says_what_is_wrong_with_a_hand_written_graph(network, shape, words):
     with pytest.raises(NetdslError) as error:
-        netdsl.to_text(graph, input_shape=shape)
+        netdsl.to_text(network(), input_shape=shape)
     assert words in str(error.value)
 
 
 def test_to_text_follows_inputs_written_after_their_reader():
-    graph = Graph(input=(None, []), b=(Op("BatchNorm", (("num_features", 4),)), ["a"]),
-                  a=(CONV, ["input"]))
+    graph = hand(input=(None, []), b=(Op("BatchNorm", (("num_features", 4),)), ["a"]),
+                 a=(CONV, ["input"]))()
     text = netdsl.to_text(graph)
     assert netdsl.graph_of(netdsl.parse(text))["b"][1] == ["a"]
 

@@ -31,14 +31,14 @@ def test_show_summary_totals():
     run = netdsl("show", "-e", "prep(64) -> layer1(128, pool, res) -> layer2(256, pool) -> "
                  "layer3(512, pool, res) -> head(10, w=0.125)")
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["node", "op", "output", "params", "FLOPs"]
+    assert lines[0].split() == ["node", "op", "output", "weights", "FLOPs"]
     assert lines[-2].split()[:2] == ["total", "6,573,120"]
     assert "layer1 (total)" in run.stdout
 
 
 def test_check_exit_codes():
     ok = netdsl("check", "models/resnet9.net")
-    assert ok.returncode == 0 and "6,573,120 parameters" in ok.stdout
+    assert ok.returncode == 0 and "6,573,120 weights" in ok.stdout
     bad = netdsl("check", "-e", "prep(64) -> layer1(0)")
     assert bad.returncode == 2
 

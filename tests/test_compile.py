@@ -56,7 +56,7 @@ def test_in_place_relu_never_corrupts_a_tensor_read_twice():
     assert torch.allclose(model(x), expected)
 
 
-def test_parameter_count_matches_the_summary():
+def test_weight_count_matches_the_summary():
     net = netdsl.load("models/resnet9.net").bind()
     total = net.summary().splitlines()[-2].split()[-2]
     model = net.module()
@@ -136,7 +136,7 @@ def test_primitives_shape_count_and_print_as_torch_does(text, shape):
     model = net.module()
     out = model(torch.randn(2, 3, 16, 16))
     assert net.output_shape == tuple(out.shape[1:]) == shape
-    assert net.parameter_count == sum(p.numel() for p in model.parameters())
+    assert net.weight_count == sum(p.numel() for p in model.parameters())
     for path, (op, _) in list(net.graph.items())[1:]:
         assert repr(op) == repr(model.node(path))  # the graph's printout is torch's
 

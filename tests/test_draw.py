@@ -113,7 +113,7 @@ def test_depth_collapses_each_prefix_into_a_box_with_its_costs():
     bound = netdsl.load("models/resnet9.net").bind()
     source = bound.draw(depth=1).source
     layer1 = sum(p for path, (p, _) in bound.costs.items() if path.startswith("layer1/"))
-    assert f"layer1\\n{layer1:,} params" in source and "subgraph cluster_" not in source
+    assert f"layer1\\n{layer1:,} weights" in source and "subgraph cluster_" not in source
     assert "residual" not in source  # inside layer1's box
     assert edges_by_label(source) >= {("prep", "layer1"), ("layer1", "layer2")}
     two = bound.draw(depth=2).source

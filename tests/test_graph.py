@@ -121,6 +121,24 @@ def test_a_bound_graph_is_in_execution_order_and_its_output_is_the_modules(text)
     assert tuple(module(torch.zeros(2, 3, 32, 32)).shape[1:]) == bound.output_shape
 
 
+def test_a_graph_written_by_hand_is_ordered_once_and_keeps_its_order():
+    """Made from nodes in any order: the input first, each node after its inputs, each node's
+    readers listed; it cannot be changed afterwards, so the module and every listing read the
+    same order."""
+    import torch
+
+    relu, add = Op("ReLU", ()), Op("Add", ())
+    graph = netdsl.Graph({"sum": (add, ["a", "b"]), "b": (relu, ["a"]), "a": (relu, ["input"]),
+                          "input": (None, [])})
+    assert list(graph) == ["input", "a", "b", "sum"] and graph.output == "sum"
+    assert graph.readers == {"input": ["a"], "a": ["b", "sum"], "b": ["sum"], "sum": []}
+    with pytest.raises(TypeError):
+        graph["c"] = (relu, ["sum"])
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.equal(netdsl.compile(graph)(x), 2 * x.relu())
+    assert netdsl.shapes(graph, (3, 4, 4))["sum"] == (3, 4, 4)
+
+
 @pytest.mark.parametrize("text", FORWARD, ids=["head", "pool"])
 def test_a_network_written_before_its_inputs_prints_back(text):
     nested = netdsl.parse(text)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import netdsl
 from conftest import MODELS, ROOT
 from netdsl import NetdslError
-from netdsl.graph import Op
+from netdsl.graph import Graph, Op
 from test_bind import generated_families
 
 
@@ -74,7 +74,7 @@ def test_random_graphs_round_trip(generated, data):
 
 
 def test_a_graph_with_an_op_the_language_cannot_make_is_an_error():
-    graph = netdsl.load("a(4) -> head(2)").bind().graph
-    graph["a/conv"] = (Op("Conv3d", (("in_channels", 3),)), graph["a/conv"][1])
+    bound = netdsl.load("a(4) -> head(2)").bind().graph
+    graph = Graph({**bound, "a/conv": (Op("Conv3d", (("in_channels", 3),)), bound["a/conv"][1])})
     with pytest.raises(NetdslError, match="unknown op type .Conv3d."):
         netdsl.to_text(graph)

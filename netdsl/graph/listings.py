@@ -6,7 +6,7 @@ import json
 
 from ..errors import NetdslError
 from .nested import SEP, Graph, Nested, pipeline
-from .primitives import Op, Shape, format_shape
+from .primitives import Op, format_shape
 
 
 def operations(nested: Nested) -> str:
@@ -31,7 +31,7 @@ def from_json(records: str | list) -> Graph:
             raise NetdslError(f"not JSON: {e}") from None
     if not isinstance(records, list):
         raise NetdslError("a graph's JSON is a list of {name, op, args, inputs} records")
-    graph = Graph()
+    nodes: dict[str, tuple] = {}
     for index, record in enumerate(records):
         try:
             name, op, args, inputs = (record[k] for k in ("name", "op", "args", "inputs"))
@@ -41,22 +41,22 @@ def from_json(records: str | list) -> Graph:
         except (KeyError, TypeError):
             raise NetdslError(f"record {index} is not {{name, op, args, inputs}}: "
                               f"{json.dumps(record)[:80]}") from None
-        if name in graph:
+        if name in nodes:
             raise NetdslError(f"record {index} names '{name}', as an earlier record does; a "
                               "name is one node")
-        graph[name] = (None if op is None else Op(op, tuple(args.items())), list(inputs))
-    return graph
+        nodes[name] = (None if op is None else Op(op, tuple(args.items())), list(inputs))
+    return Graph(nodes)
 
 
-def summary(graph: Graph, out_shapes: dict[str, Shape], cost: dict[str, tuple[int, int]]) -> str:
-    """A table of each node's output shape, parameters and FLOPs per image (from `shapes` and
-    `costs`), with a subtotal for each top-level group (stage) and the total for the network."""
-    rows = [("node", "op", "output", "params", "FLOPs")]
+def summary(graph: Graph, cost: dict[str, tuple[int, int]]) -> str:
+    """A table of each node's output shape, parameters and FLOPs per image (a shaped graph and
+    its `costs`), with a subtotal for each top-level group (stage) and the total for the network."""
+    rows = [("node", "op", "output", "weights", "FLOPs")]
     for top, paths in itertools.groupby(graph, key=lambda path: path.split(SEP)[0]):
         paths = list(paths)
         for path in paths:
             op = graph[path][0]
-            rows.append((path, "-" if op is None else op.type, format_shape(out_shapes[path]),
+            rows.append((path, "-" if op is None else op.type, format_shape(graph.shapes[path]),
                          f"{cost[path][0]:,}", f"{cost[path][1]:,}"))
         if top not in graph:  # a group of nodes, not a single top-level node
             rows.append((f"{top} (total)", "", "", f"{sum(cost[p][0] for p in paths):,}",

@@ -5,27 +5,125 @@ of nodes, any other value is a leaf, either an `Op` or `(Op, [inputs])`. An inpu
 relative to the leaf's group (`'in'`, `'res2/relu'`, `'../prep/relu'`) or -1 for the node
 before it. A leaf without inputs takes `[-1]`. The first node is `'input': (None, [])`.
 
-`flatten` resolves that to a `Graph`: an ordered dict from absolute path (`layer1/residual/add`)
-to `(Op, [absolute input paths])`, in execution order.
+`flatten` resolves that to a `Graph`: a mapping from absolute path (`layer1/residual/add`) to
+`(Op, [absolute input paths])`, in execution order, with each node's readers.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Iterator
 
 from ..errors import NetdslError
-from .primitives import Op, Shape, flop_count, output_shape, parameter_count, primitive_of
+from .primitives import Op, Shape, flop_count, output_shape, primitive_of, weight_count
 
 SEP = "/"
 INPUT = "input"
+# Names joined by SEP, none of them empty, "." or "..".
+_NAME_PATH = re.compile(r"(?!\.\.?(?:/|$))[^/]+(?:/(?!\.\.?(?:/|$))[^/]+)*")
 
 Nested = dict[str, Any]
 
 
-class Graph(dict):
-    """A flattened network: absolute path -> (Op, [absolute input paths]). The graphs netdsl
-    makes (binding a family, `flatten`) are in execution order: each node after its inputs,
-    the input first, the output last, the written order kept where it allows. Its own type,
-    so that callers taking "any network" can tell it from the nested form."""
+class Graph(Mapping):
+    """A flattened network: absolute path -> (leaf, [absolute input paths]), a leaf being an
+    `Op`, or None for the input. Made once from any mapping of nodes (or pairs), which it
+    checks, and never changed after (torch.fx's invariant): the nodes are in execution order,
+    each after its inputs, the input first and the output last, the written order kept where
+    it allows; `readers` holds each node's readers. `shapes`, every node's output shape per
+    image for `input_shape`, is known once the graph is `shaped` (a bound network's is)."""
+
+    def __init__(self, nodes: Mapping | Iterable = (), /):
+        nodes = dict(nodes)
+        self._wire(nodes, _check_wiring(nodes))
+
+    @classmethod
+    def wired(cls, nodes: dict[str, tuple[Any, list[str]]], source: str) -> Graph:
+        """A Graph of `nodes` that their maker has already found wired as a network (binding
+        resolved every input to a node; `source` is the one input): not checked again, only
+        ordered (a cycle is still an error)."""
+        graph = object.__new__(cls)
+        graph._wire(nodes, source)
+        return graph
+
+    def _wire(self, nodes: dict[str, tuple[Any, list[str]]], source: str) -> None:
+        order = _execution_order(nodes)
+        order.remove(source)  # the input has no inputs: first is always in order
+        self._nodes = {path: (nodes[path][0], list(nodes[path][1]))
+                       for path in (source, *order)}
+        self.readers = readers(self._nodes)
+        self.input_shape: Shape | None = None
+        self.shapes: dict[str, Shape] | None = None
+
+    def __getitem__(self, path: str) -> tuple[Any, list[str]]:
+        return self._nodes[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def items(self):  # the dict's own views: Mapping's would look each node up again
+        return self._nodes.items()
+
+    def keys(self):
+        return self._nodes.keys()
+
+    def values(self):
+        return self._nodes.values()
+
+    def __repr__(self) -> str:
+        return f"Graph({self._nodes!r})"
+
+    @property
+    def output(self) -> str:
+        """The path of the node the network returns: the last one run."""
+        return next(reversed(self._nodes))
+
+    def with_leaves(self, leaves: dict[str, Any], input_shape: Shape,
+                    shapes: dict[str, Shape]) -> Graph:
+        """The same wiring (order and readers kept, not found again) with each node's leaf
+        replaced by `leaves[path]`, shaped for `input_shape`."""
+        graph = object.__new__(Graph)
+        graph._nodes = {path: (leaves[path], inputs) for path, (_, inputs) in self.items()}
+        graph.readers, graph.input_shape, graph.shapes = self.readers, tuple(input_shape), shapes
+        return graph
+
+
+def _check_wiring(nodes: dict) -> str:
+    """The input node's path, once `nodes` is found to be wired as a network: each node
+    `(leaf, [input paths])` named by a path, each input a node, a name not both a node and a
+    group, exactly one node with leaf None (the input), taking no inputs."""
+    groups: dict[str, str] = {}  # each group a node is in -> that node
+    for path, node in nodes.items():
+        if not isinstance(path, str) or not _NAME_PATH.fullmatch(path):
+            raise NetdslError(f"node {path!r}: a node's name is a path of names joined by "
+                              f"'{SEP}'")
+        if not (isinstance(node, (tuple, list)) and len(node) == 2
+                and isinstance(node[1], (list, tuple))):
+            raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got "
+                              f"{node!r:.80}")
+        for source in node[1]:
+            if not isinstance(source, str):
+                raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got "
+                                  f"{node!r:.80}")
+            if source not in nodes:
+                raise NetdslError(f"node '{path}' uses '{source}', which is not in the network")
+        group = path
+        while SEP in group:
+            group = group.rpartition(SEP)[0]
+            groups.setdefault(group, path)
+    for group in groups.keys() & nodes.keys():
+        raise NetdslError(f"'{group}' is a node and also the group of '{groups[group]}'; a "
+                          "name is one or the other")
+    sources = [path for path, (leaf, _) in nodes.items() if leaf is None]
+    if len(sources) != 1:
+        raise NetdslError(f"a network has one input node (op None); this one has "
+                          f"{len(sources)}{': ' + ', '.join(sources) if sources else ''}")
+    if nodes[sources[0]][1]:
+        raise NetdslError(f"the input node '{sources[0]}' takes no inputs")
+    return sources[0]
 
 
 def path_iter(nested: Nested, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -97,11 +195,10 @@ def resolved_leaves(flat: list[tuple[str, tuple[Any, list]]]
 def flatten(nested: Nested) -> Graph:
     """Page's `build_graph`: the nested form with every input made an absolute path, in
     execution order (as every Graph netdsl makes)."""
-    written = {path: (op, inputs) for path, op, inputs in resolved_leaves(pipeline(nested))}
-    return Graph((path, written[path]) for path in execution_order(written))
+    return Graph((path, (op, inputs)) for path, op, inputs in resolved_leaves(pipeline(nested)))
 
 
-def execution_order(graph: Graph) -> list[str]:
+def _execution_order(graph: Mapping[str, tuple[Any, list[str]]]) -> list[str]:
     """The nodes sorted so each comes after its inputs, keeping the written order where it
     allows. A cycle is an error that lists it."""
     seen: set[str] = set()
@@ -136,7 +233,7 @@ def execution_order(graph: Graph) -> list[str]:
     return order
 
 
-def readers(graph: dict[str, tuple[Any, list[str]]]) -> dict[str, list[str]]:
+def readers(graph: Mapping[str, tuple[Any, list[str]]]) -> dict[str, list[str]]:
     """Each node's readers (the nodes that take it as an input), in the graph's order: what
     running the graph frees after the last one, and what decides whether a layer may work in
     place."""
@@ -153,47 +250,33 @@ _INPUT_SIZES = {"in_channels": "channels", "num_features": "channels", "in_featu
 _COUNTS = ("out_channels", "out_features", "kernel_size", "stride", "dilation", "groups")
 
 
-def shapes(graph: Graph, input_shape: Any) -> dict[str, Shape]:
-    """Output shape of every node, per image, for inputs of `input_shape`, in execution order
-    (a node may be written before its inputs). A graph written by hand that is no network is
-    a NetdslError naming the node: a node that is not `(Op or None, [input paths])`, an input
-    that is not a node, not exactly one input node, a name that is both a node and a group, a
-    cycle, an unknown op, the wrong number of inputs, arguments that do not fit what reaches
-    the node; and an `input_shape` that is not (channels, height, width)."""
+def shapes(graph: Mapping, input_shape: Any) -> dict[str, Shape]:
+    """Output shape of every node, per image, for inputs of `input_shape`: `shaped(...).shapes`."""
+    return shaped(graph, input_shape).shapes
+
+
+def shaped(graph: Mapping, input_shape: Any) -> Graph:
+    """`graph` (made a Graph if it is not one) with every node's output shape per image for
+    inputs of `input_shape`; a Graph already shaped for it is returned as it is. A graph
+    written by hand that is no network is a NetdslError naming the node: wiring that is not a
+    network (see Graph), a leaf that is not an Op, an unknown op, the wrong number of inputs,
+    arguments that do not fit what reaches the node; and an `input_shape` that is not
+    (channels, height, width)."""
     if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3 and all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
         raise NetdslError(f"input_shape must be (channels, height, width), three whole numbers "
                           f">= 1, got {input_shape!r}")
-    for path, node in graph.items():
-        if not isinstance(path, str) or any(part in ("", ".", "..") for part in path.split(SEP)):
-            raise NetdslError(f"node {path!r}: a node's name is a path of names joined by "
-                              f"'{SEP}'")
-        if not (isinstance(node, (tuple, list)) and len(node) == 2
-                and (node[0] is None or isinstance(node[0], Op))
-                and isinstance(node[1], (list, tuple))
-                and all(isinstance(source, str) for source in node[1])):
-            raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got "
-                              f"{node!r:.80}")
-        for source in node[1]:
-            if source not in graph:
-                raise NetdslError(f"node '{path}' uses '{source}', which is not in the network")
-        parts = path.split(SEP)
-        for depth in range(1, len(parts)):
-            if SEP.join(parts[:depth]) in graph:
-                raise NetdslError(f"'{SEP.join(parts[:depth])}' is a node and also the group of "
-                                  f"'{path}'; a name is one or the other")
-    inputs = [path for path, (op, _) in graph.items() if op is None]
-    if len(inputs) != 1:
-        raise NetdslError(f"a network has one input node (op None); this one has "
-                          f"{len(inputs)}{': ' + ', '.join(inputs) if inputs else ''}")
-    if graph[inputs[0]][1]:
-        raise NetdslError(f"the input node '{inputs[0]}' takes no inputs")
+    graph = graph if isinstance(graph, Graph) else Graph(graph)
+    if graph.input_shape == tuple(input_shape):
+        return graph
     out: dict[str, Shape] = {}
-    for path in execution_order(graph):
-        op, sources = graph[path]
+    for path, (op, sources) in graph.items():
         if op is None:
             out[path] = tuple(input_shape)
             continue
+        if not isinstance(op, Op):
+            raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got "
+                              f"{graph[path]!r:.80}")
         primitive = primitive_of(op)
         least, most = primitive.inputs
         if len(sources) < least or most is not None and len(sources) > most:
@@ -222,11 +305,12 @@ def shapes(graph: Graph, input_shape: Any) -> dict[str, Shape]:
         if min(out[path], default=0) < 1:
             raise NetdslError(f"node '{path}': {op.type} would give outputs of shape "
                               f"{'x'.join(map(str, out[path]))}")
-    return out
+    return graph.with_leaves({path: op for path, (op, _) in graph.items()}, input_shape, out)
 
 
-def costs(graph: Graph, out_shapes: dict[str, Shape]) -> dict[str, tuple[int, int]]:
-    """(parameters, frozen ones too; forward FLOPs per image) of every node, given its shapes."""
+def costs(graph: Graph) -> dict[str, tuple[int, int]]:
+    """(weights, frozen ones too; forward FLOPs per image) of every node of a shaped graph."""
+    out_shapes = graph.shapes
     return {path: (0, 0) if op is None else
-            (parameter_count(op), flop_count(op, out_shapes[path], [out_shapes[i] for i in inputs]))
+            (weight_count(op), flop_count(op, out_shapes[path], [out_shapes[i] for i in inputs]))
             for path, (op, inputs) in graph.items()}

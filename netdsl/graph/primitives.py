@@ -73,8 +73,9 @@ class Primitive:
     - `constructor_args(args, input_shapes)`: checks the DSL arguments against the inputs and
       gives the constructor arguments under torch's names; raises NetdslError naming the
       primitive and the argument.
-    - `shape(op_args, input_shapes)`, `parameters(op_args)`, `flops(op_args, output_shape,
-      input_shapes)`: output shape per image, parameters (frozen ones too), forward FLOPs per
+    - `shape(op_args, input_shapes)`, `weights(op_args)`, `flops(op_args, output_shape,
+      input_shapes)`: output shape per image, weights (torch's parameters, frozen ones too:
+      "parameters" in netdsl are the DSL's `param`s), forward FLOPs per
       image (a multiply-add counts as 2).
     - `repr(op_args)`: torch's extra_repr for those arguments, so listings read like the
       seed's printouts.
@@ -93,7 +94,7 @@ class Primitive:
     params: tuple[tuple[str, Any], ...]
     constructor_args: Callable[[Args, list[Shape]], tuple[tuple[str, Any], ...]]
     shape: Callable[[Args, list[Shape]], Shape] = _same_shape
-    parameters: Callable[[Args], int] = _nothing
+    weights: Callable[[Args], int] = _nothing
     flops: Callable[[Args, Shape, list[Shape]], int] = _nothing
     repr: Callable[[Args], str] = _no_repr
     colour: str = "#d9d9d9"
@@ -133,12 +134,35 @@ class Primitive:
         return Op(self.op, op_args)
 
 
+# ---- the kinds of value: what the language, its parameters and the search accept -------------
+
+def is_number(value: Any) -> bool:
+    """An int or a float, not true or false (Python's bool is an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def kind_of(value: Any) -> str | None:
+    """A parameter's kind from its default: "switch", "whole" or "number"; None for others."""
+    if isinstance(value, bool):
+        return "switch"
+    return "whole" if isinstance(value, int) else "number" if isinstance(value, float) else None
+
+
+def fits(value: Any, kind: str) -> bool:
+    """Whether `value` may be given where `kind` is taken: an integral float (64.0, as a
+    search draws it) is a whole number."""
+    if kind == "switch":
+        return isinstance(value, bool)
+    if kind == "whole":
+        return is_number(value) and math.isfinite(value) and float(value).is_integer()
+    return is_number(value)
+
+
 # ---- argument checks: each names the primitive and the argument -------------------------------
 
 def whole(value: Any, what: str, minimum: int = 1) -> int:
     """`value` as an int of at least `minimum`; integral floats (64.0 from a search) pass."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+    if not fits(value, "whole"):
         raise NetdslError(f"{what} must be a whole number, got {value!r}")
     if value < minimum:
         raise NetdslError(f"{what} must be at least {minimum}, got {int(value)}")
@@ -146,13 +170,13 @@ def whole(value: Any, what: str, minimum: int = 1) -> int:
 
 
 def number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise NetdslError(f"{what} must be a finite number, got {value!r}")
     return float(value)
 
 
 def switch(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
+    if not fits(value, "switch"):
         raise NetdslError(f"{what} must be true or false, got {value!r}")
     return value
 
@@ -211,7 +235,7 @@ def _conv_shape(a: Args, shapes: list[Shape]) -> Shape:
                                          a["dilation"]) for size in (h, w)))
 
 
-def _conv_parameters(a: Args) -> int:
+def _conv_weights(a: Args) -> int:
     return (a["in_channels"] // a["groups"] * a["kernel_size"] ** 2 * a["out_channels"]
             + (a["out_channels"] if a["bias"] else 0))
 
@@ -359,14 +383,14 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
     Primitive("conv", "Conv2d", (("c", REQUIRED), ("ks", 3), ("stride", 1), ("padding", None),
                                  ("dilation", 1), ("groups", 1), ("bias", False),
                                  ("dirac", False)), _conv,
-              shape=_conv_shape, parameters=_conv_parameters, flops=_conv_flops,
+              shape=_conv_shape, weights=_conv_weights, flops=_conv_flops,
               repr=_conv_repr, colour="#8dd3c7", overwritable=True,
               names=(("c", "out_channels"), ("ks", "kernel_size")),
               module_defaults=(("dilation", 1), ("groups", 1), ("bias", True), ("dirac", False)),
               example="conv(6, ks=3, stride=2, bias)"),
     # Weights computed from training images before training (see module/layers.py Whiten).
     Primitive("whiten", "Whiten", (("ks", 2), ("bias_epochs", None)), _whiten,
-              shape=_whiten_shape, parameters=lambda a: _conv_parameters(_as_conv(a)),
+              shape=_whiten_shape, weights=lambda a: _conv_weights(_as_conv(a)),
               flops=lambda a, out, shapes: _conv_flops(_as_conv(a), out, shapes),
               repr=lambda a: (f"{a['in_channels']}, {2 * a['in_channels'] * a['kernel_size'] ** 2}"
                               f", kernel_size=({a['kernel_size']}, {a['kernel_size']})"
@@ -375,7 +399,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               colour="#d9f0a3", overwritable=True, names=(("ks", "kernel_size"),),
               module_defaults=(("bias_epochs", None),), example="whiten(ks=2, bias_epochs=1)"),
     Primitive("bn", "BatchNorm", (("eps", 1e-5), ("momentum", 0.1), ("scale", True)), _bn,
-              parameters=lambda a: 2 * a["num_features"],  # scale and shift
+              weights=lambda a: 2 * a["num_features"],  # scale and shift
               flops=lambda a, out, shapes: 2 * math.prod(out),
               repr=lambda a: (f"{a['num_features']}, eps={a['eps']}, momentum={a['momentum']}, "
                               "affine=True, track_running_stats=True"
@@ -414,7 +438,7 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               shape=lambda a, shapes: (math.prod(shapes[0]),), example="flatten"),
     Primitive("linear", "Linear", (("out", REQUIRED), ("bias", False)), _linear,
               shape=lambda a, shapes: (a["out_features"],),
-              parameters=lambda a: a["in_features"] * a["out_features"] + (
+              weights=lambda a: a["in_features"] * a["out_features"] + (
                   a["out_features"] if a["bias"] else 0),
               flops=lambda a, out, shapes: 2 * a["in_features"] * a["out_features"] + (
                   a["out_features"] if a["bias"] else 0),
@@ -447,10 +471,11 @@ def output_shape(op: Op, shapes: list[Shape]) -> Shape:
     return primitive.shape(primitive.module_args(op.kwargs), shapes)
 
 
-def parameter_count(op: Op) -> int:
-    """Parameters of the layer, frozen ones too (BatchNorm: its scale and shift)."""
+def weight_count(op: Op) -> int:
+    """Weights of the layer (torch's parameters), frozen ones too (BatchNorm: its scale and
+    shift)."""
     primitive = primitive_of(op)
-    return primitive.parameters(primitive.module_args(op.kwargs))
+    return primitive.weights(primitive.module_args(op.kwargs))
 
 
 def flop_count(op: Op, out_shape: Shape, shapes: list[Shape]) -> int:

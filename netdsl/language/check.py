@@ -1,23 +1,21 @@
 """Pending leaves -> Ops: the expanded network checked against the shapes that reach each node.
 
-Walks the flattened network in execution order; each primitive checks its arguments against
-its inputs' shapes and gives its Op. What it computes on the way (the graph, every node's
-shape) is kept: nothing downstream computes it again.
+The pending leaves are wired into a Graph once (execution order, readers); each primitive, in
+that order, checks its arguments against its inputs' shapes and gives its Op. The Graph of Ops
+keeps that wiring and every node's shape: nothing downstream computes them again.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import (OPS, SEP, Graph, Nested, Op, Shape, execution_order, format_shape,
-                     pipeline)
-from ..graph.nested import InputError, readers, resolved_leaves
+from ..graph import INPUT, OPS, SEP, Graph, Nested, Op, Shape, format_shape, pipeline
+from ..graph.nested import InputError, resolved_leaves
 from .evaluate import error_at
 
 
-def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict[str, Shape]]:
-    """`nested` with every pending leaf replaced by its Op, its flattened graph, and every
-    node's output shape per image."""
+def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph]:
+    """`nested` with every pending leaf replaced by its Op, and its graph, shaped."""
     flat = pipeline(nested)
     pending: dict[str, tuple[Any, list[str]]] = {}
     try:
@@ -29,18 +27,15 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
             raise error_at(f"an input in '{', '.join(leaf.written_inputs)}' climbs above the "
                            "network", leaf.inputs_frame) from None
         raise error_at(e.message, leaf.inputs_frame or leaf.frame) from None
-    users = readers(pending)
-
     try:
-        execution = execution_order(pending)
-    except NetdslError as e:
-        first = e.message.split(": ", 1)[1].split(" -> ")[0]
+        wiring = Graph.wired(pending, INPUT)
+    except NetdslError as e:  # the one wiring error text can make, a cycle: at its first node
+        first = e.message.removeprefix("cycle: ").split(" -> ")[0]
         raise error_at(e.message, pending[first][0].frame) from None
 
     shapes: dict[str, Shape] = {}
     ops: dict[str, Op | None] = {}
-    for path in execution:
-        leaf, inputs = pending[path]
+    for path, (leaf, inputs) in wiring.items():
         if leaf is None:
             shapes[path], ops[path] = tuple(input_shape), None
             continue
@@ -52,7 +47,7 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
                            f"got {len(inputs)}", leaf.inputs_frame or leaf.frame)
         in_shapes = [shapes[i] for i in inputs]
         source_op = ops.get(inputs[0])
-        exclusive = (len(inputs) == 1 and len(users[inputs[0]]) == 1
+        exclusive = (len(inputs) == 1 and len(wiring.readers[inputs[0]]) == 1
                      and source_op is not None and OPS[source_op.type].overwritable)
         try:
             op = primitive.infer(leaf.args, in_shapes, exclusive)
@@ -63,9 +58,7 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph, dict
             raise error_at(f"{primitive.name} would give an empty output ({format_shape(shape)})",
                            leaf.frame)
         shapes[path], ops[path] = shape, op
-    # The graph in execution order, as every Graph netdsl makes: input first, the output last.
-    graph = Graph((path, (ops[path], pending[path][1])) for path in execution)
-    return _replace_leaves(nested, ops), graph, shapes
+    return _replace_leaves(nested, ops), wiring.with_leaves(ops, input_shape, shapes)
 
 
 def _replace_leaves(nested: Nested, ops: dict[str, Op | None], prefix: str = "") -> Nested:

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import REQUIRED
+from ..graph import REQUIRED, is_number
 from .syntax import MAX_NUMBER, PRELUDE, Call, Const, Expr, Name, Source, Unary
 
 # The calls that led to a place: (text, (line, column), callee) for each, outermost first.
@@ -66,7 +66,7 @@ def value_of(expr: Expr, env: dict, frame: Frame) -> Any:
 
 
 def _number(value: Any, op: str, frame: Frame, pos: tuple[int, int]):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise error_at(f"'{op}' needs numbers, got {value!r}", moved(frame, pos))
     if abs(value) > MAX_NUMBER:
         raise error_at("number too large", moved(frame, pos))

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import PRIMITIVES, SEP, Nested, Primitive, path_iter, whole
+from ..graph import PRIMITIVES, SEP, Nested, Primitive, fits, kind_of, path_iter, whole
 from .evaluate import Frame, bind_arguments, error_at, moved, value_of
 from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
                      parse_statements)
@@ -92,10 +92,11 @@ def bind_parameters(statements: list, source: Source, params: dict[str, Any]) ->
 
 
 def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
-    if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
-            value, (bool, int, float)):
-        kind = "true or false" if isinstance(default, bool) else "a number"
-        raise error_at(f"parameter '{name}' takes {kind}, got {value!r}", frame)
+    # A whole parameter takes any number here: the primitive given it names what it must be.
+    kind = "switch" if kind_of(default) == "switch" else "number"
+    if not fits(value, kind):
+        words = "true or false" if kind == "switch" else "a number"
+        raise error_at(f"parameter '{name}' takes {words}, got {value!r}", frame)
     if isinstance(value, float) and not math.isfinite(value):
         raise error_at(f"parameter '{name}' must be finite, got {value!r}", frame)
     if not isinstance(value, bool) and abs(value) > MAX_NUMBER:  # the text could not say it
@@ -115,6 +116,13 @@ class Expander:
         # (id of a group of nodes, primitive) -> the last number given to an unlabelled node of
         # that primitive there: naming relu, relu_1, relu_2... stays linear in the node count.
         self.last_number: dict[tuple[int, str], int] = {}
+        # Defaults are expressions of the file's parameters, evaluated where the block is
+        # defined, once, for every block: one that fails fails whether or not it is called.
+        self.defaults = {block.name: {formal.name: value_of(formal.default, env,
+                                                             ((block.source, formal.pos,
+                                                               block.name),))
+                                      for formal in block.formals if formal.default is not None}
+                         for block in blocks.values()}
 
     def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):
@@ -126,11 +134,9 @@ class Expander:
                     isinstance(default, bool) != isinstance(value, bool)):
                 kind = "a switch (true or false)" if name in block.switches else "a number"
                 raise error_at(f"{block.name}: '{name}' is {kind}, got {value!r}", frame)
-        # Defaults are expressions, evaluated where the block is defined: the file's parameters.
-        inner_frame = frame + ((block.source, block.pos, block.name),)
         for name, value in args.items():
-            if isinstance(value, Expr):
-                args[name] = value_of(value, self.globals, inner_frame)
+            if isinstance(value, Expr):  # not given: the default, evaluated once per binding
+                args[name] = self.defaults[block.name][name]
         return self.body(block.body, {**self.globals, **args}, block.source, frame)
 
     def body(self, statements: list, env: dict, source: Source, frame: Frame,

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
-from ..graph import INPUT, Graph, Nested, Shape, costs, summary, to_json
+from ..graph import INPUT, Graph, Nested, Shape, costs, kind_of, summary, to_json
 from .check import resolve_ops
-from .evaluate import value_of
 from .expand import Expander, bind_parameters, definitions, prelude
 from .printer import print_statements
 from .syntax import MAX_TEXT, Item, Source, parse_statements
@@ -58,7 +57,7 @@ class Family:
             self.statements = parse_statements(self.source)
             self.blocks = definitions(self.statements, self.source, prelude())
             defaults = bind_parameters(self.statements, self.source, {})
-        self.parameters = {name: Parameter(name, value, _kind(value))
+        self.parameters = {name: Parameter(name, value, kind_of(value))
                            for name, value in defaults.items()}
         self._items = [s for s in self.statements if isinstance(s, Item)]
         if not self._items:
@@ -90,17 +89,11 @@ class Family:
         values = {**(values or {}), **bindings}
         with _nesting_limit(self.source):
             env = bind_parameters(self.statements, self.source, values)
-            for block in self.blocks.values():
-                if block.source is self.source:  # defaults that fail anywhere fail everywhere
-                    for formal in block.formals:
-                        if formal.default is not None:
-                            value_of(formal.default, env,
-                                     ((self.source, formal.pos, block.name),))
             nodes: Nested = {INPUT: (None, [])}
             Expander(self.blocks, env).body(self._items, env, self.source, (), nodes)
-            nested, graph, shapes = resolve_ops(nodes, tuple(input_shape))
+            nested, graph = resolve_ops(nodes, tuple(input_shape))
         return Bound(self, {name: values[name] for name in self.parameters if name in values},
-                     env, tuple(input_shape), nested, graph, shapes)
+                     env, nested, graph)
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a family as the drawing of its network at the defaults."""
@@ -116,27 +109,35 @@ class Bound:
     text printed from the syntax tree."""
 
     def __init__(self, family: Family, values: dict[str, Any], parameters: dict[str, Any],
-                 input_shape: Shape, nested: Nested, graph: Graph, shapes: dict[str, Shape]):
+                 nested: Nested, graph: Graph):
         self.family = family
         self.values = values          # the values bound, as given
         self.parameters = parameters  # every parameter's value in this network
-        self.input_shape = input_shape
         self.nested = nested
-        self.graph = graph
-        self.shapes = shapes          # per image, without the batch
+        self.graph = graph            # shaped: every node's output shape is known
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.graph.input_shape
+
+    @property
+    def shapes(self) -> dict[str, Shape]:
+        """path -> output shape per image, without the batch."""
+        return self.graph.shapes
 
     @functools.cached_property
     def costs(self) -> dict[str, tuple[int, int]]:
-        """path -> (parameters, frozen ones too; forward FLOPs per image); counted when first
+        """path -> (weights, frozen ones too; forward FLOPs per image); counted when first
         asked."""
-        return costs(self.graph, self.shapes)
+        return costs(self.graph)
 
     @property
     def output_shape(self) -> Shape:
-        return self.shapes[next(reversed(self.graph))]
+        return self.graph.shapes[self.graph.output]
 
     @property
-    def parameter_count(self) -> int:
+    def weight_count(self) -> int:
+        """Weights (torch's parameters), frozen ones too."""
         return sum(params for params, _ in self.costs.values())
 
     @property
@@ -158,13 +159,20 @@ class Bound:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def summary(self) -> str:
-        return summary(self.graph, self.shapes, self.costs)
+        return summary(self.graph, self.costs)
 
-    def module(self) -> "Network":
-        """A fresh nn.Module of this network (weights initialised by torch's current seed)."""
+    def module(self, seed: int | None = None) -> "Network":
+        """A fresh nn.Module of this network, its weights initialised from `seed` (torch's own
+        generator is left as it was), or from torch's generator as it is when None."""
         from ..module.network import Network
 
-        return Network(self.graph)
+        if seed is None:
+            return Network(self.graph)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # initialisation runs on the CPU
+            torch.manual_seed(seed)
+            return Network(self.graph)
 
     def draw(self, *, shapes: bool = False, depth: int | None = None, rankdir: str = "TB",
              show_identity: bool = False, marks: dict[str, str] | None = None,
@@ -209,12 +217,6 @@ def read_text(path: PathOrText) -> str:
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise NetdslError(f"cannot read {path}: {reason}") from None
-
-
-def _kind(default: Any) -> str:
-    if isinstance(default, bool):
-        return "switch"
-    return "whole" if isinstance(default, int) else "number"
 
 
 @contextlib.contextmanager

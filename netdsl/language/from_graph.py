@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
-from ..graph.nested import shapes as graph_shapes
+from ..graph.nested import shaped
 from .expand import prelude
 from .printer import INDENT, literal
 
@@ -29,9 +29,9 @@ SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without 
 def graph_to_text(graph: Graph, input_shape: Shape) -> str:
     """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph; a
     graph that is no network is a NetdslError saying what is wrong where."""
-    shapes = graph_shapes(graph, input_shape)  # a graph that is no network fails here
+    graph = shaped(graph, input_shape)  # a graph that is no network fails here
     for use_builtins in (True, False):  # a built-in that fits in shape but not in place: none
-        text = _Writer(graph, shapes, use_builtins).text()
+        text = _Writer(graph, use_builtins).text()
         if _same(_parse(text, tuple(input_shape)), graph):
             return text
     raise NetdslError("this graph has no DSL text that parses back to it (a node the language "
@@ -250,8 +250,8 @@ _RESERVED = set(PRIMITIVES) | set(BUILTINS)
 # ---- writing ------------------------------------------------------------------------------------
 
 class _Writer:
-    def __init__(self, graph: Graph, shapes: dict[str, Shape], use_builtins: bool):
-        self.graph, self.shapes, self.use_builtins = graph, shapes, use_builtins
+    def __init__(self, graph: Graph, use_builtins: bool):
+        self.graph, self.shapes, self.use_builtins = graph, graph.shapes, use_builtins
         self.blocks: dict[tuple[str, ...], str] = {}  # body -> block name
         self.definitions: list[str] = []
         # The tree of prefixes: prefix -> its children (leaf or prefix names), in order.

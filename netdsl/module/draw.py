@@ -91,9 +91,9 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
                 tooltip = box + ": " + ("the network's input" if op is None else repr(op))
             else:  # a collapsed prefix
                 kind = "collapsed"
-                params = sum(costs[p][0] for p in nodes) if costs else None
+                weights = sum(costs[p][0] for p in nodes) if costs else None
                 flops = sum(costs[p][1] for p in nodes) if costs else None
-                label = _text(short) + (f"\\n{params:,} params\\n{_si(flops)}FLOP"
+                label = _text(short) + (f"\\n{weights:,} weights\\n{_si(flops)}FLOP"
                                         if costs else f"\\n{len(nodes)} nodes")
                 tooltip = f"{box}: {len(nodes)} nodes"
             used[kind] = min(used.get(kind, order[box]), order[box])

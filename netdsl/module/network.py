@@ -1,14 +1,14 @@
 """Graph -> nn.Module, and weights moved between networks by node path."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Iterator
 
 import torch
 from torch import nn
 
 from ..errors import NetdslError
-from ..graph import SEP, Graph, Op, execution_order
-from ..graph.nested import readers
+from ..graph import SEP, Graph, Op
 from . import layers
 
 
@@ -17,12 +17,15 @@ def module_name(path: str) -> str:
     return path.replace(SEP, "_")
 
 
-def build_module(op: Op) -> nn.Module:
-    """The module of `op`, called with its arguments: netdsl's own maker of that name (in
-    `layers`), else torch's class (`torch.nn`), so a primitive torch has needs no code here."""
+def build_module(path: str, op: Op) -> nn.Module:
+    """The module of the node `path`'s `op`, called with its arguments: netdsl's own maker of
+    that name (in `layers`), else torch's class (`torch.nn`), so a primitive torch has needs no
+    code here."""
+    if not isinstance(op, Op):
+        raise NetdslError(f"node '{path}': expected (Op or None, [input paths]), got {op!r:.80}")
     maker = getattr(layers, op.type) if op.type in layers.__all__ else getattr(nn, op.type, None)
     if maker is None:
-        raise NetdslError(f"no module for op type '{op.type}'")
+        raise NetdslError(f"node '{path}': no module for op type '{op.type}'")
     return maker(**op.kwargs)
 
 
@@ -34,11 +37,9 @@ class Network(nn.Module):
     needs.
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Mapping):
         super().__init__()
-        inputs = [path for path, (op, _) in graph.items() if op is None]
-        if len(inputs) != 1:
-            raise NetdslError(f"a network needs exactly one input node, got {len(inputs)}")
+        graph = graph if isinstance(graph, Graph) else Graph(graph)
         self.paths: dict[str, str] = {}  # child name -> graph path
         for path, (op, _) in graph.items():
             if op is None:
@@ -48,20 +49,20 @@ class Network(nn.Module):
                 raise NetdslError(f"nodes '{self.paths[name]}' and '{path}' would both be "
                                   f"named '{name}' in the module; rename one")
             self.paths[name] = path
-            self.add_module(name, build_module(op))
+            self.add_module(name, build_module(path, op))
 
-        order = execution_order(graph)  # a graph netdsl made is in it already: checked only
-        order.remove(inputs[0])
-        order.insert(0, inputs[0])
-        position = {path: i for i, path in enumerate(order)}
-        last_read = {source: max(position[reader] for reader in users)
-                     for source, users in readers(graph).items() if users}
+        position = {path: i for i, path in enumerate(graph)}  # execution order, input first
+        # Readers are in execution order too: a node's last reader is the last listed.
+        last_read = {position[source]: position[users[-1]]
+                     for source, users in graph.readers.items() if users}
         # (module, input positions, positions whose last reader this is); the list holds the
         # same module objects as the children, so .to() and state_dict see them once.
         self._steps: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
-        for i, path in enumerate(order[1:], start=1):
-            sources = tuple(position[s] for s in graph[path][1])
-            done = tuple(sorted({p for p in sources if last_read[order[p]] == i}))
+        for i, (path, (_, inputs)) in enumerate(graph.items()):
+            if i == 0:
+                continue  # the input
+            sources = tuple(position[source] for source in inputs)
+            done = tuple(sorted({p for p in sources if last_read[p] == i}))
             self._steps.append((getattr(self, module_name(path)), sources, done))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
 from ..fit import Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights
+from ..graph import fits
 from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         recipe_from_args, search_keys)
@@ -91,11 +92,7 @@ def _check_option(key: str, option: Any, parameter) -> None:
     if parameter is None:
         key_value(key, option)  # raises, naming the key and the field's rule
         return
-    number = isinstance(option, (int, float)) and not isinstance(option, bool)
-    fits = {"switch": isinstance(option, bool),
-            "whole": number and float(option).is_integer(),
-            "number": number}[parameter.kind]
-    if not fits:
+    if not fits(option, parameter.kind):
         want = {"switch": "true or false", "whole": "whole numbers",
                 "number": "numbers"}[parameter.kind]
         raise NetdslError(f"search space key '{key}' takes {want}, but its choice offers "

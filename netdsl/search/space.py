@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetdslError
+from ..graph import fits, is_number
 
 Space = dict[str, dict[str, Any]]
 
@@ -72,8 +73,7 @@ def _check_entry(key: str, spec: Any, where: str) -> None:
                                   "or objects with \"_name\"")
         return
     if len(value) != _ARITY[kind] or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in value):
+            is_number(v) and math.isfinite(v) for v in value):
         raise NetdslError(f"{here}: {kind} takes {_ARITY[kind]} finite numbers, got {value}")
     if kind in ("normal", "qnormal", "lognormal", "qlognormal"):
         if value[1] <= 0:
@@ -106,8 +106,7 @@ def whole_valued(spec: dict[str, Any]) -> bool:
     """Whether every value the entry can give is a whole number (channels, epochs...)."""
     kind, value = spec["_type"], spec["_value"]
     if kind == "choice":
-        return all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                   and float(v).is_integer() for v in value)
+        return all(fits(v, "whole") for v in value)
     if kind == "randint":
         return True
     if kind in ("quniform", "qloguniform"):
