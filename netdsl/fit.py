@@ -1,6 +1,6 @@
 """Bound network + data + recipe -> a trained network: the one place netdsl trains.
 
-`netdsl run`, `netdsl search`, `netdsl trial` and `netdsl.search.evaluate` all go through here:
+`netdsl run`, `netdsl search`, `netdsl trial` and `netdsl.search.fit_point` all go through here:
 `load_data` puts a dataset on the device once, `bind_to_data` binds a family for its images
 and classes, `fit` builds the module, seeds it, loads initial weights and trains it with the
 shared trainer (`runtime`), and gives back one `Fitted`, however the training was started.

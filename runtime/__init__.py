@@ -22,8 +22,8 @@ _LAZY = {
     "machine": ("choose_precision", "default_device", "environment", "free_memory"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
-                "evaluate", "initialise_from_data", "predict", "table_header", "table_row",
-                "train", "unmatched_entries"),
+                "initialise_from_data", "predict", "table_header", "table_row", "train",
+                "unmatched_entries", "validate"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

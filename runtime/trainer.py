@@ -243,7 +243,7 @@ def predict(model: nn.Module, x: torch.Tensor, tta: int = 0) -> torch.Tensor:
     return logits
 
 
-def evaluate(model: nn.Module, data: DeviceData, recipe: Recipe,
+def validate(model: nn.Module, data: DeviceData, recipe: Recipe,
              dtype: torch.dtype | None, tta: int = 0) -> tuple[float, float]:
     """Mean loss and accuracy on the test set, in eval mode, with test-time augmentation level
     `tta` (see `predict`)."""
@@ -311,7 +311,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                            "try a lower --peak-lr")
                 break
             start = now(device)
-            valid_loss, valid_acc = evaluate(run.average.evaluated, data, recipe, run.dtype)
+            valid_loss, valid_acc = validate(run.average.evaluated, data, recipe, run.dtype)
             valid_time = now(device) - start
             record = Epoch(epoch + 1, recipe.lr_at(step / run.steps_per_epoch), train_time,
                            train_loss, correct.item() / seen, valid_time, valid_loss, valid_acc,
@@ -418,7 +418,7 @@ class _Run:
     def final_evaluation(self, out: Callable[[str], None]) -> Evaluation:
         """The run's result: the test set with test-time augmentation."""
         start = now(self.data.device)
-        loss, acc = evaluate(self.average.evaluated, self.data, self.recipe, self.dtype,
+        loss, acc = validate(self.average.evaluated, self.data, self.recipe, self.dtype,
                              tta=self.recipe.tta)
         final = Evaluation(self.recipe.tta, loss, acc, now(self.data.device) - start)
         out(f"test-time augmentation level {final.level} ({TTA_VIEWS[final.level]} views): "
@@ -438,7 +438,7 @@ class _Run:
         self.model.train()
         self.forward_backward(x, y)
         self.model.zero_grad(set_to_none=True)
-        evaluate(self.step_model, self.data, self.recipe, self.dtype, tta=self.recipe.tta)
+        validate(self.step_model, self.data, self.recipe, self.dtype, tta=self.recipe.tta)
         self.model.load_state_dict(state)
         return now(self.data.device) - start
 

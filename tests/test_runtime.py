@@ -224,7 +224,7 @@ def test_ema_weights_are_the_moving_average_evaluated_and_kept(data):
         assert torch.allclose(kept, expected, atol=1e-6)
         assert not torch.allclose(kept, last, atol=1e-4)  # not simply the last step's weights
     # What was evaluated after the last epoch is what the model now holds.
-    _, acc = runtime.evaluate(model, data, quick(), None)
+    _, acc = runtime.validate(model, data, quick(), None)
     assert acc == result.valid_acc
 
 
@@ -236,7 +236,7 @@ def test_the_final_tta_evaluation_is_of_the_ema_weights(data):
     result = runtime.train(model, data, quick(epochs=2, ema=0.8, tta=1, precision="fp32"),
                            log=None)
     assert result.tta is not None and result.valid_acc == result.tta.valid_acc
-    loss, acc = runtime.evaluate(model, data, quick(), None, tta=1)  # the model holds the EMA
+    loss, acc = runtime.validate(model, data, quick(), None, tta=1)  # the model holds the EMA
     assert (loss, acc) == pytest.approx((result.tta.valid_loss, result.tta.valid_acc))
 
 
@@ -251,7 +251,7 @@ def test_a_run_stopped_after_an_epoch_says_so(data):
 
 def test_tta_averages_the_mirror_image(data):
     net = netdsl.compile(TINY, input_shape=(3, 16, 16)).eval()
-    loss, _ = runtime.evaluate(net, data, quick(), None, tta=1)
+    loss, _ = runtime.validate(net, data, quick(), None, tta=1)
     x = data.normalise(data.test_x)
     with torch.no_grad():
         logits = (net(x) + net(x.flip(3))) / 2

@@ -15,7 +15,7 @@ import netdsl
 import runtime
 from conftest import ROOT, netdsl_cli
 from netdsl import NetdslError
-from netdsl.search import check_space_fits, evaluate, split_values
+from netdsl.search import check_space_fits, fit_point, split_values
 from netdsl.search.loop import MAX_REDRAWS
 from netdsl.search.storage import spends_budget
 from netdsl.search.space import check_space, grid, load_space, sample
@@ -130,12 +130,12 @@ def test_keys_must_bind_something_and_whole_numbers_stay_whole():
 def test_evaluate_is_one_call_on_loaded_data(image_folder):
     data = runtime.DeviceData(runtime.load_images(str(image_folder), image_folder / ".cache"), "cpu")
     recipe = runtime.Recipe(epochs=2, peak_epoch=1, batch_size=32, cutout=0)
-    result = evaluate("param w = 4\na(w, pool) -> head(3)", data, recipe, {"w": 8, "peak_lr": 0.2})
+    result = fit_point("param w = 4\na(w, pool) -> head(3)", data, recipe, {"w": 8, "peak_lr": 0.2})
     assert result.status == "finished" and 0 <= result.accuracy <= 1 and len(result.curve) == 2
     assert "param w = 8" in result.bound.text and result.bound.flops > 0
     assert result.recipe.peak_lr == 0.2 and result.bound.input_shape == (3, 16, 16)
     with pytest.raises(NetdslError, match="output channels"):
-        evaluate("param w = 4\na(w) -> head(3)", data, recipe, {"w": 0})
+        fit_point("param w = 4\na(w) -> head(3)", data, recipe, {"w": 0})
 
 
 # ---- the commands ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`netdsl search`: sample a space, bind and fit each point, store every trial with Optuna.
 
-`evaluate` is the one call any search code needs (NNI, Ray Tune, a hand-written evolution): a
+`fit_point` is the one call any search code needs (NNI, Ray Tune, a hand-written evolution): a
 family (or DSL text) + values -> a fitted network, on data already on the device. The search
 loop is Optuna's `study.optimize` over `objective`, which binds one trial's values, skips a
 network and recipe already trained, fits, and records what happened.
@@ -114,7 +114,7 @@ def fingerprint(bound: Bound, recipe) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def evaluate(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
+def fit_point(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
              optional: frozenset = frozenset(), log: Callable[[str], None] | None = None,
              should_stop: Callable[[Any], bool] | None = None,
              init: dict[str, Any] | None = None) -> Fitted:

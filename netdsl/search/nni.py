@@ -8,7 +8,7 @@ from ..errors import NetdslError
 from ..fit import data_from, device_from, early_recipe, load_weights
 from ..language import Family
 from ..settings import recipe_from_args
-from .loop import evaluate, split_values
+from .loop import fit_point, split_values
 
 
 def trial_command(args: argparse.Namespace, family: Family) -> int:
@@ -30,7 +30,7 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
         nni.report_intermediate_result(epoch.valid_acc)
         return False
 
-    fitted = evaluate(family, data, recipe, {**base, **values}, optional=optional, log=print,
+    fitted = fit_point(family, data, recipe, {**base, **values}, optional=optional, log=print,
                       should_stop=report, init=load_weights(args.init_from))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
