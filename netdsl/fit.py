@@ -120,27 +120,34 @@ def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe
                  optional: frozenset = frozenset(),
                  log: Callable[[str], None] | None = print) -> "runtime.Recipe":
     """Before the data loads: `values` checked against `family`, and `recipe` made to fit its
-    network (see `applicable_recipe`), bound for CIFAR-sized images and built on torch's meta
-    device (no weights). A network's parts do not depend on the image size; one that does not
-    bind at that size is checked when the data's size is known."""
+    network (see `applicable_recipe`) and checked against it (`runtime.check_fits`), bound for
+    CIFAR-sized images and built on torch's meta device (no weights). A network's parts do not
+    depend on the image size; one that does not bind at that size is checked when the data's
+    size is known."""
+    import runtime
     import torch
 
-    family.check_values(values)
     try:
         bound = family.bind(values)
     except NetdslError:
+        family.check_values(values)  # a wrong value fails now; a wrong size waits for the data
         return recipe
     with torch.device("meta"):
         model = bound.module()
-    return applicable_recipe(model, recipe, optional, log)
+    recipe = applicable_recipe(model, recipe, optional, log)
+    try:
+        runtime.check_fits(model, recipe)
+    except ValueError as e:
+        raise NetdslError(str(e)) from None
+    return recipe
 
 
 def applicable_recipe(model: "nn.Module", recipe: "runtime.Recipe", optional: frozenset,
                       log: Callable[[str], None] | None = None) -> "runtime.Recipe":
     """`recipe` less the `optional` entries of its mappings ((field, entry) pairs: a preset's)
-    that match nothing in `model`, which `log` is told; anything else that cannot train the
-    model (an entry of the user's that matches nothing, Muon without filters) is a
-    NetdslError."""
+    that match nothing in `model`, which `log` is told. What else cannot train the model (an
+    entry of the user's that matches nothing, Muon without filters) is `runtime.check_fits`'s
+    to say: the trainer asks it before the first step."""
     import runtime
 
     unmatched = runtime.unmatched_entries(model, recipe)
@@ -154,10 +161,6 @@ def applicable_recipe(model: "nn.Module", recipe: "runtime.Recipe", optional: fr
         if log:
             log("not applied (the network has nothing they name): " + ", ".join(
                 f"{name} {entry}" for name, entry in sorted(dropped)))
-    try:
-        runtime.check_fits(model, recipe)
-    except ValueError as e:
-        raise NetdslError(str(e)) from None
     return recipe
 
 
