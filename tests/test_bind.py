@@ -119,3 +119,22 @@ def test_a_family_is_parsed_once(monkeypatch):
     monkeypatch.setattr(lark.Lark, "parse", no_parsing)
     for width in (16, 32, 48):
         assert family.bind(prep=width).graph["prep/conv"][0].kwargs["out_channels"] == width
+
+
+@pytest.mark.parametrize("value, switch, whole, number", [
+    (True, True, False, False), (8, False, True, True), (64.0, False, True, True),
+    (2.5, False, False, True), (float("inf"), False, False, True),
+    (float("nan"), False, False, True), ("64", False, False, False), (None, False, False, False),
+])
+def test_one_rule_for_the_kinds_of_value(value, switch, whole, number):
+    """The language's arguments, a family's parameters and the search's choices take values by
+    this one rule: true/false is no number, and 64.0 (a search's draw) is a whole number."""
+    from netdsl.graph import fits
+
+    assert [fits(value, kind) for kind in ("switch", "whole", "number")] == [switch, whole, number]
+    family = netdsl.load("param w = 4\nparam deep = false\na: conv(w) -> relu if deep")
+    if whole:
+        assert family.bind(w=value).graph["a"][0].kwargs["out_channels"] == int(value)
+    elif switch:
+        with pytest.raises(NetdslError, match="parameter 'w' takes a number"):
+            family.bind(w=value)

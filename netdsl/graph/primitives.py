@@ -151,11 +151,11 @@ def kind_of(value: Any) -> str | None:
 def fits(value: Any, kind: str) -> bool:
     """Whether `value` may be given where `kind` is taken: an integral float (64.0, as a
     search draws it) is a whole number."""
-    if kind == "switch":
-        return isinstance(value, bool)
-    if kind == "whole":
-        return is_number(value) and math.isfinite(value) and float(value).is_integer()
-    return is_number(value)
+    if isinstance(value, bool):
+        return kind == "switch"
+    if kind == "whole":  # an infinity or NaN is no integer
+        return isinstance(value, int) or isinstance(value, float) and value.is_integer()
+    return kind == "number" and isinstance(value, (int, float))
 
 
 # ---- argument checks: each names the primitive and the argument -------------------------------

@@ -116,13 +116,13 @@ class Expander:
         # (id of a group of nodes, primitive) -> the last number given to an unlabelled node of
         # that primitive there: naming relu, relu_1, relu_2... stays linear in the node count.
         self.last_number: dict[tuple[int, str], int] = {}
-        # Defaults are expressions of the file's parameters, evaluated where the block is
-        # defined, once, for every block: one that fails fails whether or not it is called.
-        self.defaults = {block.name: {formal.name: value_of(formal.default, env,
-                                                             ((block.source, formal.pos,
-                                                               block.name),))
-                                      for formal in block.formals if formal.default is not None}
-                         for block in blocks.values()}
+        # Each block's defaults: constants, or expressions of the file's parameters evaluated
+        # where the block is defined, once per binding, for every block: one that fails fails
+        # whether or not the block is called.
+        self.defaults = {block.name: {**block.constant_defaults, **{
+            formal.name: value_of(formal.default, env, ((block.source, formal.pos, block.name),))
+            for formal in block.computed_defaults}} if block.computed_defaults
+            else block.constant_defaults for block in blocks.values()}
 
     def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):

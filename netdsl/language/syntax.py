@@ -120,6 +120,9 @@ class Block:
                                   if isinstance(f.default, Const)}
         self.switches = frozenset(name for name, value in self.constant_defaults.items()
                                   if isinstance(value, bool))
+        # Defaults that are expressions of the file's parameters: evaluated at each binding.
+        self.computed_defaults = [f for f in self.formals if f.default is not None
+                                  and f.name not in self.constant_defaults]
 
 
 class _NumberTooLarge(Exception):
