@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import REQUIRED, is_number
-from .syntax import MAX_NUMBER, PRELUDE, Call, Const, Expr, Name, Source, Unary
+from .syntax import MAX_NUMBER, PRELUDE, Call, CallValue, Const, Expr, Name, Source, Unary
 
 # The calls that led to a place: (text, (line, column), callee) for each, outermost first.
 # Locations are made from it only when an error is raised: parsing is on a search's hot path.
@@ -47,6 +47,10 @@ def value_of(expr: Expr, env: dict, frame: Frame) -> Any:
             raise error_at(f"unknown name '{expr.name}' (names here: {known})",
                            moved(frame, expr.pos))
         return env[expr.name]
+    if isinstance(expr, CallValue):
+        raise error_at(f"'{expr.call.name}(...)' is a call, not a value: calls are "
+                       "options of a choice, or what a param is drawn from",
+                       moved(frame, expr.pos))
     if isinstance(expr, Unary):
         value = value_of(expr.operand, env, frame)
         if expr.op == "not":

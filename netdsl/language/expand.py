@@ -9,9 +9,12 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import PRIMITIVES, SEP, Nested, Primitive, fits, kind_of, path_iter, whole
+from .choices import (INPUTS_MARK, SPACES, Callee, ChoicePoint, Chooser, at_defaults,
+                      input_combinations, options_point, space_point)
 from .evaluate import Frame, bind_arguments, error_at, moved, value_of
-from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, Expr, Item, Param, Source, grammar_file,
-                     parse_statements)
+from .printer import call_text
+from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, CallValue, Expr, InputChoice, Item, Name,
+                     Param, Source, grammar_file, parse_statements)
 
 MAX_REPEAT = 1000      # one item repeated more often than this is a mistake, not a network
 MAX_NODES = 20000      # keeps a generated string from eating memory before it is rejected
@@ -40,6 +43,9 @@ def definitions(statements: list, source: Source, known: dict[str, Block]) -> di
             here = source.at(stmt.pos)
             if stmt.name in PRIMITIVES:
                 raise NetdslError(f"'{stmt.name}' is a primitive; give the block another name",
+                                  here)
+            if stmt.name in SPACES:
+                raise NetdslError(f"'{stmt.name}' writes a choice; give the block another name",
                                   here)
             if stmt.name in known:
                 raise NetdslError(f"'{stmt.name}' is a built-in block (grammars/{PRELUDE}); "
@@ -70,28 +76,102 @@ def prelude() -> dict[str, Block]:
     return definitions(parse_statements(source), source, {})
 
 
-def bind_parameters(statements: list, source: Source, params: dict[str, Any]) -> dict[str, Any]:
+class Choices:
+    """The choices of one binding: values given by name (`picks`), the chooser asked for the
+    rest, and each point met with what was chosen (`made`), in the order met."""
+
+    def __init__(self, picks: dict[str, Any], chooser: Chooser = at_defaults):
+        self.picks, self.chooser = picks, chooser
+        self.points: dict[str, ChoicePoint] = {}
+        self.made: dict[str, Any] = {}
+
+    def choose(self, point: ChoicePoint, frame: Frame) -> Any:
+        if point.name in self.points:
+            raise error_at(f"two choices are named '{point.name}'; label one otherwise", frame)
+        value = self.picks[point.name] if point.name in self.picks else self.chooser(point)
+        try:
+            value = point.check(value)
+        except NetdslError as e:
+            raise error_at(e.message, frame) from None
+        self.points[point.name], self.made[point.name] = point, value
+        return value
+
+
+def bind_parameters(statements: list, source: Source, params: dict[str, Any],
+                    callables: frozenset[str] = frozenset(),
+                    choices: Choices | None = None) -> dict[str, Any]:
     """The value of every `param` statement, evaluated in order, `params` overriding their
-    defaults."""
+    defaults; a parameter declared as a choice takes its value from `choices` (at its default
+    when None). A name in `callables` (a block or primitive) is a value too: `param e = zero`."""
+    choices = choices or Choices(params)
     env: dict[str, Any] = {}
     declared = [s for s in statements if isinstance(s, Param)]
-    names = [p.name for p in declared]
-    unknown = [name for name in params if name not in names]
-    if unknown:
-        have = ", ".join(names) if names else "no parameters"
-        raise NetdslError(f"{source.name}: unknown parameter '{unknown[0]}' "
-                          f"(this network has: {have})")
     for param in declared:
         here = ((source, param.pos, param.name),)
         if param.name in env:
             raise error_at(f"parameter '{param.name}' is declared twice", here)
-        default = value_of(param.expr, env, here)
-        env[param.name] = _check_binding(param.name, params[param.name], default, here) \
-            if param.name in params else default
+        if isinstance(param.expr, CallValue):
+            point = _declared_space(param, env, callables, here)
+            value = choices.choose(point, moved(here, param.expr.pos))
+            env[param.name] = Callee(value) if point.kind == "op" else value
+            continue
+        if isinstance(param.expr, Name) and param.expr.name not in env and \
+                param.expr.name in callables:
+            default = Callee(param.expr.name)
+        else:
+            default = value_of(param.expr, env, here)
+        env[param.name] = _check_binding(param.name, params[param.name], default, callables,
+                                         here) if param.name in params else default
     return env
 
 
-def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
+def unknown_names(statements: list, source: Source, params: dict[str, Any],
+                  points: dict[str, ChoicePoint]) -> None:
+    """Raise for a value bound by a name that is neither a `param` nor a choice point met."""
+    names = [s.name for s in statements if isinstance(s, Param)]
+    unknown = [name for name in params if name not in names and name not in points]
+    if unknown:
+        have = ", ".join([*names, *(p for p in points if p not in names)]) or "no parameters"
+        raise NetdslError(f"{source.name}: unknown parameter '{unknown[0]}' "
+                          f"(this network has: {have})")
+
+
+def _declared_space(param: Param, env: dict, callables: frozenset[str],
+                    frame: Frame) -> ChoicePoint:
+    """The point of `param x = choice(...)`, `range(...)` or `logrange(...)`."""
+    call = param.expr.call
+    at = moved(frame, call.pos)
+    if call.name not in SPACES:
+        raise error_at(f"param {param.name} = {call.name}(...): a parameter is a value, or one "
+                       "drawn from choice(...), range(...) or logrange(...)", at)
+    args, keywords = [], {}
+    for arg in call.args:
+        if isinstance(arg.expr, CallValue):
+            raise error_at(f"a shared choice's options are blocks or primitives by name, "
+                           f"without arguments: write them where '{param.name}' is called",
+                           moved(frame, arg.pos))
+        if isinstance(arg.expr, Name) and arg.expr.name not in env and \
+                arg.expr.name in callables:
+            value: Any = Callee(arg.expr.name)
+        else:
+            value = value_of(arg.expr, env, moved(frame, arg.pos))
+        if arg.name is None:
+            args.append(value)
+        else:
+            keywords[arg.name] = value
+    try:
+        return space_point(param.name, call.name, args, keywords, f"param {param.name}")
+    except NetdslError as e:
+        raise error_at(e.message, at) from None
+
+
+def _check_binding(name: str, value: Any, default: Any, callables: frozenset[str],
+                   frame: Frame) -> Any:
+    if isinstance(default, Callee):
+        if str(value) not in callables or not isinstance(value, (str, Callee)):
+            raise error_at(f"parameter '{name}' takes a block or primitive by name, got "
+                           f"{value!r}", frame)
+        return Callee(str(value))
     # A whole parameter takes any number here: the primitive given it names what it must be.
     kind = "switch" if kind_of(default) == "switch" else "number"
     if not fits(value, kind):
@@ -106,11 +186,13 @@ def _check_binding(name: str, value: Any, default: Any, frame: Frame) -> Any:
 
 
 class Expander:
-    """Expands items into nodes: one per binding of a family (it counts the nodes made)."""
+    """Expands items into nodes: one per binding of a family (it counts the nodes made), asking
+    `choices` at each item or inputs choice it meets."""
 
-    def __init__(self, blocks: dict[str, Block], env: dict[str, Any]):
+    def __init__(self, blocks: dict[str, Block], env: dict[str, Any], choices: Choices):
         self.blocks = blocks
         self.globals = env
+        self.choices = choices
         self.node_count = 0
         self.steps = 0
         # (id of a group of nodes, primitive) -> the last number given to an unlabelled node of
@@ -124,7 +206,8 @@ class Expander:
             for formal in block.computed_defaults}} if block.computed_defaults
             else block.constant_defaults for block in blocks.values()}
 
-    def call_block(self, block: Block, call: Call, env: dict, frame: Frame) -> Nested:
+    def call_block(self, block: Block, call: Call, env: dict, frame: Frame,
+                   prefix: str) -> Nested:
         if any(callee == block.name for _, _, callee in frame[:-1]):
             raise error_at(f"block '{block.name}' calls itself; recursion is not supported", frame)
         args = bind_arguments(block.name, block.params, block.switches, call, env, frame)
@@ -137,17 +220,20 @@ class Expander:
         for name, value in args.items():
             if isinstance(value, Expr):  # not given: the default, evaluated once per binding
                 args[name] = self.defaults[block.name][name]
-        return self.body(block.body, {**self.globals, **args}, block.source, frame)
+        return self.body(block.body, {**self.globals, **args}, block.source, frame, prefix=prefix)
 
     def body(self, statements: list, env: dict, source: Source, frame: Frame,
-             nodes: Nested | None = None) -> Nested:
+             nodes: Nested | None = None, prefix: str = "") -> Nested:
+        """The nodes of `statements`, made in the group at path `prefix` (`""`, or ending in
+        `/`): what names the choices met."""
         nodes = {} if nodes is None else nodes
         for stmt in statements:
             if isinstance(stmt, Item):
-                self.item(stmt, env, source, frame, nodes)
+                self.item(stmt, env, source, frame, nodes, prefix)
         return nodes
 
-    def item(self, item: Item, env: dict, source: Source, frame: Frame, nodes: Nested) -> None:
+    def item(self, item: Item, env: dict, source: Source, frame: Frame, nodes: Nested,
+             prefix: str) -> None:
         call = item.call
         here = frame + ((source, call.pos, call.name),)
         self.steps += 1
@@ -168,27 +254,96 @@ class Expander:
                 raise error_at(e.message, here) from None
             if count > MAX_REPEAT:
                 raise error_at(f"repeat count {count} is more than {MAX_REPEAT}", here)
-        primitive = PRIMITIVES.get(call.name)
-        block = self.blocks.get(call.name)
+        if item.label is None and (call.name == "choice" or isinstance(item.inputs, InputChoice)):
+            raise error_at("a choice needs a label: the node's path names the choice", here)
         label = item.label
-        if primitive is None and block is None:
-            if label is not None:
-                raise error_at(f"unknown block '{call.name}'", here)
-            # A stage: `layer1(128, pool)` is `layer1: stage(128, pool)`.
-            label, block = call.name, self.blocks["stage"]
-            here = frame + ((source, call.pos, "stage"),)
+        if label is None and call.name not in PRIMITIVES and call.name not in self.blocks and \
+                call.name not in SPACES and not isinstance(env.get(call.name), Callee):
+            label = call.name  # a stage: `layer1(128, pool)` is `layer1: stage(128, pool)`
         for i in range(count):
             name = None if label is None else label if i == 0 else f"{label}_{i}"
-            if primitive is not None:
-                self.add_primitive(primitive, item, name, env, here, nodes)
-            else:
-                sub = self.call_block(block, call, env, here)
-                self.add_block(sub, item, name, source, here, nodes)
+            chosen = call
+            if call.name == "choice":
+                chosen = self.chosen_call(call, prefix + name, env, here)
+            inputs = item.inputs
+            if isinstance(inputs, InputChoice):
+                inputs = self.chosen_inputs(inputs, prefix + name, env, moved(here, inputs.pos))
+            self.place(chosen, item, name, inputs, env, source, frame, nodes, prefix)
 
-    def add_primitive(self, primitive: Primitive, item: Item, name: str | None, env: dict,
-                      frame: Frame, nodes: Nested) -> None:
-        args = bind_arguments(primitive.name, primitive.params, primitive.switches, item.call, env,
-                         frame)
+    def place(self, call: Call, item: Item, name: str | None, inputs: list[str] | None,
+              env: dict, source: Source, frame: Frame, nodes: Nested, prefix: str) -> None:
+        """The nodes of one call: a primitive's node, or a block's group, named `name`."""
+        here = frame + ((source, call.pos, call.name),)
+        callee = env.get(call.name)
+        target = callee.name if isinstance(callee, Callee) else call.name
+        if target in SPACES:
+            raise error_at(f"{target}(...) is what a param is drawn from; an item chooses "
+                           "with choice(...)", here)
+        primitive = PRIMITIVES.get(target)
+        block = self.blocks.get(target)
+        if primitive is None and block is None:
+            if item.label is not None or target != call.name:
+                raise error_at(f"unknown block '{target}'", here)
+            block = self.blocks["stage"]  # named after the call by `item`
+            here = frame + ((source, call.pos, "stage"),)
+        if primitive is not None:
+            self.add_primitive(primitive, call, item, name, inputs, env, here, nodes)
+        else:
+            sub = self.call_block(block, call, env, here,
+                                  prefix + name + SEP if name is not None else prefix)
+            self.add_block(sub, item, name, inputs, source, here, nodes)
+
+    def chosen_call(self, call: Call, path: str, env: dict, frame: Frame) -> Call:
+        """The call an item choice `path: choice(option, ...)` makes: each option a call (or a
+        block's or primitive's name), `default=N` marking the N-th (from 0) as the default."""
+        options: list[Call] = []
+        default = 0
+        for arg in call.args:
+            at = moved(frame, arg.pos)
+            if arg.name == "default":
+                default = whole(value_of(arg.expr, env, at), "choice: default", 0)
+                continue
+            if arg.name is not None:
+                raise error_at(f"choice(...) takes options and default=, not {arg.name}=", at)
+            if isinstance(arg.expr, CallValue):
+                option = arg.expr.call
+            elif isinstance(arg.expr, Name):
+                option = Call(arg.expr.name, [], arg.pos)
+            else:
+                raise error_at("an item's choice takes calls (conv_bn(c), zero, ...), not "
+                               "values", at)
+            target = env[option.name].name if isinstance(env.get(option.name), Callee) \
+                else option.name
+            if target not in PRIMITIVES and target not in self.blocks:
+                raise error_at(f"option '{option.name}' is neither a primitive nor a block", at)
+            options.append(option)
+        if not options:
+            raise error_at("choice(...) needs at least one option", frame)
+        if default >= len(options):
+            raise error_at(f"choice: default={default} but there are {len(options)} options "
+                           "(counted from 0)", frame)
+        labels = [call_text(option) for option in options]
+        if len(set(labels)) != len(labels):
+            raise error_at(f"an option is listed twice: {', '.join(labels)}", frame)
+        point = options_point(path, "item", labels, default)
+        return options[labels.index(self.choices.choose(point, frame))]
+
+    def chosen_inputs(self, choice: InputChoice, path: str, env: dict, frame: Frame) -> list[str]:
+        """The paths `<- choice(ref, ..., k=K)` reads: K of them (1 unless given)."""
+        k = 1 if choice.k is None else whole(value_of(choice.k, env, frame), "choice: k")
+        if not choice.refs:
+            raise error_at("choice(...) of inputs needs at least one path", frame)
+        if len(set(choice.refs)) != len(choice.refs):
+            raise error_at(f"a path is listed twice: {', '.join(choice.refs)}", frame)
+        if k > len(choice.refs):
+            raise error_at(f"choice of {k} inputs from {len(choice.refs)} paths", frame)
+        point = options_point(path + INPUTS_MARK, "inputs", input_combinations(choice.refs, k), 0)
+        return self.choices.choose(point, frame).split(",")
+
+    def add_primitive(self, primitive: Primitive, call: Call, item: Item, name: str | None,
+                      inputs: list[str] | None, env: dict, frame: Frame, nodes: Nested) -> None:
+        args = bind_arguments(primitive.name, primitive.params, primitive.switches, call, env,
+                              frame)
         leaf = Pending(primitive, args, frame)
         if name is None:
             key = (id(nodes), primitive.name)
@@ -199,14 +354,14 @@ class Expander:
                 name = f"{primitive.name}_{n}" if n else primitive.name
             self.last_number[key] = n
         self.put(nodes, name, leaf, frame, item.label_pos)
-        if item.inputs is not None:
+        if inputs is not None:
             leaf.inputs_frame = moved(frame, item.inputs_pos)
-            leaf.written_inputs = list(item.inputs)
-            nodes[name] = (leaf, list(item.inputs))
+            leaf.written_inputs = list(inputs)
+            nodes[name] = (leaf, list(inputs))
 
-    def add_block(self, sub: Nested, item: Item, name: str | None, source: Source,
-                  frame: Frame, nodes: Nested) -> None:
-        if item.inputs is not None:
+    def add_block(self, sub: Nested, item: Item, name: str | None, inputs: list[str] | None,
+                  source: Source, frame: Frame, nodes: Nested) -> None:
+        if inputs is not None:
             inputs_frame = moved(frame, item.inputs_pos)
             first, leaf = next(path_iter(sub), (None, None))
             if first is None:
@@ -220,8 +375,8 @@ class Expander:
             # The refs are relative to this group; the leaf sits deeper.
             climb = "../" * (len(first) - 1 + (name is not None))
             leaf.inputs_frame = inputs_frame
-            leaf.written_inputs = list(item.inputs)
-            group[first[-1]] = (leaf, [climb + ref for ref in item.inputs])
+            leaf.written_inputs = list(inputs)
+            group[first[-1]] = (leaf, [climb + ref for ref in inputs])
         if name is not None:
             self.put(nodes, name, sub, frame, item.label_pos)
         else:

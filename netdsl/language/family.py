@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
-from ..graph import INPUT, Graph, Nested, Shape, costs, kind_of, summary, to_json
+from ..graph import INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, summary, to_json
+from .choices import Callee, ChoicePoint, Chooser, at_defaults
 from .check import resolve_ops
-from .expand import Expander, bind_parameters, definitions, prelude
+from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
 from .printer import print_statements
 from .syntax import MAX_TEXT, Item, Source, parse_statements
 
@@ -40,7 +41,8 @@ PathOrText = Union[str, "os.PathLike[str]"]
 @dataclass(frozen=True)
 class Parameter:
     """A `param` a family declares: its name, default, and kind: "switch" (true or false),
-    "whole" (an integer default: channels, depth) or "number"."""
+    "whole" (an integer default: channels, depth), "number", or "op" (a block or primitive:
+    `param e = zero`)."""
 
     name: str
     default: Any
@@ -56,8 +58,10 @@ class Family:
         with _nesting_limit(self.source):
             self.statements = parse_statements(self.source)
             self.blocks = definitions(self.statements, self.source, prelude())
-            defaults = bind_parameters(self.statements, self.source, {})
-        self.parameters = {name: Parameter(name, value, kind_of(value))
+            self.callables = frozenset(PRIMITIVES) | frozenset(self.blocks)
+            defaults = bind_parameters(self.statements, self.source, {}, self.callables)
+        self.parameters = {name: Parameter(name, value, "op" if isinstance(value, Callee)
+                                           else kind_of(value))
                            for name, value in defaults.items()}
         self._items = [s for s in self.statements if isinstance(s, Item)]
         if not self._items:
@@ -76,24 +80,34 @@ class Family:
         return {name: p.default for name, p in self.parameters.items()}
 
     def check_values(self, values: dict[str, Any]) -> None:
-        """Raise NetdslError for an unknown parameter or a value of the wrong kind, without
-        building the network (for a caller that does not know the input shape yet)."""
+        """Raise NetdslError for an unknown parameter or choice, or a value of the wrong kind,
+        without checking the network's shapes (for a caller that does not know the input shape
+        yet)."""
+        self._expand(values, at_defaults)
+
+    def _expand(self, values: dict[str, Any], chooser: Chooser
+                ) -> tuple[dict[str, Any], Nested, Choices]:
         with _nesting_limit(self.source):
-            bind_parameters(self.statements, self.source, values)
+            choices = Choices(values, chooser)
+            env = bind_parameters(self.statements, self.source, values, self.callables, choices)
+            nodes: Nested = {INPUT: (None, [])}
+            Expander(self.blocks, env, choices).body(self._items, env, self.source, (), nodes)
+            unknown_names(self.statements, self.source, values, choices.points)
+        return env, nodes, choices
 
     def bind(self, values: dict[str, Any] | None = None, /, *,
-             input_shape: Shape = DEFAULT_INPUT_SHAPE, **bindings: Any) -> "Bound":
-        """The network with parameters `values` (and keywords) bound, checked against inputs of
-        `input_shape` (channels, height, width). Raises NetdslError, located in the text, for
-        an unknown parameter, a value of the wrong kind or a network that does not fit."""
+             input_shape: Shape = DEFAULT_INPUT_SHAPE, chooser: Chooser = at_defaults,
+             **bindings: Any) -> "Bound":
+        """The network with parameters and choices `values` (and keywords) bound by name, the
+        other choices as `chooser` picks them (their defaults unless given), checked against
+        inputs of `input_shape` (channels, height, width). Raises NetdslError, located in the
+        text, for an unknown name, a value of the wrong kind or a network that does not fit."""
         values = {**(values or {}), **bindings}
+        env, nodes, choices = self._expand(values, chooser)
         with _nesting_limit(self.source):
-            env = bind_parameters(self.statements, self.source, values)
-            nodes: Nested = {INPUT: (None, [])}
-            Expander(self.blocks, env).body(self._items, env, self.source, (), nodes)
             nested, graph = resolve_ops(nodes, tuple(input_shape))
         return Bound(self, {name: values[name] for name in self.parameters if name in values},
-                     env, nested, graph)
+                     env, nested, graph, choices.made, choices.points)
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a family as the drawing of its network at the defaults."""
@@ -109,12 +123,15 @@ class Bound:
     text printed from the syntax tree."""
 
     def __init__(self, family: Family, values: dict[str, Any], parameters: dict[str, Any],
-                 nested: Nested, graph: Graph):
+                 nested: Nested, graph: Graph, choices: dict[str, Any] | None = None,
+                 points: dict[str, ChoicePoint] | None = None):
         self.family = family
-        self.values = values          # the values bound, as given
+        self.values = values          # the parameters' values bound, as given
         self.parameters = parameters  # every parameter's value in this network
         self.nested = nested
         self.graph = graph            # shaped: every node's output shape is known
+        self.choices = choices or {}  # each choice point met -> what was chosen, in order
+        self.points = points or {}    # each choice point met
 
     @property
     def input_shape(self) -> Shape:
@@ -147,9 +164,16 @@ class Bound:
 
     @functools.cached_property
     def text(self) -> str:
-        """This network as standalone DSL text: the family printed from its syntax tree with
-        the bound values as the parameters' defaults (comments are not kept)."""
-        return print_statements(self.family.statements, self.values)
+        """This network as standalone DSL text, with no choice left: the family printed from
+        its syntax tree with the bound values (and a parameter's choice) as the parameters'
+        defaults, comments not kept. A family that chooses items or inputs, per instance of a
+        block, prints its graph instead (`to_text`)."""
+        if any(point.kind in ("item", "inputs") for point in self.points.values()):
+            from .from_graph import graph_to_text
+
+            return graph_to_text(self.graph, self.input_shape)
+        chosen = {name: self.parameters[name] for name in self.points}
+        return print_statements(self.family.statements, {**self.values, **chosen})
 
     @functools.cached_property
     def fingerprint(self) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .syntax import Arg, Binary, Block, Call, Const, Expr, Item, Name, Param, Unary
+from .choices import Callee
+from .syntax import (Arg, Binary, Block, Call, CallValue, Const, Expr, InputChoice, Item, Name,
+                     Param, Unary)
 
 INDENT = "    "
 LINE_LENGTH = 100  # `fmt` keeps a chain written on one line together up to this many columns
@@ -30,6 +32,8 @@ def literal(value: Any) -> str:
     """A bound value as DSL text. Floats print as Python's repr, which reads back exactly."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Callee):
+        return value.name
     if isinstance(value, int):
         return str(int(value))  # int(): a numpy integer prints without its type's name
     return repr(float(value))
@@ -54,9 +58,17 @@ def _item(item: Item) -> str:
         text += f" * {_operand(item.repeat, _UNARY)}"
     if item.condition is not None:
         text += f" if {expression(item.condition)}"
-    if item.inputs is not None:
+    if isinstance(item.inputs, InputChoice):
+        k = "" if item.inputs.k is None else f", k={expression(item.inputs.k)}"
+        text += f" <- choice({', '.join(item.inputs.refs)}{k})"
+    elif item.inputs is not None:
         text += " <- " + ", ".join(item.inputs)
     return text
+
+
+def call_text(call: Call) -> str:
+    """A call as DSL text: `conv_bn(c, ks=5)`, `zero`."""
+    return _call(call)
 
 
 def _call(call: Call) -> str:
@@ -74,6 +86,8 @@ def expression(expr: Expr) -> str:
         return literal(expr.value)
     if isinstance(expr, Name):
         return expr.name
+    if isinstance(expr, CallValue):
+        return _call(expr.call)
     if isinstance(expr, Unary):
         operator = "not " if expr.op == "not" else "-"
         return operator + _operand(expr.operand, _UNARY)

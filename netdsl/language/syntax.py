@@ -80,6 +80,24 @@ class Call:
     pos: tuple[int, int]
 
 
+class CallValue(Expr):
+    """A call written where a value goes: an option of a choice (`conv_bn(c, ks=5)`), or the
+    space a parameter is drawn from (`choice(32, 64)`, `range(16, 128, step=16)`)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: Call):
+        self.call, self.pos = call, call.pos
+
+
+@dataclass
+class InputChoice:
+    """`<- choice(a, b, c, k=2)`: the node reads `k` (1 unless given) of the paths."""
+    refs: list[str]
+    k: Expr | None
+    pos: tuple[int, int]
+
+
 @dataclass
 class Item:
     label: str | None
@@ -87,7 +105,7 @@ class Item:
     call: Call
     repeat: Expr | None
     condition: Expr | None
-    inputs: list[str] | None
+    inputs: list[str] | InputChoice | None
     inputs_pos: tuple[int, int] | None
 
 
@@ -132,6 +150,13 @@ class _NumberTooLarge(Exception):
         self.pos = pos
 
 
+class _Misplaced(Exception):
+    """Text the grammar takes but the language does not, at (line, column)."""
+
+    def __init__(self, message: str, pos: tuple[int, int]):
+        self.message, self.pos = message, pos
+
+
 def _pos(token) -> tuple[int, int]:
     return (token.line, token.column)
 
@@ -165,6 +190,9 @@ class _Syntax(lark.Transformer):
     def positional(self, c):
         return Arg(None, c[0], c[0].pos)
 
+    def call_value(self, c):
+        return CallValue(Call(str(c[0]), [a for a in c[1:] if a is not None], _pos(c[0])))
+
     def keyword(self, c):
         return Arg(str(c[0]), c[1], _pos(c[0]))
 
@@ -176,6 +204,18 @@ class _Syntax(lark.Transformer):
 
     def inputs(self, c):
         return [str(t) for t in c[1:]], _pos(c[0])
+
+    def input_choice(self, c):
+        name, refs, k = c[1], [t for t in c[2:] if isinstance(t, lark.Token)], None
+        if str(name) != "choice":
+            raise _Misplaced(f"'<- {name}(...)': the only call after '<-' is choice(...)",
+                             _pos(name))
+        if refs and isinstance(c[-1], Expr):  # `k=...`: its name is the last path read
+            keyword, k = refs.pop(), c[-1]
+            if str(keyword) != "k":
+                raise _Misplaced(f"choice of inputs takes k=..., not {keyword}=...",
+                                 _pos(keyword))
+        return InputChoice([str(t) for t in refs], k, _pos(name)), _pos(c[0])
 
     def number(self, c):
         text = str(c[0])
@@ -265,6 +305,8 @@ def parse_statements(source: Source) -> list:
         return _parser().parse(source.text)
     except _NumberTooLarge as e:
         raise NetdslError("number too large", source.at(e.pos)) from None
+    except _Misplaced as e:
+        raise NetdslError(e.message, source.at(e.pos)) from None
     except lark.UnexpectedCharacters as e:
         char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
         raise NetdslError(f"unexpected character {char!r}", source.at((e.line, e.column))) from None
