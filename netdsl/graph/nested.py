@@ -177,19 +177,37 @@ class InputError(NetdslError):
 def resolved_leaves(flat: list[tuple[str, tuple[Any, list]]]
                     ) -> Iterator[tuple[str, Any, list[str]]]:
     """Each leaf of `pipeline`'s listing as (path, leaf, absolute input paths), in written
-    order; an input that is not a node raises InputError for its leaf."""
+    order. An input that names a group stands for the group's output, its last node written
+    (so `<- n1` reads a block's output whatever the block made); one that is neither raises
+    InputError for its leaf."""
     order = [path for path, _ in flat]
     known = set(order)
+    outputs: dict[str, str] = {}  # group -> its last node, in written order; found if asked
     for index, (path, (leaf, inputs)) in enumerate(flat):
         try:
             absolute = [resolve(path, rel, order, index) for rel in inputs]
         except NetdslError as e:
             raise InputError(e.message, index, climbs=True) from None
+        if not known.issuperset(absolute):
+            if not outputs:
+                outputs = _group_outputs(order)
+            absolute = [source if source in known else outputs.get(source, source)
+                        for source in absolute]
         missing = [source for source in absolute if source not in known]
         if missing:
             raise InputError(f"'{path}' uses '{missing[0]}', which is not in the network",
                              index, climbs=False)
         yield path, leaf, absolute
+
+
+def _group_outputs(order: list[str]) -> dict[str, str]:
+    outputs = {}
+    for path in order:
+        group = path
+        while SEP in group:
+            group = group.rpartition(SEP)[0]
+            outputs[group] = path
+    return outputs
 
 
 def flatten(nested: Nested) -> Graph:

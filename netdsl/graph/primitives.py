@@ -326,7 +326,10 @@ def _pool(prim: str):
                                   f"size {k}")
         if k > min(h, w) + 2 * padding:
             raise NetdslError(f"{prim}: kernel size {k} is larger than the {h}x{w} input")
-        return (("kernel_size", k), ("stride", stride), ("padding", padding))
+        window = (("kernel_size", k), ("stride", stride), ("padding", padding))
+        if prim == "avgpool":  # whether padded zeros count in the mean (NAS-Bench-201: no)
+            window += (("count_include_pad", switch(a["pad_counts"], "avgpool: pad_counts")),)
+        return window
     return check
 
 
@@ -422,11 +425,14 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                   f"padding={a['padding']}, dilation=1, ceil_mode=False"),
               colour=_POOLING, overwritable=True, names=_POOL_NAMES,
               module_defaults=_POOL_DEFAULTS, example="maxpool(3, stride=2, padding=1)"),
-    Primitive("avgpool", "AvgPool2d", _POOL_PARAMS, _pool("avgpool"), shape=_pool_shape,
-              flops=_pool_flops, repr=lambda a: (f"kernel_size={a['kernel_size']}, "
-                                                 f"stride={a['stride']}, padding={a['padding']}"),
-              colour=_POOLING, overwritable=True, names=_POOL_NAMES,
-              module_defaults=_POOL_DEFAULTS, example="avgpool(global)"),
+    Primitive("avgpool", "AvgPool2d", _POOL_PARAMS + (("pad_counts", True),), _pool("avgpool"),
+              shape=_pool_shape, flops=_pool_flops,
+              repr=lambda a: (f"kernel_size={a['kernel_size']}, stride={a['stride']}, "
+                              f"padding={a['padding']}"),
+              colour=_POOLING, overwritable=True,
+              names=_POOL_NAMES + (("pad_counts", "count_include_pad"),),
+              module_defaults=_POOL_DEFAULTS + (("count_include_pad", True),),
+              example="avgpool(3, stride=1, padding=1, pad_counts=false)"),
     Primitive("identity", "Identity", (), _no_args, colour="#eeeeee", example="identity"),
     # Zeros of its input's shape: the "none" edge of NAS-Bench-201's cells.
     Primitive("zero", "Zero", (), _no_args, colour="#eeeeee", example="zero"),
