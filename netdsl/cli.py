@@ -26,7 +26,8 @@ A network is a file (models/resnet9.net) or, with -e, a string:
 
 
 def _value(text: str) -> Any:
-    """A --set value: true/false, an integer or a number."""
+    """A --set value: true/false, an integer, a number, or else the text (an option's name:
+    the network says whether it takes it)."""
     if text in ("true", "false"):
         return text == "true"
     for kind in (int, float):
@@ -34,18 +35,14 @@ def _value(text: str) -> Any:
             return kind(text)
         except ValueError:
             pass
-    raise ValueError(text)
+    return text
 
 
 def _binding(text: str) -> tuple[str, Any]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE")
-    try:
-        return name.strip(), _value(value.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}': the value must be a number or true/false") from None
+    return name.strip(), _value(value.strip())
 
 
 def _count(text: str) -> int:
@@ -86,7 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     # Flag sets shared by commands: argparse parents.
     bindings = _Parser(add_help=False)
     bindings.add_argument("--set", metavar="NAME=VALUE", type=_binding, action="append",
-                          default=[], help="bind a parameter the network declares (repeatable)")
+                          default=[], help="bind a parameter or choice the network declares "
+                          "(repeatable); a choice of blocks or items takes an option by name "
+                          "or by place (0, 1, ...)")
+    bindings.add_argument("--nb201", metavar="ARCH",
+                          help="bind the six edges of models/nb201.net from a NAS-Bench-201 "
+                          "architecture string, |nor_conv_3x3~0|+|...|+|...|")
     shaped = _Parser(add_help=False)
     shaped.add_argument("--input-shape", metavar="C,H,W", type=_shape,
                         default=DEFAULT_INPUT_SHAPE,
@@ -104,9 +106,12 @@ def _parser() -> argparse.ArgumentParser:
                                description="Print the network: a summary table (output shape, "
                                "parameters and FLOPs per node, totals per stage), the seed's "
                                "operations listing, or the resolved graph as JSON.")
-    show.add_argument("--format", choices=("summary", "ops", "json"), default="summary",
+    show.add_argument("--format", choices=("summary", "ops", "json", "dsl", "nb201"),
+                      default="summary",
                       help="summary (default): shapes, weights, FLOPs per image; "
-                      "ops: Page's (path, (op, inputs)) listing; json: the resolved graph")
+                      "ops: Page's (path, (op, inputs)) listing; json: the resolved graph; "
+                      "dsl: the network as standalone DSL text, no choice left; nb201: its "
+                      "NAS-Bench-201 architecture string (models/nb201.net)")
 
     draw = commands.add_parser("draw", parents=[sized, laid_out],
                                help="draw the network with graphviz",
@@ -158,6 +163,18 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("second", help="a .net file")
     diff.add_argument("-o", "--output", metavar="FILE", help="draw both: .svg, .png, .pdf, .dot")
 
+    space = commands.add_parser(
+        "space", parents=[sized], help="list the choices a .net file declares, and count them",
+        description="List every choice point of the network's text (a parameter's choice or "
+        "range, an item's or inputs' choice, by the name a search, --set and the trials use), "
+        "with its options and default, and the number of networks the text describes: exact, "
+        "also when choices sit inside blocks, repeats or other choices' options (counted by "
+        "walking them, up to 5,000 bindings; past that an upper bound, said so). Every option "
+        "is bound once and checked against --input-shape.")
+    space.add_argument("--format", choices=("text", "nni", "json"), default="text",
+                       help="text (default); nni: NNI's search_space.json of the same space; "
+                       "json: the points and the count")
+
     commands.add_parser("check", parents=[sized], help="validate only: exit 0 if valid, 2 if not",
                         description="Parse and check the network; print one line and exit 0 "
                         "if it is valid, print the error and exit 2 if not.")
@@ -181,8 +198,9 @@ def _parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
-        description="Sample the search space (NNI's search_space.json format) with an Optuna "
-        "tuner; each trial binds the network's parameters and trainer settings, trains with "
+        description="Sample the network's own choices (choice(...), range(...), logrange(...) "
+        "in its text) and the search space of --space (NNI's search_space.json format) with an "
+        "Optuna tuner; each trial binds the network's parameters and trainer settings, trains with "
         "the shared trainer on data loaded once, and is stored, so the same command resumes. "
         "Trials whose network fails, diverges or runs out of memory are recorded as failed.")
     _search_arguments(search)
@@ -227,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="a search's: the folder for its images (default: plots); runs': "
                       "the image, .png, .svg or .pdf (default: curves.png)")
     for command, func in (("show", _show), ("draw", _draw), ("export", _export), ("fmt", _fmt),
-                          ("diff", _diff), ("check", _check), ("run", _train),
+                          ("diff", _diff), ("space", _space), ("check", _check), ("run", _train),
                           ("search", _search), ("trial", _trial), ("trials", _trials),
                           ("best", _best), ("plot", _plot)):
         commands.choices[command].set_defaults(func=func)
@@ -262,15 +280,23 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     from .search.loop import OBJECTIVES, PRUNERS, TUNERS
     from .settings import search_keys
 
-    search.add_argument("--space", required=True, metavar="SPACE.json",
+    search.add_argument("--space", metavar="SPACE.json",
                         help="NNI's search_space.json format; keys bind the network's parameters "
-                        "or trainer settings (" + ", ".join(search_keys()) + ")")
+                        "and choices or trainer settings (" + ", ".join(search_keys()) + "). "
+                        "Without it, the choices the .net file declares are searched")
     search.add_argument("--trials", type=int, required=True, metavar="N",
                         help="the search's total budget: a finished search adds nothing when run "
                         "again, an interrupted one continues up to N")
     _study_arguments(search)
     search.add_argument("--tuner", choices=TUNERS, default="tpe",
-                        help="Optuna sampler (default: tpe)")
+                        help="Optuna sampler (default: tpe); evolution: regularized evolution "
+                        "(Real et al. 2019)")
+    search.add_argument("--population", type=int, default=10, metavar="P",
+                        help="evolution: the population, the P newest finished trials; the "
+                        "first P trials are drawn at random (default: 10)")
+    search.add_argument("--tournament", type=int, default=3, metavar="S",
+                        help="evolution: how many of the population are sampled; the best of "
+                        "them is mutated in one choice (default: 3)")
     search.add_argument("--pruner", choices=PRUNERS, default="none",
                         help="stop poor trials early on their per-epoch accuracy (default: none)")
     search.add_argument("--objectives", choices=OBJECTIVES, default="accuracy",
@@ -404,6 +430,12 @@ def _show(args: argparse.Namespace) -> int:
         print(operations(bound.nested))
     elif args.format == "json":
         print(to_json(bound.graph))
+    elif args.format == "dsl":
+        print(bound.text, end="")
+    elif args.format == "nb201":
+        from .nb201 import from_bound
+
+        print(from_bound(bound))
     else:
         print(bound.summary())
     return 0
@@ -417,6 +449,44 @@ def _draw(args: argparse.Namespace) -> int:
                                        depth=args.depth, rankdir=args.rankdir), args.output)
     print(f"wrote {written}")
     return 0
+
+
+def _space(args: argparse.Namespace) -> int:
+    import json
+
+    family = _family(args)
+    space = family.space(dict(args.set), input_shape=args.input_shape)
+    if args.format == "nni":
+        print(json.dumps({point.name: point.nni() for point in space.points}, indent=1))
+        if not space.static:
+            print(f"netdsl: note: some of {family.name}'s choices are met only for some values "
+                  "of others; NNI draws every key, and a network ignores the ones it does not "
+                  "meet", file=sys.stderr)
+        return 0
+    if args.format == "json":
+        print(json.dumps({"networks": space.count, "exact": space.exact, "static": space.static,
+                          "points": [{"name": p.name, "kind": p.kind, "default": p.default,
+                                      **p.nni()} for p in space.points]}, indent=1))
+        return 0
+    if not space.points:
+        print(f"{family.name}: no choices (choice(...), range(...), logrange(...)): one network")
+        return 0
+    if space.count is None:
+        count = "endless networks (a range of real numbers)"
+    else:
+        count = f"{'' if space.exact else 'at most '}{space.count:,} networks"
+    fixed = "" if space.static else "; some choices are met only for some values of others"
+    print(f"{family.name}: {len(space.points)} choice point"
+          f"{'s' * (len(space.points) != 1)}, {count}{fixed}")
+    width = max((len(p.name) for p in space.points), default=0)
+    for point in space.points:
+        print(f"  {point.name:<{width}}  {point.kind:<6}  {point.describe_options()}  "
+              f"(default {_shown(point.default)})")
+    return 0
+
+
+def _shown(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -488,6 +558,10 @@ def _default_outputs(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "nb201", None) is not None:
+            from .nb201 import edges
+
+            args.set = [*args.set, *edges(args.nb201).items()]
         _default_outputs(args)
         _refuse_clashes(args)
         return args.func(args)

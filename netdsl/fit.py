@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .errors import NetdslError
 from .graph import format_shape
 from .language import Bound, Family
+from .language.choices import Chooser, at_defaults
 
 if TYPE_CHECKING:
     import runtime
@@ -106,14 +107,23 @@ def data_from(args: argparse.Namespace, device, seed: int):
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",
-                 values: dict[str, Any] | None = None) -> Bound:
-    """`family` bound for `data`: checked against its images' shape; a family declaring
-    `classes` gets the dataset's class count unless `values` binds it. (Outputs that do not
-    fit the classes are the trainer's error, before any step: it checks any model.)"""
+                 values: dict[str, Any] | None = None, chooser: Chooser = at_defaults) -> Bound:
+    """`family` bound for `data`: checked against its images' shape, its choices not in
+    `values` as `chooser` picks them; a family declaring `classes` gets the dataset's class
+    count unless `values` binds it. (Outputs that do not fit the classes are the trainer's
+    error, before any step: it checks any model.)"""
+    return family.bind(with_classes(family, data, values), input_shape=data.image_shape,
+                       chooser=chooser)
+
+
+def with_classes(family: Family, data: "runtime.DeviceData",
+                 values: dict[str, Any] | None) -> dict[str, Any]:
+    """`values`, and the dataset's class count for a family declaring `classes` that they do
+    not bind."""
     values = dict(values or {})
     if "classes" in family.parameters and "classes" not in values:
         values["classes"] = len(data.classes)
-    return family.bind(values, input_shape=data.image_shape)
+    return values
 
 
 def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe",

@@ -141,7 +141,7 @@ def space_point(name: str, kind: str, args: list, keywords: dict, where: str) ->
     """The point a `param` declares with `choice(...)`, `range(...)` or `logrange(...)`:
     `args` are its evaluated options or bounds (a Callee for a block or primitive), `keywords`
     its `default=` and `step=`. `where` names it in errors."""
-    unknown = set(keywords) - ({"default"} | ({"step"} if kind != "choice" else set()))
+    unknown = set(keywords) - ({"default"} | ({"step"} if kind == "range" else set()))
     if unknown:
         raise NetdslError(f"{where}: {kind}(...) takes no '{sorted(unknown)[0]}='")
     if kind == "choice":
@@ -208,3 +208,55 @@ class Space:
     count: int | None
     exact: bool
     static: bool  # the same points whatever is chosen: a grid can cover it
+
+
+PROBES = 32          # values of one point tried to see whether it changes the other points
+MAX_EXPANSIONS = 5000  # bindings spent counting a space whose points depend on each other
+
+
+def explore(points_of: Callable[[dict[str, Any]], dict[str, ChoicePoint]]) -> Space:
+    """The space of a family whose binding with values `picks` (by point name, the rest at
+    their defaults) meets the points `points_of(picks)` returns, or raises. A point's value is
+    tried alone (up to PROBES of them); if no value changes which points are met, the space is
+    static and its size the product of the points' sizes. Otherwise every combination is
+    walked, point by point as they are met, up to MAX_EXPANSIONS bindings; past that the
+    count is an upper bound (the product over every point seen)."""
+    base = points_of({})
+    seen = dict(base)
+    static = True
+    for point in base.values():
+        if point.size is None:
+            continue
+        values = point.values()
+        if len(values) > PROBES:  # the ends and evenly spaced values between
+            values = [values[round(i * (len(values) - 1) / (PROBES - 1))] for i in range(PROBES)]
+        for value in values:
+            if value == point.default:
+                continue
+            met = points_of({point.name: value})
+            if met != base:
+                static = False
+                for name, other in met.items():
+                    seen.setdefault(name, other)
+    sizes = [point.size for point in seen.values()]
+    if None in sizes:
+        return Space(tuple(seen.values()), None, True, static)
+    if static:
+        return Space(tuple(seen.values()), math.prod(sizes), True, True)
+    leaves, expansions, stack = 0, 0, [{}]
+    while stack and expansions < MAX_EXPANSIONS:
+        picks = stack.pop()
+        met = points_of(picks)
+        expansions += 1
+        for name, point in met.items():
+            seen.setdefault(name, point)
+        open_point = next((point for name, point in met.items() if name not in picks), None)
+        if open_point is None:
+            leaves += 1
+        else:
+            stack.extend({**picks, open_point.name: value}
+                         for value in reversed(open_point.values()))
+    if stack:
+        return Space(tuple(seen.values()), math.prod(p.size for p in seen.values()), False,
+                     False)
+    return Space(tuple(seen.values()), leaves, True, False)

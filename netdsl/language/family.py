@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
 from ..graph import INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, summary, to_json
-from .choices import Callee, ChoicePoint, Chooser, at_defaults
+from .choices import Callee, ChoicePoint, Chooser, Space, at_defaults, explore
 from .check import resolve_ops
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
 from .printer import print_statements
@@ -84,6 +84,29 @@ class Family:
         without checking the network's shapes (for a caller that does not know the input shape
         yet)."""
         self._expand(values, at_defaults)
+
+    @functools.cached_property
+    def choice_points(self) -> dict[str, ChoicePoint]:
+        """The choice points met at the defaults (others may be met when they are not)."""
+        return self._expand({}, at_defaults)[2].points
+
+    def space(self, values: dict[str, Any] | None = None, *,
+              input_shape: Shape = DEFAULT_INPUT_SHAPE) -> Space:
+        """The networks the family's choices describe (see `choices.explore`), with `values`
+        bound. Each option a probe binds is checked against `input_shape`: one that does not
+        fit is an error naming the choice and the option."""
+        values = dict(values or {})
+
+        def points_of(picks: dict[str, Any]) -> dict[str, ChoicePoint]:
+            try:
+                return self.bind({**values, **picks}, input_shape=input_shape).points
+            except NetdslError as e:
+                if not picks:
+                    raise
+                said = ", ".join(f"{name} = {value}" for name, value in picks.items())
+                raise NetdslError(f"with {said}: {e.message}", e.location, e.notes) from None
+
+        return explore(points_of)
 
     def _expand(self, values: dict[str, Any], chooser: Chooser
                 ) -> tuple[dict[str, Any], Nested, Choices]:

@@ -21,16 +21,17 @@ from typing import Any, Callable
 from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights
+from ..fit import (Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights,
+                   with_classes)
 from ..graph import fits
 from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         recipe_from_args, search_keys)
-from .space import Space, grid, keys, load_space, sample, whole_valued
+from .space import Space, grid, keys, load_space, sample, suggest, whole_valued
 from .storage import counted, open_storage, retry, spends_budget
 from .study import print_best
 
-TUNERS = ("tpe", "random", "grid", "cmaes")
+TUNERS = ("tpe", "random", "grid", "cmaes", "evolution")
 PRUNERS = ("none", "median", "hyperband")
 OBJECTIVES = ("accuracy", "accuracy,time", "accuracy,flops")
 
@@ -46,7 +47,8 @@ def split_values(values: dict[str, Any], family: Family) -> tuple[dict, dict]:
     """Values in NNI's form -> (network bindings, recipe keys). A key the family declares
     binds the network; a recipe key (see netdsl.settings) sets the trainer; a nested choice
     {"_name": ..., keys...} binds its keys (and its `_name`, if the family declares the
-    choice's own key). Any other key is an error."""
+    choice's own key), and so does a key that may name one of its choice points (any key, in a
+    family with choices: binding says which it does not). Any other key is an error."""
     bindings, changes = {}, {}
     for key, value in values.items():
         if isinstance(value, dict) and "_name" in value:
@@ -60,6 +62,8 @@ def split_values(values: dict[str, Any], family: Family) -> tuple[dict, dict]:
             bindings[key] = value
         elif is_recipe_key(key):
             changes[key] = value
+        elif family.choice_points:
+            bindings[key] = value
         else:
             raise NetdslError(_neither(f"'{key}'", family))
     return bindings, changes
@@ -70,14 +74,19 @@ def check_space_fits(space: Space, family: Family) -> None:
     offer values of the kind the key takes, and keys of whole numbers (channels, depth,
     epochs) must not draw fractions."""
     for key, spec in keys(space).items():
-        if key not in family.parameters and not is_recipe_key(key):
+        point = family.choice_points.get(key)
+        if key not in family.parameters and point is None and not is_recipe_key(key):
             raise NetdslError(_neither(f"search space key '{key}'", family))
         parameter = family.parameters.get(key)
         if spec["_type"] == "choice":
             for option in spec["_value"]:
-                _check_option(key, option, parameter)
+                _check_option(key, option, family)
             continue
-        if (parameter.kind == "switch" if parameter else key_kind(key) in (bool, str)):
+        if point is not None and point.options:
+            raise NetdslError(f"search space key '{key}' takes one of its options "
+                              f"({point.describe_options()}); {spec['_type']} draws numbers: "
+                              "use choice")
+        if (parameter.kind in ("switch", "op") if parameter else key_kind(key) in (bool, str)):
             raise NetdslError(f"search space key '{key}' takes one of a fixed set of values; "
                               f"{spec['_type']} draws numbers: use choice")
         whole = parameter.kind == "whole" if parameter else key_kind(key) is int
@@ -87,10 +96,22 @@ def check_space_fits(space: Space, family: Family) -> None:
                               "quniform with whole bounds and q")
 
 
-def _check_option(key: str, option: Any, parameter) -> None:
-    """A choice's option must be a value the parameter or setting can take."""
+def _check_option(key: str, option: Any, family: Family) -> None:
+    """A choice's option must be a value the parameter, choice point or setting can take."""
+    parameter, point = family.parameters.get(key), family.choice_points.get(key)
+    if point is not None:
+        try:
+            point.check(option)
+        except NetdslError as e:
+            raise NetdslError(f"search space key '{key}': {e.message}") from None
+        return
     if parameter is None:
         key_value(key, option)  # raises, naming the key and the field's rule
+        return
+    if parameter.kind == "op":
+        if option not in family.callables:
+            raise NetdslError(f"search space key '{key}' takes blocks and primitives by name, "
+                              f"but its choice offers {option!r}")
         return
     if not fits(option, parameter.kind):
         want = {"switch": "true or false", "whole": "whole numbers",
@@ -239,7 +260,9 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
 
     bindings, changes = split_values(values, search.family)
     recipe = apply(search.recipe, changes)
-    bound = bind_to_data(search.family, search.data, {**search.base, **bindings})
+    bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
+                         lambda point: suggest(trial, point, grid_mode=search.grid is not None))
+    trial.set_user_attr("values", {**values, **bound.choices})  # what the text chose too
     key = fingerprint(bound, recipe)
     trial.set_user_attr("dsl", bound.text)
     trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
@@ -285,7 +308,7 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     if result.status == "stopped":
         raise optuna.TrialPruned()
     print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
-          f"{result.train_time:.1f} s, {json.dumps(values)}")
+          f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
     if not search.multi:
         return fitted.accuracy
     cost = result.train_time if search.objectives == "accuracy,time" else bound.flops
@@ -307,19 +330,26 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     from optuna.trial import TrialState
 
     # -- everything checked before any data moves ------------------------------------------------
-    space = load_space(args.space)
+    space = load_space(args.space) if args.space is not None else {}
     check_space_fits(space, family)
-    grid_values = grid(space) if args.tuner == "grid" else None
+    base = dict(args.set)
+    if not space and not family.choice_points:
+        raise NetdslError(f"nothing to search: {family.name} declares no choice(...), range(...) "
+                          "or logrange(...), and no --space is given")
     if args.trials < 1:
         raise NetdslError(f"bad option: --trials must be at least 1, got {args.trials}")
     if args.timeout is not None and not args.timeout > 0:
         raise NetdslError(f"bad option: --timeout must be a positive number of seconds, "
                           f"got {args.timeout}")
+    if args.tuner == "evolution" and not (2 <= args.population and
+                                          1 <= args.tournament <= args.population):
+        raise NetdslError(f"bad option: evolution needs --population of at least 2 and "
+                          f"--tournament from 1 to the population, got {args.population} and "
+                          f"{args.tournament}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
     recipe, optional = recipe_from_args(args)
     device = device_from(args)
-    base = dict(args.set)
     early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
 
     storage = open_storage(args.storage)
@@ -335,12 +365,18 @@ def _search(args: argparse.Namespace, family: Family) -> int:
             print(f"search '{name}' has its {count_before} trials already; nothing to do "
                   f"(see: netdsl trials --name {name})")
             return 0
+    initial = load_weights(args.init_from)
+    data = data_from(args, device, recipe.seed)
+    # Every option of the text's choices checked against the data's images, once.
+    chosen = family.space(with_classes(family, data, base), input_shape=data.image_shape)
+    grid_values = _grid_of(space, chosen, base, family.name) if args.tuner == "grid" else None
     seed = (recipe.seed + count_before) % SEEDS  # a resumed search draws new points
     sampler = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "grid": lambda: _grid_sampler()(grid_values, seed=recipe.seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+        "evolution": lambda: _evolution(args.population, args.tournament, seed),
     }[args.tuner]()
     pruner = {"none": optuna.pruners.NopPruner,
               "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
@@ -356,8 +392,6 @@ def _search(args: argparse.Namespace, family: Family) -> int:
         retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
     optuna.storages.fail_stale_trials(study)
 
-    initial = load_weights(args.init_from)
-    data = data_from(args, device, recipe.seed)
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
                     args.objectives, study, args.trials)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
@@ -388,6 +422,28 @@ def _search(args: argparse.Namespace, family: Family) -> int:
               f"{(elapsed - epochs) / len(mine):.3f} s per trial outside the epochs; "
               f"peak memory {_peak_memory_mb(data.device):.0f} MB")
     return 0
+
+
+def _grid_of(space: Space, chosen, base: dict[str, Any], name: str) -> dict[str, list]:
+    """Every value of each key of `space` and each choice point of the text (`chosen`) that
+    `base` does not bind: the grid."""
+    values = grid(space) if space else {}
+    for point in chosen.points:
+        if point.name in space or point.name in base:
+            continue
+        if not chosen.static or point.size is None:
+            raise NetdslError(f"grid search needs a fixed, finite set of choices; {name}'s "
+                              f"choice '{point.name}' " + (
+                                  "offers real numbers" if point.size is None
+                                  else "is met only for some values of other choices"))
+        values[point.name] = point.values()
+    return values
+
+
+def _evolution(population: int, tournament: int, seed: int):
+    from .evolution import RegularizedEvolution
+
+    return RegularizedEvolution(population, tournament, seed=seed)
 
 
 def _grid_sampler():

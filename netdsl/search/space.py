@@ -164,6 +164,18 @@ def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
     return values
 
 
+def suggest(trial, point, grid_mode: bool = False) -> Any:
+    """A value for a choice point of the network's own text (`language.choices`), drawn
+    through the Optuna `trial` under the point's name: one of its options, or a number of its
+    range (whole, by its step, log-uniform for logrange)."""
+    if point.options or grid_mode:
+        return trial.suggest_categorical(point.name, point.values())
+    if point.kind == "whole":
+        return trial.suggest_int(point.name, point.low, point.high, step=point.step or 1,
+                                 log=point.log)
+    return trial.suggest_float(point.name, point.low, point.high, step=point.step, log=point.log)
+
+
 def _quantise(x: float, value: list) -> float:
     """NNI's q types: clip(round(x / q) * q, low, high); plain types pass through."""
     if len(value) < 3:
