@@ -11,6 +11,7 @@ from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
 from .graph import operations, to_json
 from .language import DEFAULT_INPUT_SHAPE, Family, read_text
+from .language.choices import INPUTS_MARK
 
 _EPILOG = """\
 A network is a file (models/resnet9.net) or, with -e, a string:
@@ -122,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="where to write (default: the .net file's name with .svg)")
     draw.add_argument("--show-identity", action="store_true",
                       help="draw Identity nodes too (hidden by default)")
+    draw.add_argument("--choices", action="store_true",
+                      help="outline in blue the nodes an item's or inputs' choice made")
     draw.add_argument("--shapes", action="store_true",
                       help="label each edge with the shape of the tensor it carries")
     draw.add_argument("--depth", type=_count, metavar="N",
@@ -445,8 +448,16 @@ def _draw(args: argparse.Namespace) -> int:
     from .module.draw import write_drawing
 
     bound = _bound(args)
+    marks = {}
+    if args.choices:  # the nodes an item's or inputs' choice made, outlined
+        for point in bound.points.values():
+            path = point.name.removesuffix(INPUTS_MARK)
+            if point.kind in ("item", "inputs"):
+                marks.update({node: "chosen" for node in bound.graph
+                              if node == path or node.startswith(path + "/")})
     written = write_drawing(bound.draw(show_identity=args.show_identity, shapes=args.shapes,
-                                       depth=args.depth, rankdir=args.rankdir), args.output)
+                                       depth=args.depth, rankdir=args.rankdir, marks=marks),
+                            args.output)
     print(f"wrote {written}")
     return 0
 
@@ -491,8 +502,11 @@ def _shown(value: Any) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     bound = _bound(args)
-    print(f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, "
-          f"{bound.weight_count:,} weights")
+    line = f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, {bound.weight_count:,} weights"
+    if bound.family.choice_points:  # every option of every choice is checked too
+        space = bound.family.space(dict(args.set), input_shape=args.input_shape)
+        line += (f" at the defaults; {len(space.points)} choice points, every option fits")
+    print(line)
     return 0
 
 

@@ -23,7 +23,8 @@ def _text(value: str) -> str:
 
 
 RANKDIRS = ("TB", "LR")
-DIFF_COLOURS = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59"}
+DIFF_COLOURS = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59",
+                "chosen": "#4575b4"}  # chosen: made by an item's or inputs' choice
 
 
 def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None,
@@ -34,7 +35,7 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
     the inputs, the module's repr as tooltip, and a one-row legend of the op types present.
     `shapes` (path -> output shape) labels each edge with the tensor it carries; `depth`
     collapses everything below that many path parts into one box per prefix, labelled with
-    its parameters and FLOPs from `costs`; `marks` (path -> added/removed/changed) outlines
+    its parameters and FLOPs from `costs`; `marks` (path -> added/removed/changed/chosen) outlines
     nodes in the diff's colours. Identity nodes are bypassed unless `show_identity`."""
     if rankdir not in RANKDIRS:
         raise NetdslError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")

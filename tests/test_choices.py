@@ -1,0 +1,346 @@
+"""Choices written in a .net file: values, ranges, shared ops, items and inputs; the space they
+describe (`netdsl space`); searching them (evolution too); NAS-Bench-201 in the language."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import netdsl
+import netdsl.nb201
+from conftest import clear_error, netdsl_cli
+from netdsl import NetdslError
+from netdsl.search.evolution import RegularizedEvolution
+from netdsl.search.storage import spends_budget
+
+EVERY_KIND = """\
+param w = choice(4, 8, default=8)
+param lr = logrange(0.01, 1)
+param depth = range(1, 2)
+param op = choice(relu, identity, zero)
+block twin(c) {
+    in: identity
+    x: choice(conv(c), conv(c, ks=5), identity)
+    y: conv(c) <- in
+    s: add <- choice(x, y, in, k=2)
+}
+a: conv(w) -> b: op -> t: twin(w) * depth -> mix: choice(conv_bn(w), zero, default=1)
+head(3)
+"""
+
+
+def error(text, **values):
+    with pytest.raises(NetdslError) as caught:
+        netdsl.load(text).bind(values)
+    return caught.value
+
+
+# ---- the choices ---------------------------------------------------------------------------
+
+def test_every_choice_has_a_stable_name_a_default_and_binds_by_name():
+    family = netdsl.load(EVERY_KIND)
+    bound = family.bind()
+    assert bound.choices == {"w": 8, "lr": 0.01, "depth": 1, "op": "relu", "t/x": "conv(c)",
+                             "t/s<-": "x,y", "mix": "zero"}
+    picked = family.bind({"w": 4, "depth": 2, "op": "zero", "t/x": 2, "t_1/x": "conv(c, ks=5)",
+                          "t_1/s<-": "y,in", "mix": "conv_bn(w)"})
+    assert picked.choices["t/x"] == "identity" and picked.choices["t_1/x"] == "conv(c, ks=5)"
+    graph = picked.graph
+    assert graph["b"][0].type == "Zero" and graph["t/x"][0].type == "Identity"
+    assert graph["t_1/x"][0].kwargs["kernel_size"] == 5
+    assert graph["t_1/s"][1] == ["t_1/y", "t_1/in"]
+    assert graph["mix/conv"][0].kwargs["out_channels"] == 4  # conv_bn: a group, its nodes
+    assert graph["pool"][1] == ["mix/relu"]  # head(3) reads the group mix at its output
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_a_bound_network_has_no_choice_left_and_its_text_is_the_same_network(data):
+    family = netdsl.load(EVERY_KIND)
+
+    def draw(point):
+        if point.size is None:
+            return data.draw(st.floats(point.low, point.high))
+        return data.draw(st.sampled_from(point.values()))
+
+    bound = family.bind(chooser=draw)
+    assert "choice(" not in bound.text and "range(" not in bound.text
+    again = netdsl.load(bound.text).bind()
+    assert again.graph == bound.graph and not again.choices
+
+
+def test_a_family_of_parameter_choices_prints_its_own_statements():
+    bound = netdsl.load("param w = choice(4, 8)\nparam op = choice(relu, zero)\n"
+                        "a: conv(w) -> b: op").bind(w=8, op="zero")
+    assert bound.text == "param w = 8\nparam op = zero\na: conv(w)\nb: op\n"
+
+
+@pytest.mark.parametrize("text, values, words, line, column", [
+    ("param w = choice()\na: conv(w)", {}, "needs at least one option", 1, 11),
+    ("param w = choice(4, true)\na: conv(w)", {}, "of one kind", 1, 11),
+    ("param w = choice(relu, 4)\na: conv(w)", {}, "not both", 1, 11),
+    ("param w = choice(4, 4)\na: conv(w)", {}, "listed twice", 1, 11),
+    ("param w = choice(4, 8, default=5)\na: conv(w)", {}, "default: choice 'w' takes", 1, 11),
+    ("param w = range(8, 4)\na: conv(w)", {}, "is empty", 1, 11),
+    ("param w = logrange(0, 4)\na: conv(w)", {}, "low above 0", 1, 11),
+    ("param w = logrange(1, 4, step=1)\na: conv(w)", {}, "takes no 'step='", 1, 11),
+    ("param w = pick(1, 4)\na: conv(w)", {}, "drawn from choice(...)", 1, 11),
+    ("param w = choice(conv_bn(4), zero)\na: conv(4)", {}, "by name, without arguments", 1, 18),
+    ("param w = choice(4, 8)\na: conv(w)", {"w": 6}, "choice 'w' takes one of 4, 8, got 6", 1, 11),
+    ("param w = range(4, 16, step=4)\na: conv(w)", {"w": 6}, "steps of 4", 1, 11),
+    ("a: conv(4) -> choice(relu, zero)", {}, "a choice needs a label", 1, 15),
+    ("a: conv(4) -> m: choice(relu, 4)", {}, "takes calls", 1, 31),
+    ("a: conv(4) -> m: choice(relu, nothing)", {}, "neither a primitive nor a block", 1, 31),
+    ("a: conv(4) -> m: choice(relu, zero, default=2)", {}, "default=2 but there are 2", 1, 18),
+    ("a: conv(4) -> m: choice(relu, zero)", {"m": "gelu"}, "choice 'm' takes one of relu, zero",
+     1, 18),
+    ("a: conv(4) -> s: add <- choice(a, nowhere)", {"s<-": "nowhere"},
+     "'s' uses 'nowhere', which is not in the network", 1, 22),
+    ("a: conv(4) -> s: add <- choice(a, input, k=3)", {}, "choice of 3 inputs from 2 paths", 1,
+     25),
+    ("a: conv(4) -> s: add <- pick(a, input)", {}, "the only call after '<-' is choice", 1, 25),
+    ("a: conv(4) -> m: range(1, 2)", {}, "what a param is drawn from", 1, 18),
+    ("block choice(c) {\n    conv(c)\n}\nchoice(4)", {}, "writes a choice", 1, 7),
+    ("a: conv(choice(4, 8))", {}, "is a call, not a value", 1, 9),
+])
+def test_bad_choices_are_located_errors(text, values, words, line, column):
+    e = error(text, **values)
+    assert words in e.message and (e.location.line, e.location.column) == (line, column), str(e)
+
+
+def test_an_option_that_does_not_fit_names_the_choice_and_the_option():
+    family = netdsl.load("a: conv(8) -> mix: choice(conv(8), conv(16)) -> s: add <- mix, a")
+    family.bind()  # the default fits
+    with pytest.raises(NetdslError) as caught:
+        family.space()
+    message = str(caught.value)
+    assert "with mix = conv(16)" in message and "16x32x32, 8x32x32" in message
+    assert caught.value.location.line == 1
+
+
+# ---- the space -----------------------------------------------------------------------------
+
+def test_the_space_counts_exactly_through_blocks_repeats_and_dependent_choices():
+    # w: 2 values; depth 1..2 twins, each with x (3) and s<- (3 pairs); mix: 2. The twins'
+    # points exist only as depth makes them: 2 * (9 + 9 * 9) * 2 networks. op: 3, lr: a range.
+    family = netdsl.load(EVERY_KIND.replace("param lr = logrange(0.01, 1)\n", ""))
+    space = family.space()
+    assert space.exact and not space.static
+    assert space.count == 2 * (9 + 9 * 9) * 2 * 3
+    assert {p.name for p in space.points} == {"w", "depth", "op", "t/x", "t/s<-", "t_1/x",
+                                              "t_1/s<-", "mix"}
+    # Every network it counts is a different one.
+    seen = set()
+    for w in (4, 8):
+        for depth in (1, 2):
+            for x in range(3 ** depth):
+                for s in range(3 ** depth):
+                    picks = {"w": w, "depth": depth, "t/x": x % 3, "t/s<-": s % 3}
+                    if depth == 2:
+                        picks.update({"t_1/x": x // 3, "t_1/s<-": s // 3})
+                    seen.add(family.bind(picks).fingerprint)
+    assert len(seen) == 2 * (9 + 81)
+    assert netdsl.load(EVERY_KIND).space().count is None  # logrange: endless
+
+
+def test_a_space_too_large_to_walk_is_an_upper_bound_and_says_so(monkeypatch):
+    from netdsl.language import choices
+
+    monkeypatch.setattr(choices, "MAX_EXPANSIONS", 20)
+    space = netdsl.load(EVERY_KIND.replace("param lr = logrange(0.01, 1)\n", "")).space()
+    assert not space.exact and space.count >= 2 * (9 + 81) * 2 * 3
+
+
+def test_netdsl_space_lists_points_and_counts(tmp_path):
+    run = netdsl_cli("space", "models/nb201.net", cwd=os.getcwd())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "models/nb201.net: 6 choice points, 15,625 networks"
+    assert "e3_2  op      nor_conv_3x3, nor_conv_1x1, avg_pool_3x3, skip_connect, none" in \
+        run.stdout
+    nni = json.loads(netdsl_cli("space", "models/nb201.net", "--format", "nni",
+                                cwd=os.getcwd()).stdout)
+    assert list(nni) == list(netdsl.nb201.EDGES)
+    assert nni["e1_0"] == {"_type": "choice", "_value": list(netdsl.nb201.OPS)}
+    ranges = netdsl_cli("space", "-e", "param w = range(8, 64, step=8)\nparam lr = logrange("
+                        "0.01, 1)\na: conv(w)", "--format", "nni", cwd=tmp_path)
+    assert json.loads(ranges.stdout) == {"w": {"_type": "quniform", "_value": [8, 64, 8]},
+                                         "lr": {"_type": "loguniform", "_value": [0.01, 1.0]}}
+    clear_error(netdsl_cli("space", "-e", "a: conv(8) -> m: choice(conv(8), conv(4)) -> "
+                           "s: add <- m, a", cwd=tmp_path), "with m = conv(4)")
+
+
+# ---- NAS-Bench-201 -------------------------------------------------------------------------
+
+# Weight counts of NB201's own TinyNetwork(C=16, N=5, classes=10), from the authors' code:
+# `python tests/benchmarks/nb201_reference.py AutoDL-Projects` (it also compares outputs).
+NB201_COUNTS = {
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+    "nor_conv_3x3~2|": 1_531_546,
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|": 73_306,
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+    "skip_connect~2|": 587_386,
+    "|avg_pool_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|avg_pool_3x3~0|none~1|"
+    "nor_conv_1x1~2|": 101_306,
+}
+
+
+@pytest.mark.parametrize("arch", NB201_COUNTS)
+def test_nb201_strings_convert_both_ways_with_the_authors_weight_counts(arch):
+    text = netdsl.nb201.to_text(arch)
+    bound = netdsl.load(text).bind()
+    assert bound.weight_count == NB201_COUNTS[arch]
+    assert netdsl.nb201.from_bound(bound) == arch
+    assert netdsl.nb201.from_bound(netdsl.nb201.family().bind(netdsl.nb201.edges(arch))) == arch
+    assert netdsl.nb201.to_text(netdsl.nb201.from_bound(bound)) == text
+
+
+def test_nb201_cells_are_wired_as_the_authors_wire_them():
+    bound = netdsl.nb201.family().bind(netdsl.nb201.edges(
+        "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_3x3~1|zero_x~2|"
+        .replace("zero_x", "nor_conv_3x3")), C=4, N=1)
+    graph = bound.graph
+    # node 1 = op(in); node 2 = op(in) + op(node 1); node 3 = the sum of one op of each.
+    assert graph["cell1/n1/relu"][1] == ["cell1/in"]
+    assert graph["cell1/n2"][1] == ["cell1/e2_0/avgpool", "cell1/e2_1/identity"]
+    assert graph["cell1/e2_1/identity"][1] == ["cell1/n1/bn"]
+    assert graph["cell1/n3"][1] == ["cell1/e3_0/zero", "cell1/e3_1/bn", "cell1/e3_2/bn"]
+    assert [graph[f"cell1/e3_{i}/relu"][1] for i in (1, 2)] == [["cell1/n1/bn"], ["cell1/n2"]]
+    pool = graph["cell1/e2_0/avgpool"][0].kwargs
+    assert (pool["kernel_size"], pool["stride"], pool["padding"],
+            pool["count_include_pad"]) == (3, 1, 1, False)
+    # ReLU -> Conv (no bias) -> BatchNorm; the reduction's shortcut is pool -> 1x1 conv.
+    assert [graph[f"reduce1/conv_a/{n}"][0].type for n in ("relu", "conv", "bn")] == [
+        "ReLU", "Conv2d", "BatchNorm"]
+    assert graph["reduce1/conv_a/conv"][0].kwargs["stride"] == 2
+    assert graph["reduce1/conv_a/conv"][0].kwargs["bias"] is False
+    assert graph["reduce1/shortcut"][1] == ["reduce1/pool"]
+    assert bound.shapes["reduce2/add"] == (16, 8, 8) and bound.output_shape == (10,)
+
+
+@pytest.mark.parametrize("arch, words", [
+    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|", "2 nodes"),
+    ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "column 2: unknown op 'conv'"),
+    ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 has 1 edges"),
+    ("|none~0|+|none~0|none~2|+|none~0|none~1|none~2|", "~0 to ~1"),
+    ("|none~0|+|none~0|none~0|+|none~0|none~1|none~2|", "takes node 0 twice"),
+    ("none~0+|none~0|none~1|+|none~0|none~1|none~2|", "expected |op~i|"),
+])
+def test_bad_nb201_strings_name_what_and_where(arch, words):
+    with pytest.raises(NetdslError, match=words.replace("|", r"\|").replace("~", "~")):
+        netdsl.nb201.edges(arch)
+
+
+def test_the_nb201_flag_binds_and_shows_both_ways(tmp_path):
+    arch = next(iter(NB201_COUNTS))
+    run = netdsl_cli("show", "models/nb201.net", "--nb201", arch, "--format", "dsl",
+                     cwd=os.getcwd())
+    assert run.returncode == 0 and run.stdout == netdsl.nb201.to_text(arch)
+    back = netdsl_cli("show", "-e", run.stdout, "--format", "nb201", cwd=tmp_path)
+    assert back.stdout.strip() == arch
+    clear_error(netdsl_cli("check", "models/nb201.net", "--nb201", "|x~0|", cwd=os.getcwd()),
+                "NB201 architecture")
+
+
+# ---- searching the text's choices ------------------------------------------------------------
+
+CHOICES = ("param prep = choice(4, 8)\nparam op = choice(relu, identity, zero)\n"
+           "a(prep, pool) -> x: op -> b(8, pool) -> head(3)")
+FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
+
+
+def test_evolution_mutates_one_choice_of_a_tournament_winner():
+    """On a toy objective: after the population fills, every trial is a member of the P newest
+    finished trials before it with exactly one value changed."""
+    names = [f"e{i}" for i in range(6)]
+    study = optuna.create_study(direction="maximize",
+                                sampler=RegularizedEvolution(population=5, tournament=2, seed=1))
+    study.optimize(lambda t: sum(len(t.suggest_categorical(n, ["a", "bb", "ccc"]))
+                                 for n in names), n_trials=40)
+    trials = study.trials
+    for index, trial in enumerate(trials[5:], start=5):
+        population = trials[index - 5:index]
+        changed = [sum(trial.params[n] != p.params[n] for n in names) for p in population]
+        assert 1 in changed, (trial.number, changed)
+    assert study.best_value > sum(len(t.params) for t in trials[:5]) / 5 * 2  # it climbs
+
+
+def test_search_takes_the_files_choices_without_a_space(tmp_path, image_folder):
+    run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4",
+                     "--name", "t", "--tuner", "evolution", "--population", "2",
+                     "--tournament", "1", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    assert all(set(r["values"]) == {"prep", "op"} for r in rows)
+    assert all("choice(" not in r["dsl"] for r in rows)
+    grid = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "6",
+                      "--name", "g", "--tuner", "grid", *FAST, cwd=tmp_path)
+    assert grid.returncode == 0, grid.stderr
+    rows = json.loads(netdsl_cli("trials", "--name", "g", "--json", cwd=tmp_path).stdout)
+    assert sorted((r["values"]["prep"], r["values"]["op"]) for r in rows) == sorted(
+        (p, o) for p in (4, 8) for o in ("relu", "identity", "zero"))
+    clear_error(netdsl_cli("search", "-e", "a: conv(4) -> head(3)", "--dataset",
+                           str(image_folder), "--trials", "2", *FAST, cwd=tmp_path),
+                "nothing to search")
+    clear_error(netdsl_cli("search", "-e", "param lr = logrange(0.1, 1)\n" + CHOICES,
+                           "--dataset", str(image_folder), "--trials", "2", "--tuner", "grid",
+                           *FAST, cwd=tmp_path), "choice 'lr' offers real numbers")
+
+
+def test_a_killed_evolution_resumes(tmp_path, image_folder):
+    args = [sys.executable, "-m", "netdsl", "search", "-e", CHOICES, "--dataset",
+            str(image_folder), "--trials", "4", "--name", "t", "--tuner", "evolution",
+            "--population", "2", "--tournament", "1", "--epochs", "200", "--batch-size", "32"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                 "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("search 't'"):
+            break
+    time.sleep(2)  # inside trial 0's 200 epochs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
+    run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4",
+                     "--name", "t", "--tuner", "evolution", "--population", "2",
+                     "--tournament", "1", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    retry = next(r for r in rows if r["retry_of"] == 0)
+    assert retry["values"] == rows[0]["values"] and retry["state"] == "complete"
+    assert sum(r["state"] == "complete" and not r["redrawn"] for r in rows) == 4
+
+
+def test_two_evolution_workers_never_train_one_network_twice(tmp_path, image_folder):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "netdsl", "search", "-e", CHOICES, "--dataset",
+               str(image_folder), "--trials", "5", "--name", "two", "--storage", url,
+               "--tuner", "evolution", "--population", "2", "--tournament", "1", *FAST]
+    env = {"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    workers = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
+    trials = optuna.load_study(study_name="two", storage=url).get_trials()
+    assert sum(spends_budget(t) for t in trials) == 5
+    trained = [t.user_attrs["fingerprint"] for t in trials
+               if t.state.name == "COMPLETE" and t.user_attrs.get("same_as") is None]
+    assert len(trained) == len(set(trained)) == 5
+
+
+def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
+    ok = netdsl_cli("check", "models/nb201.net", cwd=os.getcwd())
+    assert ok.returncode == 0 and "6 choice points, every option fits" in ok.stdout
+    clear_error(netdsl_cli("check", "-e", "a: conv(8) -> m: choice(conv(8), conv(4)) -> "
+                           "s: add <- m, a", cwd=tmp_path), "with m = conv(4)", "4x32x32")
+    text = "a: conv(8) -> m: choice(conv(8), relu) -> n: relu -> s: add <- choice(m, a, k=2)"
+    run = netdsl_cli("draw", "-e", text, "--choices", "-o", "c.dot", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    outlined = [line for line in (tmp_path / "c.dot").read_text().splitlines()
+                if "#4575b4" in line]
+    assert [line.split('label="')[1].split("\\n")[0] for line in outlined] == ["m", "s"]
