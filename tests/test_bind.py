@@ -24,11 +24,14 @@ def test_every_model_prints_back_to_itself(path):
 
 
 def values_for(family):
-    """Random values of each parameter's kind; whole numbers stay small enough to build."""
+    """Random values of each parameter's kind, or of its choice; whole numbers stay small
+    enough to build."""
     kinds = {"whole": st.integers(1, 24), "number": st.floats(0.01, 4, allow_nan=False),
              "switch": st.booleans()}
+    points = family.choice_points
     return st.fixed_dictionaries({}, optional={
-        name: kinds[p.kind] for name, p in family.parameters.items()})
+        name: st.sampled_from(points[name].values()) if name in points else kinds[p.kind]
+        for name, p in family.parameters.items()})
 
 
 FAMILIES = [netdsl.load(path) for path in MODELS]

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, SEP, Graph, Nested, Op, Shape, format_shape, pipeline
-from ..graph.nested import InputError, resolved_leaves
+from ..graph.nested import InputError, normpath, resolved_leaves
 from .evaluate import error_at
 
 
@@ -58,17 +58,32 @@ def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph]:
             raise error_at(f"{primitive.name} would give an empty output ({format_shape(shape)})",
                            leaf.frame)
         shapes[path], ops[path] = shape, op
-    return _replace_leaves(nested, ops), wiring.with_leaves(ops, input_shape, shapes)
+    graph = wiring.with_leaves(ops, input_shape, shapes)
+    return _replace_leaves(nested, ops, graph), graph
 
 
-def _replace_leaves(nested: Nested, ops: dict[str, Op | None], prefix: str = "") -> Nested:
+def _replace_leaves(nested: Nested, ops: dict[str, Op | None], graph: Graph,
+                    prefix: str = "") -> Nested:
+    """`nested` with each leaf its Op; an input that named a group names the group's output
+    node instead, so that the nested form is Page's, whose build_graph knows no groups."""
     out: Nested = {}
     for name, value in nested.items():
         path = prefix + name
         if isinstance(value, dict):
-            out[name] = _replace_leaves(value, ops, path + SEP)
+            out[name] = _replace_leaves(value, ops, graph, path + SEP)
         elif isinstance(value, tuple):
-            out[name] = (ops[path], value[1])
+            out[name] = (ops[path], [ref if normpath(f"{path}/../{ref}") == source
+                                     else _relative(path, source)
+                                     for ref, source in zip(value[1], graph[path][1])])
         else:
             out[name] = ops[path]
     return out
+
+
+def _relative(path: str, source: str) -> str:
+    """`source` as a path relative to the group of the node `path`."""
+    group, target = path.split(SEP)[:-1], source.split(SEP)
+    common = 0
+    while common < min(len(group), len(target) - 1) and group[common] == target[common]:
+        common += 1
+    return SEP.join([".."] * (len(group) - common) + target[common:])
