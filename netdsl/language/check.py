@@ -72,9 +72,9 @@ def _replace_leaves(nested: Nested, ops: dict[str, Op | None], graph: Graph,
         if isinstance(value, dict):
             out[name] = _replace_leaves(value, ops, graph, path + SEP)
         elif isinstance(value, tuple):
-            out[name] = (ops[path], [ref if normpath(f"{path}/../{ref}") == source
-                                     else _relative(path, source)
-                                     for ref, source in zip(value[1], graph[path][1])])
+            out[name] = (ops[path], [ref if prefix + ref == source or (
+                "." in ref and normpath(prefix + ref) == source) else _relative(path, source)
+                for ref, source in zip(value[1], graph[path][1])])
         else:
             out[name] = ops[path]
     return out

@@ -254,44 +254,53 @@ class Expander:
                 raise error_at(e.message, here) from None
             if count > MAX_REPEAT:
                 raise error_at(f"repeat count {count} is more than {MAX_REPEAT}", here)
-        if item.label is None and (call.name == "choice" or isinstance(item.inputs, InputChoice)):
+        chooses = call.name == "choice" or isinstance(item.inputs, InputChoice)
+        if chooses and item.label is None:
             raise error_at("a choice needs a label: the node's path names the choice", here)
         label = item.label
-        if label is None and call.name not in PRIMITIVES and call.name not in self.blocks and \
-                call.name not in SPACES and not isinstance(env.get(call.name), Callee):
-            label = call.name  # a stage: `layer1(128, pool)` is `layer1: stage(128, pool)`
+        if call.name != "choice":  # the same callee for every instance: found once
+            primitive, block = PRIMITIVES.get(call.name), None
+            if primitive is None:
+                block = self.blocks.get(call.name)
+                if block is None:  # a parameter naming a callee, or a stage
+                    primitive, block, here = self.callee(call, item, env, source, frame)
+                    if block is self.blocks["stage"] and label is None:
+                        label = call.name
         for i in range(count):
             name = None if label is None else label if i == 0 else f"{label}_{i}"
-            chosen = call
-            if call.name == "choice":
-                chosen = self.chosen_call(call, prefix + name, env, here)
             inputs = item.inputs
-            if isinstance(inputs, InputChoice):
-                inputs = self.chosen_inputs(inputs, prefix + name, env, moved(here, inputs.pos))
-            self.place(chosen, item, name, inputs, env, source, frame, nodes, prefix)
+            if chooses:
+                if call.name == "choice":
+                    chosen = self.chosen_call(call, prefix + name, env, here)
+                    primitive, block, here = self.callee(chosen, item, env, source, frame)
+                if isinstance(inputs, InputChoice):
+                    inputs = self.chosen_inputs(inputs, prefix + name, env,
+                                                moved(here, inputs.pos))
+            if primitive is not None:
+                self.add_primitive(primitive, chosen if call.name == "choice" else call, item,
+                                   name, inputs, env, here, nodes)
+            else:
+                sub = self.call_block(block, chosen if call.name == "choice" else call, env,
+                                      here, prefix + name + SEP if name is not None else prefix)
+                self.add_block(sub, item, name, inputs, source, here, nodes)
 
-    def place(self, call: Call, item: Item, name: str | None, inputs: list[str] | None,
-              env: dict, source: Source, frame: Frame, nodes: Nested, prefix: str) -> None:
-        """The nodes of one call: a primitive's node, or a block's group, named `name`."""
+    def callee(self, call: Call, item: Item, env: dict, source: Source, frame: Frame
+               ) -> tuple[Primitive | None, Block | None, Frame]:
+        """What `call` calls, a primitive or a block, and the frame to locate errors in it: a
+        parameter naming one (`e(c)`) calls that one; an unknown name without a label is a
+        stage (`layer1(128, pool)` is `layer1: stage(128, pool)`)."""
         here = frame + ((source, call.pos, call.name),)
+        if call.name in PRIMITIVES or call.name in self.blocks:
+            return PRIMITIVES.get(call.name), self.blocks.get(call.name), here
         callee = env.get(call.name)
-        target = callee.name if isinstance(callee, Callee) else call.name
-        if target in SPACES:
-            raise error_at(f"{target}(...) is what a param is drawn from; an item chooses "
+        if isinstance(callee, Callee):
+            return PRIMITIVES.get(callee.name), self.blocks.get(callee.name), here
+        if call.name in SPACES:
+            raise error_at(f"{call.name}(...) is what a param is drawn from; an item chooses "
                            "with choice(...)", here)
-        primitive = PRIMITIVES.get(target)
-        block = self.blocks.get(target)
-        if primitive is None and block is None:
-            if item.label is not None or target != call.name:
-                raise error_at(f"unknown block '{target}'", here)
-            block = self.blocks["stage"]  # named after the call by `item`
-            here = frame + ((source, call.pos, "stage"),)
-        if primitive is not None:
-            self.add_primitive(primitive, call, item, name, inputs, env, here, nodes)
-        else:
-            sub = self.call_block(block, call, env, here,
-                                  prefix + name + SEP if name is not None else prefix)
-            self.add_block(sub, item, name, inputs, source, here, nodes)
+        if item.label is not None:
+            raise error_at(f"unknown block '{call.name}'", here)
+        return None, self.blocks["stage"], frame + ((source, call.pos, "stage"),)
 
     def chosen_call(self, call: Call, path: str, env: dict, frame: Frame) -> Call:
         """The call an item choice `path: choice(option, ...)` makes: each option a call (or a
