@@ -74,6 +74,10 @@ def from_bound(bound: Bound) -> str:
     if missing:
         raise NetdslError(f"{bound.family.name} is not NAS-Bench-201's space: it has no "
                           f"parameter {missing[0]}")
-    ops = {edge: str(bound.parameters[edge]) for edge in EDGES}
+    return arch({edge: str(bound.parameters[edge]) for edge in EDGES})
+
+
+def arch(ops: dict[str, str]) -> str:
+    """The architecture string of the six edges' ops (`edges` read backwards)."""
     return "+".join("|" + "|".join(f"{ops[f'e{j}_{i}']}~{i}" for i in range(j)) + "|"
                     for j in range(1, NODES + 1))

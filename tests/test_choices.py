@@ -344,3 +344,17 @@ def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
     outlined = [line for line in (tmp_path / "c.dot").read_text().splitlines()
                 if "#4575b4" in line]
     assert [line.split('label="')[1].split("\\n")[0] for line in outlined] == ["m", "s"]
+
+
+@pytest.mark.parametrize("declared, values, nni", [
+    ("range(1, 4)", [1, 2, 3, 4], {"_type": "randint", "_value": [1, 5]}),
+    ("range(8, 32, step=8)", [8, 16, 24, 32], {"_type": "quniform", "_value": [8, 32, 8]}),
+    ("range(3, 12, step=4)", [3, 7, 11], {"_type": "choice", "_value": [3, 7, 11]}),
+    ("range(0.1, 0.5, step=0.1)", [0.1, 0.2, 0.3, 0.4, 0.5],
+     {"_type": "quniform", "_value": [0.1, 0.5, 0.1]}),
+    ("choice(true, false)", [True, False], {"_type": "choice", "_value": [True, False]}),
+])
+def test_a_finite_range_lists_its_values_and_writes_what_nni_draws_the_same(declared, values,
+                                                                            nni):
+    point = netdsl.load(f"param v = {declared}\na: conv(8)").space().points[0]
+    assert point.values() == values and point.size == len(values) and point.nni() == nni

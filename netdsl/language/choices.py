@@ -55,7 +55,8 @@ class ChoicePoint:
         if self.options:
             return len(self.options)
         if self.kind == "whole" or self.step is not None:
-            return int((self.high - self.low) // (self.step or 1)) + 1
+            # 1e-9: (0.5 - 0.1) / 0.1 is 3.9999999999999996, yet 0.5 is on the step
+            return math.floor((self.high - self.low) / (self.step or 1) + 1e-9) + 1
         return None
 
     def values(self) -> list:
@@ -106,9 +107,11 @@ class ChoicePoint:
             return {"_type": "choice", "_value": list(self.options)}
         if self.step is not None or self.kind == "whole":
             if self.log:
-                return {"_type": "qloguniform", "_value": [self.low, self.high, self.step or 1]}
+                return {"_type": "qloguniform", "_value": [self.low, self.high, 1]}
             if (self.step or 1) == 1 and self.kind == "whole":
                 return {"_type": "randint", "_value": [self.low, self.high + 1]}
+            if not _on_step(self.low, 0, self.step):  # NNI's q steps from 0, ours from low
+                return {"_type": "choice", "_value": self.values()}
             return {"_type": "quniform", "_value": [self.low, self.high, self.step]}
         return {"_type": "loguniform" if self.log else "uniform", "_value": [self.low, self.high]}
 
