@@ -270,6 +270,11 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
                       "$NETDSL_DATA, else ~/.cache/netdsl)")
     data.add_argument("--train-limit", type=_count, default=0, metavar="N",
                       help="train on a random N of the training images (default: all)")
+    data.add_argument("--valid-split", type=_count, default=0, metavar="N",
+                      help="hold out a random N of those training images (seeded by --seed) "
+                      "and evaluate every epoch, prune and select on them; the test set then "
+                      "only reports the final network's accuracy (default: 0, evaluate on the "
+                      "test set)")
     add_recipe_flags(parser.add_argument_group("recipe"))
     device = parser.add_argument_group("device")
     device.add_argument("--device", default="auto",

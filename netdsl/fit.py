@@ -32,6 +32,9 @@ class Fitted:
     result: "runtime.Result"
     model: "nn.Module"
     reused: dict[str, str] | None = None  # path -> copied/sliced/kept, when started from weights
+    # With a validation split: the trained network's accuracy on the test set, which nothing
+    # was chosen on (with test-time augmentation when the recipe has it).
+    test_accuracy: float | None = None
 
     @property
     def status(self) -> str:
@@ -53,26 +56,34 @@ class Fitted:
         the trainer's per-epoch record."""
         return {"dsl": self.bound.text, "values": self.bound.parameters,
                 "fingerprint": self.bound.fingerprint, "flops": self.bound.flops,
-                "weight_count": self.bound.weight_count,
+                "weight_count": self.bound.weight_count, "test_acc": self.test_accuracy,
                 "hyperparameters": self.recipe.to_dict(), **self.result.to_dict()}
 
 
 def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit: int = 0,
-              seed: int = 0, log: Callable[[str], None] | None = print) -> "runtime.DeviceData":
-    """A dataset (name or image folder) loaded once and put on `device`."""
+              valid_split: int = 0, seed: int = 0,
+              log: Callable[[str], None] | None = print) -> "runtime.DeviceData":
+    """A dataset (name or image folder) loaded once and put on `device`: a random
+    `train_limit` of its training images (all when 0), of which a random `valid_split` are
+    held out (none when 0) to evaluate runs on, the test set then kept for the report; `seed`
+    draws both."""
     import runtime
 
     try:
         images = runtime.load_images(dataset, data_dir)
         if train_limit:
             images = images.subset(train_limit, seed=seed)
+        if valid_split:
+            images = images.held_out(valid_split, seed=seed)
         data = runtime.DeviceData(images, device)
     except runtime.DataError as e:
         raise NetdslError(str(e)) from None
     if log:
-        log(f"{images.name}: {len(images.train_y):,} training and {len(images.test_y):,} test "
-            f"images of {format_shape(data.image_shape)}, {len(images.classes)} classes, "
-            f"on {device}")
+        evaluated = (f"{len(images.test_y):,} validation (held out, seed {seed}) and "
+                     f"{len(images.report_y):,} test" if valid_split
+                     else f"{len(images.test_y):,} test")
+        log(f"{images.name}: {len(images.train_y):,} training, {evaluated} images of "
+            f"{format_shape(data.image_shape)}, {len(images.classes)} classes, on {device}")
     return data
 
 
@@ -103,7 +114,7 @@ def device_from(args: argparse.Namespace):
 def data_from(args: argparse.Namespace, device, seed: int):
     """The dataset the flags name, on `device`; `seed` picks the --train-limit subset."""
     return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                     seed=seed)
+                     valid_split=args.valid_split, seed=seed)
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",
@@ -206,7 +217,15 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
                                progress=progress)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
-    return Fitted(bound, recipe, result, model, reused)
+    test_accuracy = None
+    if data.report is not None and result.status in ("finished", "stopped"):
+        _, test_accuracy = runtime.validate(model, data.report, recipe,
+                                            runtime.AUTOCAST_DTYPES[result.precision],
+                                            tta=recipe.tta)
+        if log:
+            log(f"test acc {test_accuracy:.4f} (the test set; the table's valid acc is the "
+                "held-out validation split)")
+    return Fitted(bound, recipe, result, model, reused, test_accuracy)
 
 
 BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that

@@ -46,7 +46,10 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         "netdsl_version": __version__, "dsl": bound.text, "source": family.name,
         "parameters": bound.parameters,
         "hyperparameters": recipe.to_dict() | {"runs": args.runs, "train_limit": args.train_limit},
-        "dataset": {"name": data.name, "train": data.train_size, "test": len(data.test_y),
+        "dataset": {"name": data.name, "train": data.train_size,
+                    **({"valid": len(data.test_y), "valid_seed": recipe.seed,
+                        "test": len(data.report.test_y)} if data.report is not None
+                       else {"test": len(data.test_y)}),
                     "classes": len(data.classes), "image_shape": list(data.image_shape)},
         "environment": runtime.environment(device), "runs": []}
     status = "finished"
@@ -59,7 +62,9 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
                      progress=not args.quiet and sys.stderr.isatty())
         if args.quiet:
             accuracy = "none" if fitted.accuracy is None else f"{fitted.accuracy:.4f}"
-            print(f"{fitted.status}: valid acc {accuracy}, {fitted.result.core_time:.1f} s")
+            test = "" if fitted.test_accuracy is None else f", test acc {fitted.test_accuracy:.4f}"
+            print(f"{fitted.status}: valid acc {accuracy}{test}, "
+                  f"{fitted.result.core_time:.1f} s")
         report["runs"].append(fitted.to_dict())
         status = fitted.status
         if status != "finished":

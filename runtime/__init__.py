@@ -19,7 +19,8 @@ from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 _LAZY = {
     "data": ("DeviceData",),
     "images": ("DataError", "Images", "default_data_dir", "load_images"),
-    "machine": ("choose_precision", "default_device", "environment", "free_memory"),
+    "machine": ("AUTOCAST_DTYPES", "choose_precision", "default_device", "environment",
+                "free_memory"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
                 "initialise_from_data", "predict", "table_header", "table_row", "train",

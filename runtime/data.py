@@ -3,6 +3,7 @@ augmented there a batch at a time with tensor ops (no per-sample Python). Loadin
 are images.py's."""
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import numpy as np
@@ -53,6 +54,13 @@ class DeviceData:
         self.test_x = to_nchw(images.test_x).to(self.device)
         self.test_y = torch.from_numpy(images.test_y).to(self.device)
         self.image_shape = tuple(self.test_x.shape[1:])
+        # With a validation split, runs are evaluated on it (test_x/_y) and the test set waits
+        # here for the final network's report.
+        self.report: DeviceData | None = None
+        if images.report_x is not None:
+            self.report = copy.copy(self)
+            self.report.test_x = to_nchw(images.report_x).to(self.device)
+            self.report.test_y = torch.from_numpy(images.report_y).to(self.device)
 
     @property
     def train_size(self) -> int:

@@ -42,8 +42,24 @@ class Images:
     classes: list[str]
     train_x: np.ndarray
     train_y: np.ndarray
-    test_x: np.ndarray
+    test_x: np.ndarray  # what runs are evaluated on: the test set, or a validation split
     test_y: np.ndarray
+    report_x: np.ndarray | None = None  # with a validation split: the test set, reported only
+    report_y: np.ndarray | None = None
+
+    def held_out(self, size: int, seed: int = 0) -> "Images":
+        """A random `size` of the training images held out as the set runs are evaluated on
+        (the validation split), the rest trained on; the test set becomes `report_x/_y`, for
+        the final network's test accuracy only."""
+        if not 0 < size < len(self.train_y):
+            raise DataError(f"{self.name}: a validation split of {size} images leaves none of "
+                            f"the {len(self.train_y)} training images to train on"
+                            if size > 0 else f"{self.name}: a validation split needs images")
+        order = np.random.RandomState(seed).permutation(len(self.train_y))
+        valid, train = order[:size], order[size:]
+        return Images(f"{self.name}, {size} held out", self.classes, self.train_x[train],
+                      self.train_y[train], self.train_x[valid], self.train_y[valid],
+                      self.test_x, self.test_y)
 
     def subset(self, train_limit: int, seed: int = 0) -> "Images":
         """A random `train_limit` of the training images (the test set stays whole)."""
@@ -51,7 +67,7 @@ class Images:
             return self
         keep = np.random.RandomState(seed).permutation(len(self.train_y))[:train_limit]
         return Images(f"{self.name}[{train_limit}]", self.classes, self.train_x[keep],
-                      self.train_y[keep], self.test_x, self.test_y)
+                      self.train_y[keep], self.test_x, self.test_y, self.report_x, self.report_y)
 
 
 # torchvision's datasets by name: (class, how it splits: "train" for train=True/False,

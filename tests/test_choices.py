@@ -327,10 +327,15 @@ def test_two_evolution_workers_never_train_one_network_twice(tmp_path, image_fol
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
     trials = optuna.load_study(study_name="two", storage=url).get_trials()
-    assert sum(spends_budget(t) for t in trials) == 5
+    assert sum(spends_budget(t) for t in trials) == 5, (
+        [(t.number, t.state.name, t.user_attrs.get("same_as"), t.user_attrs.get("redrawn"),
+          t.user_attrs.get("over_budget"), t.user_attrs.get("error")) for t in trials], outputs)
     trained = [t.user_attrs["fingerprint"] for t in trials
                if t.state.name == "COMPLETE" and t.user_attrs.get("same_as") is None]
-    assert len(trained) == len(set(trained)) == 5
+    assert len(trained) == len(set(trained)) == 5, (
+        [(t.number, t.state.name, t.user_attrs.get("fingerprint"), t.user_attrs.get("same_as"),
+          t.user_attrs.get("redrawn"), t.datetime_start, t.datetime_complete) for t in trials],
+        outputs)
 
 
 def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
@@ -358,3 +363,41 @@ def test_a_finite_range_lists_its_values_and_writes_what_nni_draws_the_same(decl
                                                                             nni):
     point = netdsl.load(f"param v = {declared}\na: conv(8)").space().points[0]
     assert point.values() == values and point.size == len(values) and point.nni() == nni
+
+
+# ---- select on a validation split, report on the test set -----------------------------------
+
+def test_a_validation_split_is_held_out_of_the_training_images_seeded():
+    import numpy as np
+
+    from runtime.images import Images
+
+    train_x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    images = Images("toy", ["a", "b"], train_x, np.arange(10) % 2,
+                    np.full((3, 1, 1, 1), 99, np.uint8), np.zeros(3, dtype=np.int64))
+    split = images.held_out(4, seed=1)
+    held, kept = set(split.test_x.ravel()), set(split.train_x.ravel())
+    assert len(held) == 4 and len(kept) == 6 and held | kept == set(range(10))
+    assert (split.report_x == 99).all() and len(split.report_y) == 3  # the test set waits
+    assert set(images.held_out(4, seed=1).test_x.ravel()) == held
+    assert set(images.held_out(4, seed=2).test_x.ravel()) != held
+
+
+def test_run_and_search_select_on_the_split_and_report_the_test_set(tmp_path, image_folder):
+    run = netdsl_cli("run", "-e", "a(8, pool) -> head(3)", "--dataset", str(image_folder),
+                     "--valid-split", "24", "--json", "r.json", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["dataset"]["train"] == 72 and record["dataset"]["valid"] == 24
+    assert record["dataset"]["test"] == 24 and record["dataset"]["valid_seed"] == 0
+    assert 0 <= record["runs"][0]["test_acc"] <= 1 and "test acc" in run.stdout
+    search = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder),
+                        "--valid-split", "24", "--trials", "2", "--name", "t", *FAST,
+                        cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    assert "(test accuracy" in search.stdout.splitlines()[-2]
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    assert all(0 <= r["test_accuracy"] <= 1 for r in rows if r["state"] == "complete")
+    clear_error(netdsl_cli("run", "-e", "a(8) -> head(3)", "--dataset", str(image_folder),
+                           "--valid-split", "96", *FAST, cwd=tmp_path),
+                "leaves none of the 96 training images")

@@ -217,24 +217,33 @@ def objective(trial, search: Search):
 
 
 def _budget_full(search: Search, trial) -> bool:
-    """Whether the trials numbered before this one, finished or still running elsewhere,
-    already fill the budget (trial numbers are given out one at a time by the storage)."""
+    """Whether the trials numbered before this one fill the budget (trial numbers are given
+    out one at a time by the storage). While trials still running elsewhere would fill it, it
+    waits for them: one may yet turn out a repeat that is drawn again and spends nothing."""
+    import optuna
     from optuna.trial import TrialState
 
-    earlier = [t for t in search.study.get_trials(deepcopy=False) if t.number < trial.number]
-    return sum(spends_budget(t) or t.state == TrialState.RUNNING for t in earlier) >= search.budget
+    while True:
+        earlier = [t for t in search.study.get_trials(deepcopy=False) if t.number < trial.number]
+        spent = sum(spends_budget(t) for t in earlier)
+        running = sum(t.state == TrialState.RUNNING and not t.user_attrs.get("redrawn")
+                      for t in earlier)
+        if spent >= search.budget or spent + running < search.budget:
+            return spent >= search.budget
+        time.sleep(WAIT_SECONDS)
+        optuna.storages.fail_stale_trials(search.study)  # a killed worker's trial ends
 
 
-def _first_twin(search: Search, trial, key: str):
+def _first_twin(search: Search, trial, key: str, any_running: bool = False):
     """The first other trial with the same network and recipe that trained, failed on its own,
-    or (numbered before this one) is training; None if there is none."""
+    or is training (numbered before this one, unless `any_running`); None if there is none."""
     from optuna.trial import TrialState
 
     twins = [t for t in search.study.get_trials(deepcopy=False)
              if t.user_attrs.get("fingerprint") == key and t.number != trial.number
              and not t.user_attrs.get("redrawn")
              and (t.state == TrialState.COMPLETE
-                  or t.state == TrialState.RUNNING and t.number < trial.number
+                  or t.state == TrialState.RUNNING and (any_running or t.number < trial.number)
                   or t.state == TrialState.FAIL and "error" in t.user_attrs)]
     return min(twins, key=lambda t: t.number) if twins else None
 
@@ -268,10 +277,15 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     key = fingerprint(bound, recipe)
     trial.set_user_attr("dsl", bound.text)
     trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
-    trial.set_user_attr("fingerprint", key)  # set before looking: a later twin waits for this
+    # Set before looking, so of two trials drawing one network at once at least one sees the
+    # other: while it may draw again, a trial that sees a twin training, whatever its number,
+    # draws again (both may; neither trains it twice). Past that it waits only for a twin
+    # numbered before it, so two never wait for each other.
+    trial.set_user_attr("fingerprint", key)
     trial.set_user_attr("flops", bound.flops)
-    twin = _first_twin(search, trial, key)
-    if twin is not None and search.redraws < MAX_REDRAWS:
+    may_redraw = search.redraws < MAX_REDRAWS
+    twin = _first_twin(search, trial, key, any_running=may_redraw)
+    if twin is not None and may_redraw:
         search.redraws += 1
         search.study.sampler.reseed_rng()  # two workers with one seed draw alike: part them
         trial.set_user_attr("same_as", twin.number)
@@ -289,7 +303,7 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
         search.redraws = 0
     earlier = _finished(search, trial, twin)
     if earlier is not None:  # the same network and recipe: its result, not a retraining
-        for attr in ("train_time", "curve"):
+        for attr in ("train_time", "curve", "test_accuracy"):
             trial.set_user_attr(attr, earlier.user_attrs.get(attr))
         trial.set_user_attr("same_as", earlier.number)
         print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
@@ -303,13 +317,15 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     trial.set_user_attr("train_time", result.train_time)
     trial.set_user_attr("epochs_time", result.total_time)
     trial.set_user_attr("curve", fitted.curve)
+    trial.set_user_attr("test_accuracy", fitted.test_accuracy)  # with --valid-split only
     if result.status == "interrupted":
         raise KeyboardInterrupt
     if result.status == "diverged":
         raise NetdslError("the training loss stopped being finite")
     if result.status == "stopped":
         raise optuna.TrialPruned()
-    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
+    test = "" if fitted.test_accuracy is None else f" (test {fitted.test_accuracy:.4f})"
+    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}{test}, "
           f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
     if not search.multi:
         return fitted.accuracy

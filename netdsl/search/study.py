@@ -36,6 +36,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
     for t in study.get_trials(deepcopy=False):
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
+                     "test_accuracy": t.user_attrs.get("test_accuracy"),
                      "train_time": t.user_attrs.get("train_time"),
                      "flops": t.user_attrs.get("flops"),
                      "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
@@ -111,7 +112,10 @@ def best_trials(study) -> list:
 
 
 def _scores(trial) -> str:
-    return ", ".join([f"accuracy {trial.values[0]:.4f}", *(f"{v:.4g}" for v in trial.values[1:])])
+    test = trial.user_attrs.get("test_accuracy")
+    accuracy = f"accuracy {trial.values[0]:.4f}" + ("" if test is None else
+                                                    f" (test accuracy {test:.4f})")
+    return ", ".join([accuracy, *(f"{v:.4g}" for v in trial.values[1:])])
 
 
 def print_best(study) -> None:
