@@ -112,7 +112,8 @@ def device_from(args: argparse.Namespace):
 
 
 def data_from(args: argparse.Namespace, device, seed: int):
-    """The dataset the flags name, on `device`; `seed` picks the --train-limit subset."""
+    """The dataset the flags name, on `device`; `seed` draws the --train-limit subset and the
+    --valid-split."""
     return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
                      valid_split=args.valid_split, seed=seed)
 
