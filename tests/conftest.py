@@ -18,6 +18,24 @@ def netdsl_cli(*args, cwd, **kwargs) -> subprocess.CompletedProcess:
                           **kwargs)
 
 
+def kill_search_in_its_first_trial(*args, cwd) -> None:
+    """`netdsl search ARGS` (which should train for a while: many epochs) started in `cwd`,
+    killed with SIGKILL two seconds into its first trial, as a machine that dies would."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "netdsl", "search", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, text=True,
+                            env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin",
+                                 "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("search '"):
+            break
+    time.sleep(2)  # inside trial 0's epochs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def clear_error(run: subprocess.CompletedProcess, *words: str) -> None:
     """A refusal as a user should see it: exit 2, one message naming the problem (every one of
     `words` in it), no traceback."""

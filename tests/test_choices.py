@@ -2,7 +2,6 @@
 describe (`netdsl space`); searching them (evolution too); NAS-Bench-201 in the language."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 
 import netdsl
 import netdsl.nb201
-from conftest import clear_error, netdsl_cli
+from conftest import clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl.search.storage import spends_budget
@@ -293,18 +292,10 @@ def test_search_takes_the_files_choices_without_a_space(tmp_path, image_folder):
 
 
 def test_a_killed_evolution_resumes(tmp_path, image_folder):
-    args = [sys.executable, "-m", "netdsl", "search", "-e", CHOICES, "--dataset",
-            str(image_folder), "--trials", "4", "--name", "t", "--tuner", "evolution",
-            "--population", "2", "--tournament", "1", "--epochs", "200", "--batch-size", "32"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
-                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
-                                 "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:
-        if line.startswith("search 't'"):
-            break
-    time.sleep(2)  # inside trial 0's 200 epochs
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_search_in_its_first_trial(
+        "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4", "--name", "t",
+        "--tuner", "evolution", "--population", "2", "--tournament", "1", "--epochs", "200",
+        "--batch-size", "32", cwd=tmp_path)
     time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
     run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4",
                      "--name", "t", "--tuner", "evolution", "--population", "2",

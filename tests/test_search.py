@@ -3,7 +3,6 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 
 import netdsl
 import runtime
-from conftest import ROOT, netdsl_cli
+from conftest import ROOT, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
 from netdsl.search.loop import MAX_REDRAWS
@@ -267,18 +266,10 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_lost(tmp_path, image_f
     space_file.write_text(json.dumps(SPACE if tuner == "tpe" else {
         "prep": {"_type": "choice", "_value": [4, 8]},
         "logits_weight": {"_type": "choice", "_value": [0.125, 0.25]}}))
-    args = [sys.executable, "-m", "netdsl", "search", "-e", FAMILY, "--space", str(space_file),
-            "--dataset", str(image_folder), "--trials", "3", "--name", "t", "--epochs", "200",
-            "--peak-epoch", "1", "--batch-size", "32", "--tuner", tuner]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, text=True,
-                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
-                                 "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:
-        if line.startswith("search 't'"):
-            break
-    time.sleep(2)  # inside trial 0's 200 epochs
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_search_in_its_first_trial(
+        "-e", FAMILY, "--space", str(space_file), "--dataset", str(image_folder), "--trials",
+        "3", "--name", "t", "--epochs", "200", "--peak-epoch", "1", "--batch-size", "32",
+        "--tuner", tuner, cwd=tmp_path)
     assert [r["state"] for r in trials_json(tmp_path)] == ["running"]
     time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
     run = search(tmp_path, image_folder, space_file, "--tuner", tuner)
