@@ -275,6 +275,11 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
                       "and evaluate every epoch, prune and select on them; the test set then "
                       "only reports the final network's accuracy (default: 0, evaluate on the "
                       "test set)")
+    data.add_argument("--evaluate", choices=("auto", "every", "last"), default="auto",
+                      help="evaluate on the validation images after every epoch, or only for "
+                      "the result (the last epoch; with test-time augmentation only the final "
+                      "evaluation). Default auto: every epoch when the per-epoch table is "
+                      "shown, a --json record is written, a pruner or NNI asks; else last")
     add_recipe_flags(parser.add_argument_group("recipe"))
     device = parser.add_argument_group("device")
     device.add_argument("--device", default="auto",

@@ -12,7 +12,8 @@ from .files import check_writable, write_atomically
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
-PLOTTED = ("epoch", "train_loss", "valid_loss", "valid_acc")  # what each epoch's row must give
+MEASURED = ("epoch", "train_loss")  # numbers in each epoch's row
+EVALUATED = ("valid_loss", "valid_acc")  # numbers, or null for an epoch not evaluated
 
 
 def read_runs(path: Path) -> list[tuple[str, list[dict]]]:
@@ -32,10 +33,13 @@ def read_runs(path: Path) -> list[tuple[str, list[dict]]]:
     for index, run in enumerate(runs, start=1):
         epochs = run.get("epochs")
         if not isinstance(epochs, list) or not all(
-                isinstance(row, dict) and all(number(row.get(key)) for key in PLOTTED)
+                isinstance(row, dict) and all(number(row.get(key)) for key in MEASURED)
+                and all(key in row and (row[key] is None or number(row[key]))
+                        for key in EVALUATED)
                 for row in epochs):
             raise NetdslError(f"{path}: run {index} is not a `netdsl run --json` record (each "
-                              f"epoch needs the numbers {', '.join(PLOTTED)})")
+                              f"epoch needs the numbers {', '.join(MEASURED + EVALUATED)}; "
+                              f"{' and '.join(EVALUATED)} may be null)")
         hyperparameters = run.get("hyperparameters")
         seed = hyperparameters.get("seed") if isinstance(hyperparameters, dict) else None
         label = path.stem if len(runs) == 1 else (
@@ -61,12 +65,14 @@ def plot_runs(paths: list[Path], output: Path) -> Path:
     check_writable(output, "-o")
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 4))
     for (label, epochs), colour in zip(runs, plt.cm.tab10.colors * 10):
-        x = [row["epoch"] for row in epochs]
-        loss.plot(x, [row["train_loss"] for row in epochs], "--", color=colour,
-                  label=f"{label} train")
-        loss.plot(x, [row["valid_loss"] for row in epochs], "-", color=colour,
+        evaluated = [row for row in epochs if row["valid_acc"] is not None]  # --evaluate last
+        loss.plot([row["epoch"] for row in epochs], [row["train_loss"] for row in epochs], "--",
+                  color=colour, label=f"{label} train")
+        x = [row["epoch"] for row in evaluated]
+        loss.plot(x, [row["valid_loss"] for row in evaluated], "-", color=colour,
                   label=f"{label} valid")
-        accuracy.plot(x, [row["valid_acc"] for row in epochs], "o-", color=colour, label=label)
+        accuracy.plot(x, [row["valid_acc"] for row in evaluated], "o-", color=colour,
+                      label=label)
     loss.set(xlabel="epoch", ylabel="loss", title="loss (dashed: training)")
     accuracy.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
     for axes in (loss, accuracy):

@@ -33,8 +33,9 @@ class Fitted:
     model: "nn.Module"
     reused: dict[str, str] | None = None  # path -> copied/sliced/kept, when started from weights
     # With a validation split: the trained network's accuracy on the test set, which nothing
-    # was chosen on (with test-time augmentation when the recipe has it).
+    # was chosen on (with test-time augmentation when the recipe has it), and its seconds.
     test_accuracy: float | None = None
+    test_seconds: float = 0.0
 
     @property
     def status(self) -> str:
@@ -47,9 +48,22 @@ class Fitted:
         return self.result.valid_acc
 
     @property
-    def curve(self) -> list[float]:
-        """Validation accuracy per epoch."""
+    def curve(self) -> list[float | None]:
+        """Validation accuracy per epoch (None where an epoch was not evaluated)."""
         return [e.valid_acc for e in self.result.epochs]
+
+    def measure_test(self, data: "runtime.DeviceData") -> float:
+        """The trained network's accuracy on `data`'s test set (held back by a validation
+        split), with the recipe's test-time augmentation; kept in `test_accuracy` and
+        `test_seconds`."""
+        import runtime
+
+        start = runtime.now(data.device)
+        _, self.test_accuracy = runtime.validate(self.model, data.report, self.recipe,
+                                                 runtime.AUTOCAST_DTYPES[self.result.precision],
+                                                 tta=self.recipe.tta)
+        self.test_seconds = runtime.now(data.device) - start
+        return self.test_accuracy
 
     def to_dict(self) -> dict[str, Any]:
         """The record of this training: the network as text, its values, the recipe as set, and
@@ -57,6 +71,7 @@ class Fitted:
         return {"dsl": self.bound.text, "values": self.bound.parameters,
                 "fingerprint": self.bound.fingerprint, "flops": self.bound.flops,
                 "weight_count": self.bound.weight_count, "test_acc": self.test_accuracy,
+                "test_time": self.test_seconds,
                 "hyperparameters": self.recipe.to_dict(), **self.result.to_dict()}
 
 
@@ -116,6 +131,12 @@ def data_from(args: argparse.Namespace, device, seed: int):
     --valid-split."""
     return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
                      valid_split=args.valid_split, seed=seed)
+
+
+def evaluates_each_epoch(args: argparse.Namespace, wanted: bool) -> bool:
+    """Whether --evaluate asks for every epoch's validation accuracy; `auto`: when something
+    reads it (`wanted`: the table, a record, a pruner)."""
+    return {"every": True, "last": False, "auto": wanted}[args.evaluate]
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",
@@ -190,13 +211,16 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
         optional: frozenset = frozenset(), init: dict[str, Any] | None = None,
         log: Callable[[str], None] | None = print,
         should_stop: Callable[["runtime.Epoch"], bool] | None = None,
-        progress: bool = False) -> Fitted:
+        progress: bool = False, evaluate_each_epoch: bool = True,
+        report_test: bool = True) -> Fitted:
     """Build `bound`'s module with weights seeded by `recipe.seed`, start it from `init`
     (path-keyed weights of this or a wider network, see `transfer_weights`) when given, and
     train it on `data` with `recipe`, less the `optional` entries that match nothing in it
     (see `applicable_recipe`; `early_recipe` said which). `log` gets the seed's table;
-    `should_stop` is asked after each epoch; `progress` shows a live line on stderr during
-    each epoch.
+    `should_stop` is asked after each evaluated epoch; `progress` shows a live line on stderr
+    during each epoch; `evaluate_each_epoch` False evaluates only what the result needs.
+    With a validation split the trained network's test accuracy is measured too, unless
+    `report_test` is False (a search measures only the network it chooses).
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
     finite is status "diverged"."""
     import runtime
@@ -215,18 +239,16 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
                 for kind in ("copied", "sliced", "kept")))
     try:
         result = runtime.train(model, data, recipe, log=log, should_stop=should_stop,
-                               progress=progress)
+                               progress=progress, evaluate_each_epoch=evaluate_each_epoch)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
-    test_accuracy = None
-    if data.report is not None and result.status in ("finished", "stopped"):
-        _, test_accuracy = runtime.validate(model, data.report, recipe,
-                                            runtime.AUTOCAST_DTYPES[result.precision],
-                                            tta=recipe.tta)
+    fitted = Fitted(bound, recipe, result, model, reused)
+    if report_test and data.report is not None and result.status in ("finished", "stopped"):
+        fitted.measure_test(data)
         if log:
-            log(f"test acc {test_accuracy:.4f} (the test set; the table's valid acc is the "
-                "held-out validation split)")
-    return Fitted(bound, recipe, result, model, reused, test_accuracy)
+            log(f"test acc {fitted.test_accuracy:.4f} (the test set; the table's valid acc is "
+                "the held-out validation split)")
+    return fitted
 
 
 BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that

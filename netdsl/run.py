@@ -16,7 +16,8 @@ from runtime.recipe import SEEDS
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_atomically
-from .fit import bind_to_data, data_from, device_from, early_recipe, fit, load_weights
+from .fit import (bind_to_data, data_from, device_from, early_recipe, evaluates_each_epoch, fit,
+                  load_weights)
 from .language import Family
 from .settings import recipe_from_args
 
@@ -59,7 +60,9 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
             print(f"run {index + 1} of {args.runs}, seed {run_recipe.seed}")
         fitted = fit(bound, data, run_recipe, optional=optional, init=initial,
                      log=None if args.quiet else print,
-                     progress=not args.quiet and sys.stderr.isatty())
+                     progress=not args.quiet and sys.stderr.isatty(),
+                     evaluate_each_epoch=evaluates_each_epoch(
+                         args, wanted=not args.quiet or args.json is not None))
         if args.quiet:
             accuracy = "none" if fitted.accuracy is None else f"{fitted.accuracy:.4f}"
             test = "" if fitted.test_accuracy is None else f", test acc {fitted.test_accuracy:.4f}"

@@ -20,7 +20,7 @@ _LAZY = {
     "data": ("DeviceData",),
     "images": ("DataError", "Images", "default_data_dir", "load_images"),
     "machine": ("AUTOCAST_DTYPES", "choose_precision", "default_device", "environment",
-                "free_memory"),
+                "free_memory", "now"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
                 "initialise_from_data", "predict", "table_header", "table_row", "train",

@@ -32,9 +32,9 @@ class Epoch:
     train_time: float    # seconds
     train_loss: float
     train_acc: float
-    valid_time: float    # seconds
-    valid_loss: float
-    valid_acc: float
+    valid_time: float    # seconds; 0 when the epoch was not evaluated
+    valid_loss: float | None  # None: not evaluated (see `train`'s evaluate_each_epoch)
+    valid_acc: float | None
     epoch_time: float    # train_time + valid_time
 
 
@@ -74,6 +74,12 @@ class Result:
         return sum(e.train_time for e in self.epochs)
 
     @property
+    def valid_time(self) -> float:
+        """Seconds spent evaluating: after epochs, and the final test-time-augmented
+        evaluation."""
+        return sum(e.valid_time for e in self.epochs) + (self.tta.seconds if self.tta else 0.0)
+
+    @property
     def core_time(self) -> float:
         """Seconds as airbench counts them: setting layers from the data, the training steps
         and the final test-time-augmented evaluation; the per-epoch evaluations left out."""
@@ -82,7 +88,7 @@ class Result:
     @property
     def total_time(self) -> float:
         """Every timed second: `core_time` and the per-epoch evaluations."""
-        return self.core_time + sum(e.valid_time for e in self.epochs)
+        return self.init_seconds + self.train_time + self.valid_time
 
     def to_dict(self) -> dict:
         return {"status": self.status, "message": self.message,
@@ -91,7 +97,8 @@ class Result:
                 "epochs": [asdict(e) for e in self.epochs],
                 "tta": asdict(self.tta) if self.tta else None,
                 "final": {"valid_acc": self.valid_acc, "train_time": self.train_time,
-                          "core_time": self.core_time, "total_time": self.total_time}}
+                          "valid_time": self.valid_time, "core_time": self.core_time,
+                          "total_time": self.total_time}}
 
 
 class OutOfMemory(Exception):
@@ -103,9 +110,11 @@ def table_header() -> str:
 
 
 def table_row(e: Epoch) -> str:
-    # The seed's table: 12-wide columns, the epoch as an integer, the rest to 4 decimals.
+    # The seed's table: 12-wide columns, the epoch as an integer, the rest to 4 decimals; a
+    # value not measured (an epoch not evaluated) is a dash.
     values = [getattr(e, f.name) for f in fields(Epoch)]
-    return " ".join([f"{values[0]:>12d}"] + [f"{v:12.4f}" for v in values[1:]])
+    return " ".join([f"{values[0]:>12d}"] + [f"{'-':>12s}" if v is None else f"{v:12.4f}"
+                                             for v in values[1:]])
 
 
 def parameter_path(model: nn.Module, name: str) -> str:
@@ -261,13 +270,17 @@ def validate(model: nn.Module, data: DeviceData, recipe: Recipe,
 
 def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
           log: Callable[[str], None] | None = print,
-          should_stop: Callable[[Epoch], bool] | None = None, progress: bool = False) -> Result:
+          should_stop: Callable[[Epoch], bool] | None = None, progress: bool = False,
+          evaluate_each_epoch: bool = True) -> Result:
     """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
     through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
     ends the run with status "diverged", Ctrl-C with status "interrupted". `should_stop`, asked
-    after each epoch (the last too), ends the run early with status "stopped" when it answers
-    true before the last epoch (a search's pruner; a reporter can answer false). `progress`
-    shows a live line on stderr during each epoch (for a terminal: it rewrites itself)."""
+    after each evaluated epoch (the last too), ends the run early with status "stopped" when it
+    answers true before the last epoch (a search's pruner; a reporter can answer false).
+    `progress` shows a live line on stderr during each epoch (for a terminal: it rewrites
+    itself). `evaluate_each_epoch` False evaluates only what the result needs: the last epoch,
+    or nothing before the final test-time-augmented evaluation when the recipe has one (on a
+    small trial evaluating can cost more than training)."""
     recipe = recipe or Recipe()
     recipe.check()
     device, out = data.device, log or (lambda line: None)
@@ -310,15 +323,18 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                 message = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
                            "try a lower --peak-lr")
                 break
+            last = step == run.total_steps
+            evaluated = evaluate_each_epoch or last and not recipe.tta
             start = now(device)
-            valid_loss, valid_acc = validate(run.average.evaluated, data, recipe, run.dtype)
-            valid_time = now(device) - start
+            valid_loss, valid_acc = (validate(run.average.evaluated, data, recipe, run.dtype)
+                                     if evaluated else (None, None))
+            valid_time = now(device) - start if evaluated else 0.0
             record = Epoch(epoch + 1, recipe.lr_at(step / run.steps_per_epoch), train_time,
                            train_loss, correct.item() / seen, valid_time, valid_loss, valid_acc,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
-            if should_stop is not None and should_stop(record) and step < run.total_steps:
+            if evaluated and should_stop is not None and should_stop(record) and not last:
                 status, message = "stopped", f"stopped early after epoch {epoch + 1}"
                 break
         if status == "finished" and recipe.tta:

@@ -2,6 +2,7 @@
 describe (`netdsl space`); searching them (evolution too); NAS-Bench-201 in the language."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -384,11 +385,23 @@ def test_run_and_search_select_on_the_split_and_report_the_test_set(tmp_path, im
     assert 0 <= record["runs"][0]["test_acc"] <= 1 and "test acc" in run.stdout
     search = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder),
                         "--valid-split", "24", "--trials", "2", "--name", "t", *FAST,
-                        cwd=tmp_path)
+                        "--epochs", "2", cwd=tmp_path)
     assert search.returncode == 0, search.stderr
     assert "(test accuracy" in search.stdout.splitlines()[-2]
+    # Only the chosen network is evaluated on the test set.
     rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
-    assert all(0 <= r["test_accuracy"] <= 1 for r in rows if r["state"] == "complete")
+    best = max((r for r in rows if r["state"] == "complete"), key=lambda r: r["accuracy"])
+    assert [r["number"] for r in rows if r["test_accuracy"] is not None] == [best["number"]]
+    assert 0 <= best["test_accuracy"] <= 1
+    assert netdsl_cli("best", "--name", "t", cwd=tmp_path).returncode == 0
+    # No pruner reads the first epoch's accuracy: only the last is evaluated.
+    trials = optuna.load_study(study_name="t", storage="sqlite:///" + str(
+        tmp_path / "netdsl.db")).get_trials()
+    assert all(t.user_attrs["curve"][0] is None and t.user_attrs["curve"][1] is not None
+               and t.user_attrs["valid_time"] > 0 for t in trials if t.state.name == "COMPLETE")
+    assert re.search(r"training \S+ s, validation \S+ s, test \S+ s, the rest",
+                     search.stdout.splitlines()[-1])
+    assert "selected on the test set" not in search.stdout
     clear_error(netdsl_cli("run", "-e", "a(8) -> head(3)", "--dataset", str(image_folder),
                            "--valid-split", "96", *FAST, cwd=tmp_path),
                 "leaves none of the 96 training images")

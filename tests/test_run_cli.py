@@ -49,6 +49,19 @@ def test_run_prints_the_table_and_writes_the_evidence(folder, tmp_path):
     assert report["runs"][0]["final"]["valid_acc"] == report["runs"][0]["epochs"][-1]["valid_acc"]
 
 
+def test_evaluate_last_records_and_plots_only_the_last_epoch(folder, tmp_path):
+    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--evaluate", "last",
+                 "--json", str(tmp_path / "run.json"), cache=tmp_path)
+    assert run.returncode == 0, run.stderr
+    epochs = json.loads((tmp_path / "run.json").read_text())["runs"][0]["epochs"]
+    assert [e["valid_acc"] is None for e in epochs] == [True, False]
+    assert epochs[0]["valid_time"] == 0.0 and epochs[1]["valid_time"] > 0
+    plot = netdsl("plot", str(tmp_path / "run.json"), "-o", str(tmp_path / "c.svg"),
+                  cache=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "c.svg").stat().st_size > 0
+
+
 def test_runs_report_mean_and_std(folder, tmp_path):
     out = tmp_path / "runs.json"
     run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2",

@@ -249,6 +249,39 @@ def test_a_run_stopped_after_an_epoch_says_so(data):
         "stopped early after epoch 1"
 
 
+@pytest.mark.parametrize("tta", [0, 1])
+def test_evaluating_only_for_the_result_skips_the_other_epochs(data, tta, monkeypatch):
+    """A search without a pruner needs only the result: the epochs before the last are not
+    evaluated, nor the last when test-time augmentation gives the result; the run is the same
+    run (same weights, same accuracy) as one evaluated every epoch."""
+    def trained(each_epoch):
+        torch.manual_seed(0)
+        model = netdsl.compile(TINY, input_shape=(3, 16, 16))
+        lines, asked = [], []
+        result = runtime.train(model, data, quick(epochs=3, tta=tta, precision="fp32"),
+                               log=lines.append, evaluate_each_epoch=each_epoch,
+                               should_stop=lambda epoch: asked.append(epoch.epoch) or False)
+        return result, lines, asked, model
+
+    calls = []
+    validate = runtime.trainer.validate
+    monkeypatch.setattr(runtime.trainer, "validate",
+                        lambda *a, **k: calls.append(k.get("tta", 0)) or validate(*a, **k))
+    every, _, asked_every, model_every = trained(True)
+    assert calls == [0, 0, 0] + [tta] * (tta > 0) and asked_every == [1, 2, 3]
+    calls.clear()
+    last, lines, asked, model = trained(False)
+    assert calls == ([tta] if tta else [0])
+    assert [e.valid_acc is None for e in last.epochs] == [True, True, bool(tta)]
+    assert all(e.valid_time == 0.0 for e in last.epochs[:2])
+    assert asked == ([] if tta else [3])  # should_stop sees evaluated epochs only
+    assert last.valid_acc == every.valid_acc
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), model_every.parameters()))
+    assert last.valid_time < every.valid_time and last.total_time == pytest.approx(
+        last.init_seconds + last.train_time + last.valid_time)
+    row = next(line for line in lines if line.split()[0] == "1")
+    assert row.split()[5:8] == ["0.0000", "-", "-"]  # no seconds spent, nothing measured
+
 def test_tta_averages_the_mirror_image(data):
     net = netdsl.compile(TINY, input_shape=(3, 16, 16)).eval()
     loss, _ = runtime.validate(net, data, quick(), None, tta=1)

@@ -15,7 +15,7 @@ import runtime
 from conftest import ROOT, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
-from netdsl.search.loop import MAX_REDRAWS
+from netdsl.search.loop import MAX_REDRAWS, Search, _keep_if_best
 from netdsl.search.storage import spends_budget
 from netdsl.search.space import check_space, grid, load_space, sample
 
@@ -171,6 +171,7 @@ def test_search_stores_trials_and_reruns_add_nothing(tmp_path, image_folder, spa
     rows = trials_json(tmp_path)
     assert [r["state"] for r in rows] == ["complete"] * 3
     assert all(r["dsl"].startswith("param prep = ") and r["train_time"] > 0 for r in rows)
+    assert "selected on the test set: the best accuracy is optimistic" in run.stdout
     again = search(tmp_path, image_folder, space_file)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     more = search(tmp_path, image_folder, space_file, "--resume", trials=5)
@@ -301,6 +302,20 @@ def test_a_pruned_trial_is_stored_as_pruned_with_its_curve(tmp_path, image_folde
     assert [r["state"] for r in trials_json(tmp_path)] == ["pruned", "pruned"]
 
 
+@pytest.mark.parametrize("objectives, kept", [("accuracy", [2]),
+                                               ("accuracy,flops", [2, 3])])
+def test_a_search_keeps_only_the_networks_it_may_choose(objectives, kept):
+    """With a validation split the chosen network's test accuracy is measured at the end; only
+    the networks that may be chosen keep their weights until then."""
+    search = Search(*[None] * 8, objectives, None, 5, False)
+    networks = {}
+    for number, scores in enumerate([(0.5, 10.0), (0.4, 20.0), (0.7, 30.0), (0.6, 5.0)]):
+        networks[number] = object()  # a trained network, by identity
+        _keep_if_best(search, number, scores[:len(objectives.split(","))], networks[number])
+    assert sorted(search.kept) == kept
+    assert all(search.kept[n][1] is networks[n] for n in kept)
+
+
 def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_file):
     bad = tmp_path / "bad.json"
     bad.write_text('{"prep": {"_type": "choice", "_value": [4]}, "depth": '
@@ -316,6 +331,8 @@ def test_bad_search_input_fails_before_training(tmp_path, image_folder, space_fi
     run = search(tmp_path, image_folder, space_file, "--objectives", "accuracy,time",
                  "--pruner", "median")
     assert run.returncode == 2 and "single objective" in run.stderr
+    run = search(tmp_path, image_folder, space_file, "--pruner", "median", "--evaluate", "last")
+    assert run.returncode == 2 and "--evaluate last gives only the last" in run.stderr
     missing = netdsl_cli("trials", "--name", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 

@@ -21,15 +21,15 @@ from typing import Any, Callable
 from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import (Fitted, bind_to_data, data_from, device_from, early_recipe, fit, load_weights,
-                   with_classes)
+from ..fit import (Fitted, bind_to_data, data_from, device_from, early_recipe,
+                   evaluates_each_epoch, fit, load_weights, with_classes)
 from ..graph import fits
 from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         recipe_from_args, search_keys)
 from .space import Space, grid, keys, load_space, sample, suggest, whole_valued
 from .storage import counted, open_storage, retry, spends_budget
-from .study import print_best
+from .study import TEST_ACCURACY, best_trials, pareto_front, print_best
 
 TUNERS = ("tpe", "random", "grid", "cmaes", "evolution")
 PRUNERS = ("none", "median", "hyperband")
@@ -138,18 +138,20 @@ def fingerprint(bound: Bound, recipe) -> str:
 def fit_point(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
              optional: frozenset = frozenset(), log: Callable[[str], None] | None = None,
              should_stop: Callable[[Any], bool] | None = None,
-             init: dict[str, Any] | None = None) -> Fitted:
+             init: dict[str, Any] | None = None, evaluate_each_epoch: bool = True) -> Fitted:
     """Bind `values` (network parameters and recipe keys, NNI's form) into a family (or DSL
     text) and `recipe`, and fit it on `data` (a runtime.DeviceData, loaded once by the
     caller). `optional`: the recipe's entries that apply only where the network has what
     they name (a preset's, see `netdsl.fit.fit`). `init`: path-keyed weights of an earlier or
-    wider network to start from. Raises NetdslError for an invalid network or value; a loss
+    wider network to start from. `evaluate_each_epoch` False: only the result is evaluated
+    (`should_stop` sees no epoch before it). Raises NetdslError for an invalid network or value; a loss
     that stops being finite gives status "diverged"."""
     family = network if isinstance(network, Family) else load(network)
     bindings, changes = split_values(values or {}, family)
     recipe = apply(recipe, changes)
     return fit(bind_to_data(family, data, bindings), data, recipe, optional=optional,
-               init=init, log=log, should_stop=should_stop)
+               init=init, log=log, should_stop=should_stop,
+               evaluate_each_epoch=evaluate_each_epoch)
 
 
 # ---- the search ------------------------------------------------------------------------------
@@ -169,7 +171,11 @@ class Search:
     objectives: str
     study: Any                    # optuna.Study
     budget: int                   # trials the whole search may spend, all workers together
+    each_epoch: bool              # evaluate after every epoch (a pruner reads them), else last
     mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
+    # With a validation split: this process's best trained networks by trial number, with
+    # their scores, until the end measures the chosen one's test accuracy.
+    kept: dict[int, tuple[tuple[float, ...], Fitted]] = field(default_factory=dict)
     redraws: int = 0              # this process's draws in a row that repeated a network
 
     @property
@@ -303,7 +309,7 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
         search.redraws = 0
     earlier = _finished(search, trial, twin)
     if earlier is not None:  # the same network and recipe: its result, not a retraining
-        for attr in ("train_time", "curve", "test_accuracy"):
+        for attr in ("train_time", "curve"):
             trial.set_user_attr(attr, earlier.user_attrs.get(attr))
         trial.set_user_attr("same_as", earlier.number)
         print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
@@ -312,25 +318,53 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
                               f"failed: {earlier.user_attrs['error']}")
         return earlier.values[0] if not search.multi else tuple(earlier.values)
     fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
-                 log=None, should_stop=should_stop)
+                 log=None, should_stop=should_stop, evaluate_each_epoch=search.each_epoch,
+                 report_test=False)
     result = fitted.result
     trial.set_user_attr("train_time", result.train_time)
     trial.set_user_attr("epochs_time", result.total_time)
+    trial.set_user_attr("valid_time", result.valid_time)
     trial.set_user_attr("curve", fitted.curve)
-    trial.set_user_attr("test_accuracy", fitted.test_accuracy)  # with --valid-split only
     if result.status == "interrupted":
         raise KeyboardInterrupt
     if result.status == "diverged":
         raise NetdslError("the training loss stopped being finite")
     if result.status == "stopped":
         raise optuna.TrialPruned()
-    test = "" if fitted.test_accuracy is None else f" (test {fitted.test_accuracy:.4f})"
-    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}{test}, "
+    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
           f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
-    if not search.multi:
-        return fitted.accuracy
-    cost = result.train_time if search.objectives == "accuracy,time" else bound.flops
-    return fitted.accuracy, cost
+    scores = (fitted.accuracy,) if not search.multi else (
+        fitted.accuracy, result.train_time if search.objectives == "accuracy,time" else bound.flops)
+    if search.data.report is not None:
+        _keep_if_best(search, trial.number, scores, fitted)
+    return scores[0] if not search.multi else scores
+
+
+def _keep_if_best(search: Search, number: int, scores: tuple[float, ...], fitted: Fitted) -> None:
+    """Keep trial `number`'s trained network while it is among this process's best (the most
+    accurate; for two objectives, its Pareto front), for the test report at the end; let the
+    others' weights go."""
+    search.kept[number] = scores, fitted
+    numbers = list(search.kept)
+    points = [search.kept[n][0] for n in numbers]
+    best = (pareto_front(points) if search.multi
+            else [max(range(len(points)), key=lambda i: points[i][0])])
+    search.kept = {numbers[i]: search.kept[numbers[i]] for i in best}
+
+
+def _report_test(search: Search) -> float:
+    """The test accuracy of each network the search chose (its best trial, or Pareto front)
+    that this process trained, stored with the search (`study.test_accuracy` reads it): with a
+    validation split, the one evaluation on the test set. Returns its seconds."""
+    seconds = 0.0
+    for trial in best_trials(search.study):
+        trained = trial.user_attrs.get("same_as", trial.number)
+        if trained in search.kept:
+            fitted = search.kept[trained][1]
+            search.study.set_user_attr(f"{TEST_ACCURACY}{trained}",
+                                       fitted.measure_test(search.data))
+            seconds += fitted.test_seconds
+    return seconds
 
 
 def search_command(args: argparse.Namespace, family: Family) -> int:
@@ -366,6 +400,9 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                           f"{args.tournament}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
+    if args.pruner != "none" and args.evaluate == "last":
+        raise NetdslError(f"bad option: --pruner {args.pruner} reads every epoch's accuracy; "
+                          "--evaluate last gives only the last")
     recipe, optional = recipe_from_args(args)
     device = device_from(args)
     early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
@@ -411,7 +448,8 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     optuna.storages.fail_stale_trials(study)
 
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
-                    args.objectives, study, args.trials)
+                    args.objectives, study, args.trials,
+                    evaluates_each_epoch(args, wanted=args.pruner != "none"))
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials -----------------------------------------------------------------------------
@@ -428,18 +466,32 @@ def _search(args: argparse.Namespace, family: Family) -> int:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    test_seconds = _report_test(search)
     elapsed = time.perf_counter() - start
     print(f"search '{name}': {counted(study)} of {args.trials} trials done")
     print_best(study)
+    if data.report is None:
+        print("selected on the test set: the best accuracy is optimistic (--valid-split N "
+              "selects on held-out training images and reports the test set beside it)")
     mine = [t for t in study.get_trials(deepcopy=False) if t.number in search.mine]
     if mine:
-        # Everything but the epochs (training and validation): sampling, binding, compiling,
-        # deduplicating, storing.
-        epochs = sum(t.user_attrs.get("epochs_time") or 0.0 for t in mine)
-        print(f"this process: {len(mine)} trials in {elapsed:.2f} s, of which "
-              f"{(elapsed - epochs) / len(mine):.3f} s per trial outside the epochs; "
+        print(f"this process: {len(mine)} trials in {elapsed:.2f} s: "
+              f"{where_the_time_went(mine, elapsed, test_seconds)}; "
               f"peak memory {_peak_memory_mb(data.device):.0f} MB")
     return 0
+
+
+def where_the_time_went(trials, elapsed: float, test: float) -> str:
+    """`elapsed` seconds of a search's `trials` split into training (setting layers from the
+    data included), evaluating on the validation images, `test` seconds on the test set, and
+    the rest: sampling, binding, building, compiling, deduplicating, storing."""
+    seconds = lambda key: sum(t.user_attrs.get(key) or 0.0 for t in trials)
+    valid = seconds("valid_time")
+    training = seconds("epochs_time") - valid
+    rest = elapsed - training - valid - test
+    return (f"training {training:.2f} s, validation {valid:.2f} s, test {test:.2f} s, the rest "
+            f"{rest:.2f} s ({rest / len(trials):.3f} s per trial: sampling, binding, building, "
+            "storing)")
 
 
 def _grid_of(space: Space, chosen, base: dict[str, Any], name: str) -> dict[str, list]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import NetdslError
-from ..fit import data_from, device_from, early_recipe, load_weights
+from ..fit import data_from, device_from, early_recipe, evaluates_each_epoch, load_weights
 from ..language import Family
 from ..settings import recipe_from_args
 from .loop import fit_point, split_values
@@ -31,7 +31,8 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
         return False
 
     fitted = fit_point(family, data, recipe, {**base, **values}, optional=optional, log=print,
-                      should_stop=report, init=load_weights(args.init_from))
+                      should_stop=report, init=load_weights(args.init_from),
+                      evaluate_each_epoch=evaluates_each_epoch(args, wanted=True))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
     nni.report_final_result(fitted.accuracy)

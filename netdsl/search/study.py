@@ -13,6 +13,9 @@ from ..files import write_atomically
 from .storage import open_storage
 
 PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
+# A search's user attribute, + the number of the trial that trained the network: its test
+# accuracy, measured once the search chose it (with a validation split).
+TEST_ACCURACY = "test_accuracy/"
 
 
 def _study(args: argparse.Namespace):
@@ -31,12 +34,18 @@ def _study(args: argparse.Namespace):
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def test_accuracy(study, trial) -> float | None:
+    """`trial`'s network's accuracy on the test set, where the search measured it: for the
+    network it chose, with a validation split (a repeat reads the trial it repeats)."""
+    return study.user_attrs.get(f"{TEST_ACCURACY}{trial.user_attrs.get('same_as', trial.number)}")
+
+
 def trial_rows(study) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
-                     "test_accuracy": t.user_attrs.get("test_accuracy"),
+                     "test_accuracy": test_accuracy(study, t),
                      "train_time": t.user_attrs.get("train_time"),
                      "flops": t.user_attrs.get("flops"),
                      "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
@@ -111,8 +120,8 @@ def best_trials(study) -> list:
     return sorted(study.best_trials, key=lambda t: -t.values[0])
 
 
-def _scores(trial) -> str:
-    test = trial.user_attrs.get("test_accuracy")
+def _scores(study, trial) -> str:
+    test = test_accuracy(study, trial)
     accuracy = f"accuracy {trial.values[0]:.4f}" + ("" if test is None else
                                                     f" (test accuracy {test:.4f})")
     return ", ".join([accuracy, *(f"{v:.4g}" for v in trial.values[1:])])
@@ -123,12 +132,12 @@ def print_best(study) -> None:
     if not best:
         print("no finished trial yet")
     elif len(study.directions) == 1:
-        print(f"best: trial {best[0].number}, {_scores(best[0])}")
+        print(f"best: trial {best[0].number}, {_scores(study, best[0])}")
     else:
         print("Pareto front (accuracy, " + study.user_attrs.get("objectives", "accuracy,?")
               .split(",")[1] + "):")
         for trial in best:
-            print(f"  trial {trial.number}: {_scores(trial)}")
+            print(f"  trial {trial.number}: {_scores(study, trial)}")
 
 
 def best_command(args: argparse.Namespace) -> int:
@@ -140,7 +149,7 @@ def best_command(args: argparse.Namespace) -> int:
         raise NetdslError(f"search '{study.study_name}' has no finished trial yet")
     for trial in best:
         if len(best) > 1 or len(study.directions) > 1:  # several texts: say whose each is
-            print(f"# trial {trial.number}: {_scores(trial)}")
+            print(f"# trial {trial.number}: {_scores(study, trial)}")
         print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
     return 0
 
