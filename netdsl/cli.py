@@ -12,6 +12,7 @@ from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
 from .graph import operations, to_json
 from .language import DEFAULT_INPUT_SHAPE, Family, read_text
 from .language.choices import INPUTS_MARK
+from .score import BATCH_SIZE as SCORING_BATCH, PROXIES as SCORES
 
 _EPILOG = """\
 A network is a file (models/resnet9.net) or, with -e, a string:
@@ -199,6 +200,28 @@ def _parser() -> argparse.ArgumentParser:
                      help="no per-epoch table and no progress line (a terminal shows one "
                      "during each epoch): one line per run with its result")
 
+    score = commands.add_parser(
+        "score", parents=[network], help="rank networks without training: zero-cost scores",
+        description="Score the network, or --sample N networks drawn at random from its "
+        "choices, at initialisation on one seeded batch of training images: weights, FLOPs, "
+        "grad_norm, snip, synflow (Abdelfattah et al. 2021) and naswot (Mellor et al. 2021); "
+        "higher ranks higher. A score not defined for a network is nan, with the reason.")
+    score.add_argument("--dataset", required=True, metavar="NAME|PATH",
+                       help="the images the batch is drawn from (as for run)")
+    score.add_argument("--data-dir", metavar="DIR", help="download and cache folder")
+    score.add_argument("--train-limit", type=_count, default=0, metavar="N",
+                       help="load a random N of the training images (default: all)")
+    score.add_argument("--proxy", default=",".join(SCORES), metavar="NAME,...",
+                       help=f"the scores (default: all of {', '.join(SCORES)})")
+    score.add_argument("--sample", type=int, metavar="N",
+                       help="score N different networks drawn at random from the file's choices")
+    score.add_argument("--batch-size", type=int, default=SCORING_BATCH, metavar="B",
+                       help=f"images in the scoring batch (default: {SCORING_BATCH})")
+    score.add_argument("--seed", type=_count, default=0,
+                       help="draws the batch, the networks and their initial weights")
+    score.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    score.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
+
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
         description="Sample the network's own choices (choice(...), range(...), logrange(...) "
@@ -249,7 +272,8 @@ def _parser() -> argparse.ArgumentParser:
                       "the image, .png, .svg or .pdf (default: curves.png)")
     for command, func in (("show", _show), ("draw", _draw), ("export", _export), ("fmt", _fmt),
                           ("diff", _diff), ("space", _space), ("check", _check), ("run", _train),
-                          ("search", _search), ("trial", _trial), ("trials", _trials),
+                          ("score", _score), ("search", _search), ("trial", _trial),
+                          ("trials", _trials),
                           ("best", _best), ("plot", _plot)):
         commands.choices[command].set_defaults(func=func)
     return parser
@@ -310,6 +334,10 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--tournament", type=int, default=3, metavar="S",
                         help="evolution: how many of the population are sampled; the best of "
                         "them is mutated in one choice (default: 3)")
+    search.add_argument("--prefilter", metavar="PROXY:K",
+                        help="draw K candidate networks a trial from the tuner, score each "
+                        "with a zero-cost proxy (see netdsl score) and train the best-scored; "
+                        "e.g. synflow:8")
     search.add_argument("--pruner", choices=PRUNERS, default="none",
                         help="stop poor trials early on their per-epoch accuracy (default: none)")
     search.add_argument("--objectives", choices=OBJECTIVES, default="accuracy",
@@ -534,6 +562,12 @@ def _train(args: argparse.Namespace) -> int:
     from .run import run_command
 
     return run_command(args, _family(args))
+
+
+def _score(args: argparse.Namespace) -> int:
+    from .score import score_command
+
+    return score_command(args, _family(args))
 
 
 def _search(args: argparse.Namespace) -> int:

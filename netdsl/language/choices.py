@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -138,6 +139,18 @@ Chooser = Callable[[ChoicePoint], Any]
 def at_defaults(point: ChoicePoint) -> Any:
     """The chooser of a plain binding: every point at its default."""
     return point.default
+
+
+def drawn_at_random(rng: random.Random) -> Chooser:
+    """A chooser drawing each point uniformly from `rng`: one of its options, a value of its
+    range (on its step), or a real number (log-uniform for a logrange)."""
+    def choose(point: ChoicePoint) -> Any:
+        if point.size is not None:
+            return rng.choice(point.values())
+        if point.log:
+            return math.exp(rng.uniform(math.log(point.low), math.log(point.high)))
+        return rng.uniform(point.low, point.high)
+    return choose
 
 
 def space_point(name: str, kind: str, args: list, keywords: dict, where: str) -> ChoicePoint:

@@ -55,6 +55,10 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
     def after_trial(self, study, trial, state, values) -> None:
         self._children.pop(trial.number, None)
 
+    def draw_again(self, number: int) -> None:
+        """Plan a new child for trial `number`: a prefilter draws several candidates a trial."""
+        self._children.pop(number, None)
+
     def _child(self, study) -> dict[str, Any]:
         """The values of a new trial: the best of a random sample of the population with one
         value changed; nothing (all at random) while the population fills."""

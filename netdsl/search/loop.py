@@ -27,6 +27,7 @@ from ..graph import fits
 from ..language import Bound, Family, load
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         recipe_from_args, search_keys)
+from ..score import BATCH_SIZE as SCORING_BATCH, score, scoring_batch
 from .space import Space, grid, keys, load_space, sample, suggest, whole_valued
 from .storage import counted, open_storage, retry, spends_budget
 from .study import TEST_ACCURACY, best_trials, pareto_front, print_best
@@ -172,6 +173,8 @@ class Search:
     study: Any                    # optuna.Study
     budget: int                   # trials the whole search may spend, all workers together
     each_epoch: bool              # evaluate after every epoch (a pruner reads them), else last
+    prefilter: tuple[str, int] | None = None  # (proxy, candidates per trial)
+    batch: Any = None             # the prefilter's scoring batch: (images, labels)
     mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
     # With a validation split: this process's best trained networks by trial number, with
     # their scores, until the end measures the chosen one's test accuracy.
@@ -277,6 +280,8 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
 
     bindings, changes = split_values(values, search.family)
     recipe = apply(search.recipe, changes)
+    if search.prefilter is not None:
+        _prefilter(trial, search, {**search.base, **bindings}, recipe.seed)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
                          lambda point: suggest(trial, point, grid_mode=search.grid is not None))
     trial.set_user_attr("values", {**values, **bound.choices})  # what the text chose too
@@ -340,6 +345,27 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     return scores[0] if not search.multi else scores
 
 
+def _prefilter(trial, search: Search, values: dict[str, Any], seed: int) -> None:
+    """Draw the prefilter's candidates from the strategy, score each on the search's batch
+    with weights initialised as training would (`seed`), and fix the trial's choices to the
+    best-scored one; the candidates' choices and scores are stored with the trial."""
+    from .prefilter import best_candidate
+
+    proxy, count = search.prefilter
+    sampler = search.study.sampler
+    candidates = [score(bind_to_data(search.family, search.data, values,
+                                     sampler.candidate_chooser(search.study, trial)),
+                        *search.batch, [proxy], seed) for _ in range(count)]
+    chosen = best_candidate([c.scores[proxy] for c in candidates])
+    sampler.choose(trial, candidates[chosen].bound.choices)
+    trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
+    trial.set_user_attr("prefilter", {
+        "proxy": proxy, "chosen": chosen,
+        "candidates": [{"choices": c.bound.choices, **c.to_dict()["scores"],
+                        **({"undefined": c.undefined[proxy]} if c.undefined else {})}
+                       for c in candidates]})
+
+
 def _keep_if_best(search: Search, number: int, scores: tuple[float, ...], fitted: Fitted) -> None:
     """Keep trial `number`'s trained network while it is among this process's best (the most
     accurate; for two objectives, its Pareto front), for the test report at the end; let the
@@ -400,6 +426,15 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                           f"{args.tournament}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
+    from .prefilter import Prefiltered, parse_prefilter
+
+    prefilter = parse_prefilter(args.prefilter) if args.prefilter else None
+    if prefilter is not None and args.tuner == "grid":
+        raise NetdslError("bad option: --prefilter with --tuner grid: a grid trains every "
+                          "network anyway; use another tuner")
+    if prefilter is not None and not family.choice_points:
+        raise NetdslError(f"bad option: --prefilter: {family.name} declares no choice(...) "
+                          "for candidates to differ in")
     if args.pruner != "none" and args.evaluate == "last":
         raise NetdslError(f"bad option: --pruner {args.pruner} reads every epoch's accuracy; "
                           "--evaluate last gives only the last")
@@ -433,6 +468,8 @@ def _search(args: argparse.Namespace, family: Family) -> int:
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
         "evolution": lambda: _evolution(args.population, args.tournament, seed),
     }[args.tuner]()
+    if prefilter is not None:
+        sampler = Prefiltered(sampler)
     pruner = {"none": optuna.pruners.NopPruner,
               "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
               "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1,
@@ -449,7 +486,8 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
                     args.objectives, study, args.trials,
-                    evaluates_each_epoch(args, wanted=args.pruner != "none"))
+                    evaluates_each_epoch(args, wanted=args.pruner != "none"), prefilter,
+                    scoring_batch(data, SCORING_BATCH, recipe.seed) if prefilter else None)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials -----------------------------------------------------------------------------
@@ -483,15 +521,17 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
 def where_the_time_went(trials, elapsed: float, test: float) -> str:
     """`elapsed` seconds of a search's `trials` split into training (setting layers from the
-    data included), evaluating on the validation images, `test` seconds on the test set, and
-    the rest: sampling, binding, building, compiling, deduplicating, storing."""
+    data included), evaluating on the validation images, `test` seconds on the test set,
+    scoring a prefilter's candidates, and the rest: sampling, binding, building, compiling,
+    deduplicating, storing."""
     seconds = lambda key: sum(t.user_attrs.get(key) or 0.0 for t in trials)
-    valid = seconds("valid_time")
+    valid, scoring = seconds("valid_time"), seconds("score_time")
     training = seconds("epochs_time") - valid
-    rest = elapsed - training - valid - test
-    return (f"training {training:.2f} s, validation {valid:.2f} s, test {test:.2f} s, the rest "
-            f"{rest:.2f} s ({rest / len(trials):.3f} s per trial: sampling, binding, building, "
-            "storing)")
+    rest = elapsed - training - valid - test - scoring
+    return (f"training {training:.2f} s, validation {valid:.2f} s, test {test:.2f} s, "
+            + (f"scoring the prefilter's candidates {scoring:.2f} s, " if scoring else "")
+            + f"the rest {rest:.2f} s ({rest / len(trials):.3f} s per trial: sampling, binding, "
+            "building, storing)")
 
 
 def _grid_of(space: Space, chosen, base: dict[str, Any], name: str) -> dict[str, list]:

@@ -53,6 +53,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
                      "same_as": t.user_attrs.get("same_as"),
                      "redrawn": bool(t.user_attrs.get("redrawn")),
                      "retry_of": t.user_attrs.get("retry_of"),
+                     "prefilter": t.user_attrs.get("prefilter"),
                      "error": t.user_attrs.get("error")})
     return rows
 

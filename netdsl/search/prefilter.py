@@ -1,0 +1,92 @@
+"""`netdsl search --prefilter PROXY:K`: each trial draws K candidate networks from the search's
+strategy, scores each with a zero-cost proxy (`netdsl.score`) and trains only the best-scored
+one. The strategy learns from the trained one, as without a prefilter.
+
+The strategy is wrapped in `Prefiltered`, an Optuna sampler: while a trial's candidates are
+drawn, each choice point's value comes from the wrapped sampler (a new draw per candidate);
+once one is chosen, the trial's own draws return the chosen candidate's values.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.distributions import (BaseDistribution, CategoricalDistribution,
+                                  FloatDistribution, IntDistribution)
+
+from ..errors import NetdslError
+from ..language.choices import ChoicePoint
+from ..score import PROXIES
+
+
+def parse_prefilter(text: str) -> tuple[str, int]:
+    """`synflow:8` -> ("synflow", 8), checked."""
+    name, sep, count = text.partition(":")
+    if not sep or not count.strip().isdigit() or int(count) < 2:
+        raise NetdslError(f"bad option: --prefilter {text}: give PROXY:K, K candidates of at "
+                          "least 2 per trial (e.g. synflow:8)")
+    if name not in PROXIES:
+        raise NetdslError(f"bad option: --prefilter: no score named '{name}' (scores: "
+                          f"{', '.join(PROXIES)})")
+    return name, int(count)
+
+
+def distribution_of(point: ChoicePoint) -> BaseDistribution:
+    """The Optuna distribution `netdsl.search.space.suggest` draws `point` from."""
+    if point.options:
+        return CategoricalDistribution(point.values())
+    if point.kind == "whole":
+        return IntDistribution(point.low, point.high, step=point.step or 1, log=point.log)
+    return FloatDistribution(point.low, point.high, step=point.step, log=point.log)
+
+
+class Prefiltered(optuna.samplers.BaseSampler):
+    """`inner`'s draws, with a trial's choice points fixed to its chosen candidate's values
+    once `choose` is told them."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler):
+        self.inner = inner
+        self._chosen: dict[int, dict[str, Any]] = {}  # trial number -> the candidate's values
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
+        return {}  # every value through sample_independent, where a candidate's can be given
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study, trial, name: str, distribution: BaseDistribution) -> Any:
+        chosen = self._chosen.get(trial.number, {})
+        if name in chosen:
+            return chosen[name]
+        return self.inner.sample_independent(study, trial, name, distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._chosen.pop(trial.number, None)
+        self.inner.after_trial(study, trial, state, values)
+
+    def candidate_chooser(self, study, trial):
+        """A chooser drawing one candidate: each point's value from the wrapped sampler, as
+        the trial would draw it (evolution plans a new child for each candidate)."""
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+        draw_again = getattr(self.inner, "draw_again", None)
+        if draw_again is not None:
+            draw_again(trial.number)
+        return lambda point: self.inner.sample_independent(study, frozen, point.name,
+                                                           distribution_of(point))
+
+    def choose(self, trial, values: dict[str, Any]) -> None:
+        """Fix `trial`'s choice points to `values` (the chosen candidate's)."""
+        self._chosen[trial.number] = values
+
+
+def best_candidate(scores: list[float]) -> int:
+    """The index of the highest score; a score not defined (NaN) ranks below every other."""
+    return max(range(len(scores)), key=lambda i: (not math.isnan(scores[i]), scores[i]
+                                                  if not math.isnan(scores[i]) else 0.0))

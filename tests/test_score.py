@@ -1,0 +1,150 @@
+"""Zero-cost scores (`runtime.proxies`, `netdsl score`) and the search's prefilter."""
+import json
+import math
+
+import optuna
+import pytest
+import torch
+from torch import nn
+
+import netdsl
+from conftest import clear_error, netdsl_cli
+from runtime import proxies
+from runtime.proxies import Undefined
+
+CHOICES = ("param prep = choice(4, 8)\nparam op = choice(relu, identity, zero)\n"
+           "a(prep, pool) -> x: op -> b(8, pool) -> head(3)")
+FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
+
+
+def linear_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+
+
+def batch(n=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 2, 2, generator=generator), torch.arange(n) % 3
+
+
+# ---- each proxy against its definition, on a net small enough to work out by hand --------------
+
+def test_grad_norm_and_snip_are_the_papers_sums():
+    x, y = batch()
+    net = linear_net()
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    weight = net[1].weight
+    assert proxies.grad_norm(linear_net(), x, y) == pytest.approx(weight.grad.norm().item())
+    assert proxies.snip(linear_net(), x, y) == pytest.approx(
+        (weight.detach() * weight.grad).abs().sum().item())
+
+
+def test_synflow_of_a_linear_layer_is_the_sum_of_its_absolute_weights():
+    """R = sum_j (sum_i |W_ji| * 1 + |b_j|), so w * dR/dw summed over W is sum |W|."""
+    x, y = batch()
+    net = linear_net()
+    assert proxies.synflow(net, x, y) == pytest.approx(net[1].weight.abs().sum().item())
+    assert (net[1].weight < 0).any()  # the network scored is untouched: a copy was made absolute
+
+
+def test_naswot_is_the_log_determinant_of_the_agreement_kernel():
+    x, y = batch(n=6)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(inplace=True), nn.Linear(16, 3))
+    with torch.no_grad():
+        codes = (net[1](net[0](x)) > 0).double()
+    kernel = codes @ codes.T + (1 - codes) @ (1 - codes).T
+    assert proxies.naswot(net, x, y) == pytest.approx(torch.linalg.slogdet(kernel)[1].item())
+    same = x[:1].repeat(6, 1, 1, 1)  # one code six times: no two images told apart
+    assert proxies.naswot(net, same, y) == -math.inf
+
+
+def test_undefined_scores_say_why():
+    x, y = batch()
+    with pytest.raises(Undefined, match="no ReLU-like nonlinearity"):
+        proxies.naswot(linear_net(), x, y)
+    dead = netdsl.compile("a: conv(4) -> z: zero -> flatten -> linear(3)", input_shape=(3, 2, 2))
+    with pytest.raises(Undefined, match="no path carries the input"):
+        proxies.synflow(dead, x, y)
+
+
+# ---- netdsl score --------------------------------------------------------------------------------
+
+def test_score_samples_a_space_seeded(tmp_path, image_folder):
+    args = ["score", "-e", CHOICES, "--dataset", str(image_folder), "--sample", "4",
+            "--batch-size", "16", "--json"]
+    run = netdsl_cli(*args, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert len(report["networks"]) == 4
+    assert len({n["fingerprint"] for n in report["networks"]}) == 4  # four different networks
+    for network in report["networks"]:
+        assert set(network["scores"]) == {"weights", "flops", "grad_norm", "snip", "synflow",
+                                          "naswot"}
+        assert set(network["choices"]) == {"prep", "op"}
+        if network["choices"]["op"] == "zero":  # nothing reaches the head's weights
+            assert network["scores"]["synflow"] is None
+            assert "no path" in network["undefined"]["synflow"]
+    again = json.loads(netdsl_cli(*args, cwd=tmp_path).stdout)["networks"]
+    assert [(n["fingerprint"], n["scores"]) for n in again] == [
+        (n["fingerprint"], n["scores"]) for n in report["networks"]]  # seeded: the same
+    table = netdsl_cli("score", "-e", CHOICES, "--dataset", str(image_folder), "--set",
+                       "op=zero", "--proxy", "synflow,weights", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[1].split()[:3] == ["#", "synflow", "weights"]
+    assert lines[2].split()[:2] == ["0", "nan"]
+    assert lines[3].startswith("network 0: synflow is not defined: no synaptic flow")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--proxy", "jacov"], ["no score named 'jacov'", "synflow"]),
+    (["--sample", "0"], ["--sample must be at least 1"]),
+    (["--batch-size", "500"], ["--batch-size 500 is more than the 96 training images"]),
+])
+def test_score_refuses_bad_options(tmp_path, image_folder, args, words):
+    clear_error(netdsl_cli("score", "-e", CHOICES, "--dataset", str(image_folder), *args,
+                           cwd=tmp_path), *words)
+
+
+def test_score_sample_needs_choices_and_stops_at_the_space(tmp_path, image_folder):
+    clear_error(netdsl_cli("score", "-e", "a(4) -> head(3)", "--dataset", str(image_folder),
+                           "--sample", "3", cwd=tmp_path), "declares no choice")
+    run = netdsl_cli("score", "-e", CHOICES, "--dataset", str(image_folder), "--sample", "10",
+                     "--proxy", "weights", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "space holds 6 networks; scoring them all" in run.stdout
+    assert len(run.stdout.splitlines()) == 3 + 6  # data, note, header, a row each
+
+
+# ---- the search's prefilter ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tuner", ["random", "evolution"])
+def test_a_prefiltered_search_trains_the_best_scored_candidate(tmp_path, image_folder, tuner):
+    run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "3",
+                     "--name", "t", "--prefilter", "weights:3", "--tuner", tuner,
+                     "--population", "2", "--tournament", "1", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "scoring the prefilter's candidates" in run.stdout.splitlines()[-1]
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    trained = [r for r in rows if r["state"] == "complete" and not r["redrawn"]]
+    assert len(trained) == 3
+    for row in trained:
+        prefilter = row["prefilter"]
+        assert prefilter["proxy"] == "weights" and len(prefilter["candidates"]) == 3
+        scores = [c["weights"] for c in prefilter["candidates"]]
+        assert scores[prefilter["chosen"]] == max(scores)
+        assert row["values"] == prefilter["candidates"][prefilter["chosen"]]["choices"]
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'netdsl.db'}")
+    assert all(t.params == t.user_attrs["values"] for t in study.trials
+               if t.state.name == "COMPLETE" and not t.user_attrs.get("redrawn"))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--prefilter", "synflow"], ["give PROXY:K"]),
+    (["--prefilter", "synflow:1"], ["at least 2"]),
+    (["--prefilter", "magic:4"], ["no score named 'magic'"]),
+    (["--prefilter", "synflow:4", "--tuner", "grid"], ["a grid trains every network"]),
+])
+def test_bad_prefilters_are_refused(tmp_path, image_folder, args, words):
+    clear_error(netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials",
+                           "2", *args, *FAST, cwd=tmp_path), *words)
