@@ -222,6 +222,18 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="print JSON instead of a table")
     score.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
 
+    supernet = commands.add_parser(
+        "supernet", parents=[network], help="train one weight-sharing supernet of the choices",
+        description="Train a supernet of the network's choices (single-path one-shot, Guo et "
+        "al. 2020): one module holding every layer of every network of the space, by node path "
+        "at its widest; each training step trains one network drawn at random, with the "
+        "recipe. Then `netdsl search FILE --supernet FILE.pt` ranks networks by their accuracy "
+        "with its weights (BatchNorm recalibrated), and `netdsl run --init-from FILE.pt` "
+        "starts a network from them.")
+    _training_arguments(supernet)
+    supernet.add_argument("-o", "--output", required=True, metavar="FILE.pt",
+                          help="where to save the supernet")
+
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
         description="Sample the network's own choices (choice(...), range(...), logrange(...) "
@@ -272,7 +284,8 @@ def _parser() -> argparse.ArgumentParser:
                       "the image, .png, .svg or .pdf (default: curves.png)")
     for command, func in (("show", _show), ("draw", _draw), ("export", _export), ("fmt", _fmt),
                           ("diff", _diff), ("space", _space), ("check", _check), ("run", _train),
-                          ("score", _score), ("search", _search), ("trial", _trial),
+                          ("score", _score), ("supernet", _supernet), ("search", _search),
+                          ("trial", _trial),
                           ("trials", _trials),
                           ("best", _best), ("plot", _plot)):
         commands.choices[command].set_defaults(func=func)
@@ -338,6 +351,9 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
                         help="draw K candidate networks a trial from the tuner, score each "
                         "with a zero-cost proxy (see netdsl score) and train the best-scored; "
                         "e.g. synflow:8")
+    search.add_argument("--supernet", metavar="FILE.pt",
+                        help="rank each network by its accuracy with this supernet's weights "
+                        "(netdsl supernet), BatchNorm recalibrated, instead of training it")
     search.add_argument("--pruner", choices=PRUNERS, default="none",
                         help="stop poor trials early on their per-epoch accuracy (default: none)")
     search.add_argument("--objectives", choices=OBJECTIVES, default="accuracy",
@@ -429,6 +445,11 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
 
     command = args.command
     network = [("the network", getattr(args, "file", None))]
+    if command == "supernet":
+        from .settings import recipe_file
+
+        refuse_clashes([("-o", args.output)], network + [
+            ("the recipe", recipe_file(args.recipe)), ("--init-from", args.init_from)])
     if command in ("run", "search"):
         from .search.storage import storage_file
         from .settings import recipe_file
@@ -440,7 +461,7 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
                            inputs)
         else:
             refuse_clashes([("--storage", storage_file(args.storage))],
-                           inputs + [("--space", args.space)])
+                           inputs + [("--space", args.space), ("--supernet", args.supernet)])
     elif command == "trials":
         from .search.storage import storage_file
 
@@ -568,6 +589,12 @@ def _score(args: argparse.Namespace) -> int:
     from .score import score_command
 
     return score_command(args, _family(args))
+
+
+def _supernet(args: argparse.Namespace) -> int:
+    from .supernet import supernet_command
+
+    return supernet_command(args, _family(args))
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -232,7 +232,10 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     recipe = applicable_recipe(model, recipe, optional)
     reused = None
     if init is not None:
-        reused = transfer_weights(init, model)
+        from .supernet import FORMAT, weights_for
+
+        reused = transfer_weights(weights_for(init, model) if init.get("format") == FORMAT
+                                  else init, model)
         if log:
             log("initial weights: " + ", ".join(
                 f"{sum(v == kind for v in reused.values())} {kind}"
@@ -283,7 +286,8 @@ def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True
 
 
 def load_weights(path: str | None) -> dict[str, Any] | None:
-    """The path-keyed weights saved by --save-weights, or None."""
+    """The path-keyed weights saved by --save-weights, a supernet saved by `netdsl supernet`,
+    or None."""
     if path is None:
         return None
     import torch
@@ -296,8 +300,12 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NetdslError(f"cannot load weights from {path}: not a file saved by "
                           f"--save-weights ({type(e).__name__}: {reason})") from None
+    from .supernet import FORMAT
+
+    if isinstance(weights, dict) and weights.get("format") == FORMAT:
+        return weights  # a supernet's: each network takes its own layers (`fit`)
     if not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         raise NetdslError(f"{path} holds no weights saved by --save-weights (a dict of node "
-                          "paths to tensors)")
+                          "paths to tensors) or netdsl supernet")
     return weights

@@ -175,6 +175,7 @@ class Search:
     each_epoch: bool              # evaluate after every epoch (a pruner reads them), else last
     prefilter: tuple[str, int] | None = None  # (proxy, candidates per trial)
     batch: Any = None             # the prefilter's scoring batch: (images, labels)
+    supernet: Any = None          # netdsl.supernet.Supernet: ranks instead of training
     mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
     # With a validation split: this process's best trained networks by trial number, with
     # their scores, until the end measures the chosen one's test accuracy.
@@ -322,6 +323,8 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
             raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
                               f"failed: {earlier.user_attrs['error']}")
         return earlier.values[0] if not search.multi else tuple(earlier.values)
+    if search.supernet is not None:
+        return _rank_by_supernet(trial, search, bound, recipe, values)
     fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
                  log=None, should_stop=should_stop, evaluate_each_epoch=search.each_epoch,
                  report_test=False)
@@ -343,6 +346,22 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     if search.data.report is not None:
         _keep_if_best(search, trial.number, scores, fitted)
     return scores[0] if not search.multi else scores
+
+
+def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
+    """The trial's score without training: its network's accuracy with the supernet's
+    weights, BatchNorm recalibrated."""
+    from ..supernet import recalibrated_accuracy
+
+    start = time.perf_counter()
+    accuracy = recalibrated_accuracy(search.supernet, bound.choices, search.data, recipe)
+    seconds = time.perf_counter() - start
+    trial.set_user_attr("supernet", True)
+    trial.set_user_attr("valid_time", seconds)
+    trial.set_user_attr("epochs_time", seconds)
+    print(f"trial {trial.number}: accuracy {accuracy:.4f} with the supernet's weights, "
+          f"{seconds:.1f} s, {json.dumps({**values, **bound.choices})}")
+    return accuracy if not search.multi else (accuracy, bound.flops)
 
 
 def _prefilter(trial, search: Search, values: dict[str, Any], seed: int) -> None:
@@ -435,6 +454,11 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     if prefilter is not None and not family.choice_points:
         raise NetdslError(f"bad option: --prefilter: {family.name} declares no choice(...) "
                           "for candidates to differ in")
+    if args.supernet and (args.space or args.pruner != "none"
+                          or args.objectives == "accuracy,time" or args.init_from):
+        raise NetdslError("bad option: --supernet ranks the file's choices with the "
+                          "supernet's weights, untrained: it takes no --space, --pruner, "
+                          "--init-from or training time objective")
     if args.pruner != "none" and args.evaluate == "last":
         raise NetdslError(f"bad option: --pruner {args.pruner} reads every epoch's accuracy; "
                           "--evaluate last gives only the last")
@@ -484,10 +508,17 @@ def _search(args: argparse.Namespace, family: Family) -> int:
         retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
     optuna.storages.fail_stale_trials(study)
 
+    supernet = None
+    if args.supernet:
+        from ..supernet import read_supernet
+
+        supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
+                                 data.image_shape).to(device)
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
                     args.objectives, study, args.trials,
                     evaluates_each_epoch(args, wanted=args.pruner != "none"), prefilter,
-                    scoring_batch(data, SCORING_BATCH, recipe.seed) if prefilter else None)
+                    scoring_batch(data, SCORING_BATCH, recipe.seed) if prefilter else None,
+                    supernet)
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
 
     # -- the trials -----------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""The weight-sharing supernet: one module for a family's space, trained by the shared trainer a
+drawn network per step, ranking networks with its weights, starting one from them."""
+import json
+
+import pytest
+import torch
+
+import netdsl
+import runtime
+from conftest import clear_error, netdsl_cli
+from netdsl.module.network import transfer_weights
+from netdsl.supernet import Supernet, weights_for
+
+CHOICES = ("param prep = choice(4, 8)\nparam op = choice(relu, identity, zero)\n"
+           "a(prep, pool) -> x: op -> b(8, pool) -> head(3)")
+FAST = ["--epochs", "2", "--batch-size", "32", "--cutout", "0"]
+VALUES = {"prep": 4, "op": "relu"}
+
+
+def supernet(seed=0):
+    net = Supernet(netdsl.load(CHOICES), {}, (3, 16, 16), seed=seed)
+    net.allocate(seed)
+    return net
+
+
+def test_every_network_runs_on_the_widest_layers_it_shares():
+    """prep 4 and 8 share one conv at `a/conv`, made for 8 filters; a network with 4 runs on
+    its first 4, exactly as the standalone network started from those weights."""
+    net = supernet()
+    assert net.layers["a/conv#Conv2d3x3"].weight.shape[0] == 8
+    assert [key for key in net.layers if key.startswith("a/conv")] == ["a/conv#Conv2d3x3"]
+    assert sorted(key for key in net.layers if key.startswith("x#")) == [
+        "x#Identity", "x#ReLU", "x#Zero"]  # the op choice: a layer per option
+    x = torch.randn(5, 3, 16, 16)
+    saved = net.to_file()
+    for prep in (4, 8):
+        for op in ("relu", "identity", "zero"):
+            inherited = net.network({"prep": prep, "op": op}).eval()
+            standalone = netdsl.load(CHOICES).bind({"prep": prep, "op": op},
+                                                   input_shape=(3, 16, 16)).module().eval()
+            report = transfer_weights(weights_for(saved, standalone), standalone)
+            assert "kept" not in report.values()
+            assert ("sliced" in report.values()) == (prep == 4)
+            with torch.no_grad():
+                assert torch.allclose(inherited(x), standalone(x), atol=1e-6)
+
+
+def test_training_draws_networks_seeded_and_trains_the_shared_layers(image_folder):
+    data = runtime.DeviceData(runtime.load_images(str(image_folder)), "cpu")
+    recipe = runtime.Recipe(epochs=2, batch_size=16, cutout=0, precision="fp32")
+    first, again = supernet(seed=3), supernet(seed=3)
+    before = {k: v.clone() for k, v in first.state_dict().items()}
+    runtime.train(first, data, recipe, log=None, evaluate_each_epoch=False)
+    runtime.train(again, data, recipe, log=None, evaluate_each_epoch=False)
+    assert first.drawn == again.drawn and len(first.drawn) > 1
+    assert all(torch.equal(first.state_dict()[k], again.state_dict()[k]) for k in before)
+    assert not torch.equal(before["layers.a/conv#Conv2d3x3.weight"],
+                           first.state_dict()["layers.a/conv#Conv2d3x3.weight"])
+
+
+def test_supernet_ranks_a_search_and_starts_the_winner(tmp_path, image_folder):
+    made = netdsl_cli("supernet", "-e", CHOICES, "--dataset", str(image_folder), *FAST,
+                      "-o", "s.pt", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "different networks trained" in made.stdout and (tmp_path / "s.pt").exists()
+    search = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials",
+                        "3", "--name", "t", "--supernet", "s.pt", *FAST, cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    assert search.stdout.count("with the supernet's weights") == 3
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    assert all(r["train_time"] is None and 0 <= r["accuracy"] <= 1 for r in rows
+               if r["state"] == "complete")  # ranked, not trained
+    best = netdsl_cli("best", "--name", "t", cwd=tmp_path).stdout
+    run = netdsl_cli("run", "-e", best, "--dataset", str(image_folder), *FAST, "--init-from",
+                     "s.pt", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "initial weights: " in run.stdout and " 0 copied" not in run.stdout
+
+
+def test_a_supernet_of_another_space_or_family_is_refused(tmp_path, image_folder):
+    assert netdsl_cli("supernet", "-e", CHOICES, "--dataset", str(image_folder), *FAST, "-o",
+                      "s.pt", cwd=tmp_path).returncode == 0
+    other = CHOICES.replace("choice(relu, identity, zero)", "choice(relu, zero)")
+    clear_error(netdsl_cli("search", "-e", other, "--dataset", str(image_folder), "--trials",
+                           "2", "--supernet", "s.pt", *FAST, cwd=tmp_path),
+                "s.pt: a supernet of another space: choice point 'op' offers")
+    wider = CHOICES.replace("b(8, pool)", "b(16, pool)")
+    clear_error(netdsl_cli("search", "-e", wider, "--dataset", str(image_folder), "--trials",
+                           "2", "--supernet", "s.pt", *FAST, cwd=tmp_path),
+                "a supernet of another family")
+    assert netdsl_cli("run", "-e", "a(4) -> head(3)", "--dataset", str(image_folder), *FAST,
+                      "--save-weights", "w.pt", cwd=tmp_path).returncode == 0
+    clear_error(netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials",
+                           "2", "--supernet", "w.pt", *FAST, cwd=tmp_path), "not a supernet")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-e", "a(4) -> head(3)"], ["declares no choice"]),
+    (["-e", CHOICES, "--init-from", "x.pt"], ["--init-from starts a network"]),
+])
+def test_bad_supernets_are_refused(tmp_path, image_folder, args, words):
+    clear_error(netdsl_cli("supernet", *args, "--dataset", str(image_folder), *FAST, "-o",
+                           "s.pt", cwd=tmp_path), *words)
+    assert not (tmp_path / "s.pt").exists()
+
+
+def test_a_supernet_too_large_for_memory_is_refused_before_allocating(monkeypatch, tmp_path,
+                                                                     image_folder):
+    from netdsl import cli
+
+    monkeypatch.setattr(runtime, "free_memory", lambda device: 1000)
+    allocated = []
+    monkeypatch.setattr(Supernet, "allocate", lambda self, seed: allocated.append(seed))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["supernet", "-e", CHOICES, "--dataset", str(image_folder), *FAST, "-o",
+                     "s.pt"]) == 2
+    assert allocated == [] and not (tmp_path / "s.pt").exists()
