@@ -49,7 +49,7 @@ def layer_key(path: str, module: nn.Module) -> str:
 class Supernet(nn.Module):
     """Every layer of `family`'s networks bound with `values` for inputs of `input_shape`.
     Training draws one network per forward pass (seeded by `seed`); otherwise the forward pass
-    runs `active`, the network of the choices given to `activate` (the defaults at first)."""
+    runs the network of the choices `active` (the defaults)."""
 
     def __init__(self, family: Family, values: dict[str, Any], input_shape: tuple[int, ...],
                  seed: int = 0):
@@ -69,6 +69,12 @@ class Supernet(nn.Module):
                                       "(whiten), which a supernet cannot share")
                 shapes = tuple(tuple(t.shape) for t in module.state_dict().values())
                 key = layer_key(path, module)
+                if key in widest and not (_larger(shapes, widest[key][2])
+                                          or _larger(widest[key][2], shapes)
+                                          or shapes == widest[key][2]):
+                    raise NetdslError(f"supernet: node '{path}' is widest in one dimension in "
+                                      f"one network and in another in another ({shapes} and "
+                                      f"{widest[key][2]}); no one layer holds both")
                 if key not in widest or _larger(shapes, widest[key][2]):
                     widest[key] = (path, bound.graph[path][0], shapes)
         self._widest = widest
@@ -96,9 +102,6 @@ class Supernet(nn.Module):
             return self.family.bind(self.values, input_shape=self.input_shape,
                                     chooser=drawn_at_random(self._rng))
         return self.family.bind({**self.values, **choices}, input_shape=self.input_shape)
-
-    def activate(self, choices: dict[str, Any]) -> None:
-        self.active = self.bind(choices).choices
 
     def network(self, choices: dict[str, Any]) -> nn.Module:
         """The network of `choices` as a module running on the supernet's weights."""

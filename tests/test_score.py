@@ -27,7 +27,7 @@ def batch(n=8, seed=0):
     return torch.randn(n, 3, 2, 2, generator=generator), torch.arange(n) % 3
 
 
-# ---- each proxy against its definition, on a net small enough to work out by hand --------------
+# ---- each proxy against its definition, on a net small enough to work out by hand -----------
 
 def test_grad_norm_and_snip_are_the_papers_sums():
     x, y = batch()
@@ -67,7 +67,7 @@ def test_undefined_scores_say_why():
         proxies.synflow(dead, x, y)
 
 
-# ---- netdsl score --------------------------------------------------------------------------------
+# ---- netdsl score ---------------------------------------------------------------------------
 
 def test_score_samples_a_space_seeded(tmp_path, image_folder):
     args = ["score", "-e", CHOICES, "--dataset", str(image_folder), "--sample", "4",
@@ -116,7 +116,7 @@ def test_score_sample_needs_choices_and_stops_at_the_space(tmp_path, image_folde
     assert len(run.stdout.splitlines()) == 3 + 6  # data, note, header, a row each
 
 
-# ---- the search's prefilter ------------------------------------------------------------------------
+# ---- the search's prefilter ----------------------------------------------------------------
 
 @pytest.mark.parametrize("tuner", ["random", "evolution"])
 def test_a_prefiltered_search_trains_the_best_scored_candidate(tmp_path, image_folder, tuner):
@@ -137,6 +137,13 @@ def test_a_prefiltered_search_trains_the_best_scored_candidate(tmp_path, image_f
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'netdsl.db'}")
     assert all(t.params == t.user_attrs["values"] for t in study.trials
                if t.state.name == "COMPLETE" and not t.user_attrs.get("redrawn"))
+
+
+def test_a_candidate_whose_score_is_not_defined_ranks_last():
+    from netdsl.search.prefilter import best_candidate
+
+    assert best_candidate([math.nan, -5.0, math.nan, -7.0]) == 1
+    assert best_candidate([math.nan, math.nan]) == 0  # none defined: the first drawn
 
 
 @pytest.mark.parametrize("args, words", [

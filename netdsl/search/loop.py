@@ -145,8 +145,8 @@ def fit_point(network: Family | str, data, recipe, values: dict[str, Any] | None
     caller). `optional`: the recipe's entries that apply only where the network has what
     they name (a preset's, see `netdsl.fit.fit`). `init`: path-keyed weights of an earlier or
     wider network to start from. `evaluate_each_epoch` False: only the result is evaluated
-    (`should_stop` sees no epoch before it). Raises NetdslError for an invalid network or value; a loss
-    that stops being finite gives status "diverged"."""
+    (`should_stop` sees no epoch before it). Raises NetdslError for an invalid network or
+    value; a loss that stops being finite gives status "diverged"."""
     family = network if isinstance(network, Family) else load(network)
     bindings, changes = split_values(values or {}, family)
     recipe = apply(recipe, changes)
