@@ -206,11 +206,8 @@ def _parser() -> argparse.ArgumentParser:
         "choices, at initialisation on one seeded batch of training images: weights, FLOPs, "
         "grad_norm, snip, synflow (Abdelfattah et al. 2021) and naswot (Mellor et al. 2021); "
         "higher ranks higher. A score not defined for a network is nan, with the reason.")
-    score.add_argument("--dataset", required=True, metavar="NAME|PATH",
-                       help="the images the batch is drawn from (as for run)")
-    score.add_argument("--data-dir", metavar="DIR", help="download and cache folder")
-    score.add_argument("--train-limit", type=_count, default=0, metavar="N",
-                       help="load a random N of the training images (default: all)")
+    _data_arguments(score)
+    _device_argument(score)
     score.add_argument("--proxy", default=",".join(SCORES), metavar="NAME,...",
                        help=f"the scores (default: all of {', '.join(SCORES)})")
     score.add_argument("--sample", type=int, metavar="N",
@@ -220,7 +217,6 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=_count, default=0,
                        help="draws the batch, the networks and their initial weights")
     score.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    score.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
 
     supernet = commands.add_parser(
         "supernet", parents=[network], help="train one weight-sharing supernet of the choices",
@@ -292,11 +288,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of every command that trains: data, the recipe (a preset or file, and a flag
-    per Recipe field over it), device, initial weights."""
-    from .settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
-
+def _data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The dataset and how much of it: the flags of every command that loads data."""
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", required=True, metavar="NAME|PATH",
                       help="cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 (downloaded "
@@ -307,6 +300,20 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
                       "$NETDSL_DATA, else ~/.cache/netdsl)")
     data.add_argument("--train-limit", type=_count, default=0, metavar="N",
                       help="train on a random N of the training images (default: all)")
+    return data
+
+
+def _device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument_group("device").add_argument(
+        "--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
+
+
+def _training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that trains: data, the recipe (a preset or file, and a flag
+    per Recipe field over it), device, initial weights."""
+    from .settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
+
+    data = _data_arguments(parser)
     data.add_argument("--valid-split", type=_count, default=0, metavar="N",
                       help="hold out a random N of those training images (seeded by --seed) "
                       "and evaluate every epoch, prune and select on them; the test set then "
@@ -318,9 +325,7 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
                       "evaluation). Default auto: every epoch when the per-epoch table is "
                       "shown, a --json record is written, a pruner or NNI asks; else last")
     add_recipe_flags(parser.add_argument_group("recipe"))
-    device = parser.add_argument_group("device")
-    device.add_argument("--device", default="auto",
-                        help="auto (cuda if present), cpu, cuda, cuda:1")
+    _device_argument(parser)
     parser.add_argument("--init-from", metavar="FILE.pt",
                         help="start from saved weights (--save-weights) of this or a wider "
                         "network: copied by node path, the first channels kept where it is wider")

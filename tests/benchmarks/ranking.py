@@ -38,6 +38,7 @@ from netdsl.score import BATCH_SIZE, PROXIES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate
 from netdsl.supernet import Supernet, recalibrated_accuracy
 from runtime.images import Images
+from search_side_by_side import best_so_far  # this folder's: run as a script
 
 NETWORKS = int(os.environ.get("NETWORKS", 30))  # NETWORKS=4 tries the script out
 SEARCH_TRIALS = int(os.environ.get("SEARCH_TRIALS", 10))
@@ -237,11 +238,7 @@ def plot(rows, ceiling, searches, best, path: Path) -> None:
     taus.legend(fontsize=8)
     for prefilter, colour in ((None, "#7f7f7f"), (best, "#2ca02c")):
         for run in (s for s in searches if s["prefilter"] == prefilter):
-            bests, best_valid = [], None
-            for trial in run["trials"]:
-                if best_valid is None or trial["valid"] > best_valid["valid"]:
-                    best_valid = trial
-                bests.append(best_valid["test"])
+            bests, _ = best_so_far(run["trials"])
             found.plot(range(1, len(bests) + 1), bests, color=colour, alpha=0.8,
                        label=(f"random + {best}:{CANDIDATES}" if prefilter else "random")
                        if run["seed"] == 0 else None)
