@@ -10,11 +10,12 @@ C=8, N=1 are drawn at random (seed 0); each is trained standalone for 5 epochs w
 recipe at batch 128 (peak_lr 0.1, the peak at epoch 1.5) with seeds 0 and 1: the ground truth
 is the mean accuracy on the 10,000 test images (a ranking chooses nothing, and the larger set
 is the less noisy), and the two seeds' own Kendall tau is the ceiling any ranking can be
-expected to reach. (At 3 epochs of batch 512, 45 steps, that ceiling was -0.06: noise.) Each ranking's cost is CPU seconds
-(time.process_time: both cores count). Then random search over the whole space, SEARCH_TRIALS
-trials a run, 3 runs, with and without `--prefilter BEST:10` (the zero-cost score with the
-highest tau), each trial's network trained at seed 0 as above and chosen on the validation images (a
-network trained before is reused, charged its own seconds). Writes OUT_DIR/ranking.json and ranking.png.
+expected to reach. (At 3 epochs of batch 512, 45 steps, that ceiling was -0.06: noise.) Each
+ranking's cost is CPU seconds (time.process_time: both cores count). Then random search over
+the whole space, SEARCH_TRIALS trials a run, 3 runs, with and without `--prefilter BEST:10`
+(the zero-cost score with the highest tau), each trial's network trained at seed 0 as above
+and chosen on the validation images (a network trained before is reused, charged its own
+seconds). Writes OUT_DIR/ranking.json and ranking.png.
 """
 from __future__ import annotations
 
