@@ -230,6 +230,11 @@ def _parser() -> argparse.ArgumentParser:
     supernet.add_argument("-o", "--output", required=True, metavar="FILE.pt",
                           help="where to save the supernet")
 
+    commands.add_parser("lsp", help="the language server for editors (stdio)",
+                        description="Serve the language to an editor over stdio (the Language "
+                        "Server Protocol): diagnostics as `netdsl check` gives them, hover, "
+                        "document symbols, formatting. Needs pip install 'netdsl[lsp]'.")
+
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",
         description="Sample the network's own choices (choice(...), range(...), logrange(...) "
@@ -280,7 +285,8 @@ def _parser() -> argparse.ArgumentParser:
                       "the image, .png, .svg or .pdf (default: curves.png)")
     for command, func in (("show", _show), ("draw", _draw), ("export", _export), ("fmt", _fmt),
                           ("diff", _diff), ("space", _space), ("check", _check), ("run", _train),
-                          ("score", _score), ("supernet", _supernet), ("search", _search),
+                          ("score", _score), ("supernet", _supernet), ("lsp", _lsp),
+                          ("search", _search),
                           ("trial", _trial),
                           ("trials", _trials),
                           ("best", _best), ("plot", _plot)):
@@ -600,6 +606,12 @@ def _supernet(args: argparse.Namespace) -> int:
     from .supernet import supernet_command
 
     return supernet_command(args, _family(args))
+
+
+def _lsp(args: argparse.Namespace) -> int:
+    from .lsp import lsp_command
+
+    return lsp_command()
 
 
 def _search(args: argparse.Namespace) -> int:

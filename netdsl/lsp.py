@@ -1,0 +1,209 @@
+"""`netdsl lsp`: a language server for .net files over stdio (pygls, the `[lsp]` extra).
+
+Each change of a document is analysed as `netdsl check` would: parsed, bound at its defaults
+(a `--set` value the file needs comes from its family's defaults) and every option of every
+choice checked. The server publishes the error there is as a diagnostic at its location, with
+check's message; it answers hover (a node's op, shape, weights and FLOPs; a primitive's,
+block's or parameter's signature or value), document symbols (parameters, blocks, labels) and
+formatting (`netdsl fmt`, comments kept). Analysing never raises: any text gets an answer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import __version__
+from .errors import NetdslError
+from .graph import PRIMITIVES, REQUIRED, format_shape
+from .language import Bound, Family
+from .language.syntax import Block, Item, Param
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class Analysis:
+    """What the server knows of one version of a document."""
+
+    text: str
+    family: Family | None = None
+    bound: Bound | None = None
+    errors: list[NetdslError] = field(default_factory=list)
+
+
+def analyse(text: str, name: str) -> Analysis:
+    """`text` parsed, bound at its defaults and its choices checked, as `netdsl check` does;
+    the first error, if any, in `errors`."""
+    analysis = Analysis(text)
+    try:
+        analysis.family = Family(text, name)
+        analysis.bound = analysis.family.bind()
+        if analysis.family.choice_points:
+            analysis.family.space()  # every option of every choice fits
+    except NetdslError as e:
+        analysis.errors.append(e)
+    except RecursionError:  # nesting past what the parser guards: an error, not a crash
+        analysis.errors.append(NetdslError("the text nests too deeply to read"))
+    return analysis
+
+
+def word_at(text: str, line: int, character: int) -> str | None:
+    """The identifier at 0-based `line` and `character`, or None."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return None
+    for match in WORD.finditer(lines[line]):
+        if match.start() <= character <= match.end():
+            return match.group()
+    return None
+
+
+def hover_text(analysis: Analysis, word: str) -> str | None:
+    """What hovering over `word` shows, a line for each thing it names: a parameter's value
+    (and its options); a node's or group's op, output shape, weights and FLOPs; a block's or
+    a primitive's signature."""
+    family, bound = analysis.family, analysis.bound
+    lines = []
+    if family is not None and word in family.parameters:
+        parameter = family.parameters[word]
+        point = family.choice_points.get(word)
+        options = f"; {point.describe_options()}" if point is not None else ""
+        lines.append(f"param {word} = {parameter.default} ({parameter.kind}{options})")
+    if bound is not None:
+        paths = [path for path in bound.graph if path == word or path.startswith(word + "/")]
+        if paths:
+            last, op = paths[-1], bound.graph[paths[-1]][0]  # the graph is in execution order
+            weights = sum(bound.costs[path][0] for path in paths if path in bound.costs)
+            flops = sum(bound.costs[path][1] for path in paths if path in bound.costs)
+            lines.append(f"node {word}: {op.type if op is not None else 'input'} -> "
+                         f"{format_shape(bound.shapes[last])}; {weights:,} weights, "
+                         f"{flops:,} FLOPs per image")
+    if family is not None and word in family.blocks:
+        formals = ", ".join(f.name for f in family.blocks[word].formals)
+        lines.append(f"block {word}({formals})")
+    elif word in PRIMITIVES:
+        arguments = ", ".join(name if default is REQUIRED else f"{name}={default!r}"
+                              for name, default in PRIMITIVES[word].params)
+        lines.append(f"{word}({arguments}): {PRIMITIVES[word].op}")
+    return "\n".join(lines) or None
+
+
+def symbols(analysis: Analysis) -> list[tuple[str, str, int, int]]:
+    """(name, kind, 1-based line, column) of each parameter, block and labelled item the
+    document declares at its top level."""
+    if analysis.family is None:
+        return []
+    out = []
+    for statement in analysis.family.statements:
+        if isinstance(statement, Param):
+            out.append((statement.name, "param", *statement.pos))
+        elif isinstance(statement, Block):
+            out.append((statement.name, "block", *statement.pos))
+        elif isinstance(statement, Item) and statement.label is not None:
+            out.append((statement.label, "label", *statement.label_pos))
+    return out
+
+
+def formatted(text: str, name: str) -> str | None:
+    """`netdsl fmt`'s layout of `text`, None when it does not parse."""
+    from .language.printer import format_text
+    from .language.syntax import Source, parse_statements
+
+    try:
+        return format_text(parse_statements(Source(name, text)), text)
+    except (NetdslError, RecursionError):
+        return None
+
+
+def server():
+    """The pygls server with every feature registered."""
+    from lsprotocol import types as lsp
+    from pygls.lsp.server import LanguageServer
+
+    ls = LanguageServer("netdsl", __version__,
+                        text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
+    analyses: dict[str, Analysis] = {}
+
+    def analysed(uri: str) -> Analysis:
+        document = ls.workspace.get_text_document(uri)
+        if uri not in analyses or analyses[uri].text != document.source:
+            analyses[uri] = analyse(document.source, document.filename or uri)
+        return analyses[uri]
+
+    def publish(uri: str) -> None:
+        analysis = analysed(uri)
+        diagnostics = [lsp.Diagnostic(range=_range_of(e, analysis.text), message=e.message,
+                                      severity=lsp.DiagnosticSeverity.Error, source="netdsl")
+                       for e in analysis.errors]
+        ls.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
+        publish(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
+        publish(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
+        analyses.pop(params.text_document.uri, None)
+        ls.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
+
+    @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def hover(params: lsp.HoverParams) -> lsp.Hover | None:
+        analysis = analysed(params.text_document.uri)
+        word = word_at(analysis.text, params.position.line, params.position.character)
+        text = hover_text(analysis, word) if word else None
+        return None if text is None else lsp.Hover(contents=lsp.MarkupContent(
+            kind=lsp.MarkupKind.PlainText, value=text))
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbols(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        kinds = {"param": lsp.SymbolKind.Variable, "block": lsp.SymbolKind.Function,
+                 "label": lsp.SymbolKind.Field}
+        out = []
+        for name, kind, line, column in symbols(analysed(params.text_document.uri)):
+            where = lsp.Range(start=lsp.Position(line=line - 1, character=column - 1),
+                              end=lsp.Position(line=line - 1, character=column - 1 + len(name)))
+            out.append(lsp.DocumentSymbol(name=name, kind=kinds[kind], range=where,
+                                          selection_range=where, detail=kind))
+        return out
+
+    @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        text = formatted(document.source, document.filename or params.text_document.uri)
+        if text is None or text == document.source:
+            return []
+        end = lsp.Position(line=len(document.lines), character=0)
+        return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end),
+                             new_text=text)]
+
+    return ls
+
+
+def _range_of(error: NetdslError, text: str):
+    """The range a diagnostic marks: the identifier (or the one character) at the error's
+    location; the first line when it has none."""
+    from lsprotocol import types as lsp
+
+    line, column = ((error.location.line - 1, error.location.column - 1)
+                    if error.location is not None else (0, 0))
+    lines = text.splitlines()
+    rest = lines[line][column:] if 0 <= line < len(lines) else ""
+    match = WORD.match(rest)
+    length = len(match.group()) if match else min(1, len(rest))
+    return lsp.Range(start=lsp.Position(line=line, character=column),
+                     end=lsp.Position(line=line, character=column + length))
+
+
+def lsp_command() -> int:
+    try:
+        ls = server()
+    except ImportError:
+        raise NetdslError("netdsl lsp needs pygls: pip install 'netdsl[lsp]'") from None
+    ls.start_io()
+    return 0
