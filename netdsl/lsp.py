@@ -4,8 +4,10 @@ Each change of a document is analysed as `netdsl check` would: parsed, bound at 
 (a `--set` value the file needs comes from its family's defaults) and every option of every
 choice checked. The server publishes the error there is as a diagnostic at its location, with
 check's message; it answers hover (a node's op, shape, weights and FLOPs; a primitive's,
-block's or parameter's signature or value), document symbols (parameters, blocks, labels) and
-formatting (`netdsl fmt`, comments kept). Analysing never raises: any text gets an answer.
+block's or parameter's signature or value), inlay hints (each top-level call's output shape at
+its end), a code lens (how many networks a file with choices describes), document symbols
+(parameters, blocks, labels) and formatting (`netdsl fmt`, comments kept). Analysing never
+raises: any text gets an answer.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from . import __version__
 from .errors import NetdslError
 from .graph import PRIMITIVES, REQUIRED, format_shape
 from .language import Bound, Family
+from .language.choices import Space
 from .language.syntax import Block, Item, Param
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -28,6 +31,8 @@ class Analysis:
     text: str
     family: Family | None = None
     bound: Bound | None = None
+    space: Space | None = None  # the family's choices, when it has any
+    origins: dict[str, tuple[int, int]] = field(default_factory=dict)  # see Family.origins
     errors: list[NetdslError] = field(default_factory=list)
 
 
@@ -38,8 +43,9 @@ def analyse(text: str, name: str) -> Analysis:
     try:
         analysis.family = Family(text, name)
         analysis.bound = analysis.family.bind()
+        analysis.origins = analysis.family.origins()
         if analysis.family.choice_points:
-            analysis.family.space()  # every option of every choice fits
+            analysis.space = analysis.family.space()  # every option of every choice fits
     except NetdslError as e:
         analysis.errors.append(e)
     except RecursionError:  # nesting past what the parser guards: an error, not a crash
@@ -86,6 +92,57 @@ def hover_text(analysis: Analysis, word: str) -> str | None:
                               for name, default in PRIMITIVES[word].params)
         lines.append(f"{word}({arguments}): {PRIMITIVES[word].op}")
     return "\n".join(lines) or None
+
+
+def shape_hints(analysis: Analysis) -> list[tuple[int, int, str]]:
+    """(0-based line, character, shape) at the end of each top-level call: the output shape of
+    the last node it makes."""
+    if analysis.bound is None:
+        return []
+    last: dict[tuple[int, int], str] = {}
+    for path in analysis.bound.graph:  # in execution order: the call's last node wins
+        if path in analysis.origins:
+            last[analysis.origins[path]] = path
+    return [(*call_end(analysis.text, *position), format_shape(analysis.bound.shapes[path]))
+            for position, path in sorted(last.items())]
+
+
+def call_end(text: str, line: int, column: int) -> tuple[int, int]:
+    """The 0-based position just after the call whose name starts at 1-based `line`, `column`:
+    after its name, or after the parenthesis that closes its arguments (which may span
+    lines; a `#` comment inside is skipped)."""
+    lines = text.splitlines()
+    row, at = line - 1, column - 1
+    name = WORD.match(lines[row], at)
+    at = name.end() if name else at
+    rest = lines[row][at:]
+    if not rest.lstrip().startswith("("):
+        return row, at
+    at += len(rest) - len(rest.lstrip())
+    depth = 0
+    while row < len(lines):
+        text_line = lines[row]
+        while at < len(text_line):
+            char = text_line[at]
+            if char == "#":
+                break
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            at += 1
+            if depth == 0:
+                return row, at
+        row, at = row + 1, 0
+    return len(lines) - 1, len(lines[-1])
+
+
+def space_lens(analysis: Analysis) -> str | None:
+    """The code lens of a file with choices: how many networks it describes."""
+    space = analysis.space
+    if space is None:
+        return None
+    if space.count is None:
+        return f"{len(space.points)} choice points; endless (a range of real numbers)"
+    return (f"{len(space.points)} choice points, {'' if space.exact else 'at most '}"
+            f"{space.count:,} networks")
 
 
 def symbols(analysis: Analysis) -> list[tuple[str, str, int, int]]:
@@ -171,6 +228,22 @@ def server():
             out.append(lsp.DocumentSymbol(name=name, kind=kinds[kind], range=where,
                                           selection_range=where, detail=kind))
         return out
+
+    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
+    def inlay_hints(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        first, last = params.range.start.line, params.range.end.line
+        return [lsp.InlayHint(position=lsp.Position(line=line, character=character),
+                              label=shape, padding_left=True)
+                for line, character, shape in shape_hints(analysed(params.text_document.uri))
+                if first <= line <= last]
+
+    @ls.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        title = space_lens(analysed(params.text_document.uri))
+        top = lsp.Range(start=lsp.Position(line=0, character=0),
+                        end=lsp.Position(line=0, character=0))
+        return [] if title is None else [
+            lsp.CodeLens(range=top, command=lsp.Command(title=title, command=""))]
 
     @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:

@@ -68,6 +68,14 @@ def test_diagnostics_follow_the_edits_and_requests_are_answered():
             text_document=lsp.TextDocumentIdentifier(uri=URI),
             position=lsp.Position(line=1, character=8)))
         assert hover.contents.value.startswith("conv(c, ks=3")
+        hints = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            range=lsp.Range(start=lsp.Position(line=0, character=0),
+                            end=lsp.Position(line=3, character=0))))
+        assert [(h.position.line, h.position.character, h.label) for h in hints] == [
+            (1, 17, "16x32x32"), (1, 23, "16x32x32"), (1, 31, "16x32x32"), (2, 8, "10")]
+        assert not await client.text_document_code_lens_async(lsp.CodeLensParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI)))  # no choices: no lens
         symbols = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
             text_document=lsp.TextDocumentIdentifier(uri=URI)))
         assert [(s.name, s.detail, s.range.start.line) for s in symbols] == [
@@ -82,6 +90,19 @@ def test_diagnostics_follow_the_edits_and_requests_are_answered():
             options=lsp.FormattingOptions(tab_size=4, insert_spaces=True)))
         assert edit.new_text == ("param width = 16  # channels\n"
                                  "stem: conv(width) -> bn -> relu\nhead(10)\n")
+    asyncio.run(session(steps))
+
+
+def test_a_file_with_choices_shows_its_size():
+    async def steps(client, diagnostics):
+        text = (ROOT / "models" / "nb201.net").read_text()
+        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
+                                               text=text)))
+        assert not await published_after(diagnostics, 1)
+        [lens] = await client.text_document_code_lens_async(lsp.CodeLensParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI)))
+        assert lens.command.title == "6 choice points, 15,625 networks"
     asyncio.run(session(steps))
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
-from ..graph import INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, summary, to_json
+from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary,
+                     to_json)
 from .choices import Callee, ChoicePoint, Chooser, Space, at_defaults, explore
 from .check import resolve_ops
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
@@ -131,6 +132,19 @@ class Family:
             nested, graph = resolve_ops(nodes, tuple(input_shape))
         return Bound(self, {name: values[name] for name in self.parameters if name in values},
                      env, nested, graph, choices.made, choices.points)
+
+    def origins(self, values: dict[str, Any] | None = None) -> dict[str, tuple[int, int]]:
+        """Node path -> (line, column) of the call in this text's top level that made the node
+        (a block's nodes come from its call), bound with `values`: where an editor shows what
+        a statement makes."""
+        _, nodes, _ = self._expand(dict(values or {}), at_defaults)
+        out = {}
+        for path, (leaf, _) in pipeline(nodes):
+            outer = next((entry for entry in getattr(leaf, "frame", ())
+                          if entry[0] is self.source), None)
+            if outer is not None:
+                out[path] = outer[1]
+        return out
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a family as the drawing of its network at the defaults."""

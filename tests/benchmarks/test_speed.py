@@ -137,3 +137,26 @@ def test_whitening_init_through_the_network(benchmark):
     model = netdsl.compile("models/airbench94.net", width=16)
     benchmark.pedantic(runtime.initialise_from_data, (model, images), rounds=5, warmup_rounds=1)
     assert torch.isfinite(model.node("whiten").weight).all()
+
+
+def two_hundred_line_family() -> str:
+    """A 200-line family: 20 parameters, 10 blocks of 3 lines, 150 items in a chain."""
+    params = [f"param w{i} = {8 + i % 4 * 8}" for i in range(20)]
+    blocks = [line for i in range(10) for line in (
+        f"block unit{i}(c) {{", "    conv(c) -> bn -> relu", "}")]
+    items = [f"u{i}: unit{i % 10}(w{i % 20})" for i in range(149)] + ["head(10)"]
+    return "\n".join(params + blocks + items) + "\n"
+
+
+@pytest.mark.benchmark(group="lsp")
+def test_language_server_work_per_keystroke(benchmark):
+    """What `netdsl lsp` does after each change of a 200-line file: parse, bind at the
+    defaults, shapes, the diagnostic there is, and every inlay hint. Aim: <= 20 ms median."""
+    from netdsl.lsp import analyse, shape_hints
+
+    text = two_hundred_line_family()
+    assert len(text.splitlines()) == 200
+    edits = iter([text.replace("param w0 = 8", f"param w0 = {8 + i % 3}") for i in range(600)])
+    hints = benchmark.pedantic(lambda: shape_hints(analyse(next(edits), "f.net")), rounds=500,
+                               warmup_rounds=20)
+    assert len(hints) == 150
