@@ -232,8 +232,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("lsp", help="the language server for editors (stdio)",
                         description="Serve the language to an editor over stdio (the Language "
-                        "Server Protocol): diagnostics as `netdsl check` gives them, hover, "
-                        "document symbols, formatting. Needs pip install 'netdsl[lsp]'.")
+                        "Server Protocol): diagnostics as `netdsl check` gives them, shapes as inlay "
+                        "hints, hover, completion, definitions, document symbols, formatting, "
+                        "the space's size. Needs pip install 'netdsl[lsp]'.")
 
     search = commands.add_parser(
         "search", parents=[network], help="search a parameterised network and its recipe",

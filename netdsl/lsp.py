@@ -5,8 +5,10 @@ Each change of a document is analysed as `netdsl check` would: parsed, bound at 
 choice checked. The server publishes the error there is as a diagnostic at its location, with
 check's message; it answers hover (a node's op, shape, weights and FLOPs; a primitive's,
 block's or parameter's signature or value), inlay hints (each top-level call's output shape at
-its end), a code lens (how many networks a file with choices describes), document symbols
-(parameters, blocks, labels) and formatting (`netdsl fmt`, comments kept). Analysing never
+its end), a code lens (how many networks a file with choices describes), completion
+(primitives, blocks, parameters; a primitive's keyword arguments; node paths after `<-`), go to
+definition, document symbols (parameters, blocks, labels) and formatting (`netdsl fmt`,
+comments kept). Analysing never
 raises: any text gets an answer.
 """
 from __future__ import annotations
@@ -84,14 +86,21 @@ def hover_text(analysis: Analysis, word: str) -> str | None:
             lines.append(f"node {word}: {op.type if op is not None else 'input'} -> "
                          f"{format_shape(bound.shapes[last])}; {weights:,} weights, "
                          f"{flops:,} FLOPs per image")
-    if family is not None and word in family.blocks:
-        formals = ", ".join(f.name for f in family.blocks[word].formals)
-        lines.append(f"block {word}({formals})")
-    elif word in PRIMITIVES:
-        arguments = ", ".join(name if default is REQUIRED else f"{name}={default!r}"
-                              for name, default in PRIMITIVES[word].params)
-        lines.append(f"{word}({arguments}): {PRIMITIVES[word].op}")
+    callable_ = signature(family, word)
+    if callable_ is not None:
+        lines.append(callable_)
     return "\n".join(lines) or None
+
+
+def signature(family: Family | None, name: str) -> str | None:
+    """A block's (the file's or the prelude's) or a primitive's signature."""
+    if family is not None and name in family.blocks:
+        return f"block {name}({', '.join(f.name for f in family.blocks[name].formals)})"
+    if name in PRIMITIVES:
+        arguments = ", ".join(arg if default is REQUIRED else f"{arg}={default!r}"
+                              for arg, default in PRIMITIVES[name].params)
+        return f"{name}({arguments}): {PRIMITIVES[name].op}"
+    return None
 
 
 def shape_hints(analysis: Analysis) -> list[tuple[int, int, str]]:
@@ -145,6 +154,51 @@ def space_lens(analysis: Analysis) -> str | None:
             f"{space.count:,} networks")
 
 
+def completions(analysis: Analysis, line: int, character: int,
+                last_bound: Bound | None = None) -> list[tuple[str, str, str]]:
+    """(label, kind, detail) of what may be written at 0-based `line`, `character`: after
+    `<-`, the node paths (of `last_bound`, the last version that bound, while the text being
+    typed does not); inside a primitive's parentheses, its keyword arguments; elsewhere,
+    primitives and blocks with their signatures, and the parameters."""
+    lines = analysis.text.splitlines()
+    before = lines[line][:character] if 0 <= line < len(lines) else ""
+    family, bound = analysis.family, analysis.bound or last_bound
+    if "<-" in before.split("#")[0]:
+        paths = list(bound.graph)[1:] if bound is not None else []
+        return [(path, "path", "node") for path in paths] + [("..", "path", "the group above")]
+    callee = _open_call(before)
+    if callee in PRIMITIVES:
+        return [(f"{name}=", "keyword", "" if default is REQUIRED else f"default {default!r}")
+                for name, default in PRIMITIVES[callee].params]
+    out = [(name, "primitive", signature(family, name)) for name in sorted(PRIMITIVES)]
+    if family is not None:
+        out += [(name, "block", signature(family, name))
+                for name in sorted(family.blocks) if name not in PRIMITIVES]
+        out += [(name, "param", f"= {parameter.default}")
+                for name, parameter in family.parameters.items()]
+    return out
+
+
+def _open_call(before: str) -> str | None:
+    """The name of the call whose parenthesis is open at the end of `before`, or None."""
+    depth = 0
+    for at in range(len(before) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(before[at], 0)
+        if depth < 0:
+            name = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", before[:at])
+            return name.group(1) if name else None
+    return None
+
+
+def definition(analysis: Analysis, word: str) -> tuple[int, int] | None:
+    """The 1-based (line, column) where this text declares `word`: a parameter, a block or a
+    top-level label; None when it does not (a primitive, the prelude's blocks)."""
+    for name, _, line, column in symbols(analysis):
+        if name == word:
+            return line, column
+    return None
+
+
 def symbols(analysis: Analysis) -> list[tuple[str, str, int, int]]:
     """(name, kind, 1-based line, column) of each parameter, block and labelled item the
     document declares at its top level."""
@@ -180,11 +234,14 @@ def server():
     ls = LanguageServer("netdsl", __version__,
                         text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
     analyses: dict[str, Analysis] = {}
+    bound_last: dict[str, Bound] = {}  # each document's last version that bound
 
     def analysed(uri: str) -> Analysis:
         document = ls.workspace.get_text_document(uri)
         if uri not in analyses or analyses[uri].text != document.source:
             analyses[uri] = analyse(document.source, document.filename or uri)
+            if analyses[uri].bound is not None:
+                bound_last[uri] = analyses[uri].bound
         return analyses[uri]
 
     def publish(uri: str) -> None:
@@ -206,6 +263,7 @@ def server():
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
         analyses.pop(params.text_document.uri, None)
+        bound_last.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
@@ -244,6 +302,31 @@ def server():
                         end=lsp.Position(line=0, character=0))
         return [] if title is None else [
             lsp.CodeLens(range=top, command=lsp.Command(title=title, command=""))]
+
+    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION,
+                lsp.CompletionOptions(trigger_characters=["(", ",", "-", " "]))
+    def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
+        kinds = {"path": lsp.CompletionItemKind.Reference,
+                 "keyword": lsp.CompletionItemKind.Property,
+                 "primitive": lsp.CompletionItemKind.Function,
+                 "block": lsp.CompletionItemKind.Class, "param": lsp.CompletionItemKind.Variable}
+        uri = params.text_document.uri
+        found = completions(analysed(uri), params.position.line, params.position.character,
+                            bound_last.get(uri))
+        return lsp.CompletionList(is_incomplete=False, items=[
+            lsp.CompletionItem(label=label, kind=kinds[kind], detail=detail)
+            for label, kind, detail in found])
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def go_to_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
+        analysis = analysed(params.text_document.uri)
+        word = word_at(analysis.text, params.position.line, params.position.character)
+        where = definition(analysis, word) if word else None
+        if where is None:
+            return None
+        start = lsp.Position(line=where[0] - 1, character=where[1] - 1)
+        return lsp.Location(uri=params.text_document.uri, range=lsp.Range(
+            start=start, end=lsp.Position(line=start.line, character=start.character + len(word))))
 
     @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:

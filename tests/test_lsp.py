@@ -81,9 +81,33 @@ def test_diagnostics_follow_the_edits_and_requests_are_answered():
         assert [(s.name, s.detail, s.range.start.line) for s in symbols] == [
             ("width", "param", 0), ("stem", "label", 1)]
 
-        messy = "param width=16 # channels\nstem:conv(width)->bn->relu\nhead( 10 )\n"
+        definition = await client.text_document_definition_async(lsp.DefinitionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            position=lsp.Position(line=1, character=13)))  # conv(width): the param's use
+        assert (definition.range.start.line, definition.range.start.character) == (0, 6)
+
+        typing = GOOD + "x: add <- st"  # half typed: does not bind, the paths are the last's
         client.text_document_did_change(lsp.DidChangeTextDocumentParams(
             text_document=lsp.VersionedTextDocumentIdentifier(uri=URI, version=3),
+            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=typing)]))
+        paths = await client.text_document_completion_async(lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            position=lsp.Position(line=3, character=12)))
+        assert {"stem", "bn", "relu", "linear", ".."} <= {item.label for item in paths.items}
+        keywords = await client.text_document_completion_async(lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            position=lsp.Position(line=1, character=11)))  # inside conv(
+        assert [item.label for item in keywords.items][:3] == ["c=", "ks=", "stride="]
+        anything = await client.text_document_completion_async(lsp.CompletionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=URI),
+            position=lsp.Position(line=2, character=0)))
+        labels = {item.label: item.detail for item in anything.items}
+        assert labels["width"] == "= 16" and labels["conv_bn"] == "block conv_bn(c, ks)"
+        assert labels["relu"] == "relu(): ReLU"
+
+        messy = "param width=16 # channels\nstem:conv(width)->bn->relu\nhead( 10 )\n"
+        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=URI, version=4),
             content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=messy)]))
         [edit] = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
             text_document=lsp.TextDocumentIdentifier(uri=URI),
