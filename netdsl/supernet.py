@@ -49,7 +49,7 @@ def layer_key(path: str, module: nn.Module) -> str:
 class Supernet(nn.Module):
     """Every layer of `family`'s networks bound with `values` for inputs of `input_shape`.
     Training draws one network per forward pass (seeded by `seed`); otherwise the forward pass
-    runs the network of the choices `active` (the defaults)."""
+    runs `active`, the network at the defaults, bound once."""
 
     def __init__(self, family: Family, values: dict[str, Any], input_shape: tuple[int, ...],
                  seed: int = 0):
@@ -78,7 +78,7 @@ class Supernet(nn.Module):
                 if key not in widest or _larger(shapes, widest[key][2]):
                     widest[key] = (path, bound.graph[path][0], shapes)
         self._widest = widest
-        self.active = family.bind(self.values, input_shape=self.input_shape).choices
+        self.active = family.bind(self.values, input_shape=self.input_shape)
 
     def weight_bytes(self) -> int:
         """Bytes of the layers' tensors at their widest, before they are made."""
@@ -103,12 +103,13 @@ class Supernet(nn.Module):
                                     chooser=drawn_at_random(self._rng))
         return self.family.bind({**self.values, **choices}, input_shape=self.input_shape)
 
-    def network(self, choices: dict[str, Any]) -> nn.Module:
-        """The network of `choices` as a module running on the supernet's weights."""
-        return _Inherited(self, self.bind(choices))
+    def network(self, bound: Bound) -> nn.Module:
+        """`bound` (a network of this supernet's family and values) as a module running on the
+        supernet's weights."""
+        return _Inherited(self, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bound = self.bind(None if self.training else self.active)
+        bound = self.bind() if self.training else self.active
         if self.training:
             self.drawn.add(bound.fingerprint)
         return self.run(bound, x, self.training)
@@ -164,7 +165,7 @@ class Supernet(nn.Module):
         points = self.family.space(self.values, input_shape=self.input_shape).points
         return {"format": FORMAT, "family": self.family.text, "values": self.values,
                 "input_shape": list(self.input_shape),
-                "default": self.bind({}).fingerprint,  # the network at the defaults
+                "default": self.active.fingerprint,  # the network at the defaults
                 "points": {p.name: [str(v) for v in p.values()] if p.size is not None else
                            [p.low, p.high] for p in points},
                 **({"layers": {name: t.detach().cpu() for name, t in self.state_dict().items()}}
@@ -227,16 +228,16 @@ def check_memory(supernet: Supernet, device) -> None:
                           "smaller values (--set)")
 
 
-def recalibrated_accuracy(supernet: Supernet, choices: dict[str, Any],
-                          data: "runtime.DeviceData", recipe: "runtime.Recipe",
+def recalibrated_accuracy(supernet: Supernet, bound: Bound, data: "runtime.DeviceData",
+                          recipe: "runtime.Recipe",
                           batches: int = RECALIBRATION_BATCHES) -> float:
-    """The accuracy on `data`'s evaluation images of the network of `choices` with the
+    """The accuracy on `data`'s evaluation images of the network `bound` with the
     supernet's weights, its BatchNorm statistics first recalibrated: reset, then the mean over
     `batches` batches of training images (not augmented)."""
     import runtime
 
-    network = supernet.network(choices)
-    structure, tensors = supernet._structure(network.bound)
+    network = supernet.network(bound)
+    structure, tensors = supernet._structure(bound)
     norms = [m for m in structure.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
         for _, key, attr, index in tensors:

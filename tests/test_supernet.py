@@ -35,7 +35,7 @@ def test_every_network_runs_on_the_widest_layers_it_shares():
     saved = net.to_file()
     for prep in (4, 8):
         for op in ("relu", "identity", "zero"):
-            inherited = net.network({"prep": prep, "op": op}).eval()
+            inherited = net.network(net.bind({"prep": prep, "op": op})).eval()
             standalone = netdsl.load(CHOICES).bind({"prep": prep, "op": op},
                                                    input_shape=(3, 16, 16)).module().eval()
             report = transfer_weights(weights_for(saved, standalone), standalone)

@@ -354,7 +354,7 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
     from ..supernet import recalibrated_accuracy
 
     start = time.perf_counter()
-    accuracy = recalibrated_accuracy(search.supernet, bound.choices, search.data, recipe)
+    accuracy = recalibrated_accuracy(search.supernet, bound, search.data, recipe)
     seconds = time.perf_counter() - start
     trial.set_user_attr("supernet", True)
     trial.set_user_attr("valid_time", seconds)

@@ -12,12 +12,11 @@ import math
 from typing import Any
 
 import optuna
-from optuna.distributions import (BaseDistribution, CategoricalDistribution,
-                                  FloatDistribution, IntDistribution)
+from optuna.distributions import BaseDistribution
 
 from ..errors import NetdslError
-from ..language.choices import ChoicePoint
 from ..score import PROXIES
+from .space import distribution_of
 
 
 def parse_prefilter(text: str) -> tuple[str, int]:
@@ -30,15 +29,6 @@ def parse_prefilter(text: str) -> tuple[str, int]:
         raise NetdslError(f"bad option: --prefilter: no score named '{name}' (scores: "
                           f"{', '.join(PROXIES)})")
     return name, int(count)
-
-
-def distribution_of(point: ChoicePoint) -> BaseDistribution:
-    """The Optuna distribution `netdsl.search.space.suggest` draws `point` from."""
-    if point.options:
-        return CategoricalDistribution(point.values())
-    if point.kind == "whole":
-        return IntDistribution(point.low, point.high, step=point.step or 1, log=point.log)
-    return FloatDistribution(point.low, point.high, step=point.step, log=point.log)
 
 
 class Prefiltered(optuna.samplers.BaseSampler):

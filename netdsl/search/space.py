@@ -16,10 +16,13 @@ import json
 import math
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NetdslError
 from ..graph import fits, is_number
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 Space = dict[str, dict[str, Any]]
 
@@ -166,14 +169,32 @@ def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
 
 def suggest(trial, point, grid_mode: bool = False) -> Any:
     """A value for a choice point of the network's own text (`language.choices`), drawn
-    through the Optuna `trial` under the point's name: one of its options, or a number of its
-    range (whole, by its step, log-uniform for logrange)."""
-    if point.options or grid_mode:
+    through the Optuna `trial` under the point's name from `distribution_of(point)` (every
+    value a category for a grid)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    distribution = distribution_of(point)
+    if grid_mode or isinstance(distribution, CategoricalDistribution):
         return trial.suggest_categorical(point.name, point.values())
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(point.name, distribution.low, distribution.high,
+                                 step=distribution.step, log=distribution.log)
+    return trial.suggest_float(point.name, distribution.low, distribution.high,
+                               step=distribution.step, log=distribution.log)
+
+
+def distribution_of(point) -> BaseDistribution:
+    """The Optuna distribution a choice point is drawn from: one of its options, or a number of
+    its range (whole, by its step; log-uniform for logrange). A prefilter's candidates are
+    drawn from it too."""
+    from optuna.distributions import (CategoricalDistribution, FloatDistribution,
+                                      IntDistribution)
+
+    if point.options:
+        return CategoricalDistribution(point.values())
     if point.kind == "whole":
-        return trial.suggest_int(point.name, point.low, point.high, step=point.step or 1,
-                                 log=point.log)
-    return trial.suggest_float(point.name, point.low, point.high, step=point.step, log=point.log)
+        return IntDistribution(point.low, point.high, step=point.step or 1, log=point.log)
+    return FloatDistribution(point.low, point.high, step=point.step, log=point.log)
 
 
 def _quantise(x: float, value: list) -> float:

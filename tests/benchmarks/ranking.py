@@ -151,7 +151,7 @@ def main(folder: str, out: Path) -> None:
                                           peak_epoch=SUPERNET_EPOCHS * 0.3),
                   log=None, evaluate_each_epoch=False)
     trained_supernet = time.process_time() - start
-    inherited = [recalibrated_accuracy(supernet, networks[arch].choices, data, recipe)
+    inherited = [recalibrated_accuracy(supernet, networks[arch], data, recipe)
                  for arch in archs]
     rankings["supernet"] = inherited, time.process_time() - start
     start = time.process_time()
