@@ -7,13 +7,19 @@ check's message; it answers hover (a node's op, shape, weights and FLOPs; a prim
 block's or parameter's signature or value), inlay hints (each top-level call's output shape at
 its end), a code lens (how many networks a file with choices describes), completion
 (primitives, blocks, parameters; a primitive's keyword arguments; node paths after `<-`), go to
-definition, document symbols (parameters, blocks, labels) and formatting (`netdsl fmt`,
-comments kept). Analysing never
-raises: any text gets an answer.
+definition, references and rename (of a parameter, block, label or block parameter: the
+binder's scoping, `language.names`), document symbols and formatting (`netdsl fmt`, comments
+kept). Analysing never raises: any text gets an answer.
+
+Analysis runs in one worker thread, so the editor's messages are read while a large text is
+parsed (a 1 MB file takes seconds); a document whose text is analysed already is answered at
+once, and a version overtaken by a newer one before its turn is never analysed.
 """
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import __version__
@@ -21,7 +27,10 @@ from .errors import NetdslError
 from .graph import PRIMITIVES, REQUIRED, format_shape
 from .language import Bound, Family
 from .language.choices import Space
-from .language.syntax import Block, Item, Param
+from .language.expand import prelude
+from .language.names import TOP, Occurrence, Symbol, declared_here, occurrences
+from .language.printer import expression
+from .language.syntax import Block, Source, keywords, parse_statements
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -31,17 +40,19 @@ class Analysis:
     """What the server knows of one version of a document."""
 
     text: str
+    name: str = "<string>"
     family: Family | None = None
     bound: Bound | None = None
     space: Space | None = None  # the family's choices, when it has any
     origins: dict[str, tuple[int, int]] = field(default_factory=dict)  # see Family.origins
     errors: list[NetdslError] = field(default_factory=list)
+    names: list[Occurrence] | None = None  # see `names_in`, made when first asked for
 
 
 def analyse(text: str, name: str) -> Analysis:
     """`text` parsed, bound at its defaults and its choices checked, as `netdsl check` does;
     the first error, if any, in `errors`."""
-    analysis = Analysis(text)
+    analysis = Analysis(text, name)
     try:
         analysis.family = Family(text, name)
         analysis.bound = analysis.family.bind()
@@ -89,13 +100,16 @@ def hover_text(analysis: Analysis, word: str) -> str | None:
     callable_ = signature(family, word)
     if callable_ is not None:
         lines.append(callable_)
-    return "\n".join(lines) or None
+        lines.append(summary(family, word))
+    return "\n".join(line for line in lines if line) or None
 
 
 def signature(family: Family | None, name: str) -> str | None:
     """A block's (the file's or the prelude's) or a primitive's signature."""
     if family is not None and name in family.blocks:
-        return f"block {name}({', '.join(f.name for f in family.blocks[name].formals)})"
+        formals = ", ".join(f.name if f.default is None else f"{f.name}={expression(f.default)}"
+                            for f in family.blocks[name].formals)
+        return f"block {name}({formals})"
     if name in PRIMITIVES:
         arguments = ", ".join(arg if default is REQUIRED else f"{arg}={default!r}"
                               for arg, default in PRIMITIVES[name].params)
@@ -103,17 +117,44 @@ def signature(family: Family | None, name: str) -> str | None:
     return None
 
 
-def shape_hints(analysis: Analysis) -> list[tuple[int, int, str]]:
-    """(0-based line, character, shape) at the end of each top-level call: the output shape of
-    the last node it makes."""
+def summary(family: Family | None, name: str) -> str:
+    """What a primitive computes, or what a block is: the comment written just above its
+    definition, as one line ("" when there is none)."""
+    if name in PRIMITIVES:
+        return PRIMITIVES[name].summary
+    blocks = family.blocks if family is not None else prelude()
+    if name not in blocks:
+        return ""
+    lines = blocks[name].source.text.splitlines()
+    row = blocks[name].pos[0] - 2  # the line above `block NAME(...)`, 0-based
+    comment: list[str] = []
+    while row >= 0 and lines[row].lstrip().startswith("#"):
+        comment.insert(0, lines[row].lstrip("# \t"))
+        row -= 1
+    return " ".join(comment)
+
+
+def shape_hints(analysis: Analysis) -> list[tuple[int, int, str, tuple[int, int]]]:
+    """(0-based line, character, shape, origin) at the end of each top-level call: the output
+    shape of the last node it makes; origin is the call's 1-based (line, column)."""
     if analysis.bound is None:
         return []
     last: dict[tuple[int, int], str] = {}
     for path in analysis.bound.graph:  # in execution order: the call's last node wins
         if path in analysis.origins:
             last[analysis.origins[path]] = path
-    return [(*call_end(analysis.text, *position), format_shape(analysis.bound.shapes[path]))
-            for position, path in sorted(last.items())]
+    return [(*call_end(analysis.text, *origin), format_shape(analysis.bound.shapes[path]), origin)
+            for origin, path in sorted(last.items())]
+
+
+def call_costs(analysis: Analysis, origin: tuple[int, int]) -> str | None:
+    """What the top-level call at 1-based `origin` costs: its weights and FLOPs per image."""
+    if analysis.bound is None:
+        return None
+    paths = [path for path, at in analysis.origins.items() if at == origin]
+    weights = sum(analysis.bound.costs[path][0] for path in paths if path in analysis.bound.costs)
+    flops = sum(analysis.bound.costs[path][1] for path in paths if path in analysis.bound.costs)
+    return f"{weights:,} weights, {flops:,} FLOPs per image"
 
 
 def call_end(text: str, line: int, column: int) -> tuple[int, int]:
@@ -190,29 +231,107 @@ def _open_call(before: str) -> str | None:
     return None
 
 
-def definition(analysis: Analysis, word: str) -> tuple[int, int] | None:
-    """The 1-based (line, column) where this text declares `word`: a parameter, a block or a
-    top-level label; None when it does not (a primitive, the prelude's blocks)."""
-    for name, _, line, column in symbols(analysis):
-        if name == word:
-            return line, column
+def names_in(analysis: Analysis) -> list[Occurrence]:
+    """Every name of the text and what it refers to (`language.names`); none when the text does
+    not parse. A text that parses but does not bind has its names too."""
+    if analysis.names is None:
+        if analysis.family is not None:
+            statements = analysis.family.statements
+        else:
+            try:
+                statements = parse_statements(Source(analysis.name, analysis.text))
+            except (NetdslError, RecursionError):
+                statements = []
+        own = {s.name: s for s in statements if isinstance(s, Block)}
+        analysis.names = occurrences(statements, {**prelude(), **own})
+    return analysis.names
+
+
+def occurrence_at(analysis: Analysis, line: int, character: int) -> Occurrence | None:
+    """The name at 0-based `line` and `character` that refers to something, or None."""
+    for occurrence in names_in(analysis):
+        start = occurrence.column - 1
+        if occurrence.line - 1 == line and start <= character <= start + len(
+                occurrence.symbol.name):
+            return occurrence
     return None
 
 
-def symbols(analysis: Analysis) -> list[tuple[str, str, int, int]]:
-    """(name, kind, 1-based line, column) of each parameter, block and labelled item the
-    document declares at its top level."""
-    if analysis.family is None:
+def references(analysis: Analysis, symbol: Symbol) -> list[Occurrence]:
+    """Where the text names `symbol`, its declaration included."""
+    return [o for o in names_in(analysis) if o.symbol == symbol]
+
+
+def declaration(analysis: Analysis, symbol: Symbol) -> Occurrence | None:
+    """Where the text declares `symbol`; None when it does not (a primitive, the prelude's)."""
+    return next((o for o in references(analysis, symbol) if o.declares), None)
+
+
+def symbols(analysis: Analysis) -> list[Occurrence]:
+    """The parameters, blocks and labels (stages' names too) the text declares at its top
+    level."""
+    return [o for o in names_in(analysis) if o.declares and o.symbol.scope == TOP]
+
+
+def rename_target(analysis: Analysis, line: int, character: int) -> Occurrence:
+    """The name at 0-based `line`, `character`, if the text may rename it; NetdslError saying
+    why not otherwise."""
+    occurrence = occurrence_at(analysis, line, character)
+    if occurrence is None:
+        raise NetdslError("no parameter, block or label here to rename")
+    symbol = occurrence.symbol
+    if not declared_here(symbol):
+        what = "a primitive" if symbol.kind == "primitive" else "built into netdsl (grammars/prelude.net)"
+        raise NetdslError(f"'{symbol.name}' is {what}; it cannot be renamed in this file")
+    return occurrence
+
+
+def renamed(analysis: Analysis, target: Occurrence, new_name: str) -> list[Occurrence]:
+    """The occurrences to rewrite to rename `target`'s symbol to `new_name`, once it is clear
+    that the renamed text means the same: every other name still refers to what it did, and a
+    text without errors has none after. NetdslError saying why not otherwise."""
+    symbol = target.symbol
+    if not re.fullmatch(WORD, new_name) or new_name in keywords():
+        raise NetdslError(f"'{new_name}' is not a name (a letter or _, then letters, digits, _; "
+                          "not a keyword)")
+    places = references(analysis, symbol)
+    if new_name == symbol.name:
         return []
-    out = []
-    for statement in analysis.family.statements:
-        if isinstance(statement, Param):
-            out.append((statement.name, "param", *statement.pos))
-        elif isinstance(statement, Block):
-            out.append((statement.name, "block", *statement.pos))
-        elif isinstance(statement, Item) and statement.label is not None:
-            out.append((statement.label, "label", *statement.label_pos))
-    return out
+    text = renamed_text(analysis.text, places, symbol.name, new_name)
+    after = analyse(text, analysis.name)
+    if not analysis.errors and after.errors:
+        raise NetdslError(f"renaming '{symbol.name}' to '{new_name}' would break the file: "
+                          f"{after.errors[0].message}")
+    expected = _renamed_names(names_in(analysis), places, symbol, new_name)
+    if names_in(after) != expected:
+        raise NetdslError(f"'{new_name}' is taken: renaming '{symbol.name}' to it would change "
+                          "what another name refers to")
+    return places
+
+
+def renamed_text(text: str, places: list[Occurrence], old: str, new: str) -> str:
+    lines = text.split("\n")
+    for place in sorted(places, key=lambda o: (o.line, -o.column)):  # right to left in a line
+        row, at = place.line - 1, place.column - 1
+        lines[row] = lines[row][:at] + new + lines[row][at + len(old):]
+    return "\n".join(lines)
+
+
+def _renamed_names(names: list[Occurrence], places: list[Occurrence], symbol: Symbol,
+                   new_name: str) -> list[Occurrence]:
+    """`names` as they are after renaming `symbol` at `places`: moved along their lines, and
+    the symbol (and, for a block, what its body declares) renamed."""
+    shift = len(new_name) - len(symbol.name)
+
+    def moved(o: Occurrence) -> Occurrence:
+        before = sum(1 for p in places if p.line == o.line and p.column < o.column)
+        name = new_name if o.symbol == symbol else o.symbol.name
+        scope = new_name if symbol.kind == "block" and o.symbol.scope == symbol.name \
+            else o.symbol.scope
+        return Occurrence(Symbol(o.symbol.kind, name, scope), o.line,
+                          o.column + shift * before, o.declares)
+
+    return [moved(o) for o in names]
 
 
 def formatted(text: str, name: str) -> str | None:
@@ -229,75 +348,125 @@ def formatted(text: str, name: str) -> str | None:
 def server():
     """The pygls server with every feature registered."""
     from lsprotocol import types as lsp
+    from pygls.exceptions import JsonRpcException
     from pygls.lsp.server import LanguageServer
 
+    def refused(e: NetdslError) -> JsonRpcException:
+        """A request the server declines, with why (the editor shows the message)."""
+        return JsonRpcException(e.message, code=lsp.LSPErrorCodes.RequestFailed)
+
     ls = LanguageServer("netdsl", __version__,
-                        text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
-    analyses: dict[str, Analysis] = {}
-    bound_last: dict[str, Bound] = {}  # each document's last version that bound
+                        text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+    # One thread analyses, in turn: the texts' work shares one interpreter lock anyway, and
+    # lark's parser is not known to be safe to run twice at once.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netdsl-analysis")
+    analyses: dict[str, Analysis] = {}   # each document's analysis of its current text
+    bound_last: dict[str, Bound] = {}    # each document's last version that bound
+    running: dict[str, tuple[str, asyncio.Future]] = {}  # each document's analysis under way
 
-    def analysed(uri: str) -> Analysis:
-        document = ls.workspace.get_text_document(uri)
-        if uri not in analyses or analyses[uri].text != document.source:
-            analyses[uri] = analyse(document.source, document.filename or uri)
-            if analyses[uri].bound is not None:
-                bound_last[uri] = analyses[uri].bound
-        return analyses[uri]
+    def current(uri: str) -> str:
+        return ls.workspace.get_text_document(uri).source
 
-    def publish(uri: str) -> None:
-        analysis = analysed(uri)
+    def analyse_if_current(uri: str, text: str, name: str) -> Analysis | None:
+        return analyse(text, name) if current(uri) == text else None  # None: overtaken
+
+    async def analysis_of(uri: str, text: str) -> Analysis | None:
+        """The analysis of `text`, the document's text now; None if an edit overtakes it."""
+        if uri in analyses and analyses[uri].text == text:
+            return analyses[uri]
+        if uri not in running or running[uri][0] != text:  # requests made meanwhile share it
+            name = ls.workspace.get_text_document(uri).filename or uri
+            running[uri] = (text, asyncio.get_running_loop().run_in_executor(
+                worker, analyse_if_current, uri, text, name))
+        analysis = await running[uri][1]
+        if analysis is None or current(uri) != text:
+            return None
+        analyses[uri] = analysis
+        if analysis.bound is not None:
+            bound_last[uri] = analysis.bound
+        return analysis
+
+    async def analysed(uri: str) -> Analysis:
+        """The analysis of the document's text as it is when the analysis ends."""
+        while True:
+            analysis = await analysis_of(uri, current(uri))
+            if analysis is not None:
+                return analysis
+
+    async def in_worker(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
+
+    async def publish(uri: str) -> None:
+        analysis = await analysis_of(uri, current(uri))
+        if analysis is None:  # the edit that overtook this text publishes
+            return
         diagnostics = [lsp.Diagnostic(range=_range_of(e, analysis.text), message=e.message,
                                       severity=lsp.DiagnosticSeverity.Error, source="netdsl")
                        for e in analysis.errors]
-        ls.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics, version=ls.workspace.get_text_document(uri).version))
+
+    def where(uri: str, occurrence: Occurrence):
+        start = lsp.Position(line=occurrence.line - 1, character=occurrence.column - 1)
+        end = lsp.Position(line=start.line, character=start.character
+                           + len(occurrence.symbol.name))
+        return lsp.Location(uri=uri, range=lsp.Range(start=start, end=end))
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
+        await publish(params.text_document.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
+        await publish(params.text_document.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
-        analyses.pop(params.text_document.uri, None)
-        bound_last.pop(params.text_document.uri, None)
+        for kept in (analyses, bound_last, running):
+            kept.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
     @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
-    def hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        analysis = analysed(params.text_document.uri)
+    async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
+        analysis = await analysed(params.text_document.uri)
         word = word_at(analysis.text, params.position.line, params.position.character)
         text = hover_text(analysis, word) if word else None
         return None if text is None else lsp.Hover(contents=lsp.MarkupContent(
             kind=lsp.MarkupKind.PlainText, value=text))
 
     @ls.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def document_symbols(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+    async def document_symbols(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         kinds = {"param": lsp.SymbolKind.Variable, "block": lsp.SymbolKind.Function,
                  "label": lsp.SymbolKind.Field}
-        out = []
-        for name, kind, line, column in symbols(analysed(params.text_document.uri)):
-            where = lsp.Range(start=lsp.Position(line=line - 1, character=column - 1),
-                              end=lsp.Position(line=line - 1, character=column - 1 + len(name)))
-            out.append(lsp.DocumentSymbol(name=name, kind=kinds[kind], range=where,
-                                          selection_range=where, detail=kind))
-        return out
+        analysis = await analysed(params.text_document.uri)
+        declared = await in_worker(symbols, analysis)
+        return [lsp.DocumentSymbol(name=o.symbol.name, kind=kinds[o.symbol.kind],
+                                   range=where("", o).range, selection_range=where("", o).range,
+                                   detail=o.symbol.kind) for o in declared]
 
-    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hints(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT,
+                lsp.InlayHintOptions(resolve_provider=True))
+    async def inlay_hints(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
         first, last = params.range.start.line, params.range.end.line
+        uri = params.text_document.uri
         return [lsp.InlayHint(position=lsp.Position(line=line, character=character),
-                              label=shape, padding_left=True)
-                for line, character, shape in shape_hints(analysed(params.text_document.uri))
+                              label=shape, padding_left=True,
+                              data={"uri": uri, "origin": origin})
+                for line, character, shape, origin in shape_hints(await analysed(uri))
                 if first <= line <= last]
 
+    @ls.feature(lsp.INLAY_HINT_RESOLVE)
+    async def inlay_hint_costs(hint: lsp.InlayHint) -> lsp.InlayHint:
+        """On request, a hint's tooltip: what its call costs."""
+        data = hint.data or {}
+        if data.get("uri") in analyses:
+            hint.tooltip = call_costs(await analysed(data["uri"]), tuple(data["origin"]))
+        return hint
+
     @ls.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
-    def code_lens(params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
-        title = space_lens(analysed(params.text_document.uri))
+    async def code_lens(params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        title = space_lens(await analysed(params.text_document.uri))
         top = lsp.Range(start=lsp.Position(line=0, character=0),
                         end=lsp.Position(line=0, character=0))
         return [] if title is None else [
@@ -305,36 +474,73 @@ def server():
 
     @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION,
                 lsp.CompletionOptions(trigger_characters=["(", ",", "-", " "]))
-    def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
+    async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
         kinds = {"path": lsp.CompletionItemKind.Reference,
                  "keyword": lsp.CompletionItemKind.Property,
                  "primitive": lsp.CompletionItemKind.Function,
                  "block": lsp.CompletionItemKind.Class, "param": lsp.CompletionItemKind.Variable}
         uri = params.text_document.uri
-        found = completions(analysed(uri), params.position.line, params.position.character,
+        analysis = await analysed(uri)
+        found = completions(analysis, params.position.line, params.position.character,
                             bound_last.get(uri))
         return lsp.CompletionList(is_incomplete=False, items=[
-            lsp.CompletionItem(label=label, kind=kinds[kind], detail=detail)
+            lsp.CompletionItem(label=label, kind=kinds[kind], detail=detail,
+                               documentation=summary(analysis.family, label) or None)
             for label, kind, detail in found])
 
+    async def named_at(params) -> tuple[Analysis, Occurrence | None]:
+        analysis = await analysed(params.text_document.uri)
+        occurrence = await in_worker(occurrence_at, analysis, params.position.line,
+                                     params.position.character)
+        return analysis, occurrence
+
     @ls.feature(lsp.TEXT_DOCUMENT_DEFINITION)
-    def go_to_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
-        analysis = analysed(params.text_document.uri)
-        word = word_at(analysis.text, params.position.line, params.position.character)
-        where = definition(analysis, word) if word else None
-        if where is None:
-            return None
-        start = lsp.Position(line=where[0] - 1, character=where[1] - 1)
-        return lsp.Location(uri=params.text_document.uri, range=lsp.Range(
-            start=start, end=lsp.Position(line=start.line, character=start.character + len(word))))
+    async def go_to_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
+        analysis, occurrence = await named_at(params)
+        declared = declaration(analysis, occurrence.symbol) if occurrence else None
+        return None if declared is None else where(params.text_document.uri, declared)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    async def find_references(params: lsp.ReferenceParams) -> list[lsp.Location]:
+        analysis, occurrence = await named_at(params)
+        if occurrence is None:
+            return []
+        return [where(params.text_document.uri, o) for o in references(analysis, occurrence.symbol)
+                if params.context.include_declaration or not o.declares]
+
+    @ls.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
+    async def prepare_rename(params: lsp.PrepareRenameParams) -> lsp.Range:
+        analysis = await analysed(params.text_document.uri)
+        try:
+            target = await in_worker(rename_target, analysis, params.position.line,
+                                     params.position.character)
+        except NetdslError as e:
+            raise refused(e) from None
+        return where(params.text_document.uri, target).range
+
+    @ls.feature(lsp.TEXT_DOCUMENT_RENAME)
+    async def rename(params: lsp.RenameParams) -> lsp.WorkspaceEdit:
+        uri = params.text_document.uri
+        analysis = await analysed(uri)
+
+        def edits() -> list[Occurrence]:
+            target = rename_target(analysis, params.position.line, params.position.character)
+            return renamed(analysis, target, params.new_name)
+        try:
+            places = await in_worker(edits)
+        except NetdslError as e:
+            raise refused(e) from None
+        return lsp.WorkspaceEdit(changes={uri: [
+            lsp.TextEdit(range=where(uri, o).range, new_text=params.new_name) for o in places]})
 
     @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
+    async def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
         document = ls.workspace.get_text_document(params.text_document.uri)
-        text = formatted(document.source, document.filename or params.text_document.uri)
-        if text is None or text == document.source:
+        source = document.source
+        text = await in_worker(formatted, source, document.filename or params.text_document.uri)
+        if text is None or text == source:
             return []
-        end = lsp.Position(line=len(document.lines), character=0)
+        end = lsp.Position(line=len(source.splitlines()) + 1, character=0)
         return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end),
                              new_text=text)]
 

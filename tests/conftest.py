@@ -2,9 +2,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import configuration
+
+# Hypothesis keeps its examples and caches in a temporary folder, not in the checkout.
+configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="netdsl-hypothesis-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

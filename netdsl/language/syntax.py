@@ -107,6 +107,8 @@ class Item:
     condition: Expr | None
     inputs: list[str] | InputChoice | None
     inputs_pos: tuple[int, int] | None
+    # (line, column) of each path written after `<-`, in order: where an editor renames a label
+    ref_positions: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -180,9 +182,9 @@ class _Syntax(lark.Transformer):
 
     def item(self, c):
         label, call, repeat, condition, inputs = c
-        refs, where = (None, None) if inputs is None else inputs
+        refs, where, ref_positions = (None, None, []) if inputs is None else inputs
         return Item(None if label is None else str(label), None if label is None else _pos(label),
-                     call, repeat, condition, refs, where)
+                     call, repeat, condition, refs, where, ref_positions)
 
     def call(self, c):
         return Call(str(c[0]), [a for a in c[1:] if a is not None], _pos(c[0]))
@@ -203,7 +205,7 @@ class _Syntax(lark.Transformer):
         return c[1]
 
     def inputs(self, c):
-        return [str(t) for t in c[1:]], _pos(c[0])
+        return [str(t) for t in c[1:]], _pos(c[0]), [_pos(t) for t in c[1:]]
 
     def input_choice(self, c):
         name, refs, k = c[1], [t for t in c[2:] if isinstance(t, lark.Token)], None
@@ -215,7 +217,8 @@ class _Syntax(lark.Transformer):
             if str(keyword) != "k":
                 raise _Misplaced(f"choice of inputs takes k=..., not {keyword}=...",
                                  _pos(keyword))
-        return InputChoice([str(t) for t in refs], k, _pos(name)), _pos(c[0])
+        return (InputChoice([str(t) for t in refs], k, _pos(name)), _pos(c[0]),
+                [_pos(t) for t in refs])
 
     def number(self, c):
         text = str(c[0])
@@ -282,6 +285,13 @@ def grammar_file(name: str) -> str:
 def _parser() -> lark.Lark:
     return lark.Lark(grammar_file("netdsl.lark"), parser="lalr", lexer="contextual",
                      postlex=_ParenNewlines(), transformer=_Syntax(), maybe_placeholders=True)
+
+
+@functools.lru_cache(maxsize=None)
+def keywords() -> frozenset[str]:
+    """The words the grammar keeps for itself (param, block, if, not, true, false): no name."""
+    return frozenset(t.pattern.value for t in _parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value.isidentifier())
 
 
 _PLAIN_TERMINALS = {"NAME": "a name", "NUMBER": "a number", "REF": "a node path",
