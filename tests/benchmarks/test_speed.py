@@ -160,3 +160,26 @@ def test_language_server_work_per_keystroke(benchmark):
     hints = benchmark.pedantic(lambda: shape_hints(analyse(next(edits), "f.net")), rounds=500,
                                warmup_rounds=20)
     assert len(hints) == 150
+
+
+@pytest.mark.benchmark(group="lsp")
+def test_language_server_rename(benchmark):
+    """A rename in the 200-line family: the names found, the text renamed and analysed again
+    to be sure every other name still means what it did."""
+    from netdsl.lsp import analyse, rename_target, renamed
+
+    analysis = analyse(two_hundred_line_family(), "f.net")
+    places = benchmark.pedantic(
+        lambda: renamed(analysis, rename_target(analysis, 0, 7), "width0"), rounds=50)
+    assert len(places) == 1 + 8  # w0's declaration, and u0, u20, ..., u140
+
+
+@pytest.mark.benchmark(group="lsp-large")
+def test_language_server_one_megabyte_file(benchmark):
+    """The largest text the language reads (a 986,014-character chain): what the server's
+    worker spends on it before its diagnostic, while other documents are answered."""
+    from netdsl.lsp import analyse
+
+    text = "stem: conv(16)\n" + "conv(16) -> relu\n" * 58_000
+    analysis = benchmark.pedantic(lambda: analyse(text, "large.net"), rounds=3)
+    assert "more than 20000 nodes" in analysis.errors[0].message
