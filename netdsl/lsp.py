@@ -26,13 +26,14 @@ from . import __version__
 from .errors import NetdslError
 from .graph import PRIMITIVES, REQUIRED, format_shape
 from .language import Bound, Family
-from .language.choices import Space
+from .language.choices import SPACES, Space
 from .language.expand import prelude
 from .language.names import TOP, Occurrence, Symbol, declared_here, occurrences
 from .language.printer import expression
 from .language.syntax import Block, Source, keywords, parse_statements
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PATH = re.compile(r"(\.\.|[A-Za-z_][A-Za-z0-9_]*)(/(\.\.|[A-Za-z_][A-Za-z0-9_]*))*")  # a REF
 
 
 @dataclass
@@ -57,7 +58,7 @@ def analyse(text: str, name: str) -> Analysis:
         analysis.family = Family(text, name)
         analysis.bound = analysis.family.bind()
         analysis.origins = analysis.family.origins()
-        if analysis.family.choice_points:
+        if analysis.bound.points:
             analysis.space = analysis.family.space()  # every option of every choice fits
     except NetdslError as e:
         analysis.errors.append(e)
@@ -77,15 +78,32 @@ def word_at(text: str, line: int, character: int) -> str | None:
     return None
 
 
+def path_at(text: str, line: int, character: int) -> str | None:
+    """The node path after `<-` at 0-based `line` and `character`, through the part there
+    (`layer1/residual` over `residual` of `layer1/residual/res2`), or None."""
+    lines = text.splitlines()
+    before = lines[line][:character] if 0 <= line < len(lines) else ""
+    if "<-" not in before or "#" in before:  # no path, or in a comment
+        return None
+    for match in PATH.finditer(lines[line]):
+        if match.start() <= character <= match.end():
+            end = lines[line].find("/", character)
+            return match.group()[:end - match.start()] if 0 <= end < match.end() \
+                else match.group()
+    return None
+
+
 def hover_text(analysis: Analysis, word: str) -> str | None:
-    """What hovering over `word` shows, a line for each thing it names: a parameter's value
-    (and its options); a node's or group's op, output shape, weights and FLOPs; a block's or
-    a primitive's signature."""
+    """What hovering over `word` (a name, or a node's path) shows, a line for each thing it
+    names: a parameter's value (and its options); a node's or group's op, output shape, weights
+    and FLOPs; a block's or a primitive's signature and what it is."""
     family, bound = analysis.family, analysis.bound
     lines = []
     if family is not None and word in family.parameters:
         parameter = family.parameters[word]
-        point = family.choice_points.get(word)
+        # the bound network's points: asking the family would bind again, and raise if
+        # the text does not bind
+        point = bound.points.get(word) if bound is not None else None
         options = f"; {point.describe_options()}" if point is not None else ""
         lines.append(f"param {word} = {parameter.default} ({parameter.kind}{options})")
     if bound is not None:
@@ -106,9 +124,10 @@ def hover_text(analysis: Analysis, word: str) -> str | None:
 
 def signature(family: Family | None, name: str) -> str | None:
     """A block's (the file's or the prelude's) or a primitive's signature."""
-    if family is not None and name in family.blocks:
+    blocks = family.blocks if family is not None else prelude()
+    if name in blocks:
         formals = ", ".join(f.name if f.default is None else f"{f.name}={expression(f.default)}"
-                            for f in family.blocks[name].formals)
+                            for f in blocks[name].formals)
         return f"block {name}({formals})"
     if name in PRIMITIVES:
         arguments = ", ".join(arg if default is REQUIRED else f"{arg}={default!r}"
@@ -197,27 +216,41 @@ def space_lens(analysis: Analysis) -> str | None:
 
 def completions(analysis: Analysis, line: int, character: int,
                 last_bound: Bound | None = None) -> list[tuple[str, str, str]]:
-    """(label, kind, detail) of what may be written at 0-based `line`, `character`: after
-    `<-`, the node paths (of `last_bound`, the last version that bound, while the text being
-    typed does not); inside a primitive's parentheses, its keyword arguments; elsewhere,
-    primitives and blocks with their signatures, and the parameters."""
+    """(label, kind, detail) of what may be written at 0-based `line`, `character`, from this
+    text, or while it does not bind from `last_bound` (the last version that did): after `<-`,
+    the node paths; inside a call's parentheses, its keyword arguments and the parameters;
+    elsewhere, primitives and blocks with their signatures, and the parameters."""
     lines = analysis.text.splitlines()
     before = lines[line][:character] if 0 <= line < len(lines) else ""
-    family, bound = analysis.family, analysis.bound or last_bound
+    bound = analysis.bound or last_bound
+    family = analysis.family or (last_bound.family if last_bound is not None else None)
     if "<-" in before.split("#")[0]:
         paths = list(bound.graph)[1:] if bound is not None else []
         return [(path, "path", "node") for path in paths] + [("..", "path", "the group above")]
-    callee = _open_call(before)
-    if callee in PRIMITIVES:
-        return [(f"{name}=", "keyword", "" if default is REQUIRED else f"default {default!r}")
-                for name, default in PRIMITIVES[callee].params]
+    parameters = [(name, "param", f"= {parameter.default}")
+                  for name, parameter in (family.parameters.items() if family else ())]
+    keywords_ = _keyword_arguments(family, _open_call(before))
+    if keywords_ is not None:
+        return [(f"{name}=", "keyword", default) for name, default in keywords_] + parameters
     out = [(name, "primitive", signature(family, name)) for name in sorted(PRIMITIVES)]
-    if family is not None:
-        out += [(name, "block", signature(family, name))
-                for name in sorted(family.blocks) if name not in PRIMITIVES]
-        out += [(name, "param", f"= {parameter.default}")
-                for name, parameter in family.parameters.items()]
-    return out
+    blocks = family.blocks if family is not None else prelude()
+    out += [(name, "block", signature(family, name)) for name in sorted(blocks)]
+    return out + parameters
+
+
+def _keyword_arguments(family: Family | None, callee: str | None
+                       ) -> list[tuple[str, str]] | None:
+    """(name, "default ..." or "") of each argument `callee` takes: a primitive's, a block's,
+    a stage's (any other name); None outside a call."""
+    if callee is None or callee in SPACES:
+        return None
+    if callee in PRIMITIVES:
+        return [(name, "" if default is REQUIRED else f"default {default!r}")
+                for name, default in PRIMITIVES[callee].params]
+    blocks = family.blocks if family is not None else prelude()
+    block = blocks.get(callee, blocks["stage"])
+    return [(f.name, "" if f.default is None else f"default {expression(f.default)}")
+            for f in block.formals]
 
 
 def _open_call(before: str) -> str | None:
@@ -281,7 +314,8 @@ def rename_target(analysis: Analysis, line: int, character: int) -> Occurrence:
         raise NetdslError("no parameter, block or label here to rename")
     symbol = occurrence.symbol
     if not declared_here(symbol):
-        what = "a primitive" if symbol.kind == "primitive" else "built into netdsl (grammars/prelude.net)"
+        what = ("a primitive" if symbol.kind == "primitive"
+                else "built into netdsl (grammars/prelude.net)")
         raise NetdslError(f"'{symbol.name}' is {what}; it cannot be renamed in this file")
     return occurrence
 
@@ -310,6 +344,7 @@ def renamed(analysis: Analysis, target: Occurrence, new_name: str) -> list[Occur
 
 
 def renamed_text(text: str, places: list[Occurrence], old: str, new: str) -> str:
+    """`text` with the name `old` at each of `places` written `new`."""
     lines = text.split("\n")
     for place in sorted(places, key=lambda o: (o.line, -o.column)):  # right to left in a line
         row, at = place.line - 1, place.column - 1
@@ -364,8 +399,13 @@ def server():
     bound_last: dict[str, Bound] = {}    # each document's last version that bound
     running: dict[str, tuple[str, asyncio.Future]] = {}  # each document's analysis under way
 
-    def current(uri: str) -> str:
-        return ls.workspace.get_text_document(uri).source
+    def current(uri: str) -> str | None:
+        """The document's text: the editor's, or the file's when the editor has not opened it
+        (a request may name any file); None when that cannot be read."""
+        try:
+            return ls.workspace.get_text_document(uri).source
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def analyse_if_current(uri: str, text: str, name: str) -> Analysis | None:
         return analyse(text, name) if current(uri) == text else None  # None: overtaken
@@ -387,16 +427,20 @@ def server():
         return analysis
 
     async def analysed(uri: str) -> Analysis:
-        """The analysis of the document's text as it is when the analysis ends."""
+        """The analysis of the document's text as it is when the analysis ends; a file that
+        cannot be read is an empty text with that error."""
         while True:
-            analysis = await analysis_of(uri, current(uri))
+            text = current(uri)
+            if text is None:
+                return Analysis("", uri, errors=[NetdslError(f"cannot read {uri}")])
+            analysis = await analysis_of(uri, text)
             if analysis is not None:
                 return analysis
 
     async def in_worker(function, *args):
         return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
 
-    async def publish(uri: str) -> None:
+    async def publish(uri: str) -> None:  # of an open document: its text is the editor's
         analysis = await analysis_of(uri, current(uri))
         if analysis is None:  # the edit that overtook this text publishes
             return
@@ -430,8 +474,10 @@ def server():
     @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
     async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
         analysis = await analysed(params.text_document.uri)
-        word = word_at(analysis.text, params.position.line, params.position.character)
-        text = hover_text(analysis, word) if word else None
+        at = (analysis.text, params.position.line, params.position.character)
+        path, word = path_at(*at), word_at(*at)
+        # a path written at the top level is the node's; one in a block's body is relative
+        text = (path and hover_text(analysis, path)) or (word and hover_text(analysis, word))
         return None if text is None else lsp.Hover(contents=lsp.MarkupContent(
             kind=lsp.MarkupKind.PlainText, value=text))
 
@@ -535,12 +581,13 @@ def server():
 
     @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     async def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        source = document.source
-        text = await in_worker(formatted, source, document.filename or params.text_document.uri)
+        source = current(params.text_document.uri)
+        if source is None:
+            return []
+        text = await in_worker(formatted, source, params.text_document.uri)
         if text is None or text == source:
             return []
-        end = lsp.Position(line=len(source.splitlines()) + 1, character=0)
+        end = lsp.Position(line=len(source.splitlines()), character=0)  # after the last line
         return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end),
                              new_text=text)]
 
