@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from ..graph import PRIMITIVES, SEP
 from .choices import SPACES
 from .expand import prelude
-from .syntax import (Binary, Block, Call, CallValue, Expr, InputChoice, Item, Name,
-                     Param, Unary)
+from .syntax import Binary, Block, Call, CallValue, Expr, InputChoice, Item, Name, Param, Unary
 
 TOP = ""  # the scope of the file's own top level; a block's body has the block's name
 
@@ -127,12 +126,11 @@ class _Walk:
         elif call.name in self.blocks:
             self.add("block", call.name, call.pos)
             callee = self.blocks[call.name]
-        elif (block is not None and any(f.name == call.name for f in block.formals)
-              or call.name in self.op_params):
-            self.value_name(call.name, call.pos, block)
-        elif not labelled and "stage" in self.blocks:
+        elif self.is_stage(call.name, labelled, block):
             self.add("label", call.name, call.pos, self.scope_of(block), declares=True)
             callee = self.blocks["stage"]
+        else:  # a parameter naming a block or primitive: `e(c)`
+            self.value_name(call.name, call.pos, block)
         if callee is not None:
             switches = callee.switches
         for arg in call.args:
@@ -169,39 +167,44 @@ class _Walk:
                     return
                 owners.pop()
             else:
-                item = self.labelled(part, items)
+                item = self.labelled(part, items, owner)
                 if item is None:
                     return
                 self.add("label", _label_of(item), (pos[0], column), self.scope_of(owner))
-                inner = self.callee(item)
+                inner = self.callee(item, owner)
                 if inner is None:
                     return
                 owners.append((inner, [s for s in inner.body if isinstance(s, Item)]))
             column += len(part) + len(SEP)
 
     def names_callable(self, expr: Expr) -> bool:
+        """Whether a parameter's value is a block or primitive given by name."""
         if isinstance(expr, Name):
             return expr.name not in self.params and (
                 expr.name in PRIMITIVES or expr.name in self.blocks)
         return isinstance(expr, CallValue) and expr.call.name == "choice" and any(
             self.names_callable(arg.expr) for arg in expr.call.args)
 
-    def is_stage(self, item: Item) -> bool:
-        name = item.call.name
-        return (item.label is None and name not in PRIMITIVES and name not in self.blocks
-                and name not in SPACES and name not in self.op_params)
+    def is_stage(self, name: str, labelled: bool, block: Block | None) -> bool:
+        """Whether a call of `name` in `block`'s body (None: the top level) is a stage: it is
+        unlabelled, and `name` is no primitive, block, choice, nor a parameter naming one."""
+        return not labelled and name not in PRIMITIVES and name not in self.blocks \
+            and name not in SPACES and name not in self.op_params \
+            and not (block is not None and any(f.name == name for f in block.formals))
 
-    def callee(self, item: Item) -> Block | None:
+    def callee(self, item: Item, block: Block | None) -> Block | None:
         """The block an item calls, when the text fixes it (not a choice or a parameter)."""
         if item.call.name in self.blocks:
             return self.blocks[item.call.name]
-        return self.blocks.get("stage") if self.is_stage(item) else None
+        return self.blocks["stage"] if self.is_stage(
+            item.call.name, item.label is not None, block) else None
 
-    def labelled(self, part: str, items: list[Item]) -> Item | None:
-        """The item of `items` whose label (or stage name) is `part`, or that makes `part` as
-        a repeat (`extra_2` of `extra: ... * 3`)."""
+    def labelled(self, part: str, items: list[Item], block: Block | None) -> Item | None:
+        """The item of `items` (`block`'s body) whose label (or stage name) is `part`, or that
+        makes `part` as a repeat (`extra_2` of `extra: ... * 3`)."""
         for item in items:
-            label = item.call.name if self.is_stage(item) else item.label
+            label = item.call.name if self.is_stage(item.call.name, item.label is not None,
+                                                    block) else item.label
             if label is not None and (part == label or item.repeat is not None and re.fullmatch(
                     re.escape(label) + r"_\d+", part)):
                 return item
