@@ -234,7 +234,8 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     if init is not None:
         from .supernet import FORMAT, weights_for
 
-        reused = transfer_weights(weights_for(init, model) if init.get("format") == FORMAT
+        reused = transfer_weights(weights_for(init, bound, model)
+                                  if init.get("format") == FORMAT
                                   else init, model)
         if log:
             log("initial weights: " + ", ".join(
@@ -302,8 +303,12 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
                           f"--save-weights ({type(e).__name__}: {reason})") from None
     from .supernet import FORMAT
 
-    if isinstance(weights, dict) and weights.get("format") == FORMAT:
+    saved_format = weights.get("format") if isinstance(weights, dict) else None
+    if saved_format == FORMAT:
         return weights  # a supernet's: each network takes its own layers (`fit`)
+    if isinstance(saved_format, str) and saved_format.startswith("netdsl-supernet-"):
+        raise NetdslError(f"{path}: a supernet saved as {saved_format}, which this netdsl "
+                          f"does not read ({FORMAT}): train it again with netdsl supernet")
     if not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         raise NetdslError(f"{path} holds no weights saved by --save-weights (a dict of node "

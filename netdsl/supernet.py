@@ -8,10 +8,11 @@ weights), so the shared trainer and recipe train it as any module. A network of 
 then evaluated with the supernet's weights in seconds, after its BatchNorm statistics are
 recalibrated on a few training batches, and `--init-from super.pt` starts a network from them.
 
-Layers are shared by node path, layer class and kernel size: two options that put the same
-layer at the same path share it. NAS-Bench-201's 1x1 and 3x3 convolutions on one edge have
-their own filters, but share the BatchNorm after them (its scale and shift; its statistics are
-recalibrated for each network evaluated).
+Layers are shared by node path, layer class, kernel size and the blocks whose calls made the
+node: two networks share a layer where the same calls put the same layer at the same path, so
+each option of a choice has its own layers (NAS-Bench-201's 1x1 and 3x3 convolutions on one
+edge have their own filters and their own BatchNorm, as in the paper), while a width choice
+or a choice elsewhere in the network leaves them shared.
 """
 from __future__ import annotations
 
@@ -25,25 +26,28 @@ from torch.func import functional_call
 
 from .errors import NetdslError
 from .language import Bound, Family
-from .language.choices import drawn_at_random
+from .graph import is_number
+from .language.choices import ChoicePoint, at_defaults, drawn_at_random
 from .module.network import Network, build_module, module_name
 
 if TYPE_CHECKING:
     import runtime
 
-FORMAT = "netdsl-supernet-1"  # the `format` entry of a saved supernet
+FORMAT = "netdsl-supernet-2"  # the `format` entry of a saved supernet (2: keys name makers)
 CACHED_NETWORKS = 64  # networks whose structure is kept between steps
 MAX_EXPLORED = 2000   # bindings spent finding every layer of a space whose points nest
 RECALIBRATION_BATCHES = 8
 BYTES_PER_VALUE = 4   # fp32 weights; in training also a gradient, momentum and an average
 
 
-def layer_key(path: str, module: nn.Module) -> str:
-    """The supernet's name for the layer at node `path`: the path, the layer's class and its
-    kernel size (`cell1/n1/conv#Conv2d3x3`): what two networks must agree on to share it."""
+def layer_key(path: str, module: nn.Module, makers: tuple[str, ...]) -> str:
+    """The supernet's name for the layer at node `path`: the path, the layer's class and
+    kernel size, and the blocks whose calls made it (`makers`, from `Bound.makers`, the
+    primitive last): `cell1/n1/bn#BatchNorm@cell>nor_conv_3x3>relu_conv_bn`, what two networks
+    must agree on to share it."""
     weight = getattr(module, "weight", None)
     kernel = "x".join(map(str, weight.shape[2:])) if isinstance(weight, torch.Tensor) else ""
-    return f"{path}#{type(module).__name__}{kernel}"
+    return f"{path}#{type(module).__name__}{kernel}@{'>'.join(makers[:-1])}"
 
 
 class Supernet(nn.Module):
@@ -63,12 +67,13 @@ class Supernet(nn.Module):
         for bound in _networks_with_every_layer(family, self.values, self.input_shape):
             with torch.device("meta"):
                 network = bound.module()
+            makers = bound.makers()
             for path, module in network.named_nodes():
                 if callable(getattr(module, "initialise_from_images", None)):
                     raise NetdslError(f"supernet: node '{path}' is set from the data "
                                       "(whiten), which a supernet cannot share")
                 shapes = tuple(tuple(t.shape) for t in module.state_dict().values())
-                key = layer_key(path, module)
+                key = layer_key(path, module, makers[path])
                 if key in widest and not (_larger(shapes, widest[key][2])
                                           or _larger(widest[key][2], shapes)
                                           or shapes == widest[key][2]):
@@ -131,9 +136,10 @@ class Supernet(nn.Module):
             return cached
         with torch.device("meta"):
             network = bound.module()
+        makers = bound.makers()
         tensors = []
         for path, module in network.named_nodes():
-            key = layer_key(path, module)
+            key = layer_key(path, module, makers[path])
             if key not in self.layers:
                 raise NetdslError(f"supernet: the network's node '{path}' ({key}) is not in "
                                   "the supernet: the network is outside its space")
@@ -152,8 +158,9 @@ class Supernet(nn.Module):
         return network, tensors
 
     def path_of(self, name: str) -> str:
-        """The node path of a parameter or buffer name: `layers.cell1/n1/conv#Conv2d3x3.weight`
-        -> `cell1/n1/conv/weight`, for the trainer's learning rates by path."""
+        """The node path of a parameter or buffer name:
+        `layers.cell1/n1/conv#Conv2d3x3@cell>nor_conv_3x3>relu_conv_bn.weight` ->
+        `cell1/n1/conv/weight`, for the trainer's learning rates by path."""
         key, _, attr = name.removeprefix("layers.").rpartition(".")
         return f"{key.partition('#')[0]}/{attr.replace('.', '/')}"
 
@@ -193,27 +200,46 @@ def _networks_with_every_layer(family: Family, values: dict[str, Any],
                                input_shape: tuple[int, ...]):
     """Networks of the space that between them have every layer at its widest: the defaults,
     then each value of each point with the others at their defaults (with the choices that
-    make a nested point appear), up to MAX_EXPLORED bindings."""
-    base = family.bind(values, input_shape=input_shape)
-    yield base
-    seen, queue, bound_count = {base.fingerprint}, [({}, base)], 1
-    while queue and bound_count < MAX_EXPLORED:
-        picks, bound = queue.pop(0)
-        for name, point in bound.points.items():
-            if name in picks or point.size is None:
-                continue
-            for value in point.values():
-                if value == bound.choices.get(name) or bound_count >= MAX_EXPLORED:
+    make a nested point appear); then the same with every number chosen at its largest, so an
+    option meets the widest layers too; up to MAX_EXPLORED bindings in all."""
+    seen: set[str] = set()
+    bases: set[str] = set()
+    bound_count = 0
+    for chooser in (at_defaults, _largest):
+        base = family.bind(values, input_shape=input_shape, chooser=chooser)
+        if base.fingerprint in bases:  # no number is above its default: nothing more to find
+            continue
+        bases.add(base.fingerprint)
+        if base.fingerprint not in seen:
+            seen.add(base.fingerprint)
+            yield base
+        queue = [({}, base)]
+        while queue and bound_count < MAX_EXPLORED:
+            picks, bound = queue.pop(0)
+            for name, point in bound.points.items():
+                if name in picks or point.size is None:
                     continue
-                more = {**picks, name: value}
-                other = family.bind({**values, **more}, input_shape=input_shape)
-                bound_count += 1
-                if other.fingerprint in seen:
-                    continue
-                seen.add(other.fingerprint)
-                yield other
-                if set(other.points) != set(bound.points):  # it makes other points appear
-                    queue.append((more, other))
+                for value in point.values():
+                    if value == bound.choices.get(name) or bound_count >= MAX_EXPLORED:
+                        continue
+                    more = {**picks, name: value}
+                    other = family.bind({**values, **more}, input_shape=input_shape,
+                                        chooser=chooser)
+                    bound_count += 1
+                    if other.fingerprint in seen:
+                        continue
+                    seen.add(other.fingerprint)
+                    yield other
+                    if set(other.points) != set(bound.points):  # it makes other points appear
+                        queue.append((more, other))
+
+
+def _largest(point: ChoicePoint) -> Any:
+    """A chooser: a number at its largest, anything else at its default."""
+    if point.size is None:
+        return point.high
+    numbers = [v for v in point.values() if is_number(v)]
+    return max(numbers) if len(numbers) == point.size else point.default
 
 
 def check_memory(supernet: Supernet, device) -> None:
@@ -303,12 +329,14 @@ def read_supernet(path: str, family: Family, values: dict[str, Any],
     return load_supernet(saved, family, values, input_shape, path)
 
 
-def weights_for(saved: dict[str, Any], model: Network) -> dict[str, torch.Tensor]:
+def weights_for(saved: dict[str, Any], bound: Bound, model: Network) -> dict[str, torch.Tensor]:
     """The path-keyed weights (as `--save-weights` writes them) that a saved supernet holds for
-    `model`'s layers, to start it from them (`transfer_weights` slices wider ones)."""
+    `model`'s layers (the module of `bound`), to start it from them (`transfer_weights` slices
+    wider ones)."""
+    makers = bound.makers()
     weights = {}
     for path, module in model.named_nodes():
-        key = layer_key(path, module)
+        key = layer_key(path, module, makers[path])
         for attr in module.state_dict():
             tensor = saved["layers"].get(f"layers.{key}.{attr}")
             if tensor is not None:

@@ -27,18 +27,19 @@ def test_every_network_runs_on_the_widest_layers_it_shares():
     """prep 4 and 8 share one conv at `a/conv`, made for 8 filters; a network with 4 runs on
     its first 4, exactly as the standalone network started from those weights."""
     net = supernet()
-    assert net.layers["a/conv#Conv2d3x3"].weight.shape[0] == 8
-    assert [key for key in net.layers if key.startswith("a/conv")] == ["a/conv#Conv2d3x3"]
+    conv = "a/conv#Conv2d3x3@stage>conv_bn"  # the stage a's conv_bn made it
+    assert net.layers[conv].weight.shape[0] == 8
+    assert [key for key in net.layers if key.startswith("a/conv")] == [conv]
     assert sorted(key for key in net.layers if key.startswith("x#")) == [
-        "x#Identity", "x#ReLU", "x#Zero"]  # the op choice: a layer per option
+        "x#Identity@", "x#ReLU@", "x#Zero@"]  # the op choice: a layer per option
     x = torch.randn(5, 3, 16, 16)
     saved = net.to_file()
     for prep in (4, 8):
         for op in ("relu", "identity", "zero"):
             inherited = net.network(net.bind({"prep": prep, "op": op})).eval()
-            standalone = netdsl.load(CHOICES).bind({"prep": prep, "op": op},
-                                                   input_shape=(3, 16, 16)).module().eval()
-            report = transfer_weights(weights_for(saved, standalone), standalone)
+            bound = netdsl.load(CHOICES).bind({"prep": prep, "op": op}, input_shape=(3, 16, 16))
+            standalone = bound.module().eval()
+            report = transfer_weights(weights_for(saved, bound, standalone), standalone)
             assert "kept" not in report.values()
             assert ("sliced" in report.values()) == (prep == 4)
             with torch.no_grad():
@@ -54,8 +55,26 @@ def test_training_draws_networks_seeded_and_trains_the_shared_layers(image_folde
     runtime.train(again, data, recipe, log=None, evaluate_each_epoch=False)
     assert first.drawn == again.drawn and len(first.drawn) > 1
     assert all(torch.equal(first.state_dict()[k], again.state_dict()[k]) for k in before)
-    assert not torch.equal(before["layers.a/conv#Conv2d3x3.weight"],
-                           first.state_dict()["layers.a/conv#Conv2d3x3.weight"])
+    conv = "layers.a/conv#Conv2d3x3@stage>conv_bn.weight"
+    assert not torch.equal(before[conv], first.state_dict()[conv])
+
+
+def test_each_option_of_a_choice_has_its_own_layers_and_widths_share_them():
+    """NAS-Bench-201's edge: the BatchNorm after a 3x3 and after a 1x1 convolution is one node
+    path but two layers, one per block chosen (as in the paper); the two widths share each."""
+    text = ("block k3(c) { conv(c, ks=3) -> bn }\nblock k1(c) { conv(c, ks=1) -> bn }\n"
+            "param op = choice(k3, k1)\nparam c = choice(4, 8)\ne: op(c) -> head(3)")
+    net = Supernet(netdsl.load(text), {}, (3, 16, 16))
+    net.allocate(0)
+    norms = sorted(key for key in net.layers if key.startswith("e/bn#"))
+    assert norms == ["e/bn#BatchNorm@k1", "e/bn#BatchNorm@k3"]
+    assert all(net.layers[key].weight.shape == (8,) for key in norms)
+    assert sorted(key for key in net.layers if key.startswith("e/conv#")) == [
+        "e/conv#Conv2d1x1@k1", "e/conv#Conv2d3x3@k3"]
+    for op in ("k3", "k1"):  # k1 at 8 is not among the defaults' neighbours, yet fits
+        for c in (4, 8):
+            out = net.network(net.bind({"op": op, "c": c}))(torch.randn(2, 3, 16, 16))
+            assert out.shape == (2, 3)
 
 
 def test_supernet_ranks_a_search_and_starts_the_winner(tmp_path, image_folder):
@@ -92,6 +111,11 @@ def test_a_supernet_of_another_space_or_family_is_refused(tmp_path, image_folder
                       "--save-weights", "w.pt", cwd=tmp_path).returncode == 0
     clear_error(netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials",
                            "2", "--supernet", "w.pt", *FAST, cwd=tmp_path), "not a supernet")
+    torch.save({"format": "netdsl-supernet-1", "layers": {}}, tmp_path / "old.pt")
+    for command in (["search", "--trials", "2", "--supernet"], ["run", "--init-from"]):
+        clear_error(netdsl_cli(*command, "old.pt", "-e", CHOICES, "--dataset",
+                               str(image_folder), *FAST, cwd=tmp_path),
+                    "old.pt: a supernet saved as netdsl-supernet-1", "train it again")
 
 
 @pytest.mark.parametrize("args, words", [

@@ -293,8 +293,9 @@ class Expander:
         if call.name in PRIMITIVES or call.name in self.blocks:
             return PRIMITIVES.get(call.name), self.blocks.get(call.name), here
         callee = env.get(call.name)
-        if isinstance(callee, Callee):
-            return PRIMITIVES.get(callee.name), self.blocks.get(callee.name), here
+        if isinstance(callee, Callee):  # the frame names what is called, not the parameter
+            return (PRIMITIVES.get(callee.name), self.blocks.get(callee.name),
+                    frame + ((source, call.pos, callee.name),))
         if call.name in SPACES:
             raise error_at(f"{call.name}(...) is what a param is drawn from; an item chooses "
                            "with choice(...)", here)

@@ -25,6 +25,7 @@ from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pi
                      to_json)
 from .choices import Callee, ChoicePoint, Chooser, Space, at_defaults, explore
 from .check import resolve_ops
+from .evaluate import Frame
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
 from .printer import print_statements
 from .syntax import MAX_TEXT, Item, Source, parse_statements
@@ -137,14 +138,24 @@ class Family:
         """Node path -> (line, column) of the call in this text's top level that made the node
         (a block's nodes come from its call), bound with `values`: where an editor shows what
         a statement makes."""
-        _, nodes, _ = self._expand(dict(values or {}), at_defaults)
         out = {}
-        for path, (leaf, _) in pipeline(nodes):
-            outer = next((entry for entry in getattr(leaf, "frame", ())
-                          if entry[0] is self.source), None)
+        for path, frame in self._frames(values).items():
+            outer = next((entry for entry in frame if entry[0] is self.source), None)
             if outer is not None:
                 out[path] = outer[1]
         return out
+
+    def makers(self, values: dict[str, Any] | None = None) -> dict[str, tuple[str, ...]]:
+        """Node path -> what the calls that made the node called, outermost first, bound with
+        `values`: blocks, then the primitive (`("cell", "nor_conv_3x3", "relu_conv_bn",
+        "bn")`); which option of a choice made a node where its path does not say."""
+        return {path: tuple(callee for _, _, callee in frame)
+                for path, frame in self._frames(values).items()}
+
+    def _frames(self, values: dict[str, Any] | None) -> dict[str, Frame]:
+        """Node path -> the frame of the call that made it (the input has none)."""
+        _, nodes, _ = self._expand(dict(values or {}), at_defaults)
+        return {path: leaf.frame for path, (leaf, _) in pipeline(nodes) if leaf is not None}
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a family as the drawing of its network at the defaults."""
@@ -173,6 +184,11 @@ class Bound:
     @property
     def input_shape(self) -> Shape:
         return self.graph.input_shape
+
+    def makers(self) -> dict[str, tuple[str, ...]]:
+        """Node path -> the blocks and primitive whose calls made the node (`Family.makers`),
+        found by expanding this network's values and choices again."""
+        return self.family.makers({**self.values, **self.choices})
 
     @property
     def shapes(self) -> dict[str, Shape]:
