@@ -295,7 +295,7 @@ def test_search_takes_the_files_choices_without_a_space(tmp_path, image_folder):
 def test_a_killed_evolution_resumes(tmp_path, image_folder):
     kill_search_in_its_first_trial(
         "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4", "--name", "t",
-        "--tuner", "evolution", "--population", "2", "--tournament", "1", "--epochs", "200",
+        "--tuner", "evolution", "--population", "2", "--tournament", "1", "--epochs", "20000",
         "--batch-size", "32", cwd=tmp_path)
     time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
     run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4",

@@ -148,7 +148,7 @@ def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
 
 def test_ctrl_c_with_quiet_says_so_in_its_one_line(folder, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
-                             str(folder), "--epochs", "500", "--batch-size", "32", "--quiet"],
+                             str(folder), "--epochs", "20000", "--batch-size", "32", "--quiet"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
                                  "PYTHONUNBUFFERED": "1"},

@@ -269,7 +269,7 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_lost(tmp_path, image_f
         "logits_weight": {"_type": "choice", "_value": [0.125, 0.25]}}))
     kill_search_in_its_first_trial(
         "-e", FAMILY, "--space", str(space_file), "--dataset", str(image_folder), "--trials",
-        "3", "--name", "t", "--epochs", "200", "--peak-epoch", "1", "--batch-size", "32",
+        "3", "--name", "t", "--epochs", "20000", "--peak-epoch", "1", "--batch-size", "32",
         "--tuner", tuner, cwd=tmp_path)
     assert [r["state"] for r in trials_json(tmp_path)] == ["running"]
     time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
