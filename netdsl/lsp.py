@@ -69,13 +69,17 @@ def analyse(text: str, name: str) -> Analysis:
 
 def word_at(text: str, line: int, character: int) -> str | None:
     """The identifier at 0-based `line` and `character`, or None."""
+    match = _token_at(WORD, text, line, character)
+    return match.group() if match else None
+
+
+def _token_at(token: re.Pattern, text: str, line: int, character: int) -> re.Match | None:
+    """The match of `token` on 0-based `line` that `character` is in or just after."""
     lines = text.splitlines()
     if not 0 <= line < len(lines):
         return None
-    for match in WORD.finditer(lines[line]):
-        if match.start() <= character <= match.end():
-            return match.group()
-    return None
+    return next((match for match in token.finditer(lines[line])
+                 if match.start() <= character <= match.end()), None)
 
 
 def path_at(text: str, line: int, character: int) -> str | None:
@@ -83,14 +87,11 @@ def path_at(text: str, line: int, character: int) -> str | None:
     (`layer1/residual` over `residual` of `layer1/residual/res2`), or None."""
     lines = text.splitlines()
     before = lines[line][:character] if 0 <= line < len(lines) else ""
-    if "<-" not in before or "#" in before:  # no path, or in a comment
+    match = _token_at(PATH, text, line, character)
+    if "<-" not in before or "#" in before or match is None:  # no path, or in a comment
         return None
-    for match in PATH.finditer(lines[line]):
-        if match.start() <= character <= match.end():
-            end = lines[line].find("/", character)
-            return match.group()[:end - match.start()] if 0 <= end < match.end() \
-                else match.group()
-    return None
+    end = lines[line].find("/", character)  # the end of the part under the cursor
+    return match.group()[:end - match.start()] if 0 <= end < match.end() else match.group()
 
 
 def hover_text(analysis: Analysis, word: str) -> str | None:
@@ -110,11 +111,8 @@ def hover_text(analysis: Analysis, word: str) -> str | None:
         paths = [path for path in bound.graph if path == word or path.startswith(word + "/")]
         if paths:
             last, op = paths[-1], bound.graph[paths[-1]][0]  # the graph is in execution order
-            weights = sum(bound.costs[path][0] for path in paths if path in bound.costs)
-            flops = sum(bound.costs[path][1] for path in paths if path in bound.costs)
             lines.append(f"node {word}: {op.type if op is not None else 'input'} -> "
-                         f"{format_shape(bound.shapes[last])}; {weights:,} weights, "
-                         f"{flops:,} FLOPs per image")
+                         f"{format_shape(bound.shapes[last])}; {costs_of(bound, paths)}")
     callable_ = signature(family, word)
     if callable_ is not None:
         lines.append(callable_)
@@ -170,9 +168,14 @@ def call_costs(analysis: Analysis, origin: tuple[int, int]) -> str | None:
     """What the top-level call at 1-based `origin` costs: its weights and FLOPs per image."""
     if analysis.bound is None:
         return None
-    paths = [path for path, at in analysis.origins.items() if at == origin]
-    weights = sum(analysis.bound.costs[path][0] for path in paths if path in analysis.bound.costs)
-    flops = sum(analysis.bound.costs[path][1] for path in paths if path in analysis.bound.costs)
+    return costs_of(analysis.bound, [path for path, at in analysis.origins.items()
+                                     if at == origin])
+
+
+def costs_of(bound: Bound, paths: list[str]) -> str:
+    """The weights and FLOPs per image of the nodes at `paths`, together."""
+    weights = sum(bound.costs[path][0] for path in paths if path in bound.costs)
+    flops = sum(bound.costs[path][1] for path in paths if path in bound.costs)
     return f"{weights:,} weights, {flops:,} FLOPs per image"
 
 
