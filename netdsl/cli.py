@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from runtime.recipe import SEEDS
+
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
 from .graph import operations, to_json
@@ -49,13 +51,34 @@ def _binding(text: str) -> tuple[str, Any]:
 
 def _count(text: str) -> int:
     """A whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
     return value
+
+
+def _sample(text: str) -> int | str:
+    """--sample: a whole number >= 1, or all."""
+    if text == "all" or _whole(text) >= 1:
+        return text if text == "all" else int(text)
+    raise argparse.ArgumentTypeError(f"--sample must be at least 1, or all; got '{text}'")
+
+
+def _seed(text: str) -> int:
+    """A seed, in a recipe's range: numpy's generators (Optuna's samplers) take no more."""
+    value = _whole(text)
+    if not 0 <= value < SEEDS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a seed: a whole number from 0 to "
+                                         f"{SEEDS - 1} (2**32 - 1)")
+    return value
+
+
+def _whole(text: str) -> int:
+    """`text` as a whole number; -1 when it is not one."""
+    try:
+        return int(text)
+    except ValueError:
+        return -1
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -210,11 +233,17 @@ def _parser() -> argparse.ArgumentParser:
     _device_argument(score)
     score.add_argument("--proxy", default=",".join(SCORES), metavar="NAME,...",
                        help=f"the scores (default: all of {', '.join(SCORES)})")
-    score.add_argument("--sample", type=int, metavar="N",
-                       help="score N different networks drawn at random from the file's choices")
+    score.add_argument("--sample", type=_sample, metavar="N|all",
+                       help="score N different networks drawn at random from the file's "
+                       "choices, or all of them")
+    score.add_argument("--table", metavar="PATH",
+                       help="a CSV table of the networks' truth (as `search --table` reads it): "
+                       "beside the scores, each score's Kendall tau, Spearman rho and top-10%% "
+                       "overlap against its --metric")
+    score.add_argument("--metric", metavar="COLUMN", help="--table's column, e.g. cifar10")
     score.add_argument("--batch-size", type=int, default=SCORING_BATCH, metavar="B",
                        help=f"images in the scoring batch (default: {SCORING_BATCH})")
-    score.add_argument("--seed", type=_count, default=0,
+    score.add_argument("--seed", type=_seed, default=0,
                        help="draws the batch, the networks and their initial weights")
     score.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -265,11 +294,15 @@ def _parser() -> argparse.ArgumentParser:
     trials.add_argument("--csv", metavar="FILE", help="write the trials as CSV")
     best = commands.add_parser("best", help="print the best trial's DSL text",
                                description="Print the best trial's DSL text, ready for "
-                               "`netdsl run -e`; for two objectives, every Pareto-front trial's.")
+                               "`netdsl run -e`; for two objectives, that of the Pareto "
+                               "front's best at --objective (stderr says which trial it is).")
     _study_arguments(best)
     best.add_argument("--flags", action="store_true",
                       help="print the trainer flags of the best trial instead: "
                       "netdsl run -e \"$(netdsl best)\" $(netdsl best --flags) --dataset ...")
+    best.add_argument("--objective", choices=("accuracy", "time", "flops"),
+                      help="for two objectives: the Pareto front's trial best at this one "
+                      "(default: accuracy)")
     plot = commands.add_parser("plot", help="plot a search (history, accuracy against time, "
                                "parameter importance) or runs' training curves",
                                description="Without RUN.json: write history.png "
@@ -295,14 +328,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """The dataset and how much of it: the flags of every command that loads data."""
+def _data_arguments(parser: argparse.ArgumentParser, needed: bool = True
+                    ) -> argparse._ArgumentGroup:
+    """The dataset and how much of it: the flags of every command that loads data (`needed`
+    False: a command that may do without, and says when it cannot)."""
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True, metavar="NAME|PATH",
+    data.add_argument("--dataset", required=needed, metavar="NAME|PATH",
                       help="cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 (downloaded "
                       "into --data-dir once), or an image "
                       "folder PATH/{train,test}/<class>/*.png|jpg (decoded once, then cached); "
-                      "the network is checked against its images' shape")
+                      "the network is checked against its images' shape"
+                      + ("" if needed else " (not needed with --table)"))
     data.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default: "
                       "$NETDSL_DATA, else ~/.cache/netdsl)")
     data.add_argument("--train-limit", type=_count, default=0, metavar="N",
@@ -315,12 +351,12 @@ def _device_argument(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
 
 
-def _training_arguments(parser: argparse.ArgumentParser) -> None:
+def _training_arguments(parser: argparse.ArgumentParser, dataset_needed: bool = True) -> None:
     """The flags of every command that trains: data, the recipe (a preset or file, and a flag
     per Recipe field over it), device, initial weights."""
     from .settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
 
-    data = _data_arguments(parser)
+    data = _data_arguments(parser, dataset_needed)
     data.add_argument("--valid-split", type=_count, default=0, metavar="N",
                       help="hold out a random N of those training images (seeded by --seed) "
                       "and evaluate every epoch, prune and select on them; the test set then "
@@ -366,6 +402,12 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--supernet", metavar="FILE.pt",
                         help="rank each network by its accuracy with this supernet's weights "
                         "(netdsl supernet), BatchNorm recalibrated, instead of training it")
+    search.add_argument("--table", metavar="PATH",
+                        help="look each network's --metric up in this CSV table (.csv, .csv.xz, "
+                        ".csv.gz: a row a network, named by NAS-Bench-201's arch column or a "
+                        "column per choice point) instead of training it; no --dataset needed")
+    search.add_argument("--metric", metavar="COLUMN",
+                        help="--table's column to maximise, e.g. cifar10")
     search.add_argument("--pruner", choices=PRUNERS, default="none",
                         help="stop poor trials early on their per-epoch accuracy (default: none)")
     search.add_argument("--objectives", choices=OBJECTIVES, default="accuracy",
@@ -376,7 +418,7 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--resume", action="store_true",
                         help="continue a stored search (an error if there is none); running "
                         "the same command again does the same")
-    _training_arguments(search)
+    _training_arguments(search, dataset_needed=False)
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -428,14 +470,16 @@ def _diff(args: argparse.Namespace) -> int:
     from .graph import diff
 
     families = [Family(read_text(path), path) for path in (args.first, args.second)]
-    unknown = [name for name, _ in args.set
-               if not any(name in family.parameters for family in families)]
+    # Each network takes the values it meets: a parameter, or a choice point (an item's by
+    # its path) that binding meets; a value neither meets is a mistake.
+    bound = [family.bind(dict(args.set), input_shape=args.input_shape, ignore_unknown=True)
+             for family in families]
+    known = [{*family.parameters, *one.points} for family, one in zip(families, bound)]
+    unknown = [name for name, _ in args.set if not any(name in names for names in known)]
     if unknown:
-        declared = sorted({name for family in families for name in family.parameters})
+        declared = sorted(set().union(*known))
         raise NetdslError(f"--set {unknown[0]}: neither network declares it (they declare: "
                           f"{', '.join(declared) or 'no parameters'})")
-    bound = [family.bind({k: v for k, v in args.set if k in family.parameters},
-                         input_shape=args.input_shape) for family in families]
     changes = diff(bound[0].graph, bound[1].graph)
     for change in changes:
         print(change)
@@ -473,7 +517,8 @@ def _refuse_clashes(args: argparse.Namespace) -> None:
                            inputs)
         else:
             refuse_clashes([("--storage", storage_file(args.storage))],
-                           inputs + [("--space", args.space), ("--supernet", args.supernet)])
+                           inputs + [("--space", args.space), ("--supernet", args.supernet),
+                                     ("--table", args.table)])
     elif command == "trials":
         from .search.storage import storage_file
 
@@ -545,21 +590,20 @@ def _space(args: argparse.Namespace) -> int:
                   "of others; NNI draws every key, and a network ignores the ones it does not "
                   "meet", file=sys.stderr)
         return 0
-    if args.format == "json":
-        print(json.dumps({"networks": space.count, "exact": space.exact, "static": space.static,
+    if args.format == "json":  # the count's key says what it counts
+        print(json.dumps({"networks" if space.distinct else "combinations": space.count,
+                          "exact": space.exact, "static": space.static, "fixed": space.fixed,
                           "points": [{"name": p.name, "kind": p.kind, "default": p.default,
                                       **p.nni()} for p in space.points]}, indent=1))
         return 0
+    fixed = f" (--set fixes {', '.join(space.fixed)})" if space.fixed else ""
     if not space.points:
-        print(f"{family.name}: no choices (choice(...), range(...), logrange(...)): one network")
+        print(f"{family.name}: no choices (choice(...), range(...), logrange(...)){fixed}: "
+              "one network")
         return 0
-    if space.count is None:
-        count = "endless networks (a range of real numbers)"
-    else:
-        count = f"{'' if space.exact else 'at most '}{space.count:,} networks"
-    fixed = "" if space.static else "; some choices are met only for some values of others"
+    moving = "" if space.static else "; some choices are met only for some values of others"
     print(f"{family.name}: {len(space.points)} choice point"
-          f"{'s' * (len(space.points) != 1)}, {count}{fixed}")
+          f"{'s' * (len(space.points) != 1)}{fixed}, {space.counted()}{moving}")
     width = max((len(p.name) for p in space.points), default=0)
     for point in space.points:
         print(f"  {point.name:<{width}}  {point.kind:<6}  {point.describe_options()}  "
@@ -576,9 +620,22 @@ def _check(args: argparse.Namespace) -> int:
     line = f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, {bound.weight_count:,} weights"
     if bound.family.choice_points:  # every option of every choice is checked too
         space = bound.family.space(dict(args.set), input_shape=args.input_shape)
-        line += (f" at the defaults; {len(space.points)} choice points, every option fits")
+        line += (f" at the defaults; {len(space.points)} choice point"
+                 f"{'s' * (len(space.points) != 1)}, {space.checked()}")
     print(line)
+    _note_misread_stages(bound.family)
     return 0
+
+
+def _note_misread_stages(family: Family) -> None:
+    """A note for each stage whose name is a slip of a block's (`hed(10)`): it binds, as a conv
+    stage, so only a note tells."""
+    from .language.names import misread_stages, occurrences
+
+    for stage, message in misread_stages(occurrences(family.statements, family.blocks),
+                                         family.blocks):
+        print(f"netdsl: note: {family.name}:{stage.line}:{stage.column}: {message}",
+              file=sys.stderr)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -662,9 +719,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if getattr(args, "nb201", None) is not None:
-            from .nb201 import edges
+            from .nb201 import with_edges
 
-            args.set = [*args.set, *edges(args.nb201).items()]
+            args.set = with_edges(args.set, args.nb201)
         _default_outputs(args)
         _refuse_clashes(args)
         return args.func(args)

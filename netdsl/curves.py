@@ -25,6 +25,9 @@ def read_runs(path: Path) -> list[tuple[str, list[dict]]]:
         raise NetdslError(f"cannot read {path}: {e.strerror}") from None
     except ValueError as e:  # not UTF-8, or not JSON
         raise NetdslError(f"{path}: not a `netdsl run --json` record (not JSON: {e})") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise NetdslError(f"{path}: not a `netdsl run --json` record (JSON nested too deeply "
+                          "to read)") from None
     runs = report.get("runs") if isinstance(report, dict) else None
     if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
         raise NetdslError(f"{path}: not a `netdsl run --json` record (it has no list of runs)")

@@ -1,7 +1,9 @@
-"""The one error type netdsl raises for bad networks, bad DSL text and bad requests, and the
-exit codes of the command line."""
+"""The one error type netdsl raises for bad networks, bad DSL text and bad requests, where in
+DSL text it is (lines counted as an editor counts them), and the exit codes of the command
+line."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # The exit codes of every netdsl command.
@@ -9,6 +11,17 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2     # bad DSL text, file, flag or value: a NetdslError, printed, no traceback
 EXIT_DIVERGED = 3      # the training loss stopped being finite
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+# What ends a line of DSL text: what the Language Server Protocol (and so an editor) counts.
+# str.splitlines also breaks at form feed, U+2028 and others, which an editor shows inside a
+# line: lines counted so would drift from the editor's, and from the parser's.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def text_lines(text: str) -> list[str]:
+    """`text`'s lines without their ends, split at LINE_BREAK only; a text that ends in a line
+    break has an empty last line (where an editor's cursor may stand)."""
+    return LINE_BREAK.split(text)
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,7 @@ class Location:
 
     def excerpt(self) -> str:
         """The offending line with a caret under the column."""
-        lines = self.text.splitlines()
+        lines = text_lines(self.text)
         if not 1 <= self.line <= len(lines):
             return ""
         line = lines[self.line - 1].expandtabs(1)

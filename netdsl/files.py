@@ -6,7 +6,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Callable, Iterable, Union
 
 from .errors import NetdslError
 
@@ -87,6 +87,23 @@ def write_atomically(path: Path, data: bytes) -> Path:
             os.unlink(temp)
         raise NetdslError(f"cannot write {path}: {e.strerror}") from None
     return path
+
+
+def write_each(outputs: Iterable[tuple[PathLike, Callable[[], bytes]]],
+               log: Callable[[str], None] = print) -> None:
+    """Write each output, its bytes made only when its turn comes, whatever becomes of the
+    others: one that cannot be made or written (a full disk, a value no record can hold) does
+    not lose the rest, e.g. a finished training's weights. The first failure is raised once
+    every output has been tried."""
+    failure = None
+    for path, make in outputs:
+        try:
+            write_atomically(Path(path), make())
+            log(f"wrote {path}")
+        except Exception as e:  # raised below, after the other outputs are written
+            failure = failure or e
+    if failure is not None:
+        raise failure
 
 
 def check_rewritable(path: PathLike) -> None:

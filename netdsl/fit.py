@@ -30,7 +30,7 @@ class Fitted:
     bound: Bound
     recipe: "runtime.Recipe"
     result: "runtime.Result"
-    model: "nn.Module"
+    model: "nn.Module | None"  # None: interrupted before it was built
     reused: dict[str, str] | None = None  # path -> copied/sliced/kept, when started from weights
     # With a validation split: the trained network's accuracy on the test set, which nothing
     # was chosen on (with test-time augmentation when the recipe has it), and its seconds.
@@ -133,6 +133,19 @@ def data_from(args: argparse.Namespace, device, seed: int):
                      valid_split=args.valid_split, seed=seed)
 
 
+def check_batch(recipe: "runtime.Recipe", data: "runtime.DeviceData") -> None:
+    """Refuse, once the data is loaded and before any training, a batch larger than the
+    training images (all of a small dataset, or what --train-limit and --valid-split leave):
+    a step takes a whole batch, so no network could train."""
+    if recipe.batch_size > data.train_size:
+        split = data.report is not None
+        raise NetdslError(f"bad option: --batch-size {recipe.batch_size} is more than the "
+                          f"{data.train_size} training images"
+                          + " that --valid-split leaves" * split
+                          + f"; give --batch-size {data.train_size} or less"
+                          + " or a smaller --valid-split" * split)
+
+
 def evaluates_each_epoch(args: argparse.Namespace, wanted: bool) -> bool:
     """Whether --evaluate asks for every epoch's validation accuracy; `auto`: when something
     reads it (`wanted`: the table, a record, a pruner)."""
@@ -222,25 +235,30 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     With a validation split the trained network's test accuracy is measured too, unless
     `report_test` is False (a search measures only the network it chooses).
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
-    finite is status "diverged"."""
+    finite is status "diverged"; Ctrl-C, from the module's build on, status "interrupted"."""
     import runtime
 
     from .module.network import transfer_weights
 
     check_memory(bound, recipe.batch_size, data.device)
-    model = bound.module(seed=recipe.seed)  # the run's seed: its weights, then its training
-    recipe = applicable_recipe(model, recipe, optional)
-    reused = None
-    if init is not None:
-        from .supernet import FORMAT, weights_for
+    try:  # a large network takes seconds to build: Ctrl-C then interrupts the run too
+        model = bound.module(seed=recipe.seed)  # the run's seed: its weights, then its training
+        recipe = applicable_recipe(model, recipe, optional)
+        reused = None
+        if init is not None:
+            from .supernet import FORMAT, weights_for
 
-        reused = transfer_weights(weights_for(init, bound, model)
-                                  if init.get("format") == FORMAT
-                                  else init, model)
-        if log:
-            log("initial weights: " + ", ".join(
-                f"{sum(v == kind for v in reused.values())} {kind}"
-                for kind in ("copied", "sliced", "kept")))
+            reused = transfer_weights(weights_for(init, bound, model)
+                                      if init.get("format") == FORMAT
+                                      else init, model)
+            if log:
+                log("initial weights: " + ", ".join(
+                    f"{sum(v == kind for v in reused.values())} {kind}"
+                    for kind in ("copied", "sliced", "kept")))
+    except KeyboardInterrupt:
+        return Fitted(bound, recipe, runtime.Result(
+            "interrupted", [], message="interrupted while the network was built, before its "
+            "first epoch"), model=None)
     try:
         result = runtime.train(model, data, recipe, log=log, should_stop=should_stop,
                                progress=progress, evaluate_each_epoch=evaluate_each_epoch)
@@ -288,29 +306,59 @@ def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True
 
 def load_weights(path: str | None) -> dict[str, Any] | None:
     """The path-keyed weights saved by --save-weights, a supernet saved by `netdsl supernet`,
-    or None."""
+    or None; each checked whole (every entry of its kind, every weight a finite number)."""
     if path is None:
         return None
     import torch
 
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as e:
-        raise NetdslError(f"cannot load weights from {path}: {e.strerror}") from None
-    except Exception as e:  # a file of anything else fails in torch's unpickler in many ways
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise NetdslError(f"cannot load weights from {path}: not a file saved by "
-                          f"--save-weights ({type(e).__name__}: {reason})") from None
-    from .supernet import FORMAT
+    from .supernet import FORMAT, check_saved
 
+    weights = _unpickled(path)
     saved_format = weights.get("format") if isinstance(weights, dict) else None
     if saved_format == FORMAT:
-        return weights  # a supernet's: each network takes its own layers (`fit`)
-    if isinstance(saved_format, str) and saved_format.startswith("netdsl-supernet-"):
+        tensors = check_saved(weights, path)["layers"]  # each network takes its own (`fit`)
+    elif isinstance(saved_format, str) and saved_format.startswith("netdsl-supernet-"):
         raise NetdslError(f"{path}: a supernet saved as {saved_format}, which this netdsl "
                           f"does not read ({FORMAT}): train it again with netdsl supernet")
-    if not isinstance(weights, dict) or not all(
+    elif not isinstance(weights, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         raise NetdslError(f"{path} holds no weights saved by --save-weights (a dict of node "
                           "paths to tensors) or netdsl supernet")
+    else:
+        tensors = weights
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise NetdslError(f"{path}: the file holds non-finite weights ('{name}' has nan "
+                              "or inf): it is damaged, or not from a finished training")
     return weights
+
+
+# How a file torch writes begins: a zip archive (torch.save's format), or the pickled magic
+# number of the format before it. Such a file that does not load is damaged, not another kind.
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80\x02\x8a\x0a")
+
+
+def _unpickled(path: str) -> Any:
+    """What torch saved at `path`, read without running code (weights_only)."""
+    import torch
+
+    try:
+        file = open(path, "rb")
+    except OSError as e:
+        raise NetdslError(f"cannot load weights from {path}: {e.strerror}") from None
+    with file:
+        try:
+            return torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as e:  # a file of anything else fails in torch's unpickler in many ways
+            # torch's first sentence: the rest of its messages are advice on pickles
+            reason = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
+            file.seek(0)
+            start = file.read(4)
+            if not start:
+                raise NetdslError(f"cannot load weights from {path}: the file is empty") \
+                    from None
+            if start.startswith(TORCH_FILE_STARTS):
+                raise NetdslError(f"cannot load weights from {path}: the file is truncated or "
+                                  f"corrupt ({type(e).__name__}: {reason})") from None
+            raise NetdslError(f"cannot load weights from {path}: not a file saved by "
+                              f"--save-weights ({type(e).__name__}: {reason})") from None

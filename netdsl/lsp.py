@@ -13,27 +13,40 @@ kept). Analysing never raises: any text gets an answer.
 
 Analysis runs in one worker thread, so the editor's messages are read while a large text is
 parsed (a 1 MB file takes seconds); a document whose text is analysed already is answered at
-once, and a version overtaken by a newer one before its turn is never analysed.
+once, and a version overtaken by a newer one before its turn is never analysed. A file the
+editor has not opened is read there too, a regular file's first MAX_TEXT characters only: a
+FIFO or a file of gigabytes never holds the server up.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import unquote
 
 from . import __version__
-from .errors import NetdslError
-from .graph import PRIMITIVES, REQUIRED, format_shape
-from .language import Bound, Family
+from .errors import LINE_BREAK, NetdslError, text_lines
+from .graph import INPUT, PRIMITIVES, REQUIRED, SEP, format_shape
+from .graph.nested import normpath
+from .language import Bound, Family, read_text
 from .language.choices import SPACES, Space
 from .language.expand import prelude
-from .language.names import TOP, Occurrence, Symbol, declared_here, occurrences
+from .language.names import (TOP, Occurrence, Symbol, declared_here, misread_stages,
+                             occurrences)
+from .language.places import (Made, block_extent, call_positions, enclosing_block,
+                              expression_end, item_end, made)
 from .language.printer import expression
-from .language.syntax import Block, Source, keywords, parse_statements
+from .language.syntax import (PRELUDE, Block, InputChoice, Item, Source, keywords,
+                              parse_statements)
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-PATH = re.compile(r"(\.\.|[A-Za-z_][A-Za-z0-9_]*)(/(\.\.|[A-Za-z_][A-Za-z0-9_]*))*")  # a REF
 
 
 @dataclass
@@ -44,80 +57,179 @@ class Analysis:
     name: str = "<string>"
     family: Family | None = None
     bound: Bound | None = None
-    space: Space | None = None  # the family's choices, when it has any
-    origins: dict[str, tuple[int, int]] = field(default_factory=dict)  # see Family.origins
+    made: Made | None = None    # what each call written in the text made, once it binds
+    space: Space | None = None  # the family's choices, when it has any and they are checked
+    choices_checked: bool = True  # False until `check_choices` runs, for a text with choices
     errors: list[NetdslError] = field(default_factory=list)
+    statements: list | None = None  # see `written`, parsed when first asked for
     names: list[Occurrence] | None = None  # see `names_in`, made when first asked for
 
 
-def analyse(text: str, name: str) -> Analysis:
-    """`text` parsed, bound at its defaults and its choices checked, as `netdsl check` does;
-    the first error, if any, in `errors`."""
+def analyse(text: str, name: str, choices: bool = True) -> Analysis:
+    """`text` parsed and bound at its defaults and, with `choices`, every option of every
+    choice checked, as `netdsl check` does; the first error, if any, in `errors`. The server
+    checks the choices apart (`check_choices`), after the rest is shown: a file's options may
+    take many times as long as binding it once (models/nb201.net's 30)."""
     analysis = Analysis(text, name)
-    try:
+    with _recorded(analysis):
         analysis.family = Family(text, name)
         analysis.bound = analysis.family.bind()
-        analysis.origins = analysis.family.origins()
-        if analysis.bound.points:
-            analysis.space = analysis.family.space()  # every option of every choice fits
+        analysis.made = made(analysis.bound)
+        analysis.choices_checked = not analysis.bound.points
+    if choices:
+        check_choices(analysis)
+    return analysis
+
+
+def check_choices(analysis: Analysis) -> None:
+    """Every option of every choice of a text that bound checked (`Family.space`): the space
+    they describe, or the first option's error in `errors`."""
+    if not analysis.choices_checked:
+        with _recorded(analysis):
+            analysis.space = analysis.family.space()
+        analysis.choices_checked = True
+
+
+@contextlib.contextmanager
+def _recorded(analysis: Analysis) -> Iterator[None]:
+    """An error of the text recorded in `analysis.errors`: analysing never raises."""
+    try:
+        yield
     except NetdslError as e:
         analysis.errors.append(e)
     except RecursionError:  # nesting past what the parser guards: an error, not a crash
         analysis.errors.append(NetdslError("the text nests too deeply to read"))
-    return analysis
 
 
-def word_at(text: str, line: int, character: int) -> str | None:
-    """The identifier at 0-based `line` and `character`, or None."""
-    match = _token_at(WORD, text, line, character)
-    return match.group() if match else None
+def file_text(uri: str) -> str:
+    """The text of the file at `uri`, which the editor has not opened: a regular file's only,
+    at most MAX_TEXT characters (`read_text`), so that a FIFO or a file of gigabytes cannot
+    hold up the server; NetdslError when it cannot be read."""
+    from pygls.uris import to_fs_path
+
+    path = to_fs_path(uri)
+    if path is None:
+        raise NetdslError(f"cannot read {uri}: the editor has not opened it, and it names no "
+                          "file")
+    return read_text(path, regular_only=True)
 
 
-def _token_at(token: re.Pattern, text: str, line: int, character: int) -> re.Match | None:
-    """The match of `token` on 0-based `line` that `character` is in or just after."""
-    lines = text.splitlines()
-    if not 0 <= line < len(lines):
+def hover_at(analysis: Analysis, line: int, character: int) -> str | None:
+    """What hovering at 0-based `line`, `character` shows, a line for each thing, by what the
+    name there refers to (`language.names`): over a path after `<-`, the node or group that
+    part of it reaches from where the path is read; over a label or a call, what the call
+    made; over a parameter, its value and options; over a block's parameter, its block; over a
+    block or a primitive, its signature and what it is. A call in a block's body runs once per
+    call of the block: its runs alike share a line, those that differ have one each."""
+    reached = _path_reached(analysis, line, character)
+    if reached is not None:
+        return "\n".join(made_lines(analysis.bound, reached)) or None
+    occurrence = occurrence_at(analysis, line, character)
+    if occurrence is None:
         return None
-    return next((match for match in token.finditer(lines[line])
-                 if match.start() <= character <= match.end()), None)
-
-
-def path_at(text: str, line: int, character: int) -> str | None:
-    """The node path after `<-` at 0-based `line` and `character`, through the part there
-    (`layer1/residual` over `residual` of `layer1/residual/res2`), or None."""
-    lines = text.splitlines()
-    before = lines[line][:character] if 0 <= line < len(lines) else ""
-    match = _token_at(PATH, text, line, character)
-    if "<-" not in before or "#" in before or match is None:  # no path, or in a comment
-        return None
-    end = lines[line].find("/", character)  # the end of the part under the cursor
-    return match.group()[:end - match.start()] if 0 <= end < match.end() else match.group()
-
-
-def hover_text(analysis: Analysis, word: str) -> str | None:
-    """What hovering over `word` (a name, or a node's path) shows, a line for each thing it
-    names: a parameter's value (and its options); a node's or group's op, output shape, weights
-    and FLOPs; a block's or a primitive's signature and what it is."""
-    family, bound = analysis.family, analysis.bound
+    symbol, family = occurrence.symbol, analysis.family
     lines = []
-    if family is not None and word in family.parameters:
-        parameter = family.parameters[word]
-        # the bound network's points: asking the family would bind again, and raise if
-        # the text does not bind
-        point = bound.points.get(word) if bound is not None else None
-        options = f"; {point.describe_options()}" if point is not None else ""
-        lines.append(f"param {word} = {parameter.default} ({parameter.kind}{options})")
-    if bound is not None:
-        paths = [path for path in bound.graph if path == word or path.startswith(word + "/")]
-        if paths:
-            last, op = paths[-1], bound.graph[paths[-1]][0]  # the graph is in execution order
-            lines.append(f"node {word}: {op.type if op is not None else 'input'} -> "
-                         f"{format_shape(bound.shapes[last])}; {costs_of(bound, paths)}")
-    callable_ = signature(family, word)
-    if callable_ is not None:
-        lines.append(callable_)
-        lines.append(summary(family, word))
+    if symbol.kind == "param":
+        lines.append(_parameter_line(analysis, symbol.name))
+    elif symbol.kind == "formal":
+        lines.append(_formal_line(family, symbol))
+    elif symbol.kind in ("block", "primitive"):
+        lines += [signature(family, symbol.name), summary(family, symbol.name)]
+    if analysis.bound is not None:
+        lines += made_lines(analysis.bound, _runs_named(analysis, occurrence))
     return "\n".join(line for line in lines if line) or None
+
+
+def _parameter_line(analysis: Analysis, name: str) -> str:
+    """A parameter's default, kind and, for a choice, its options."""
+    parameter = analysis.family.parameters.get(name) if analysis.family else None
+    if parameter is None:
+        return ""
+    # the bound network's points: asking the family would bind again, and raise if the text
+    # does not bind
+    point = analysis.bound.points.get(name) if analysis.bound is not None else None
+    options = f"; {point.describe_options()}" if point is not None else ""
+    return f"param {name} = {parameter.default} ({parameter.kind}{options})"
+
+
+def _formal_line(family: Family | None, symbol: Symbol) -> str:
+    """What a block's parameter is: a switch or a parameter, of which block."""
+    block = (family.blocks if family is not None else prelude()).get(symbol.scope)
+    if block is None:
+        return ""
+    kind = "switch" if symbol.name in block.switches else "parameter"
+    return f"{kind} {symbol.name} of {signature(family, block.name)}"
+
+
+def _written_items(analysis: Analysis) -> list[Item]:
+    """The items written in the text, at its top level and in its blocks' bodies."""
+    if analysis.family is None:
+        return []
+    statements = analysis.family.statements
+    return [s for s in statements if isinstance(s, Item)] + [
+        s for block in statements if isinstance(block, Block) for s in block.body
+        if isinstance(s, Item)]
+
+
+def _runs_named(analysis: Analysis, occurrence: Occurrence) -> list[tuple[str, list[str]]]:
+    """(name, nodes) of each run of the call that `occurrence` names or labels."""
+    where = (occurrence.line, occurrence.column)
+    positions = [where] if occurrence.called else []
+    if occurrence.symbol.kind == "label" and occurrence.declares and not occurrence.called:
+        item = next((item for item in _written_items(analysis) if item.label_pos == where), None)
+        positions = call_positions(item) if item is not None else []
+    return [(run.name, list(run.paths)) for at in positions
+            for run in analysis.made.calls.get(at, ())]
+
+
+def _path_reached(analysis: Analysis, line: int, character: int
+                  ) -> list[tuple[str, list[str]]] | None:
+    """Over a path after `<-`: (path, nodes) of the node or group that the path reaches
+    through the part at the place (`layer1/residual` over `residual` of
+    `layer1/residual/res2`), from each group the item ran in; None elsewhere."""
+    if analysis.bound is None:
+        return None
+    for item in _written_items(analysis):
+        refs = item.inputs.refs if isinstance(item.inputs, InputChoice) else item.inputs or []
+        for ref, (row, column) in zip(refs, item.ref_positions):
+            at = character - (column - 1)
+            if row - 1 != line or not 0 <= at <= len(ref):
+                continue
+            end = ref.find(SEP, at)
+            part = ref if end < 0 else ref[:end]
+            groups = dict.fromkeys(run.group for where in call_positions(item)
+                                   for run in analysis.made.calls.get(where, ()))
+            return [found for group in groups
+                    if (found := _nodes_under(analysis.bound, group, part)) is not None]
+    return None
+
+
+def _nodes_under(bound: Bound, group: str, path: str) -> tuple[str, list[str]] | None:
+    """(absolute path, nodes) of the node or group that `path` names from `group`, or None."""
+    try:
+        absolute = normpath(SEP.join(part for part in (group, path) if part))
+    except NetdslError:  # it climbs above the network
+        return None
+    paths = [p for p in bound.graph if p == absolute or p.startswith(absolute + SEP)]
+    return (absolute, paths) if paths else None
+
+
+def made_lines(bound: Bound, named: list[tuple[str, list[str]]]) -> list[str]:
+    """"node NAME: op -> shape; weights, FLOPs" of each (name, nodes in execution order) of
+    `named`, the op and shape its last node's; one line for those alike, naming them all."""
+    alike: dict[str, list[str]] = {}
+    for name, paths in named:
+        op = bound.graph[paths[-1]][0]
+        what = (f"{op.type if op is not None else 'input'} -> "
+                f"{format_shape(bound.shapes[paths[-1]])}; {costs_of(bound, paths)}")
+        alike.setdefault(what, []).append(name)
+    return [f"node {_listed(names)}: {what}" for what, names in alike.items()]
+
+
+def _listed(names: list[str], shown: int = 4) -> str:
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def signature(family: Family | None, name: str) -> str | None:
@@ -142,7 +254,7 @@ def summary(family: Family | None, name: str) -> str:
     blocks = family.blocks if family is not None else prelude()
     if name not in blocks:
         return ""
-    lines = blocks[name].source.text.splitlines()
+    lines = text_lines(blocks[name].source.text)
     row = blocks[name].pos[0] - 2  # the line above `block NAME(...)`, 0-based
     comment: list[str] = []
     while row >= 0 and lines[row].lstrip().startswith("#"):
@@ -152,24 +264,47 @@ def summary(family: Family | None, name: str) -> str:
 
 
 def shape_hints(analysis: Analysis) -> list[tuple[int, int, str, tuple[int, int]]]:
-    """(0-based line, character, shape, origin) at the end of each top-level call: the output
-    shape of the last node it makes; origin is the call's 1-based (line, column)."""
-    if analysis.bound is None:
+    """(0-based line, character, shape, origin) after each top-level item's call and repeat
+    (`cell(C) * N`): the output shape of the last node it made; origin is its call's 1-based
+    (line, column)."""
+    if analysis.made is None:
         return []
-    last: dict[tuple[int, int], str] = {}
-    for path in analysis.bound.graph:  # in execution order: the call's last node wins
-        if path in analysis.origins:
-            last[analysis.origins[path]] = path
-    return [(*call_end(analysis.text, *origin), format_shape(analysis.bound.shapes[path]), origin)
-            for origin, path in sorted(last.items())]
+    lines = text_lines(analysis.text)
+    hints = []
+    for item in analysis.family.statements:
+        paths = _item_nodes(analysis, item) if isinstance(item, Item) else []
+        if paths:
+            hints.append((*item_end(lines, item), format_shape(analysis.bound.shapes[paths[-1]]),
+                          item.call.pos))
+    return hints
+
+
+def _item_nodes(analysis: Analysis, item: Item) -> list[str]:
+    """The nodes a written item made, its runs in order (a repeat's in turn)."""
+    return [path for where in call_positions(item) for run in analysis.made.calls.get(where, ())
+            for path in run.paths]
+
+
+def carried_hints(analysis: Analysis, text: str) -> list[tuple[int, int, str, tuple[int, int]]]:
+    """`analysis`'s hints on the lines of `text` (a later version of its text, which does not
+    bind) where those lines are unchanged: a hint above the first line that changed keeps its
+    line, one below the last moves with it, one on a changed line is dropped."""
+    old, new = text_lines(analysis.text), text_lines(text)
+    same = min(len(old), len(new))
+    head = next((i for i in range(same) if old[i] != new[i]), same)
+    tail = next((i for i in range(same - head) if old[-1 - i] != new[-1 - i]), same - head)
+    shift = len(new) - len(old)
+    return [(line if line < head else line + shift, character, shape, origin)
+            for line, character, shape, origin in shape_hints(analysis)
+            if line < head or line >= len(old) - tail]
 
 
 def call_costs(analysis: Analysis, origin: tuple[int, int]) -> str | None:
-    """What the top-level call at 1-based `origin` costs: its weights and FLOPs per image."""
-    if analysis.bound is None:
-        return None
-    return costs_of(analysis.bound, [path for path, at in analysis.origins.items()
-                                     if at == origin])
+    """What the top-level item whose call is at 1-based `origin` made costs: its weights and
+    FLOPs per image."""
+    item = next((s for s in analysis.family.statements if isinstance(s, Item)
+                 and s.call.pos == origin), None) if analysis.made is not None else None
+    return None if item is None else costs_of(analysis.bound, _item_nodes(analysis, item))
 
 
 def costs_of(bound: Bound, paths: list[str]) -> str:
@@ -179,66 +314,102 @@ def costs_of(bound: Bound, paths: list[str]) -> str:
     return f"{weights:,} weights, {flops:,} FLOPs per image"
 
 
-def call_end(text: str, line: int, column: int) -> tuple[int, int]:
-    """The 0-based position just after the call whose name starts at 1-based `line`, `column`:
-    after its name, or after the parenthesis that closes its arguments (which may span
-    lines; a `#` comment inside is skipped)."""
-    lines = text.splitlines()
-    row, at = line - 1, column - 1
-    name = WORD.match(lines[row], at)
-    at = name.end() if name else at
-    rest = lines[row][at:]
-    if not rest.lstrip().startswith("("):
-        return row, at
-    at += len(rest) - len(rest.lstrip())
-    depth = 0
-    while row < len(lines):
-        text_line = lines[row]
-        while at < len(text_line):
-            char = text_line[at]
-            if char == "#":
-                break
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            at += 1
-            if depth == 0:
-                return row, at
-        row, at = row + 1, 0
-    return len(lines) - 1, len(lines[-1])
-
 
 def space_lens(analysis: Analysis) -> str | None:
     """The code lens of a file with choices: how many networks it describes."""
     space = analysis.space
     if space is None:
         return None
-    if space.count is None:
-        return f"{len(space.points)} choice points; endless (a range of real numbers)"
-    return (f"{len(space.points)} choice points, {'' if space.exact else 'at most '}"
-            f"{space.count:,} networks")
+    return f"{len(space.points)} choice points, {space.counted()}"
 
 
-def completions(analysis: Analysis, line: int, character: int,
-                last_bound: Bound | None = None) -> list[tuple[str, str, str]]:
-    """(label, kind, detail) of what may be written at 0-based `line`, `character`, from this
-    text, or while it does not bind from `last_bound` (the last version that did): after `<-`,
-    the node paths; inside a call's parentheses, its keyword arguments and the parameters;
-    elsewhere, primitives and blocks with their signatures, and the parameters."""
-    lines = analysis.text.splitlines()
+@dataclass(frozen=True)
+class Completion:
+    """Something that may be written at a place."""
+
+    label: str
+    kind: str    # "path", "keyword", "primitive", "block", "param" or "formal"
+    detail: str
+    start: int | None = None  # a path's: the column where what it replaces (typed) starts
+
+
+# Where a new name is being written: nothing to offer.
+DECLARING = re.compile(r"\b(param|block)\s+[A-Za-z0-9_]*$")
+# What a space after which a name goes follows: an arrow, a separator, an operator, a keyword.
+NAME_NEXT = re.compile(r"(->|<-|[,(:=*/+-]|\bif|\bnot)\s*$")
+
+
+def completions(analysis: Analysis, line: int, character: int, last: Analysis | None = None,
+                trigger: str | None = None) -> list[Completion]:
+    """What may be written at 0-based `line`, `character`, from this text or, while it does
+    not bind, from `last` (the last version that did): after `<-`, the paths from the group
+    read there; inside a call's parentheses, its keyword arguments and the values; elsewhere,
+    primitives and blocks with their signatures and the values: the parameters and, in a
+    block's body, the block's own. Nothing in a comment or where a name is being declared,
+    and when typing `trigger` (a character) asked, nothing unless a name goes there."""
+    lines = text_lines(analysis.text)
     before = lines[line][:character] if 0 <= line < len(lines) else ""
-    bound = analysis.bound or last_bound
-    family = analysis.family or (last_bound.family if last_bound is not None else None)
-    if "<-" in before.split("#")[0]:
-        paths = list(bound.graph)[1:] if bound is not None else []
-        return [(path, "path", "node") for path in paths] + [("..", "path", "the group above")]
-    parameters = [(name, "param", f"= {parameter.default}")
-                  for name, parameter in (family.parameters.items() if family else ())]
+    if "#" in before or DECLARING.search(before) or not _name_goes(before, trigger):
+        return []
+    known = analysis if analysis.bound is not None or last is None else last
+    family = analysis.family or known.family
+    block = enclosing_block(lines, line, character)
+    if before.rfind("<-") > before.rfind("->"):
+        return _paths(known, before, block[0] if block is not None else None)
+    formals = block[1] if block is not None else []
+    values = [Completion(name, "formal", f"parameter of block {block[0]}"
+                         + (f", default {default}" if default else ""))
+              for name, default in formals]
+    hidden = {name for name, _ in formals}  # in its body a block's parameter hides the file's
+    values += [Completion(name, "param", f"= {parameter.default}")
+               for name, parameter in (family.parameters.items() if family else ())
+               if name not in hidden]
     keywords_ = _keyword_arguments(family, _open_call(before))
     if keywords_ is not None:
-        return [(f"{name}=", "keyword", default) for name, default in keywords_] + parameters
-    out = [(name, "primitive", signature(family, name)) for name in sorted(PRIMITIVES)]
+        return [Completion(f"{name}=", "keyword", default) for name, default in keywords_] + values
     blocks = family.blocks if family is not None else prelude()
-    out += [(name, "block", signature(family, name)) for name in sorted(blocks)]
-    return out + parameters
+    return ([Completion(name, "primitive", signature(family, name)) for name in sorted(PRIMITIVES)]
+            + [Completion(name, "block", signature(family, name)) for name in sorted(blocks)]
+            + values)
+
+
+def _name_goes(before: str, trigger: str | None) -> bool:
+    """Whether a name may be written after `before`, which typing `trigger` ended (None:
+    completion was asked otherwise, as by typing a letter)."""
+    if trigger == " ":
+        return NAME_NEXT.search(before) is not None
+    if trigger == "-":  # `<-`; a lone `-` is the start of `->`
+        return before.endswith("<-")
+    return True
+
+
+def _paths(analysis: Analysis, before: str, block: str | None) -> list[Completion]:
+    """The paths that may follow `<-` where `before` ends, with the one typed so far: from the
+    group that `block`'s body ran in first (None: the top level), each node and group under
+    the folder typed (`layer1/`), and `..` where there is a group above; each replaces what
+    is typed."""
+    typed = re.search(r"[A-Za-z0-9_./]*$", before).group()
+    start, folder = len(before) - len(typed), typed[:typed.rfind(SEP) + 1]
+    groups = [""] if block is None else analysis.made.bodies.get(block, []) if analysis.made else []
+    if analysis.bound is None or not groups:
+        return []
+    try:
+        base = normpath(SEP.join(part for part in (groups[0], folder.rstrip(SEP)) if part))
+    except NetdslError:  # the folder typed climbs above the network
+        return []
+    prefix, graph = base + SEP if base else "", analysis.bound.graph
+    found: dict[str, str] = {}
+    for path in graph:
+        if path != INPUT and path.startswith(prefix):
+            parts = path[len(prefix):].split(SEP)
+            for depth in range(1, len(parts)):  # the groups on the way
+                found.setdefault(SEP.join(parts[:depth]), "group")
+            op = graph[path][0]
+            found[path[len(prefix):]] = f"{op.type} -> {format_shape(analysis.bound.shapes[path])}"
+    out = [Completion(folder + path, "path", detail, start) for path, detail in found.items()]
+    if base:
+        out.append(Completion(folder + "..", "path", "the group above", start))
+    return out
 
 
 def _keyword_arguments(family: Family | None, callee: str | None
@@ -271,16 +442,23 @@ def names_in(analysis: Analysis) -> list[Occurrence]:
     """Every name of the text and what it refers to (`language.names`); none when the text does
     not parse. A text that parses but does not bind has its names too."""
     if analysis.names is None:
-        if analysis.family is not None:
-            statements = analysis.family.statements
-        else:
-            try:
-                statements = parse_statements(Source(analysis.name, analysis.text))
-            except (NetdslError, RecursionError):
-                statements = []
+        statements = written(analysis)
         own = {s.name: s for s in statements if isinstance(s, Block)}
         analysis.names = occurrences(statements, {**prelude(), **own})
     return analysis.names
+
+
+def written(analysis: Analysis) -> list:
+    """The text's statements, parsed; none when it does not parse."""
+    if analysis.statements is None:
+        if analysis.family is not None:
+            analysis.statements = analysis.family.statements
+        else:
+            try:
+                analysis.statements = parse_statements(Source(analysis.name, analysis.text))
+            except (NetdslError, RecursionError):
+                analysis.statements = []
+    return analysis.statements
 
 
 def occurrence_at(analysis: Analysis, line: int, character: int) -> Occurrence | None:
@@ -303,10 +481,81 @@ def declaration(analysis: Analysis, symbol: Symbol) -> Occurrence | None:
     return next((o for o in references(analysis, symbol) if o.declares), None)
 
 
-def symbols(analysis: Analysis) -> list[Occurrence]:
-    """The parameters, blocks and labels (stages' names too) the text declares at its top
-    level."""
-    return [o for o in names_in(analysis) if o.declares and o.symbol.scope == TOP]
+@dataclass(frozen=True)
+class Outlined:
+    """An entry of a text's outline: what it declares, over its whole statement."""
+
+    name: str
+    kind: str                # "param", "block", "formal" or "label"
+    start: tuple[int, int]   # 0-based (line, character)s
+    end: tuple[int, int]
+    name_start: tuple[int, int]
+    children: tuple[Outlined, ...] = ()  # a block's parameters and labels
+
+
+def outline(analysis: Analysis) -> list[Outlined]:
+    """What the text declares, in its order: parameters, blocks (from `block` to `}`, with
+    their parameters and the labels of their bodies inside) and the labels (a stage's name
+    too) of its top level; a label over its item's call and repeat."""
+    lines = text_lines(analysis.text)
+    statements = written(analysis)
+    items = {}
+    for item in (s for s in statements if isinstance(s, Item)):
+        items[item.label_pos or item.call.pos] = item
+    for block in (s for s in statements if isinstance(s, Block)):
+        items.update({item.label_pos or item.call.pos: item for item in block.body
+                      if isinstance(item, Item)})
+    blocks = {s.name: s for s in statements if isinstance(s, Block)}
+    declared = [o for o in names_in(analysis) if o.declares]
+
+    def entry(o: Occurrence) -> Outlined:
+        name, kind = o.symbol.name, o.symbol.kind
+        at = (o.line - 1, o.column - 1)
+        start, end, children = at, (at[0], at[1] + len(name)), ()
+        if kind == "param":
+            start = (at[0], lines[at[0]].rfind("param", 0, at[1]))
+            end = expression_end(lines, *end)
+        elif kind == "block" and name in blocks:
+            start, end = block_extent(lines, blocks[name])
+            children = tuple(entry(c) for c in declared if c.symbol.scope == name)
+        elif kind == "label" and (o.line, o.column) in items:
+            end = item_end(lines, items[(o.line, o.column)])
+        return Outlined(name, kind, start, end, at, children)
+
+    return [entry(o) for o in declared if o.symbol.scope == TOP]
+
+
+def builtin_declaration(symbol: Symbol) -> tuple[str, str, int, int] | None:
+    """Where a symbol built into netdsl is declared, as (file, its text, 0-based line,
+    character): a block of the prelude, or its label or parameter, in the installed prelude
+    file; a primitive, at its record in netdsl/graph/primitives.py. None for any other."""
+    if symbol.kind == "primitive":
+        path, text = _primitive_records()
+        record = f'Primitive("{symbol.name}"'
+        return next(((path, text, row, line.index(record) + len('Primitive("'))
+                     for row, line in enumerate(text_lines(text)) if record in line), None)
+    declared = _prelude_declarations().get(symbol)
+    if declared is None:
+        return None
+    prelude_file = resources.files("netdsl.grammars").joinpath(PRELUDE)
+    return (str(prelude_file), prelude()["stage"].source.text, declared.line - 1,
+            declared.column - 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _prelude_declarations() -> dict[Symbol, Occurrence]:
+    """Where the prelude declares each of its blocks, labels and block parameters."""
+    blocks = prelude()
+    return {o.symbol: o for o in occurrences(list(blocks.values()), blocks) if o.declares}
+
+
+@functools.lru_cache(maxsize=None)
+def _primitive_records() -> tuple[str, str]:
+    """netdsl/graph/primitives.py, installed: its path and text."""
+    from .graph import primitives
+
+    with open(primitives.__file__, encoding="utf-8") as f:
+        return primitives.__file__, f.read()
 
 
 def rename_target(analysis: Analysis, line: int, character: int) -> Occurrence:
@@ -334,6 +583,11 @@ def renamed(analysis: Analysis, target: Occurrence, new_name: str) -> list[Occur
     places = references(analysis, symbol)
     if new_name == symbol.name:
         return []
+    called = next((o for o in places if o.called), None)
+    if new_name in SPACES and called is not None:
+        raise NetdslError(f"'{new_name}' is the language's own call: {new_name}(...) writes a "
+                          f"choice, so '{symbol.name}', called at line {called.line}, cannot "
+                          "take its name")
     text = renamed_text(analysis.text, places, symbol.name, new_name)
     after = analyse(text, analysis.name)
     if not analysis.errors and after.errors:
@@ -347,8 +601,8 @@ def renamed(analysis: Analysis, target: Occurrence, new_name: str) -> list[Occur
 
 
 def renamed_text(text: str, places: list[Occurrence], old: str, new: str) -> str:
-    """`text` with the name `old` at each of `places` written `new`."""
-    lines = text.split("\n")
+    """`text` with the name `old` at each of `places` written `new` (its lines ended by \n)."""
+    lines = text_lines(text)
     for place in sorted(places, key=lambda o: (o.line, -o.column)):  # right to left in a line
         row, at = place.line - 1, place.column - 1
         lines[row] = lines[row][:at] + new + lines[row][at + len(old):]
@@ -367,51 +621,90 @@ def _renamed_names(names: list[Occurrence], places: list[Occurrence], symbol: Sy
         scope = new_name if symbol.kind == "block" and o.symbol.scope == symbol.name \
             else o.symbol.scope
         return Occurrence(Symbol(o.symbol.kind, name, scope), o.line,
-                          o.column + shift * before, o.declares)
+                          o.column + shift * before, o.declares, o.called)
 
     return [moved(o) for o in names]
 
 
 def formatted(text: str, name: str) -> str | None:
-    """`netdsl fmt`'s layout of `text`, None when it does not parse."""
+    """`netdsl fmt`'s layout of `text`, its lines ended as `text`'s first line is (`fmt` reads
+    \r\n as \n, and an editor keeps a file's line ends); None when it does not parse."""
     from .language.printer import format_text
-    from .language.syntax import Source, parse_statements
 
     try:
-        return format_text(parse_statements(Source(name, text)), text)
+        layout = format_text(parse_statements(Source(name, text)), text)
     except (NetdslError, RecursionError):
         return None
+    ending = LINE_BREAK.search(text)
+    return layout if ending is None else layout.replace("\n", ending.group())
 
 
 def server():
     """The pygls server with every feature registered."""
     from lsprotocol import types as lsp
-    from pygls.exceptions import JsonRpcException
     from pygls.lsp.server import LanguageServer
 
-    def refused(e: NetdslError) -> JsonRpcException:
-        """A request the server declines, with why (the editor shows the message)."""
-        return JsonRpcException(e.message, code=lsp.LSPErrorCodes.RequestFailed)
+    from .lsp_protocol import EditorProtocol, Refused, Units
 
-    ls = LanguageServer("netdsl", __version__,
+    def refused(e: NetdslError) -> Refused:
+        return Refused(e.message)
+
+    def units(text: str) -> Units:
+        """Where every position received or sent in `text` is converted: the client counts in
+        the units negotiated at initialize, the analysis in code points."""
+        return Units(ls.workspace.position_codec, text)
+
+    ls = LanguageServer("netdsl", __version__, protocol_cls=EditorProtocol,
                         text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
     # One thread analyses, in turn: the texts' work shares one interpreter lock anyway, and
     # lark's parser is not known to be safe to run twice at once.
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netdsl-analysis")
     analyses: dict[str, Analysis] = {}   # each document's analysis of its current text
-    bound_last: dict[str, Bound] = {}    # each document's last version that bound
+    bound_last: dict[str, Analysis] = {}  # each document's analysis of its last text that bound
     running: dict[str, tuple[str, asyncio.Future]] = {}  # each document's analysis under way
+    checking: dict[str, tuple[Analysis, asyncio.Future]] = {}  # each one's choices being checked
+    lens_last: dict[str, str | None] = {}  # each document's lens of its last text without errors
 
-    def current(uri: str) -> str | None:
+    def opened(uri: str) -> str | None:
+        """The editor's text of a document it has opened; None for any other."""
+        document = ls.workspace.text_documents.get(unquote(uri))  # keyed so by pygls
+        return None if document is None else document.source
+
+    def overtaken(uri: str, text: str) -> bool:
+        """Whether the editor's text of the document is no longer `text`."""
+        return opened(uri) not in (None, text)
+
+    async def in_worker(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
+
+    async def current(uri: str) -> str:
         """The document's text: the editor's, or the file's when the editor has not opened it
-        (a request may name any file); None when that cannot be read."""
-        try:
-            return ls.workspace.get_text_document(uri).source
-        except (OSError, UnicodeDecodeError):
-            return None
+        (a request may name any file), read in the worker (`file_text`); NetdslError when it
+        cannot be read."""
+        text = opened(uri)
+        return text if text is not None else await in_worker(file_text, uri)
 
     def analyse_if_current(uri: str, text: str, name: str) -> Analysis | None:
-        return analyse(text, name) if current(uri) == text else None  # None: overtaken
+        return None if overtaken(uri, text) else analyse(text, name, choices=False)
+
+    def check_if_current(uri: str, analysis: Analysis) -> bool:
+        if overtaken(uri, analysis.text):
+            return False
+        check_choices(analysis)
+        return True
+
+    async def choices_checked(uri: str, analysis: Analysis) -> bool:
+        """Whether `analysis`'s choices are checked, once the worker has checked them (after
+        the diagnostics of the rest are out); False if an edit overtook its text first."""
+        if analysis.choices_checked:
+            return True
+        if checking.get(uri, (None,))[0] is not analysis:  # requests made meanwhile share it
+            checking[uri] = (analysis, asyncio.get_running_loop().run_in_executor(
+                worker, check_if_current, uri, analysis))
+        done = await checking[uri][1]
+        if not done and checking.get(uri, (None,))[0] is analysis:  # its text may come back
+            del checking[uri]
+        return done
 
     async def analysis_of(uri: str, text: str) -> Analysis | None:
         """The analysis of `text`, the document's text now; None if an edit overtakes it."""
@@ -422,42 +715,55 @@ def server():
             running[uri] = (text, asyncio.get_running_loop().run_in_executor(
                 worker, analyse_if_current, uri, text, name))
         analysis = await running[uri][1]
-        if analysis is None or current(uri) != text:
+        if analysis is None or overtaken(uri, text):
             return None
         analyses[uri] = analysis
         if analysis.bound is not None:
-            bound_last[uri] = analysis.bound
+            bound_last[uri] = analysis
         return analysis
 
     async def analysed(uri: str) -> Analysis:
         """The analysis of the document's text as it is when the analysis ends; a file that
         cannot be read is an empty text with that error."""
         while True:
-            text = current(uri)
-            if text is None:
-                return Analysis("", uri, errors=[NetdslError(f"cannot read {uri}")])
+            try:
+                text = await current(uri)
+            except NetdslError as e:
+                return Analysis("", uri, errors=[e])
             analysis = await analysis_of(uri, text)
             if analysis is not None:
                 return analysis
 
-    async def in_worker(function, *args):
-        return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
-
-    async def publish(uri: str) -> None:  # of an open document: its text is the editor's
-        analysis = await analysis_of(uri, current(uri))
-        if analysis is None:  # the edit that overtook this text publishes
+    async def publish(uri: str) -> None:
+        """The document's diagnostics, and once its choices are checked, again if that found
+        an error: checking every option of a file takes many times as long as the rest."""
+        text = opened(uri)
+        analysis = None if text is None else await analysis_of(uri, text)
+        if analysis is None:  # closed, or the edit that overtook this text publishes
             return
-        diagnostics = [lsp.Diagnostic(range=_range_of(e, analysis.text), message=e.message,
-                                      severity=lsp.DiagnosticSeverity.Error, source="netdsl")
-                       for e in analysis.errors]
-        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics, version=ls.workspace.get_text_document(uri).version))
+        await send_diagnostics(uri, analysis)
+        errors = len(analysis.errors)
+        if await choices_checked(uri, analysis) and len(analysis.errors) > errors:
+            await send_diagnostics(uri, analysis)
 
-    def where(uri: str, occurrence: Occurrence):
-        start = lsp.Position(line=occurrence.line - 1, character=occurrence.column - 1)
-        end = lsp.Position(line=start.line, character=start.character
-                           + len(occurrence.symbol.name))
-        return lsp.Location(uri=uri, range=lsp.Range(start=start, end=end))
+    async def send_diagnostics(uri: str, analysis: Analysis) -> None:
+        marks = await in_worker(diagnostics, analysis)
+        if overtaken(uri, analysis.text):  # the version now is another text's
+            return
+        severity = {"error": lsp.DiagnosticSeverity.Error, "hint": lsp.DiagnosticSeverity.Hint}
+        at = units(analysis.text)
+        diagnostics_ = [lsp.Diagnostic(range=at.range(start, end), message=message,
+                                       severity=severity[kind], source="netdsl")
+                        for kind, start, end, message in marks]
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics_,
+            version=ls.workspace.get_text_document(uri).version))
+
+    def where(uri: str, occurrence: Occurrence, at: Units):
+        """The location of `occurrence`'s name, in the text `at` converts for."""
+        start = (occurrence.line - 1, occurrence.column - 1)
+        end = (start[0], start[1] + len(occurrence.symbol.name))
+        return lsp.Location(uri=uri, range=at.range(start, end))
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
@@ -469,7 +775,7 @@ def server():
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
-        for kept in (analyses, bound_last, running):
+        for kept in (analyses, bound_last, running, checking, lens_last):
             kept.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
@@ -477,139 +783,201 @@ def server():
     @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
     async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
         analysis = await analysed(params.text_document.uri)
-        at = (analysis.text, params.position.line, params.position.character)
-        path, word = path_at(*at), word_at(*at)
-        # a path written at the top level is the node's; one in a block's body is relative
-        text = (path and hover_text(analysis, path)) or (word and hover_text(analysis, word))
+        text = await in_worker(hover_at, analysis,
+                               *units(analysis.text).received(params.position))
         return None if text is None else lsp.Hover(contents=lsp.MarkupContent(
             kind=lsp.MarkupKind.PlainText, value=text))
 
     @ls.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     async def document_symbols(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
         kinds = {"param": lsp.SymbolKind.Variable, "block": lsp.SymbolKind.Function,
-                 "label": lsp.SymbolKind.Field}
+                 "formal": lsp.SymbolKind.Variable, "label": lsp.SymbolKind.Field}
         analysis = await analysed(params.text_document.uri)
-        declared = await in_worker(symbols, analysis)
-        return [lsp.DocumentSymbol(name=o.symbol.name, kind=kinds[o.symbol.kind],
-                                   range=where("", o).range, selection_range=where("", o).range,
-                                   detail=o.symbol.kind) for o in declared]
+        at = units(analysis.text)
+
+        def symbol(entry: Outlined) -> lsp.DocumentSymbol:
+            name_end = (entry.name_start[0], entry.name_start[1] + len(entry.name))
+            return lsp.DocumentSymbol(
+                name=entry.name, kind=kinds[entry.kind], detail=entry.kind,
+                range=at.range(entry.start, entry.end),
+                selection_range=at.range(entry.name_start, name_end),
+                children=[symbol(child) for child in entry.children] or None)
+        return [symbol(entry) for entry in await in_worker(outline, analysis)]
 
     @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT,
                 lsp.InlayHintOptions(resolve_provider=True))
     async def inlay_hints(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
         first, last = params.range.start.line, params.range.end.line
         uri = params.text_document.uri
-        return [lsp.InlayHint(position=lsp.Position(line=line, character=character),
+        analysis = await analysed(uri)
+        if analysis.made is None and uri in bound_last:  # those of the last text that bound
+            hints = await in_worker(carried_hints, bound_last[uri], analysis.text)
+        else:
+            hints = await in_worker(shape_hints, analysis)
+        at = units(analysis.text)
+        return [lsp.InlayHint(position=at.position(line, character),
                               label=shape, padding_left=True,
                               data={"uri": uri, "origin": origin})
-                for line, character, shape, origin in shape_hints(await analysed(uri))
-                if first <= line <= last]
+                for line, character, shape, origin in hints if first <= line <= last]
 
     @ls.feature(lsp.INLAY_HINT_RESOLVE)
     async def inlay_hint_costs(hint: lsp.InlayHint) -> lsp.InlayHint:
         """On request, a hint's tooltip: what its call costs."""
         data = hint.data or {}
         if data.get("uri") in analyses:
-            hint.tooltip = call_costs(await analysed(data["uri"]), tuple(data["origin"]))
+            analysis = await analysed(data["uri"])
+            if analysis.made is None:  # a hint carried from the last text that bound
+                analysis = bound_last.get(data["uri"], analysis)
+            hint.tooltip = call_costs(analysis, tuple(data["origin"]))
         return hint
 
     @ls.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
-        title = space_lens(await analysed(params.text_document.uri))
+        uri = params.text_document.uri
+        analysis = await analysed(uri)
+        while not await choices_checked(uri, analysis):  # an edit overtook it: the new text's
+            analysis = await analysed(uri)
+        if not analysis.errors:
+            lens_last[uri] = space_lens(analysis)
+        # a text with an error shows the lens of the last text without one
+        title = lens_last.get(uri) if analysis.errors else space_lens(analysis)
         top = lsp.Range(start=lsp.Position(line=0, character=0),
                         end=lsp.Position(line=0, character=0))
         return [] if title is None else [
             lsp.CodeLens(range=top, command=lsp.Command(title=title, command=""))]
 
     @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION,
-                lsp.CompletionOptions(trigger_characters=["(", ",", "-", " "]))
+                lsp.CompletionOptions(trigger_characters=["(", ",", "-", " ", "/"]))
     async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
         kinds = {"path": lsp.CompletionItemKind.Reference,
                  "keyword": lsp.CompletionItemKind.Property,
                  "primitive": lsp.CompletionItemKind.Function,
-                 "block": lsp.CompletionItemKind.Class, "param": lsp.CompletionItemKind.Variable}
+                 "block": lsp.CompletionItemKind.Class, "param": lsp.CompletionItemKind.Variable,
+                 "formal": lsp.CompletionItemKind.Variable}
         uri = params.text_document.uri
         analysis = await analysed(uri)
-        found = completions(analysis, params.position.line, params.position.character,
-                            bound_last.get(uri))
-        return lsp.CompletionList(is_incomplete=False, items=[
-            lsp.CompletionItem(label=label, kind=kinds[kind], detail=detail,
-                               documentation=summary(analysis.family, label) or None)
-            for label, kind, detail in found])
+        at = units(analysis.text)
+        line, character = at.received(params.position)
+        context = params.context
+        trigger = context.trigger_character if context is not None and context.trigger_kind \
+            == lsp.CompletionTriggerKind.TriggerCharacter else None
+        found = await in_worker(completions, analysis, line, character, bound_last.get(uri),
+                                trigger)
+
+        def item(found: Completion) -> lsp.CompletionItem:
+            # a path replaces all of it typed so far: an editor's word ends at its `/`
+            edit = None if found.start is None else lsp.TextEdit(
+                range=at.range((line, found.start), (line, character)), new_text=found.label)
+            return lsp.CompletionItem(
+                label=found.label, kind=kinds[found.kind], detail=found.detail,
+                documentation=summary(analysis.family, found.label) or None,
+                filter_text=found.label if edit else None, text_edit=edit)
+        return lsp.CompletionList(is_incomplete=False, items=[item(f) for f in found])
 
     async def named_at(params) -> tuple[Analysis, Occurrence | None]:
         analysis = await analysed(params.text_document.uri)
-        occurrence = await in_worker(occurrence_at, analysis, params.position.line,
-                                     params.position.character)
+        occurrence = await in_worker(occurrence_at, analysis,
+                                     *units(analysis.text).received(params.position))
         return analysis, occurrence
 
     @ls.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     async def go_to_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
         analysis, occurrence = await named_at(params)
-        declared = declaration(analysis, occurrence.symbol) if occurrence else None
-        return None if declared is None else where(params.text_document.uri, declared)
+        if occurrence is None:
+            return None
+        declared = declaration(analysis, occurrence.symbol)
+        if declared is not None:
+            return where(params.text_document.uri, declared, units(analysis.text))
+        builtin = builtin_declaration(occurrence.symbol)  # the prelude's, or a primitive
+        if builtin is None:
+            return None
+        path, text, line, character = builtin
+        return lsp.Location(uri=Path(path).as_uri(), range=units(text).range(
+            (line, character), (line, character + len(occurrence.symbol.name))))
 
     @ls.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     async def find_references(params: lsp.ReferenceParams) -> list[lsp.Location]:
         analysis, occurrence = await named_at(params)
         if occurrence is None:
             return []
-        return [where(params.text_document.uri, o) for o in references(analysis, occurrence.symbol)
+        at = units(analysis.text)
+        return [where(params.text_document.uri, o, at)
+                for o in references(analysis, occurrence.symbol)
                 if params.context.include_declaration or not o.declares]
 
     @ls.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     async def prepare_rename(params: lsp.PrepareRenameParams) -> lsp.Range:
         analysis = await analysed(params.text_document.uri)
+        at = units(analysis.text)
         try:
-            target = await in_worker(rename_target, analysis, params.position.line,
-                                     params.position.character)
+            target = await in_worker(rename_target, analysis, *at.received(params.position))
         except NetdslError as e:
             raise refused(e) from None
-        return where(params.text_document.uri, target).range
+        return where(params.text_document.uri, target, at).range
 
     @ls.feature(lsp.TEXT_DOCUMENT_RENAME)
     async def rename(params: lsp.RenameParams) -> lsp.WorkspaceEdit:
         uri = params.text_document.uri
         analysis = await analysed(uri)
+        at = units(analysis.text)
 
         def edits() -> list[Occurrence]:
-            target = rename_target(analysis, params.position.line, params.position.character)
+            target = rename_target(analysis, *at.received(params.position))
             return renamed(analysis, target, params.new_name)
         try:
             places = await in_worker(edits)
         except NetdslError as e:
             raise refused(e) from None
         return lsp.WorkspaceEdit(changes={uri: [
-            lsp.TextEdit(range=where(uri, o).range, new_text=params.new_name) for o in places]})
+            lsp.TextEdit(range=where(uri, o, at).range, new_text=params.new_name)
+            for o in places]})
 
     @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     async def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-        source = current(params.text_document.uri)
-        if source is None:
+        try:
+            source = await current(params.text_document.uri)
+        except NetdslError:
             return []
         text = await in_worker(formatted, source, params.text_document.uri)
-        if text is None or text == source:
+        if text is None or text == source:  # an edit would mark the buffer modified
             return []
-        end = lsp.Position(line=len(source.splitlines()), character=0)  # after the last line
-        return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end),
+        at = units(source)
+        last = len(at.lines) - 1
+        return [lsp.TextEdit(range=at.range((0, 0), (last, len(at.lines[last]))),
                              new_text=text)]
 
     return ls
 
 
-def _range_of(error: NetdslError, text: str):
-    """The range a diagnostic marks: the identifier (or the one character) at the error's
-    location; the first line when it has none."""
-    from lsprotocol import types as lsp
+def diagnostics(analysis: Analysis) -> list[tuple[str, tuple[int, int], tuple[int, int], str]]:
+    """("error" or "hint", start, end, message) of each thing the editor marks in the text, at
+    0-based (line, character)s: check's error with its notes (`(inside conv_bn -> conv)`), and
+    each stage whose name is a slip of a block's, as `netdsl check` notes it."""
+    marks = [("error", *_span_of(e, analysis.text), diagnostic_message(e))
+             for e in analysis.errors]
+    if analysis.family is not None:  # the text parses: its names are known
+        for stage, message in misread_stages(names_in(analysis), analysis.family.blocks):
+            start = (stage.line - 1, stage.column - 1)
+            marks.append(("hint", start, (start[0], start[1] + len(stage.symbol.name)),
+                          message))
+    return marks
 
+
+def diagnostic_message(error: NetdslError) -> str:
+    """check's message of `error`, with its notes, a line each."""
+    return "\n".join([error.message, *(note.strip() for note in error.notes)])
+
+
+def _span_of(error: NetdslError, text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The 0-based start and end a diagnostic marks: the identifier (or the one character) at
+    the error's location; the first line when it has none."""
     line, column = ((error.location.line - 1, error.location.column - 1)
                     if error.location is not None else (0, 0))
-    lines = text.splitlines()
+    lines = text_lines(text)
     rest = lines[line][column:] if 0 <= line < len(lines) else ""
     match = WORD.match(rest)
     length = len(match.group()) if match else min(1, len(rest))
-    return lsp.Range(start=lsp.Position(line=line, character=column),
-                     end=lsp.Position(line=line, character=column + length))
+    return (line, column), (line, column + length)
 
 
 def lsp_command() -> int:
@@ -617,5 +985,9 @@ def lsp_command() -> int:
         ls = server()
     except ImportError:
         raise NetdslError("netdsl lsp needs pygls: pip install 'netdsl[lsp]'") from None
+    # pygls warns on stderr of an editor's ordinary traffic (a notification the server has no
+    # use for, a cancel that came after the answer), and an editor logs each line there as an
+    # error; its errors, the server's own failures, still show.
+    logging.getLogger("pygls").setLevel(logging.ERROR)
     ls.start_io()
     return 0

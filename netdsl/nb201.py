@@ -49,17 +49,28 @@ def edges(arch: str) -> dict[str, str]:
             if op not in OPS:
                 raise NetdslError(f"NB201 architecture, column {offset + 1}: unknown op "
                                   f"{op!r} (ops: {', '.join(OPS)})")
-            if not tilde or not source.isdigit() or int(source) >= j:
+            if not (tilde and source.isascii() and source.isdigit()) or int(source) >= j:
                 raise NetdslError(f"NB201 architecture, column {offset + 1}: {part!r} must "
                                   f"come from an earlier node, ~0 to ~{j - 1}")
-            edge = f"e{j}_{source}"
+            edge = f"e{j}_{int(source)}"  # ~00 is ~0
             if edge in out:
                 raise NetdslError(f"NB201 architecture, column {offset + 1}: node {j} takes "
-                                  f"node {source} twice")
+                                  f"node {int(source)} twice")
             out[edge] = op
             offset += len(part) + 1
         column += len(node) + 1
     return {edge: out[edge] for edge in EDGES}
+
+
+def with_edges(settings: list[tuple[str, Any]], arch: str) -> list[tuple[str, Any]]:
+    """`--set`'s (name, value) pairs and the six edges of `--nb201 arch`; an edge bound both
+    ways is refused (neither may silently win)."""
+    ops = edges(arch)
+    both = [name for name, _ in settings if name in ops]
+    if both:
+        raise NetdslError(f"--set {both[0]}=... and --nb201 both bind edge {both[0]}: give the "
+                          "edges one way (--nb201 binds all six)")
+    return [*settings, *ops.items()]
 
 
 def to_text(arch: str, **values: Any) -> str:

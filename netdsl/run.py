@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 from dataclasses import replace
@@ -15,16 +14,16 @@ from runtime.recipe import SEEDS
 
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
-from .files import check_writable, write_atomically
+from .files import check_writable, write_each
 from .fit import (bind_to_data, data_from, device_from, early_recipe, evaluates_each_epoch, fit,
                   load_weights)
 from .language import Family
+from .records import to_json
 from .settings import recipe_from_args
 
 
 def run_command(args: argparse.Namespace, family: Family) -> int:
     import runtime
-    import torch
 
     # -- the network and the recipe, checked before any data moves ----------------------------
     recipe, optional = recipe_from_args(args)
@@ -81,15 +80,27 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         print(f"{len(finished)} runs: valid acc {s['valid_acc_mean']:.4f} "
               f"+- {s['valid_acc_std']:.4f}, "
               f"train time {s['train_time_mean']:.2f} +- {s['train_time_std']:.2f} s")
-    if args.json:
-        write_atomically(Path(args.json), json.dumps(report, indent=1).encode())
-        print(f"wrote {args.json}")
-    if args.save_weights and status == "finished":
-        buffer = io.BytesIO()
-        torch.save(fitted.model.path_state_dict(), buffer)
-        write_atomically(Path(args.save_weights), buffer.getvalue())
-        print(f"wrote {args.save_weights}")
+    _save(args, report, fitted.model if status == "finished" else None)
     return {"finished": 0, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
+
+
+def _save(args: argparse.Namespace, report: dict[str, Any], model) -> None:
+    """The trained weights (of a finished run: `model`), then the record: each written
+    whatever becomes of the other, so that a record that cannot be written never loses a
+    finished training's weights."""
+    def weights() -> bytes:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(model.path_state_dict(), buffer)
+        return buffer.getvalue()
+
+    outputs = []
+    if args.save_weights and model is not None:
+        outputs.append((args.save_weights, weights))
+    if args.json:
+        outputs.append((args.json, lambda: to_json(report).encode()))
+    write_each(outputs)
 
 
 def _summary(runs: list[dict]) -> dict[str, float]:

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import NetdslError
-from .fit import bind_to_data, device_from, load_data
+from .fit import bind_to_data, device_from, load_data, with_classes
 from .language import Bound, Family
 from .language.choices import drawn_at_random
+from .records import to_json
 
 if TYPE_CHECKING:
     import runtime
@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 # Every score's name: the network's size and cost, read off the bound network, and the proxies
 # computed from a batch (runtime/proxies.py). Higher ranks higher for every one.
 PROXIES = ("weights", "flops", "grad_norm", "snip", "synflow", "naswot")
+DATA_FREE = ("flops",)  # read off the bound graph: no images, no module built
 BATCH_SIZE = 64  # images in the scoring batch, as Abdelfattah et al. score NAS-Bench-201
 DRAWS_PER_NETWORK = 20  # draws that may repeat a network before a space counts as exhausted
+ALL = "all"  # --sample all: every network of the space
 
 
 @dataclass
@@ -37,12 +39,14 @@ class Scored:
     scores: dict[str, float]
     undefined: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    truth: float | None = None  # the network's value in --table's --metric column
 
     def to_dict(self) -> dict[str, Any]:
         return {"dsl": self.bound.text, "choices": self.bound.choices,
                 "fingerprint": self.bound.fingerprint,
                 "scores": {name: None if math.isnan(v) else v for name, v in self.scores.items()},
-                "undefined": self.undefined, "seconds": self.seconds}
+                "undefined": self.undefined, "seconds": self.seconds,
+                **({} if self.truth is None else {"truth": self.truth})}
 
 
 def proxy_names(text: str) -> list[str]:
@@ -66,20 +70,36 @@ def scoring_batch(data: "runtime.DeviceData", size: int, seed: int):
     return data.normalise(data.train_x[index]), data.train_y[index]
 
 
-def score(bound: Bound, x, y, proxies: list[str], seed: int = 0) -> Scored:
-    """`proxies` of `bound`'s network with weights initialised by `seed`, each on its own copy
-    of those weights (a proxy's forward passes move BatchNorm's statistics)."""
+def score(bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str],
+          seed: int = 0) -> Scored:
+    """`proxies` of `bound`'s network on `batch` (images and labels of `data`), with weights
+    initialised by `seed`, each on its own copy of those weights (a proxy's forward passes
+    move BatchNorm's statistics). A network whose outputs are not one per class of `data` is
+    refused as `netdsl run` refuses it; a score that comes out other than a finite number is
+    NaN, with the reason. FLOPs alone, read off the bound graph, need no batch (None) and
+    build nothing."""
+    import runtime
     from runtime.proxies import PROXIES as COMPUTED, Undefined
 
     start = time.perf_counter()
-    initial = bound.module(seed=seed).to(x.device)
+    if any(name not in DATA_FREE for name in proxies):
+        x, y = batch
+        initial = bound.module(seed=seed).to(x.device)
+        try:
+            runtime.check_outputs(initial, data)
+        except ValueError as e:
+            raise NetdslError(str(e)) from None
     scored = Scored(bound, {})
     for name in proxies:
-        if name == "flops":
+        if name in DATA_FREE:
             scored.scores[name] = float(bound.flops)
             continue
         try:
-            scored.scores[name] = COMPUTED[name](copy.deepcopy(initial), x, y)
+            value = COMPUTED[name](copy.deepcopy(initial), x, y)
+            if not math.isfinite(value):
+                raise Undefined(f"it came out {value}: the network's outputs or gradients are "
+                                "not finite at initialisation")
+            scored.scores[name] = value
         except Undefined as e:
             scored.scores[name], scored.undefined[name] = math.nan, str(e)
     scored.seconds = time.perf_counter() - start
@@ -101,10 +121,24 @@ def drawn_networks(family: Family, data: "runtime.DeviceData", values: dict[str,
     return list(networks.values())
 
 
+def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, Any]
+                  ) -> Iterator[Bound]:
+    """Each network of `family`'s space with `values` bound, one at a time: a space of finite
+    choice points met in every network (`--sample all`)."""
+    from .search.table import every_key, finite_points
+
+    values = with_classes(family, data, values)
+    space = family.space(values, input_shape=data.image_shape)
+    points = finite_points(family, space, values, "--sample all")
+    for key in every_key(points, values)[1]:
+        yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})
+
+
 def score_command(args: argparse.Namespace, family: Family) -> int:
+    from .ranking import ScoreCache, json_safe, print_agreement, rankings
+    from .search.table import table_from_args
+
     proxies = proxy_names(args.proxy)
-    if args.sample is not None and args.sample < 1:
-        raise NetdslError(f"bad option: --sample must be at least 1, got {args.sample}")
     if args.batch_size < 2:
         raise NetdslError(f"bad option: --batch-size must be at least 2 (naswot compares "
                           f"images), got {args.batch_size}")
@@ -114,34 +148,52 @@ def score_command(args: argparse.Namespace, family: Family) -> int:
     elif not family.choice_points:
         raise NetdslError(f"--sample: {family.name} declares no choice(...), range(...) or "
                           "logrange(...) to draw networks from")
+    table = table_from_args(args, family, values)
     note = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: JSON
     data = load_data(args.dataset, device_from(args), data_dir=args.data_dir,
                      train_limit=args.train_limit, seed=args.seed, log=note)
     if args.batch_size > data.train_size:
         raise NetdslError(f"bad option: --batch-size {args.batch_size} is more than the "
                           f"{data.train_size} training images")
-    x, y = scoring_batch(data, args.batch_size, args.seed)
+    batch = scoring_batch(data, args.batch_size, args.seed)
+    cache = ScoreCache(args.data_dir, batch, args.seed)
     networks = ([bind_to_data(family, data, values)] if args.sample is None
+                else every_network(family, data, values) if args.sample == ALL
                 else drawn_networks(family, data, values, args.sample, args.seed))
-    if args.sample is not None and len(networks) < args.sample:
+    if isinstance(args.sample, int) and len(networks) < args.sample:
         note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
-    results = []
-    if not args.json:
-        print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies) + f" {'seconds':>8}"
-              + ("  choices" if args.sample is not None else ""))
+    results = []  # each network's record, not its network: `--sample all` may be thousands
+    sampled = args.sample is not None
     for number, bound in enumerate(networks):
-        scored = score(bound, x, y, proxies, args.seed)
-        results.append(scored)
+        choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
+        try:
+            scored = cache.score(bound, data, batch, proxies)
+        except NetdslError as e:  # outputs that do not fit: which network of the sample
+            raise NetdslError(f"network {number} ({choices}): {e}" if sampled else str(e)) \
+                from None
+        scored.truth = None if table is None else table.look_up(bound)
+        results.append(scored.to_dict())
         if not args.json:
-            choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
+            if number == 0:  # after the first network is known to fit the data
+                print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies)
+                      + f" {'seconds':>8}" + ("" if table is None else f" {args.metric:>11}")
+                      + ("  choices" if sampled else ""))
             print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in proxies)
-                  + f" {scored.seconds:>8.3f}" + (f"  {choices}" if args.sample is not None
-                                                  else ""))
+                  + f" {scored.seconds:>8.3f}"
+                  + ("" if table is None else f" {scored.truth:>11.4g}")
+                  + (f"  {choices}" if sampled else ""))
+    agreement = None if table is None else rankings(results, proxies)
     if args.json:
-        print(json.dumps({"proxies": proxies, "batch_size": args.batch_size, "seed": args.seed,
-                          "networks": [r.to_dict() for r in results]}, indent=1))
-        return 0
-    for number, scored in enumerate(results):
-        for name, reason in scored.undefined.items():
-            print(f"network {number}: {name} is not defined: {reason}")
+        print(to_json({"proxies": proxies, "batch_size": args.batch_size, "seed": args.seed,
+                       "networks": results, **({} if table is None else {"table": {
+                           "path": table.path, "metric": table.metric,
+                           "rankings": json_safe(agreement)}})}))
+    else:
+        for number, record in enumerate(results):
+            for name, reason in record["undefined"].items():
+                print(f"network {number}: {name} is not defined: {reason}")
+        if table is not None:
+            print_agreement(agreement, len(results), table)
+    if cache.reused:
+        note(cache.summary())
     return 0

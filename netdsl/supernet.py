@@ -27,13 +27,23 @@ from torch.func import functional_call
 from .errors import NetdslError
 from .language import Bound, Family
 from .graph import is_number
-from .language.choices import ChoicePoint, at_defaults, drawn_at_random
+from .language.choices import LISTED_AT_MOST, ChoicePoint, at_defaults, drawn_at_random
 from .module.network import Network, build_module, module_name
 
 if TYPE_CHECKING:
     import runtime
 
 FORMAT = "netdsl-supernet-2"  # the `format` entry of a saved supernet (2: keys name makers)
+# The other entries of a saved supernet (`Supernet.to_file`): entry -> (its type, the type of
+# each item it holds or None, what it is). A dict's keys are text.
+SAVED_ENTRIES = {
+    "family": (str, None, "the family's text"),
+    "values": (dict, None, "the values it was bound with"),
+    "input_shape": (list, int, "the input's shape"),
+    "default": (str, None, "the default network's fingerprint"),
+    "points": (dict, list, "each choice point's options"),
+    "layers": (dict, torch.Tensor, "the layers' tensors by name"),
+}
 CACHED_NETWORKS = 64  # networks whose structure is kept between steps
 MAX_EXPLORED = 2000   # bindings spent finding every layer of a space whose points nest
 RECALIBRATION_BATCHES = 8
@@ -173,8 +183,7 @@ class Supernet(nn.Module):
         return {"format": FORMAT, "family": self.family.text, "values": self.values,
                 "input_shape": list(self.input_shape),
                 "default": self.active.fingerprint,  # the network at the defaults
-                "points": {p.name: [str(v) for v in p.values()] if p.size is not None else
-                           [p.low, p.high] for p in points},
+                "points": {p.name: _offered(p) for p in points},
                 **({"layers": {name: t.detach().cpu() for name, t in self.state_dict().items()}}
                    if weights else {})}
 
@@ -217,10 +226,12 @@ def _networks_with_every_layer(family: Family, values: dict[str, Any],
         while queue and bound_count < MAX_EXPLORED:
             picks, bound = queue.pop(0)
             for name, point in bound.points.items():
-                if name in picks or point.size is None:
+                if name in picks or name in values or point.size is None:  # values: fixed
                     continue
-                for value in point.values():
-                    if value == bound.choices.get(name) or bound_count >= MAX_EXPLORED:
+                for value in point.values():  # a range's made one by one: stop at the budget
+                    if bound_count >= MAX_EXPLORED:
+                        break
+                    if value == bound.choices.get(name):
                         continue
                     more = {**picks, name: value}
                     other = family.bind({**values, **more}, input_shape=input_shape,
@@ -234,11 +245,23 @@ def _networks_with_every_layer(family: Family, values: dict[str, Any],
                         queue.append((more, other))
 
 
+def _offered(point: ChoicePoint) -> list:
+    """What a point offers, as a supernet's file records it: its values (in words past
+    LISTED_AT_MOST of them), or a range of real numbers' bounds."""
+    if point.size is None:
+        return [point.low, point.high]
+    if point.size > LISTED_AT_MOST:
+        return [point.describe_options()]
+    return [str(v) for v in point.values()]
+
+
 def _largest(point: ChoicePoint) -> Any:
     """A chooser: a number at its largest, anything else at its default."""
     if point.size is None:
         return point.high
-    numbers = [v for v in point.values() if is_number(v)]
+    if not point.options:  # a range's values rise
+        return point.values()[-1]
+    numbers = [v for v in point.options if is_number(v)]
     return max(numbers) if len(numbers) == point.size else point.default
 
 
@@ -285,6 +308,27 @@ def recalibrated_accuracy(supernet: Supernet, bound: Bound, data: "runtime.Devic
                 m.momentum = momentum
     _, accuracy = runtime.validate(network, data, recipe, None)
     return accuracy
+
+
+def check_saved(saved: dict[str, Any], path: str) -> dict[str, Any]:
+    """`saved`, the contents of a supernet file at `path`, once every entry is there with
+    its type (`SAVED_ENTRIES`): else a NetdslError naming the file and the first bad entry."""
+    damaged = f"{path}: a damaged supernet file:"
+    for entry, (kind, item_kind, what) in SAVED_ENTRIES.items():
+        value = saved.get(entry)
+        if not isinstance(value, kind):
+            found = (f"of type {type(value).__name__}, not {kind.__name__}" if entry in saved
+                     else "missing")
+            raise NetdslError(f"{damaged} its '{entry}' ({what}) is {found}")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict) and not isinstance(key, str):
+                raise NetdslError(f"{damaged} its '{entry}' ({what}) has the key {key!r}, "
+                                  "not text")
+            if item_kind is not None and not isinstance(item, item_kind):
+                raise NetdslError(f"{damaged} its '{entry}' ({what}) holds {key!r} of type "
+                                  f"{type(item).__name__}, not {item_kind.__name__}")
+    return saved
 
 
 def load_supernet(saved: dict[str, Any], family: Family, values: dict[str, Any],

@@ -23,8 +23,8 @@ _LAZY = {
                 "free_memory", "now"),
     "muon": ("Muon",),
     "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
-                "initialise_from_data", "predict", "table_header", "table_row", "train",
-                "unmatched_entries", "validate"),
+                "check_outputs", "initialise_from_data", "predict", "table_header",
+                "table_row", "train", "unmatched_entries", "validate"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

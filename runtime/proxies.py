@@ -37,7 +37,11 @@ def _gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch
     on the batch's statistics), as the papers compute them."""
     model.train()
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
+    loss = F.cross_entropy(model(x), y)
+    if not weights(model) or not loss.requires_grad:
+        raise Undefined("no convolution or linear weight reaches the output (the network has "
+                        "none, or every path from them passes a zero op)")
+    loss.backward()
     return [w.grad if w.grad is not None else torch.zeros_like(w) for w in weights(model)]
 
 
@@ -65,11 +69,13 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         for p in net.parameters():
             p.abs_()
     net.zero_grad(set_to_none=True)
-    net(torch.ones_like(x[:1], dtype=torch.float64)).sum().backward()
+    flow = net(torch.ones_like(x[:1], dtype=torch.float64)).sum()
+    if flow.requires_grad:  # else no weight at all reaches the output
+        flow.backward()
     score = sum((w.detach() * w.grad).sum().item() for w in weights(net) if w.grad is not None)
     if score == 0:
         raise Undefined("no synaptic flow: no path carries the input through a weight to the "
-                        "output (every path passes a zero op?)")
+                        "output (the network has none, or every path passes a zero op)")
     if not math.isfinite(score):
         raise Undefined(f"the synaptic flow overflows float64 ({score})")
     return score
@@ -78,7 +84,8 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """log |det K| of the batch's activation-code kernel (Mellor et al. 2021): at each ReLU-like
     nonlinearity each image's code is which units are on (input > 0); K[i, j] counts the units
-    where images i and j agree, over every such layer. -inf when two images share a code."""
+    where images i and j agree, over every such layer. Not defined when K is singular (two
+    images share a code: log |det K| is -inf)."""
     layers = [m for m in model.modules() if isinstance(m, RELU_LIKE)]
     if not layers:
         raise Undefined("the network has no ReLU-like nonlinearity (relu, gelu) to read "
@@ -97,7 +104,11 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     finally:
         for hook in hooks:
             hook.remove()
-    return torch.linalg.slogdet(kernel).logabsdet.item()
+    score = torch.linalg.slogdet(kernel).logabsdet.item()
+    if score == -math.inf:
+        raise Undefined("the activation-code kernel is singular, log |det K| is -inf: the "
+                        "network gives images of the batch the same codes")
+    return score
 
 
 def weight_count(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

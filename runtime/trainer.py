@@ -274,9 +274,10 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
           evaluate_each_epoch: bool = True) -> Result:
     """Train `model` on `data` (already on its device) with `recipe`, printing the seed's table
     through `log` (None: silent). Returns the per-epoch record; a loss that stops being finite
-    ends the run with status "diverged", Ctrl-C with status "interrupted". `should_stop`, asked
-    after each evaluated epoch (the last too), ends the run early with status "stopped" when it
-    answers true before the last epoch (a search's pruner; a reporter can answer false).
+    ends the run with status "diverged", Ctrl-C (in its setup too) with status "interrupted".
+    `should_stop`, asked after each evaluated epoch (the last too), ends the run early with
+    status "stopped" when it answers true before the last epoch (a search's pruner; a reporter
+    can answer false).
     `progress` shows a live line on stderr during each epoch (for a terminal: it rewrites
     itself). `evaluate_each_epoch` False evaluates only what the result needs: the last epoch,
     or nothing before the final test-time-augmented evaluation when the recipe has one (on a
@@ -284,39 +285,20 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
     recipe = recipe or Recipe()
     recipe.check()
     device, out = data.device, log or (lambda line: None)
-    run = _Run(model, data, recipe)  # every choice made, every check done, before the loop
-    for line in [*run.header(), table_header()]:
-        out(line)
     epochs: list[Epoch] = []
     final: Evaluation | None = None
+    run: _Run | None = None
     status, message, step = "finished", "", 0
     bar = _Progress(progress)
     try:
+        # Every choice made, every check done, before the loop. Setting layers from the data
+        # and compiling take seconds: Ctrl-C then interrupts the run as much as in an epoch.
+        run = _Run(model, data, recipe)
+        for line in [*run.header(), table_header()]:
+            out(line)
         for epoch in range(math.ceil(run.total_steps / run.steps_per_epoch)):
-            run.set_trained(epoch)
             start = now(device)
-            run.model.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen, first_step = 0, step
-            bar.start(epoch, min(run.steps_per_epoch, run.total_steps - step) * recipe.batch_size)
-            for x, y in data.train_batches(recipe.batch_size, run.generator,
-                                           translate=recipe.translate, cutout=recipe.cutout,
-                                           flips=run.flips(epoch)):
-                if step == run.total_steps:
-                    break
-                loss, logits = run.step(x, y, recipe.schedule(step / run.steps_per_epoch))
-                step += 1
-                run.average.update(run.model)
-                run.lookahead.after_step(step)
-                # Summed on the device: reading them here would stall the GPU every step.
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(1) == y).sum()
-                seen += len(y)
-                bar.update(len(y), loss_sum, seen, step - first_step, run.total_steps - step)
-            bar.clear()  # the table's row takes the line
-            run.lookahead.after_epoch()
-            train_loss = loss_sum.item() / seen  # one sync per epoch
+            train_loss, train_acc, step = run.train_epoch(epoch, step, bar)
             train_time = now(device) - start
             if not math.isfinite(train_loss):
                 status = "diverged"
@@ -330,7 +312,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                                      if evaluated else (None, None))
             valid_time = now(device) - start if evaluated else 0.0
             record = Epoch(epoch + 1, recipe.lr_at(step / run.steps_per_epoch), train_time,
-                           train_loss, correct.item() / seen, valid_time, valid_loss, valid_acc,
+                           train_loss, train_acc, valid_time, valid_loss, valid_acc,
                            train_time + valid_time)
             epochs.append(record)
             out(table_row(record))
@@ -340,7 +322,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
         if status == "finished" and recipe.tta:
             final = run.final_evaluation(out)
     except KeyboardInterrupt:
-        status, message = "interrupted", f"interrupted after {len(epochs)} epochs"
+        status = "interrupted"
+        message = (f"interrupted after {len(epochs)} epochs" if run is not None
+                   else "interrupted while the run was set up, before its first epoch")
     except (torch.OutOfMemoryError, RuntimeError) as e:
         # On the CPU running out of memory is a RuntimeError from the allocator.
         if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
@@ -349,6 +333,8 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
                           f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
     finally:
         bar.close()
+    if run is None:
+        return Result(status, epochs, message=message)
     run.average.keep(run.model)
     result = Result(status, epochs, run.compile_seconds, message, run.precision, run.why,
                     run.init_seconds, final)
@@ -383,7 +369,8 @@ class _Run:
         if recipe.cutout > min(height, width):
             raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
         data.padded(recipe.translate)  # a translation too large for the images fails here
-        _check_outputs(self.model, data)
+        check_outputs(self.model, data)
+        _check_trainable(self.model, data)
         self.flips = _flip_schedule(recipe.flip, data.train_size, self.generator)
         self.set_trained = _trained_per_epoch(self.model, recipe)
         self.optimizers = _optimizers(self.model, recipe)
@@ -419,6 +406,34 @@ class _Run:
             optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         return loss, logits
+
+    def train_epoch(self, epoch: int, step: int, bar: _Progress) -> tuple[float, float, int]:
+        """Epoch `epoch`'s steps, from the run's step `step` (the last epoch may stop part
+        way): its mean training loss, its training accuracy, and the step reached."""
+        recipe, device = self.recipe, self.data.device
+        self.set_trained(epoch)
+        self.model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen, first_step = 0, step
+        bar.start(epoch, min(self.steps_per_epoch, self.total_steps - step) * recipe.batch_size)
+        for x, y in self.data.train_batches(recipe.batch_size, self.generator,
+                                            translate=recipe.translate, cutout=recipe.cutout,
+                                            flips=self.flips(epoch)):
+            if step == self.total_steps:
+                break
+            loss, logits = self.step(x, y, recipe.schedule(step / self.steps_per_epoch))
+            step += 1
+            self.average.update(self.model)
+            self.lookahead.after_step(step)
+            # Summed on the device: reading them here would stall the GPU every step.
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            bar.update(len(y), loss_sum, seen, step - first_step, self.total_steps - step)
+        bar.clear()  # the table's row takes the line
+        self.lookahead.after_epoch()
+        return loss_sum.item() / seen, correct.item() / seen, step  # one sync per epoch
 
     def step(self, x: torch.Tensor, y: torch.Tensor, fraction: float) -> tuple[torch.Tensor, ...]:
         """One training step at `fraction` of each group's peak rate: (loss, logits)."""
@@ -658,8 +673,9 @@ def format_seconds(seconds: float) -> str:
 TTA_VIEWS = {1: 2, 2: 6}  # forward passes per test image at each level of test-time augmentation
 
 
-def _check_outputs(model: nn.Module, data: DeviceData) -> None:
-    """Fail before training, not after an epoch, when the model's outputs do not fit."""
+def check_outputs(model: nn.Module, data: DeviceData) -> None:
+    """Raise ValueError when the model's outputs are not one per class of `data`: asked
+    before the first step (and before zero-cost scores), not met after an epoch."""
     model.eval()
     images = data.test_x[:2]  # a test set of one image has one
     with torch.no_grad():
@@ -669,3 +685,15 @@ def _check_outputs(model: nn.Module, data: DeviceData) -> None:
         shape = "x".join(map(str, logits.shape[1:]))
         raise ValueError(f"the model gives {shape} outputs per image but {data.name} has "
                          f"{classes} classes; give it {classes} outputs")
+
+
+def _check_trainable(model: nn.Module, data: DeviceData) -> None:
+    """Raise ValueError when the model's outputs depend on no trained weight: no step could
+    change them (and the backward pass of the first would fail)."""
+    model.eval()
+    with torch.enable_grad():
+        logits = model(data.normalise(data.test_x[:2]))
+    if not logits.requires_grad:
+        raise ValueError("the model's outputs depend on no trained weight (it has none, or "
+                         "every path from them to the output is cut, as by an op giving "
+                         "zeros): there is nothing to train")

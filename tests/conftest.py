@@ -1,8 +1,11 @@
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -25,20 +28,33 @@ def netdsl_cli(*args, cwd, **kwargs) -> subprocess.CompletedProcess:
 
 def kill_search_in_its_first_trial(*args, cwd) -> None:
     """`netdsl search ARGS` (which should train for a while: many epochs) started in `cwd`,
-    killed with SIGKILL two seconds into its first trial, as a machine that dies would."""
-    import signal
-    import time
-
+    with the default storage there, killed with SIGKILL as a machine that dies would: once its
+    first trial has stored the network it drew (its text), which it trains next. Its last
+    heartbeat is then set an hour back, past any grace period: the next search sees the trial
+    lost at once, as it would after waiting."""
     proc = subprocess.Popen([sys.executable, "-m", "netdsl", "search", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, text=True,
-                            env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin",
-                                 "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:
-        if line.startswith("search '"):
-            break
-    time.sleep(2)  # inside trial 0's epochs
-    proc.send_signal(signal.SIGKILL)
+                            stdout=subprocess.DEVNULL,
+                            env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"})
+    storage = Path(cwd) / "netdsl.db"
+    while not stored(storage, "SELECT count(*) FROM trial_user_attributes WHERE key = 'dsl'"):
+        assert proc.poll() is None, "the search ended before its first trial drew a network"
+        time.sleep(0.05)  # polling: no fixed wait
+    proc.kill()
     proc.wait()
+    with contextlib.closing(sqlite3.connect(storage)) as db, db:
+        db.execute("UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, '-1 hour')")
+
+
+def stored(database: Path, count: str) -> int:
+    """The `count` query's answer in the search storage `database`; 0 while the search has
+    not made its tables."""
+    if not database.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        try:
+            return db.execute(count).fetchone()[0]
+        except sqlite3.OperationalError:  # no such table yet, or the database is locked
+            return 0
 
 
 def clear_error(run: subprocess.CompletedProcess, *words: str) -> None:

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -108,6 +107,10 @@ def test_a_family_of_parameter_choices_prints_its_own_statements():
     ("a: conv(4) -> m: range(1, 2)", {}, "what a param is drawn from", 1, 18),
     ("block choice(c) {\n    conv(c)\n}\nchoice(4)", {}, "writes a choice", 1, 7),
     ("a: conv(choice(4, 8))", {}, "is a call, not a value", 1, 9),
+    ("a: conv(4) -> m: choice(relu, zero, default=-1)", {}, "default must be at least 0", 1, 37),
+    ("a: conv(4) -> m: choice(relu, zero, default=0.5)", {}, "default must be a whole", 1, 37),
+    ("a: conv(4) -> s: add <- choice(a, input, k=0)", {}, "k must be at least 1", 1, 25),
+    ("a: conv(4) -> s: add <- choice(a, input, k=1.5)", {}, "k must be a whole number", 1, 25),
 ])
 def test_bad_choices_are_located_errors(text, values, words, line, column):
     e = error(text, **values)
@@ -150,11 +153,12 @@ def test_the_space_counts_exactly_through_blocks_repeats_and_dependent_choices()
 
 
 def test_a_space_too_large_to_walk_is_an_upper_bound_and_says_so(monkeypatch):
-    from netdsl.language import choices
+    from netdsl.language import survey
 
-    monkeypatch.setattr(choices, "MAX_EXPANSIONS", 20)
+    monkeypatch.setattr(survey, "MAX_EXPANSIONS", 20)
     space = netdsl.load(EVERY_KIND.replace("param lr = logrange(0.01, 1)\n", "")).space()
     assert not space.exact and space.count >= 2 * (9 + 81) * 2 * 3
+    assert space.counted() == f"at most {space.count:,} combinations"
 
 
 def test_netdsl_space_lists_points_and_counts(tmp_path):
@@ -297,7 +301,6 @@ def test_a_killed_evolution_resumes(tmp_path, image_folder):
         "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4", "--name", "t",
         "--tuner", "evolution", "--population", "2", "--tournament", "1", "--epochs", "20000",
         "--batch-size", "32", cwd=tmp_path)
-    time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
     run = netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials", "4",
                      "--name", "t", "--tuner", "evolution", "--population", "2",
                      "--tournament", "1", *FAST, cwd=tmp_path)
@@ -343,6 +346,14 @@ def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
     assert [line.split('label="')[1].split("\\n")[0] for line in outlined] == ["m", "s"]
 
 
+def test_a_range_of_tiny_numbers_keeps_its_values_apart():
+    # 12 significant digits, not 12 decimals: rounding to decimals made every value 0
+    family = netdsl.load("param lr = range(1e-300, 1e-299, step=1e-301)\na: conv(8)")
+    point = family.space().points[0]
+    assert point.size == 91 and point.check(5e-300) == 5e-300
+    assert family.bind(lr=1e-299).parameters["lr"] == 1e-299
+
+
 @pytest.mark.parametrize("declared, values, nni", [
     ("range(1, 4)", [1, 2, 3, 4], {"_type": "randint", "_value": [1, 5]}),
     ("range(8, 32, step=8)", [8, 16, 24, 32], {"_type": "quniform", "_value": [8, 32, 8]}),
@@ -354,7 +365,7 @@ def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
 def test_a_finite_range_lists_its_values_and_writes_what_nni_draws_the_same(declared, values,
                                                                             nni):
     point = netdsl.load(f"param v = {declared}\na: conv(8)").space().points[0]
-    assert point.values() == values and point.size == len(values) and point.nni() == nni
+    assert list(point.values()) == values and point.size == len(values) and point.nni() == nni
 
 
 # ---- select on a validation split, report on the test set -----------------------------------

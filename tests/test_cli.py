@@ -85,3 +85,26 @@ def test_help_explains_and_import_stays_light():
     probe = subprocess.run([sys.executable, "-c", "import sys, netdsl.cli; "
                             "print('torch' in sys.modules)"], capture_output=True, text=True)
     assert probe.stdout.strip() == "False"
+
+
+def test_an_excerpt_shows_the_line_an_editor_shows(tmp_path):
+    """A line ends at \\n, \\r\\n or \\r, as in an editor: a comment holding U+2028 or a form
+    feed (where str.splitlines would break) is one line, in the location and the excerpt."""
+    text = "param width = 16\n# pasted\u2028comment\x0c\nstem: conv(wdth)\nhead(10)\n"
+    (tmp_path / "net.net").write_text(text, encoding="utf-8")
+    run = netdsl("check", "net.net", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.split("\n")[:3] == [
+        "netdsl: error: net.net:3:12: unknown name 'wdth': not a parameter of this network, "
+        "nor a switch of conv (bias, dirac)", "    stem: conv(wdth)", "               ^"]
+
+
+def test_check_notes_a_stage_named_like_a_block():
+    """`hed(10)` binds (a conv stage named hed), so check passes, with a note; the shipped
+    models' stage names (prep, layer1, ...) get none."""
+    run = netdsl("check", "-e", "stem: conv(16)\nhed(10)")
+    assert run.returncode == 0 and run.stdout.startswith("ok: <-e>: ")
+    assert run.stderr == "netdsl: note: <-e>:2:1: read as a stage named hed; did you mean head?\n"
+    for model in sorted((ROOT / "models").glob("*.net")):
+        run = netdsl("check", str(model))
+        assert run.returncode == 0 and run.stderr == "", model

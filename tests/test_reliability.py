@@ -1,6 +1,7 @@
 """Every failure is a clear error (exit 2, the problem named, no traceback) or a recorded trial,
 and nothing is lost: the bad and careless inputs found when the project was tried."""
 import json
+import math
 import os
 
 import numpy as np
@@ -9,10 +10,11 @@ import pytest
 import torch
 
 import netdsl
-from conftest import clear_error, netdsl_cli
+from conftest import ROOT, clear_error, netdsl_cli
 import runtime
 from netdsl import NetdslError
 from netdsl.module.network import transfer_weights
+from netdsl.nb201 import edges
 
 NET = "a(8, pool) -> head(3, w=0.5)"
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
@@ -233,6 +235,24 @@ def test_in_memory_storage_is_refused(tmp_path, image_folder, url):
     clear_error(run, "in memory and would keep nothing")
 
 
+def test_a_storage_url_names_its_file_through_any_driver_and_escape(tmp_path, image_folder):
+    """`sqlite+pysqlite:///` is a file, not memory; `%2E` is the `.` SQLite opens, so the
+    guard against writing over an input sees it."""
+    grid = space(tmp_path, {"prep": {"_type": "choice", "_value": [4]}})
+    run = netdsl_cli("search", "-e", FAMILY, "--space", str(grid), "--dataset",
+                     str(image_folder), "--trials", "1", "--storage",
+                     "sqlite+pysqlite:///driver.db", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert len(trials_json(tmp_path, "--storage", "sqlite:///driver.db")) == 1
+    clear_error(netdsl_cli("search", "-e", FAMILY, "--space", str(grid), "--dataset",
+                           "/nowhere", "--trials", "1", "--storage", "sqlite:///space%2Ejson",
+                           cwd=tmp_path), "--storage space.json is --space")
+    before = (tmp_path / "driver.db").read_bytes()
+    clear_error(netdsl_cli("trials", "--storage", "sqlite:///driver%2Edb", "--csv", "driver.db",
+                           cwd=tmp_path), "--csv driver.db is the storage")
+    assert (tmp_path / "driver.db").read_bytes() == before
+
+
 def test_a_read_only_storage_is_a_clear_error(tmp_path, image_folder):
     grid = space(tmp_path, {"prep": {"_type": "choice", "_value": [4]}})
     base = ["search", "-e", FAMILY, "--space", str(grid), "--dataset", str(image_folder), *FAST]
@@ -254,3 +274,71 @@ def test_a_negative_timeout_is_refused(tmp_path, image_folder):
         "--trials", "1", "--timeout", "-1", *FAST, cwd=tmp_path)
     clear_error(run, "--timeout must be a positive number")
 
+
+# ---- networks, weights and records that raised tracebacks --------------------------------------
+
+@pytest.mark.parametrize("network", [
+    "avgpool(16) -> flatten",  # no weight at all: 3 outputs from the 3 channels
+    "conv(3) -> zero -> avgpool(16) -> flatten",  # a weight, cut from the output
+])
+def test_a_network_with_nothing_to_train_is_refused_before_training(tmp_path, image_folder,
+                                                                    network):
+    run = netdsl_cli("run", "-e", network, "--dataset", str(image_folder), *FAST, "--json",
+                     "r.json", cwd=tmp_path)
+    clear_error(run, "outputs depend on no trained weight", "nothing to train")
+    assert "epoch" not in run.stdout and not (tmp_path / "r.json").exists()
+
+
+def saved_weights(path, **changes):
+    """NET's initial weights saved as --save-weights saves them, with `changes` made."""
+    weights = netdsl.compile(NET, input_shape=(3, 16, 16)).path_state_dict()
+    torch.save({**weights, **changes}, path)
+    return weights
+
+
+def test_init_from_weights_that_are_not_finite_says_so(tmp_path, image_folder):
+    weights = saved_weights(tmp_path / "w.pt")
+    name = next(name for name, tensor in weights.items() if tensor.is_floating_point())
+    saved_weights(tmp_path / "w.pt", **{name: torch.full_like(weights[name], math.nan)})
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(image_folder), *FAST, "--init-from",
+                     "w.pt", cwd=tmp_path)
+    clear_error(run, "w.pt: the file holds non-finite weights", f"'{name}' has nan or inf")
+    assert "peak-lr" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("kept", [4099, 0.5])  # bytes: 4099 made torch seek before the start
+def test_init_from_a_truncated_file_says_so(tmp_path, image_folder, kept):
+    big = {"a/conv/weight": torch.zeros(256, 256, 3, 3)}  # 2.4 MB
+    torch.save(big, tmp_path / "whole.pt")
+    data = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "w.pt").write_bytes(data[:kept if isinstance(kept, int) else len(data) // 2])
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(image_folder), *FAST, "--init-from",
+                     "w.pt", cwd=tmp_path)
+    clear_error(run, "cannot load weights from w.pt: the file is truncated or corrupt")
+
+
+def test_plotting_a_record_nested_too_deeply_is_a_clear_error(tmp_path):
+    (tmp_path / "deep.json").write_text('{"runs": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    clear_error(netdsl_cli("plot", "deep.json", "-o", "c.png", cwd=tmp_path),
+                "deep.json: not a `netdsl run --json` record (JSON nested too deeply")
+
+
+@pytest.mark.parametrize("source", ["\u0660", "\u00b2"])  # Arabic-Indic zero, superscript 2
+def test_nb201_edges_come_from_ascii_digits(source):
+    arch = f"|nor_conv_3x3~{source}|+|none~0|none~1|+|none~0|none~1|none~2|"
+    with pytest.raises(NetdslError, match="column 2: 'nor_conv_3x3~.' must come from an "
+                       "earlier node, ~0 to ~0"):
+        edges(arch)
+
+
+def test_nb201_edge_numbers_are_read_as_numbers():
+    padded = "|nor_conv_3x3~00|+|none~000|none~01|+|none~0|none~1|none~2|"
+    assert edges(padded) == edges(
+        "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+def test_nb201_and_set_binding_one_edge_both_ways_is_refused(tmp_path):
+    arch = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    run = netdsl_cli("show", str(ROOT / "models" / "nb201.net"), "--set", "e1_0=none",
+                     "--nb201", arch, cwd=tmp_path)
+    clear_error(run, "--set e1_0=... and --nb201 both bind edge e1_0")

@@ -55,7 +55,8 @@ def test_naswot_is_the_log_determinant_of_the_agreement_kernel():
     kernel = codes @ codes.T + (1 - codes) @ (1 - codes).T
     assert proxies.naswot(net, x, y) == pytest.approx(torch.linalg.slogdet(kernel)[1].item())
     same = x[:1].repeat(6, 1, 1, 1)  # one code six times: no two images told apart
-    assert proxies.naswot(net, same, y) == -math.inf
+    with pytest.raises(Undefined, match="kernel is singular"):  # log |det K| = -inf
+        proxies.naswot(net, same, y)
 
 
 def test_undefined_scores_say_why():
@@ -65,6 +66,14 @@ def test_undefined_scores_say_why():
     dead = netdsl.compile("a: conv(4) -> z: zero -> flatten -> linear(3)", input_shape=(3, 2, 2))
     with pytest.raises(Undefined, match="no path carries the input"):
         proxies.synflow(dead, x, y)
+    weightless = nn.Sequential(nn.AvgPool2d(2), nn.Flatten())  # 3 outputs, nothing to train
+    cut = netdsl.compile("a: conv(3) -> z: zero -> avgpool(2) -> flatten", input_shape=(3, 2, 2))
+    for net in (weightless, cut):
+        for proxy in (proxies.grad_norm, proxies.snip):
+            with pytest.raises(Undefined, match="no convolution or linear weight reaches"):
+                proxy(net, x, y)
+        with pytest.raises(Undefined, match="no synaptic flow"):
+            proxies.synflow(net, x, y)
 
 
 # ---- netdsl score ---------------------------------------------------------------------------
@@ -106,6 +115,56 @@ def test_score_refuses_bad_options(tmp_path, image_folder, args, words):
                            cwd=tmp_path), *words)
 
 
+OVERFLOWS = "conv(4) -> " + "mul(1e15) -> " * 5 + "avgpool(16) -> flatten -> linear(3)"
+
+
+@pytest.mark.parametrize("network, undefined", [
+    ("avgpool(16) -> flatten", {"grad_norm", "snip", "synflow", "naswot"}),  # no weights
+    ("conv(3) -> zero -> avgpool(16) -> flatten", {"grad_norm", "snip", "synflow", "naswot"}),
+    ("conv(4) -> zero -> relu -> avgpool(16) -> flatten -> linear(3)", {"synflow", "naswot"}),
+    (OVERFLOWS, {"grad_norm", "snip", "naswot"}),  # 1e75 times the input: inf, then nan
+])
+def test_every_score_is_a_number_or_null_with_its_reason(tmp_path, image_folder, network,
+                                                        undefined):
+    run = netdsl_cli("score", "-e", network, "--dataset", str(image_folder), "--json",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    not_json = lambda constant: pytest.fail(f"{constant} is not JSON")
+    [scored] = json.loads(run.stdout, parse_constant=not_json)["networks"]
+    assert {name for name, value in scored["scores"].items() if value is None} == undefined
+    assert set(scored["undefined"]) == undefined and all(scored["undefined"].values())
+    assert all(math.isfinite(v) for v in scored["scores"].values() if v is not None)
+
+
+def test_a_nan_in_the_table_has_its_reason_below(tmp_path, image_folder):
+    run = netdsl_cli("score", "-e", OVERFLOWS, "--dataset", str(image_folder), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    row = next(line for line in lines if line.split()[:1] == ["0"])
+    reasons = [line for line in lines if line.startswith("network 0: ")]
+    assert row.split().count("nan") == len(reasons) == 3
+    assert "network 0: grad_norm is not defined: it came out nan" in run.stdout
+
+
+@pytest.mark.parametrize("command", [["score"], ["run", *FAST]])
+def test_outputs_that_are_not_the_classes_are_refused_by_score_as_by_run(tmp_path, image_folder,
+                                                                        command):
+    clear_error(netdsl_cli(*command, "-e", "a(4) -> head(2)", "--dataset", str(image_folder),
+                           cwd=tmp_path), "the model gives 2 outputs per image but", "3 classes")
+
+
+def test_a_sampled_network_whose_outputs_are_not_the_classes_is_named(tmp_path, image_folder):
+    sample = netdsl_cli("score", "-e", "param k = choice(3, 2)\na(4) -> head(k)", "--dataset",
+                        str(image_folder), "--sample", "2", cwd=tmp_path)
+    clear_error(sample, "(k=2): the model gives 2 outputs per image")
+
+
+def test_score_refuses_a_seed_out_of_range_naming_the_range(tmp_path, image_folder):
+    clear_error(netdsl_cli("score", "-e", "a(4) -> head(3)", "--dataset", str(image_folder),
+                           "--seed", str(2 ** 64), cwd=tmp_path),
+                "--seed", "not a seed", "from 0 to 4294967295")
+
+
 def test_score_sample_needs_choices_and_stops_at_the_space(tmp_path, image_folder):
     clear_error(netdsl_cli("score", "-e", "a(4) -> head(3)", "--dataset", str(image_folder),
                            "--sample", "3", cwd=tmp_path), "declares no choice")
@@ -124,7 +183,7 @@ def test_a_prefiltered_search_trains_the_best_scored_candidate(tmp_path, image_f
                      "--name", "t", "--prefilter", "weights:3", "--tuner", tuner,
                      "--population", "2", "--tournament", "1", *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "scoring the prefilter's candidates" in run.stdout.splitlines()[-1]
+    assert "scoring candidates" in run.stdout.splitlines()[-1]
     rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
     trained = [r for r in rows if r["state"] == "complete" and not r["redrawn"]]
     assert len(trained) == 3
@@ -150,8 +209,38 @@ def test_a_candidate_whose_score_is_not_defined_ranks_last():
     (["--prefilter", "synflow"], ["give PROXY:K"]),
     (["--prefilter", "synflow:1"], ["at least 2"]),
     (["--prefilter", "magic:4"], ["no score named 'magic'"]),
+    (["--prefilter", "synflow:\u00b2"], ["give PROXY:K"]),  # a digit to str.isdigit, not to int
     (["--prefilter", "synflow:4", "--tuner", "grid"], ["a grid trains every network"]),
 ])
 def test_bad_prefilters_are_refused(tmp_path, image_folder, args, words):
     clear_error(netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder), "--trials",
                            "2", *args, *FAST, cwd=tmp_path), *words)
+
+
+def test_a_prefilter_has_a_bound_on_its_candidates():
+    from netdsl.search.prefilter import MAX_CANDIDATES, parse_prefilter
+
+    assert parse_prefilter(f"synflow:{MAX_CANDIDATES}") == ("synflow", MAX_CANDIDATES)
+    with pytest.raises(netdsl.NetdslError, match="at most 1000 candidates per trial"):
+        parse_prefilter("synflow:100000000")
+
+
+def test_a_prefilter_ranks_a_candidate_without_weights_last_and_trains_another(tmp_path,
+                                                                              image_folder):
+    """One option has no weight to score or train: its candidates are nan, with the reason, and
+    never chosen over one with weights; the search runs through."""
+    family = "m: choice(conv(3), avgpool(1)) -> avgpool(16) -> flatten"
+    run = netdsl_cli("search", "-e", family, "--dataset", str(image_folder), "--trials", "3",
+                     "--name", "t", "--prefilter", "grad_norm:4", "--tuner", "random", *FAST,
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(netdsl_cli("trials", "--name", "t", "--json", cwd=tmp_path).stdout)
+    candidates = [c for row in rows for c in row["prefilter"]["candidates"]]
+    weightless = [c for c in candidates if c["grad_norm"] is None]
+    assert weightless and len(weightless) < len(candidates)
+    assert all("no convolution or linear weight reaches" in c["undefined"] for c in weightless)
+    for row in rows:
+        prefilter = row["prefilter"]
+        if any(c["grad_norm"] is not None for c in prefilter["candidates"]):
+            assert row["state"] == "complete"
+            assert prefilter["candidates"][prefilter["chosen"]]["grad_norm"] is not None

@@ -12,7 +12,7 @@ import pytest
 
 import netdsl
 import runtime
-from conftest import ROOT, kill_search_in_its_first_trial, netdsl_cli
+from conftest import ROOT, clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
 from netdsl.search.loop import MAX_REDRAWS, Search, _keep_if_best
@@ -235,10 +235,10 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path, image_folde
 
 
 def test_the_same_network_is_not_trained_twice(tmp_path, image_folder):
-    space = tmp_path / "one.json"
-    space.write_text(json.dumps({"prep": {"_type": "choice", "_value": [4]}}))
-    run = netdsl_cli("search", "-e", FAMILY, "--space", str(space), "--dataset", str(image_folder),
-                     "--trials", "3", "--name", "t", "--tuner", "random", *FAST, cwd=tmp_path)
+    # An endless space (x, a real number) of one network: x changes nothing.
+    run = netdsl_cli("search", "-e", "param x = logrange(0.1, 1)\n" + FAMILY, "--dataset",
+                     str(image_folder), "--trials", "3", "--name", "t", "--tuner", "random",
+                     *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     rows = trials_json(tmp_path)
     # Drawn again MAX_REDRAWS times without spending the budget; then the space seems to hold
@@ -246,6 +246,28 @@ def test_the_same_network_is_not_trained_twice(tmp_path, image_folder):
     assert [r["same_as"] for r in rows if not r["redrawn"]] == [None, 0, 0]
     assert sum(r["redrawn"] for r in rows) == MAX_REDRAWS
     assert len({r["accuracy"] for r in rows}) == 1
+
+
+@pytest.mark.parametrize("where", ["space", "text"])
+def test_a_finite_space_tried_whole_ends_the_search(tmp_path, image_folder, where):
+    """Two networks, a budget of five: both are trained, and the search stops and says so
+    instead of drawing repeats again and again; run again, it starts no trial."""
+    space = tmp_path / "two.json"
+    space.write_text(json.dumps({"prep": {"_type": "choice", "_value": [4, 8]}}))
+    family = FAMILY.replace("param prep = 4", "param prep = choice(4, 8)")
+    command = ["search", "-e", *([FAMILY, "--space", str(space)] if where == "space"
+                                 else [family]),
+               "--dataset", str(image_folder), "--trials", "5", "--name", "t", "--tuner",
+               "random", *FAST]
+    rows = []
+    for _ in range(2):
+        run = netdsl_cli(*command, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert "every one of the space's 2 networks has been tried" in run.stdout
+        assert not rows or trials_json(tmp_path) == rows  # the second run starts no trial
+        rows = trials_json(tmp_path)
+    assert sorted(r["values"]["prep"] for r in rows if not r["redrawn"]) == [4, 8]
+    assert not rows[-1]["redrawn"]  # the last trial trained the last network: then it stopped
 
 
 @pytest.mark.parametrize("extra", [["--tuner", "random", "--pruner", "median"],
@@ -257,8 +279,34 @@ def test_tuners_pruners_and_two_objectives(tmp_path, image_folder, space_file, e
     assert len(trials_json(tmp_path)) == 4
     if "accuracy,time" in extra:
         assert "Pareto front" in run.stdout
-        best = netdsl_cli("best", "--name", "t", cwd=tmp_path).stdout
-        assert best.startswith("# trial ")
+        best = netdsl_cli("best", "--name", "t", cwd=tmp_path)
+        assert best.returncode == 0 and best.stdout.count("head(") == 1  # one network
+        assert "of the Pareto front" in best.stderr
+
+
+def test_best_of_two_objectives_retrains_one_trial_of_the_front(tmp_path, image_folder):
+    """The README's retrain line, `netdsl run -e "$(netdsl best)" $(netdsl best --flags)`,
+    after a search of accuracy and FLOPs: one trial, the front's most accurate unless
+    --objective picks another."""
+    family = "param prep = choice(4, 8, 16)\na(prep, pool) -> head(3)"
+    run = netdsl_cli("search", "-e", family, "--objectives", "accuracy,flops", "--dataset",
+                     str(image_folder), "--trials", "3", "--name", "t", "--tuner", "grid",
+                     *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    front = [r for r in trials_json(tmp_path) if r["number"] in {
+        int(n) for n in re.findall(r"trial (\d+):", run.stdout.split("Pareto front")[1])}]
+    for objective, want in (("accuracy", max(front, key=lambda r: (r["accuracy"], -r["flops"]))),
+                            ("flops", min(front, key=lambda r: r["flops"]))):
+        text, flags = (netdsl_cli("best", "--name", "t", "--objective", objective, *extra,
+                                  cwd=tmp_path) for extra in ([], ["--flags"]))
+        assert (text.stdout, flags.stdout.strip()) == (want["dsl"], want["flags"]), text.stderr
+        assert f"trial {want['number']}," in text.stderr
+    retrain = netdsl_cli("run", "-e", netdsl_cli("best", "--name", "t", cwd=tmp_path).stdout,
+                         *netdsl_cli("best", "--name", "t", "--flags", cwd=tmp_path).stdout.split(),
+                         "--dataset", str(image_folder), cwd=tmp_path)
+    assert retrain.returncode == 0, retrain.stderr
+    clear_error(netdsl_cli("best", "--name", "t", "--objective", "time", cwd=tmp_path),
+                "--objective time", "accuracy and flops")
 
 
 @pytest.mark.parametrize("tuner", ["tpe", "grid"])
@@ -272,7 +320,6 @@ def test_a_killed_search_resumes_and_retries_the_trial_it_lost(tmp_path, image_f
         "3", "--name", "t", "--epochs", "20000", "--peak-epoch", "1", "--batch-size", "32",
         "--tuner", tuner, cwd=tmp_path)
     assert [r["state"] for r in trials_json(tmp_path)] == ["running"]
-    time.sleep(7)  # past the heartbeat's grace period: the trial is seen as lost
     run = search(tmp_path, image_folder, space_file, "--tuner", tuner)
     assert run.returncode == 0, run.stderr
     rows = trials_json(tmp_path)
@@ -465,3 +512,61 @@ def test_shipped_nni_config_points_at_real_files():
     assert "trialCommand: netdsl trial ../resnet9_cifar100.net" in config
     assert (ROOT / "models/nni/../search_space.json").exists()
     assert (ROOT / "models/nni/../resnet9_cifar100.net").exists()
+
+
+# ---- a search refuses before its first trial what would fail them all ------------------------
+
+@pytest.mark.parametrize("where", ["text", "space"])
+def test_a_stored_search_whose_choices_changed_is_refused_before_any_trial(
+        tmp_path, image_folder, where):
+    """An option added under the same name failed every trial (Optuna cannot change a
+    choice's options) and exited 0; now refused before the data loads."""
+    def command(options):
+        if where == "text":
+            return ["-e", f"param prep = choice({', '.join(map(str, options))})\n"
+                    "a(prep, pool) -> head(3)"]
+        (tmp_path / "space.json").write_text(json.dumps(
+            {"prep": {"_type": "choice", "_value": options}}))
+        return ["-e", FAMILY, "--space", "space.json"]
+
+    first = netdsl_cli("search", *command([4, 8]), "--dataset", str(image_folder), "--trials",
+                       "1", "--name", "t", *FAST, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    clear_error(netdsl_cli("search", *command([4, 8, 16]), "--dataset", "/nowhere", "--trials",
+                           "3", "--name", "t", *FAST, cwd=tmp_path),
+                "'prep'", "the options 4, 8;", "the options 4, 8, 16", "--name")
+    assert len(trials_json(tmp_path)) == 1
+
+
+def test_a_grid_refusal_names_the_choice_some_networks_lack_before_the_data_loads(tmp_path):
+    text = ("param w = choice(4, 8)\nblock inner(c) {\n    x: choice(conv(c), identity)\n}\n"
+            "m: choice(conv(w), inner(w)) -> head(3)")
+    clear_error(netdsl_cli("search", "-e", text, "--tuner", "grid", "--dataset", "/nowhere",
+                           "--trials", "2", cwd=tmp_path),
+                "choice 'm/x' is met only for some values of other choices")
+
+
+def test_a_validation_split_that_leaves_less_than_a_batch_is_refused(tmp_path, image_folder):
+    run = netdsl_cli("search", "-e", "param prep = choice(4, 8)\na(prep, pool) -> head(3)",
+                     "--dataset", str(image_folder), "--valid-split", "90", "--trials", "2",
+                     *FAST, cwd=tmp_path)
+    clear_error(run, "--batch-size 32 is more than the 6 training images",
+                "smaller --valid-split")
+    assert "trial 0" not in run.stdout
+
+
+def test_trials_says_why_an_interrupted_trial_failed(tmp_path):
+    """A trial whose process was killed is marked failed by the storage, with no error of
+    its own; `trials` says what happened and what became of its values."""
+    from netdsl.search.storage import retry
+
+    study = optuna.create_study(study_name="t", storage=f"sqlite:///{tmp_path / 'netdsl.db'}")
+    lost = study.ask({"prep": optuna.distributions.CategoricalDistribution([4, 8])})
+    study.tell(lost, state=optuna.trial.TrialState.FAIL)  # as fail_stale_trials marks it
+    table = netdsl_cli("trials", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "its process was killed" in table.stdout
+    assert "tried again when the search goes on" in table.stdout
+    retry(study, study.trials[0])
+    study.ask()
+    assert "tried again as trial 1" in trials_json(tmp_path)[0]["interrupted"]

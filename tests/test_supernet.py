@@ -1,6 +1,7 @@
 """The weight-sharing supernet: one module for a family's space, trained by the shared trainer a
 drawn network per step, ranking networks with its weights, starting one from them."""
 import json
+import re
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 import netdsl
 import runtime
 from conftest import clear_error, netdsl_cli
+from netdsl.fit import load_weights
 from netdsl.module.network import transfer_weights
 from netdsl.supernet import Supernet, weights_for
 
@@ -139,3 +141,40 @@ def test_a_supernet_too_large_for_memory_is_refused_before_allocating(monkeypatc
     assert cli.main(["supernet", "-e", CHOICES, "--dataset", str(image_folder), *FAST, "-o",
                      "s.pt"]) == 2
     assert allocated == [] and not (tmp_path / "s.pt").exists()
+
+
+LAYER = "layers.a/conv#Conv2d3x3@stage>conv_bn.weight"
+
+
+@pytest.mark.parametrize("entry, value, words", [
+    ("layers", None, "its 'layers' (the layers' tensors by name) is missing"),
+    ("layers", 5, "its 'layers' (the layers' tensors by name) is of type int, not dict"),
+    ("values", "C=8", "its 'values' (the values it was bound with) is of type str, not dict"),
+    ("points", ["op"], "its 'points' (each choice point's options) is of type list, not dict"),
+    ("points", {"op": "relu"}, "its 'points' (each choice point's options) holds 'op' of type "
+     "str, not list"),
+    ("default", 3, "its 'default' (the default network's fingerprint) is of type int"),
+    (LAYER, "weights", f"its 'layers' (the layers' tensors by name) holds '{LAYER}' of type "
+     "str, not Tensor"),
+])
+def test_a_damaged_supernet_file_is_refused_naming_the_entry(tmp_path, entry, value, words):
+    saved = supernet().to_file()
+    where = saved["layers"] if entry == LAYER else saved
+    if value is None:
+        del where[entry]
+    else:
+        where[entry] = value
+    torch.save(saved, tmp_path / "s.pt")
+    with pytest.raises(netdsl.NetdslError, match=re.escape(f"s.pt: a damaged supernet file: "
+                                                           f"{words}")):
+        load_weights(str(tmp_path / "s.pt"))
+
+
+def test_search_and_run_refuse_a_damaged_supernet_file(tmp_path, image_folder):
+    saved = supernet().to_file()
+    del saved["layers"]
+    torch.save(saved, tmp_path / "s.pt")
+    for command in (["search", "--trials", "1", "--supernet"], ["run", "--init-from"]):
+        clear_error(netdsl_cli(*command, "s.pt", "-e", CHOICES, "--dataset", str(image_folder),
+                               *FAST, cwd=tmp_path),
+                    "s.pt: a damaged supernet file: its 'layers'", "is missing")

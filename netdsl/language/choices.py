@@ -13,10 +13,10 @@ block is one point per instance, and a point that only some options reach is met
 """
 from __future__ import annotations
 
-import itertools
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import NetdslError
@@ -49,23 +49,27 @@ class ChoicePoint:
     high: float | None = None
     step: float | None = None
     log: bool = False
+    # The calls that met it, outermost first, as (source, line and column): the same for every
+    # instance of a choice in a repeated block, which a survey of the space binds once.
+    where: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def size(self) -> int | None:
         """How many values it offers; None for a range of real numbers."""
         if self.options:
-            return len(self.options)
+            return self.options.size if isinstance(self.options, Combinations) \
+                else len(self.options)
         if self.kind == "whole" or self.step is not None:
             # 1e-9: (0.5 - 0.1) / 0.1 is 3.9999999999999996, yet 0.5 is on the step
             return math.floor((self.high - self.low) / (self.step or 1) + 1e-9) + 1
         return None
 
-    def values(self) -> list:
-        """Every value it offers, in order (a finite point only)."""
+    def values(self) -> Sequence:
+        """Every value it offers, in order (a finite point only), as a sequence that makes each
+        from its index when asked: a range of 10**9 values is never a list."""
         if self.options:
-            return list(self.options)
-        step = self.step or 1
-        return [_tidy(self.low + i * step) for i in range(self.size)]
+            return self.options
+        return Steps(self.low, self.step or 1, self.size)
 
     def check(self, value: Any) -> Any:
         """`value` as this point takes it (an option's label, an op's name, a number in the
@@ -75,11 +79,15 @@ class ChoicePoint:
         if self.kind == "inputs" and isinstance(value, (list, tuple)):
             value = ",".join(value)
         if self.options:
-            for option in self.options:  # true is no 1, but 64.0 (a search's draw) is 64
-                if option == value and isinstance(option, bool) == isinstance(value, bool):
-                    return option
+            if isinstance(self.options, Combinations):
+                if isinstance(value, str) and value in self.options:
+                    return value
+            else:
+                for option in self.options:  # true is no 1, but 64.0 (a search's draw) is 64
+                    if option == value and isinstance(option, bool) == isinstance(value, bool):
+                        return option
             if self.kind in ("item", "inputs") and fits(value, "whole") and \
-                    0 <= value < len(self.options):
+                    0 <= value < self.size:
                 return self.options[int(value)]  # an option by its place, from 0
             raise NetdslError(f"choice '{self.name}' takes one of {self.describe_options()}, "
                               f"got {value!r}")
@@ -94,7 +102,18 @@ class ChoicePoint:
                               f"... (steps of {self.step:g}), got {value!r}")
         return int(value) if self.kind == "whole" else float(value)
 
+    def listed(self) -> list:
+        """Every value it offers, as a list, for what needs them all (NNI's choice, a grid):
+        a NetdslError past LISTED_AT_MOST values."""
+        if self.size is None or self.size > LISTED_AT_MOST:
+            many = "real numbers" if self.size is None else f"{self.size:,} values"
+            raise NetdslError(f"choice '{self.name}' offers {many}, more than a list of its "
+                              f"values may hold ({LISTED_AT_MOST:,})")
+        return list(self.values())
+
     def describe_options(self) -> str:
+        if isinstance(self.options, Combinations):
+            return self.options.describe()
         if self.options:
             return ", ".join(_show(o) for o in self.options)
         how = "log-uniform " if self.log else ""
@@ -105,6 +124,8 @@ class ChoicePoint:
     def nni(self) -> dict:
         """This point in NNI's search-space JSON."""
         if self.options:
+            if self.size > LISTED_AT_MOST:  # an option by its place, which binding takes too
+                return {"_type": "randint", "_value": [0, self.size]}
             return {"_type": "choice", "_value": list(self.options)}
         if self.step is not None or self.kind == "whole":
             if self.log:
@@ -112,14 +133,121 @@ class ChoicePoint:
             if (self.step or 1) == 1 and self.kind == "whole":
                 return {"_type": "randint", "_value": [self.low, self.high + 1]}
             if not _on_step(self.low, 0, self.step):  # NNI's q steps from 0, ours from low
-                return {"_type": "choice", "_value": self.values()}
+                return {"_type": "choice", "_value": self.listed()}
             return {"_type": "quniform", "_value": [self.low, self.high, self.step]}
         return {"_type": "loguniform" if self.log else "uniform", "_value": [self.low, self.high]}
 
 
+class Steps(Sequence):
+    """The values of a range: `low`, `low + step`, ... (`size` of them), each made from its
+    index when asked."""
+
+    def __init__(self, low: float, step: float, size: int):
+        self.low, self.step, self.size = low, step, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> float | int:
+        return _tidy(self.low + _place(index, self.size) * self.step)
+
+    def __contains__(self, value: object) -> bool:
+        return is_number(value) and self.low <= value <= self[-1] and \
+            _on_step(value, self.low, self.step)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Steps) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple:
+        return self.low, self.step, self.size
+
+    def __repr__(self) -> str:
+        return f"Steps({self.low!r}, {self.step!r}, {self.size})"
+
+
+class Combinations(Sequence):
+    """The options of `<- choice(refs..., k=k)`: each k of the paths, in the order written,
+    joined by commas, in itertools.combinations' order. There are math.comb(len(refs), k) of
+    them (40 paths, k=20: 1.4e11): each is made from its index, and found by its label, on
+    demand, never listed."""
+
+    def __init__(self, refs: tuple[str, ...], k: int):
+        self.refs, self.k = tuple(refs), k
+        self.size = math.comb(len(self.refs), k)
+
+    def __len__(self) -> int:
+        return self.size  # an OverflowError past sys.maxsize, as range's: `size` holds it all
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __getitem__(self, index: int) -> str:
+        index, n, chosen = _place(index, self.size), len(self.refs), []
+        for slot in range(self.k):  # the ref in each slot, skipping the blocks of smaller ones
+            ref = chosen[-1] + 1 if chosen else 0
+            while index >= (block := math.comb(n - ref - 1, self.k - slot - 1)):
+                index -= block
+                ref += 1
+            chosen.append(ref)
+        return ",".join(self.refs[ref] for ref in chosen)
+
+    def index(self, label: object, *_: Any) -> int:
+        """The place of `label` (`"a,c"`); a ValueError when it is no option."""
+        places = {ref: i for i, ref in enumerate(self.refs)}
+        chosen = [places.get(ref, -1) for ref in label.split(",")] \
+            if isinstance(label, str) else []
+        if len(chosen) != self.k or min(chosen, default=-1) < 0 or chosen != sorted(set(chosen)):
+            raise ValueError(f"{label!r} is not {self.k} of {', '.join(self.refs)} in order")
+        n, index, ref = len(self.refs), 0, 0
+        for slot, wanted in enumerate(chosen):
+            index += sum(math.comb(n - r - 1, self.k - slot - 1) for r in range(ref, wanted))
+            ref = wanted + 1
+        return index
+
+    def __contains__(self, label: object) -> bool:
+        try:
+            self.index(label)
+        except ValueError:
+            return False
+        return True
+
+    def __iter__(self):
+        return (self[i] for i in range(self.size))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Combinations) and (self.refs, self.k) == (other.refs, other.k)
+
+    def __hash__(self) -> int:
+        return hash((self.refs, self.k))
+
+    def describe(self) -> str:
+        if self.size <= DESCRIBED_AT_MOST:
+            return ", ".join(self)
+        return f"any {self.k} of {', '.join(self.refs)} ({self.size:,} ways)"
+
+    def __repr__(self) -> str:
+        return f"Combinations({self.refs!r}, {self.k})"
+
+
+LISTED_AT_MOST = 10_000  # values of a point that NNI's JSON or a grid may list
+DESCRIBED_AT_MOST = 20   # inputs' options a message lists one by one
+
+
+def _place(index: int, size: int) -> int:
+    """`index` of a sequence of `size` (from the end when negative), or an IndexError."""
+    place = index + size if index < 0 else index
+    if not 0 <= place < size:
+        raise IndexError(f"index {index} of {size:,} values")
+    return place
+
+
 def _tidy(value: float) -> float | int:
-    """A step's value without float noise (0.1 * 3 is 0.30000000000000004)."""
-    return value if isinstance(value, int) else round(value, 12)
+    """A step's value without float noise (0.1 * 3 is 0.30000000000000004): 12 significant
+    digits, not 12 decimals, which would round a range of 1e-300 to 0."""
+    return value if isinstance(value, int) else float(f"{value:.12g}")
 
 
 def _on_step(value: float, low: float, step: float) -> bool:
@@ -145,8 +273,8 @@ def drawn_at_random(rng: random.Random) -> Chooser:
     """A chooser drawing each point uniformly from `rng`: one of its options, a value of its
     range (on its step), or a real number (log-uniform for a logrange)."""
     def choose(point: ChoicePoint) -> Any:
-        if point.size is not None:
-            return rng.choice(point.values())
+        if point.size is not None:  # as rng.choice draws, without a list
+            return point.values()[rng.randrange(point.size)]
         if point.log:
             return math.exp(rng.uniform(math.log(point.low), math.log(point.high)))
         return rng.uniform(point.low, point.high)
@@ -203,76 +331,51 @@ def space_point(name: str, kind: str, args: list, keywords: dict, where: str) ->
     return point
 
 
-def options_point(name: str, kind: str, labels: list[str], default: int) -> ChoicePoint:
-    """An item's or inputs' point: one of `labels` (the options as written), the `default`-th
-    (from 0) unless chosen otherwise."""
-    return ChoicePoint(name, kind, tuple(labels), labels[default])
-
-
-def input_combinations(refs: list[str], k: int) -> list[str]:
-    """The options of `<- choice(refs..., k=k)`: each k of the paths, in the order written,
-    joined by commas."""
-    return [",".join(c) for c in itertools.combinations(refs, k)]
+def options_point(name: str, kind: str, labels: Sequence[str], default: int,
+                  where: tuple = ()) -> ChoicePoint:
+    """An item's or inputs' point: one of `labels` (the options as written: a list, or the
+    Combinations of an inputs' choice), the `default`-th (from 0) unless chosen otherwise;
+    `where`, the calls that met it (see ChoicePoint)."""
+    options = labels if isinstance(labels, Combinations) else tuple(labels)
+    return ChoicePoint(name, kind, options, options[default], where=where)
 
 
 @dataclass(frozen=True)
 class Space:
     """What a family's choices describe: its points (as met at the defaults, then as other
-    options reach more), how many networks (None: a range of real numbers makes it endless),
-    and whether that count is `exact` (else an upper bound)."""
+    options reach more; none that `fixed` names), and how many networks: `count` (None: a
+    range of real numbers makes it endless), of `distinct` networks or else of combinations of
+    options, `exact` or else an upper bound. `static`: the same points whatever is chosen (a
+    grid can cover it). `sampled`: each point only some values of which were bound (checked),
+    with which, in words. `fixed`: the points the values bound fixed."""
     points: tuple[ChoicePoint, ...]
     count: int | None
     exact: bool
-    static: bool  # the same points whatever is chosen: a grid can cover it
+    static: bool
+    distinct: bool = False
+    sampled: tuple[tuple[str, str], ...] = ()
+    fixed: tuple[str, ...] = ()
+
+    def counted(self) -> str:
+        """`15,625 networks`, `at most 2,000 combinations`, `endless (...)`."""
+        if self.count is None:
+            return "endless (a range of real numbers)"
+        what = "network" if self.distinct else "combination"
+        return (f"{'' if self.exact else 'at most '}{_count(self.count)} "
+                f"{what}{'s' * (self.count != 1)}")
+
+    def checked(self) -> str:
+        """What binding the options checked, in words."""
+        if not self.sampled:
+            return "every option fits"
+        return ("every value bound fits, but not every value was bound: "
+                + "; ".join(f"{name}: {words}" for name, words in self.sampled))
 
 
-PROBES = 32          # values of one point tried to see whether it changes the other points
-MAX_EXPANSIONS = 5000  # bindings spent counting a space whose points depend on each other
-
-
-def explore(points_of: Callable[[dict[str, Any]], dict[str, ChoicePoint]]) -> Space:
-    """The space of a family whose binding with values `picks` (by point name, the rest at
-    their defaults) meets the points `points_of(picks)` returns, or raises. A point's value is
-    tried alone (up to PROBES of them); if no value changes which points are met, the space is
-    static and its size the product of the points' sizes. Otherwise every combination is
-    walked, point by point as they are met, up to MAX_EXPANSIONS bindings; past that the
-    count is an upper bound (the product over every point seen)."""
-    base = points_of({})
-    seen = dict(base)
-    static = True
-    for point in base.values():
-        if point.size is None:
-            continue
-        values = point.values()
-        if len(values) > PROBES:  # the ends and evenly spaced values between
-            values = [values[round(i * (len(values) - 1) / (PROBES - 1))] for i in range(PROBES)]
-        for value in values:
-            if value == point.default:
-                continue
-            met = points_of({point.name: value})
-            if met != base:
-                static = False
-                for name, other in met.items():
-                    seen.setdefault(name, other)
-    sizes = [point.size for point in seen.values()]
-    if None in sizes:
-        return Space(tuple(seen.values()), None, True, static)
-    if static:
-        return Space(tuple(seen.values()), math.prod(sizes), True, True)
-    leaves, expansions, stack = 0, 0, [{}]
-    while stack and expansions < MAX_EXPANSIONS:
-        picks = stack.pop()
-        met = points_of(picks)
-        expansions += 1
-        for name, point in met.items():
-            seen.setdefault(name, point)
-        open_point = next((point for name, point in met.items() if name not in picks), None)
-        if open_point is None:
-            leaves += 1
-        else:
-            stack.extend({**picks, open_point.name: value}
-                         for value in reversed(open_point.values()))
-    if stack:
-        return Space(tuple(seen.values()), math.prod(p.size for p in seen.values()), False,
-                     False)
-    return Space(tuple(seen.values()), leaves, True, False)
+def _count(number: int) -> str:
+    """`15,625`; past 15 digits, their first three and the power of ten (`9.33e698`: a
+    choice in a block repeated 1,000 times, whose every digit says nothing)."""
+    digits = str(number)
+    if len(digits) <= 15:
+        return f"{number:,}"
+    return f"about {digits[0]}.{digits[1:3]}e{len(digits) - 1}"

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import PRIMITIVES, SEP, Nested, Primitive, fits, kind_of, path_iter, whole
-from .choices import (INPUTS_MARK, SPACES, Callee, ChoicePoint, Chooser, at_defaults,
-                      input_combinations, options_point, space_point)
+from .choices import (INPUTS_MARK, SPACES, Callee, ChoicePoint, Chooser, Combinations,
+                      at_defaults, options_point, space_point)
 from .evaluate import Frame, bind_arguments, error_at, moved, value_of
 from .printer import call_text
 from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, CallValue, Expr, InputChoice, Item, Name,
@@ -185,6 +185,19 @@ def _check_binding(name: str, value: Any, default: Any, callables: frozenset[str
     return value
 
 
+def whole_at(value: Any, what: str, frame: Frame, minimum: int = 1) -> int:
+    """`whole(value, what, minimum)`, its error located at `frame`'s place in the text."""
+    try:
+        return whole(value, what, minimum)
+    except NetdslError as e:
+        raise error_at(e.message, frame) from None
+
+
+def _written(frame: Frame) -> tuple:
+    """Where the calls of `frame` are written: alike for each instance of a repeated block."""
+    return tuple((source.name, pos) for source, pos, _ in frame)
+
+
 class Expander:
     """Expands items into nodes: one per binding of a family (it counts the nodes made), asking
     `choices` at each item or inputs choice it meets."""
@@ -248,10 +261,7 @@ class Expander:
                 return
         count = 1
         if item.repeat is not None:
-            try:
-                count = whole(value_of(item.repeat, env, here), "repeat count", 0)
-            except NetdslError as e:
-                raise error_at(e.message, here) from None
+            count = whole_at(value_of(item.repeat, env, here), "repeat count", here, 0)
             if count > MAX_REPEAT:
                 raise error_at(f"repeat count {count} is more than {MAX_REPEAT}", here)
         chooses = call.name == "choice" or isinstance(item.inputs, InputChoice)
@@ -311,7 +321,7 @@ class Expander:
         for arg in call.args:
             at = moved(frame, arg.pos)
             if arg.name == "default":
-                default = whole(value_of(arg.expr, env, at), "choice: default", 0)
+                default = whole_at(value_of(arg.expr, env, at), "choice: default", at, 0)
                 continue
             if arg.name is not None:
                 raise error_at(f"choice(...) takes options and default=, not {arg.name}=", at)
@@ -335,19 +345,21 @@ class Expander:
         labels = [call_text(option) for option in options]
         if len(set(labels)) != len(labels):
             raise error_at(f"an option is listed twice: {', '.join(labels)}", frame)
-        point = options_point(path, "item", labels, default)
+        point = options_point(path, "item", labels, default, _written(frame))
         return options[labels.index(self.choices.choose(point, frame))]
 
     def chosen_inputs(self, choice: InputChoice, path: str, env: dict, frame: Frame) -> list[str]:
         """The paths `<- choice(ref, ..., k=K)` reads: K of them (1 unless given)."""
-        k = 1 if choice.k is None else whole(value_of(choice.k, env, frame), "choice: k")
+        k = 1 if choice.k is None else whole_at(value_of(choice.k, env, frame), "choice: k",
+                                                 frame)
         if not choice.refs:
             raise error_at("choice(...) of inputs needs at least one path", frame)
         if len(set(choice.refs)) != len(choice.refs):
             raise error_at(f"a path is listed twice: {', '.join(choice.refs)}", frame)
         if k > len(choice.refs):
             raise error_at(f"choice of {k} inputs from {len(choice.refs)} paths", frame)
-        point = options_point(path + INPUTS_MARK, "inputs", input_combinations(choice.refs, k), 0)
+        point = options_point(path + INPUTS_MARK, "inputs", Combinations(choice.refs, k), 0,
+                              _written(frame))
         return self.choices.choose(point, frame).split(",")
 
     def add_primitive(self, primitive: Primitive, call: Call, item: Item, name: str | None,

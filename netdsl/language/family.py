@@ -13,21 +13,24 @@ shapes; it never parses text again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..errors import NetdslError
 from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary,
                      to_json)
-from .choices import Callee, ChoicePoint, Chooser, Space, at_defaults, explore
+from .choices import Callee, ChoicePoint, Chooser, at_defaults
 from .check import resolve_ops
 from .evaluate import Frame
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
 from .printer import print_statements
+from .survey import Space, survey
 from .syntax import MAX_TEXT, Item, Source, parse_statements
 
 if TYPE_CHECKING:
@@ -94,66 +97,62 @@ class Family:
 
     def space(self, values: dict[str, Any] | None = None, *,
               input_shape: Shape = DEFAULT_INPUT_SHAPE) -> Space:
-        """The networks the family's choices describe (see `choices.explore`), with `values`
-        bound. Each option a probe binds is checked against `input_shape`: one that does not
-        fit is an error naming the choice and the option."""
+        """The networks the family's choices describe with `values` bound (see
+        `survey.survey`): a point `values` names is fixed, no choice. Each option a probe
+        binds is checked against `input_shape`: one that does not fit is an error naming the
+        choice and the option."""
         values = dict(values or {})
 
-        def points_of(picks: dict[str, Any]) -> dict[str, ChoicePoint]:
-            try:
-                return self.bind({**values, **picks}, input_shape=input_shape).points
+        def bind(picks: dict[str, Any]) -> Bound:
+            try:  # a value for a point that only other picks meet (`--set n=3 --set t_2/x=...`)
+                return self.bind({**values, **picks}, input_shape=input_shape,
+                                 ignore_unknown=bool(picks))
             except NetdslError as e:
                 if not picks:
                     raise
                 said = ", ".join(f"{name} = {value}" for name, value in picks.items())
                 raise NetdslError(f"with {said}: {e.message}", e.location, e.notes) from None
 
-        return explore(points_of)
+        return survey(bind, frozenset(values))
 
-    def _expand(self, values: dict[str, Any], chooser: Chooser
+    def _expand(self, values: dict[str, Any], chooser: Chooser, ignore_unknown: bool = False
                 ) -> tuple[dict[str, Any], Nested, Choices]:
         with _nesting_limit(self.source):
             choices = Choices(values, chooser)
             env = bind_parameters(self.statements, self.source, values, self.callables, choices)
             nodes: Nested = {INPUT: (None, [])}
             Expander(self.blocks, env, choices).body(self._items, env, self.source, (), nodes)
-            unknown_names(self.statements, self.source, values, choices.points)
+            if not ignore_unknown:
+                unknown_names(self.statements, self.source, values, choices.points)
         return env, nodes, choices
 
     def bind(self, values: dict[str, Any] | None = None, /, *,
              input_shape: Shape = DEFAULT_INPUT_SHAPE, chooser: Chooser = at_defaults,
-             **bindings: Any) -> "Bound":
+             ignore_unknown: bool = False, **bindings: Any) -> "Bound":
         """The network with parameters and choices `values` (and keywords) bound by name, the
         other choices as `chooser` picks them (their defaults unless given), checked against
         inputs of `input_shape` (channels, height, width). Raises NetdslError, located in the
-        text, for an unknown name, a value of the wrong kind or a network that does not fit."""
+        text, for an unknown name (unless `ignore_unknown`: values meant for points that this
+        binding does not meet, or for another family), a value of the wrong kind or a network
+        that does not fit."""
         values = {**(values or {}), **bindings}
-        env, nodes, choices = self._expand(values, chooser)
+        env, nodes, choices = self._expand(values, chooser, ignore_unknown)
         with _nesting_limit(self.source):
             nested, graph = resolve_ops(nodes, tuple(input_shape))
         return Bound(self, {name: values[name] for name in self.parameters if name in values},
                      env, nested, graph, choices.made, choices.points)
-
-    def origins(self, values: dict[str, Any] | None = None) -> dict[str, tuple[int, int]]:
-        """Node path -> (line, column) of the call in this text's top level that made the node
-        (a block's nodes come from its call), bound with `values`: where an editor shows what
-        a statement makes."""
-        out = {}
-        for path, frame in self._frames(values).items():
-            outer = next((entry for entry in frame if entry[0] is self.source), None)
-            if outer is not None:
-                out[path] = outer[1]
-        return out
 
     def makers(self, values: dict[str, Any] | None = None) -> dict[str, tuple[str, ...]]:
         """Node path -> what the calls that made the node called, outermost first, bound with
         `values`: blocks, then the primitive (`("cell", "nor_conv_3x3", "relu_conv_bn",
         "bn")`); which option of a choice made a node where its path does not say."""
         return {path: tuple(callee for _, _, callee in frame)
-                for path, frame in self._frames(values).items()}
+                for path, frame in self.frames(values).items()}
 
-    def _frames(self, values: dict[str, Any] | None) -> dict[str, Frame]:
-        """Node path -> the frame of the call that made it (the input has none)."""
+    def frames(self, values: dict[str, Any] | None = None) -> dict[str, Frame]:
+        """Node path -> the frame of the call that made it (the input has none), bound with
+        `values`: each call on the way, outermost first, as (source, (line, column), what it
+        called); where an editor finds what a written call made (`language.places`)."""
         _, nodes, _ = self._expand(dict(values or {}), at_defaults)
         return {path: leaf.frame for path, (leaf, _) in pipeline(nodes) if leaf is not None}
 
@@ -281,11 +280,14 @@ def load(network: PathOrText, /, *, source: str | None = None) -> Family:
     raise NetdslError(f"expected DSL text or a .net path, got {type(network).__name__}")
 
 
-def read_text(path: PathOrText) -> str:
+def read_text(path: PathOrText, *, regular_only: bool = False) -> str:
     """A .net file's text; one past MAX_TEXT characters (or endless, like /dev/zero) is
-    refused after reading just past the limit."""
+    refused after reading just past the limit. `regular_only` refuses at once anything but a
+    regular file: opening a FIFO waits for a writer, which a command line may mean
+    (`<(...)`) but a language server must never do."""
     try:
-        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not the text
+        opener = _regular_file if regular_only else None
+        with open(path, encoding="utf-8-sig", opener=opener) as f:  # a byte-order mark: not text
             text = f.read(MAX_TEXT + 1)
         if len(text) > MAX_TEXT:
             raise NetdslError(f"{path}: more than {MAX_TEXT:,} characters; a network is at most "
@@ -294,6 +296,16 @@ def read_text(path: PathOrText) -> str:
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise NetdslError(f"cannot read {path}: {reason}") from None
+
+
+def _regular_file(path: str, flags: int) -> int:
+    """`os.open` of a regular file only: O_NONBLOCK opens a FIFO at once instead of waiting
+    for a writer, then fstat tells what was opened."""
+    descriptor = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)")
+    return descriptor
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ what follows it is not resolved.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Occurrence:
     line: int    # 1-based, as the parser counts
     column: int
     declares: bool  # where the symbol is declared, not a use of it
+    called: bool = False  # the name of a call (`e(c)`, a bare item `e`), not a value's
 
 
 def occurrences(statements: list, blocks: dict[str, Block]) -> list[Occurrence]:
@@ -46,6 +48,25 @@ def occurrences(statements: list, blocks: dict[str, Block]) -> list[Occurrence]:
     order; `blocks` are the blocks the text sees (the prelude's and its own), whose bodies
     resolve paths that go into a block."""
     return sorted(_Walk(statements, blocks).found, key=lambda o: (o.line, o.column))
+
+
+# How alike a stage's name and a block's are (difflib's ratio) for the stage to be read as a slip:
+# one letter off a name of four or more (`hed`, `haed` for `head`), not `layer1` for `stage`.
+SLIP = 0.75
+
+
+def misread_stages(found: list[Occurrence], blocks) -> list[tuple[Occurrence, str]]:
+    """Each stage among `found` whose name is close to one of `blocks`' names (`hed(10)` for
+    `head(10)`), with what to tell: read as a stage, it makes a conv stage silently."""
+    names = sorted(blocks)
+    slips = []
+    for o in found:
+        if o.symbol.kind == "label" and o.declares and o.called:  # a stage's name
+            close = difflib.get_close_matches(o.symbol.name, names, n=1, cutoff=SLIP)
+            if close:
+                slips.append((o, f"read as a stage named {o.symbol.name}; did you mean "
+                                  f"{close[0]}?"))
+    return slips
 
 
 def declared_here(symbol: Symbol) -> bool:
@@ -84,23 +105,26 @@ class _Walk:
             self.item(item, None, top_items)
 
     def add(self, kind: str, name: str, pos: tuple[int, int], scope: str = TOP,
-            declares: bool = False) -> None:
-        self.found.append(Occurrence(Symbol(kind, name, scope), pos[0], pos[1], declares))
+            declares: bool = False, called: bool = False) -> None:
+        self.found.append(Occurrence(Symbol(kind, name, scope), pos[0], pos[1], declares,
+                                     called))
 
     def scope_of(self, block: Block | None) -> str:
         return TOP if block is None else block.name
 
-    def value_name(self, name: str, pos: tuple[int, int], block: Block | None) -> None:
-        """A name where a value goes: the block's parameter, else the file's, else a callable
-        given by name (`param e = zero`, an option of a choice)."""
+    def value_name(self, name: str, pos: tuple[int, int], block: Block | None,
+                   called: bool = False) -> None:
+        """A name where a value goes (or, `called`, a parameter naming a callable, called):
+        the block's parameter, else the file's, else a callable given by name (`param e =
+        zero`, an option of a choice)."""
         if block is not None and any(f.name == name for f in block.formals):
-            self.add("formal", name, pos, block.name)
+            self.add("formal", name, pos, block.name, called=called)
         elif name in self.params:
-            self.add("param", name, pos)
+            self.add("param", name, pos, called=called)
         elif name in PRIMITIVES:
-            self.add("primitive", name, pos)
+            self.add("primitive", name, pos, called=called)
         elif name in self.blocks:
-            self.add("block", name, pos)
+            self.add("block", name, pos, called=called)
 
     def expr(self, expr: Expr | None, block: Block | None) -> None:
         if isinstance(expr, Name):
@@ -121,16 +145,17 @@ class _Walk:
         if call.name in SPACES:  # choice(...), range(...): options and values, no callee
             pass
         elif call.name in PRIMITIVES:
-            self.add("primitive", call.name, call.pos)
+            self.add("primitive", call.name, call.pos, called=True)
             switches = PRIMITIVES[call.name].switches
         elif call.name in self.blocks:
-            self.add("block", call.name, call.pos)
+            self.add("block", call.name, call.pos, called=True)
             callee = self.blocks[call.name]
         elif self.is_stage(call.name, labelled, block):
-            self.add("label", call.name, call.pos, self.scope_of(block), declares=True)
+            self.add("label", call.name, call.pos, self.scope_of(block), declares=True,
+                     called=True)
             callee = self.blocks["stage"]
         else:  # a parameter naming a block or primitive: `e(c)`
-            self.value_name(call.name, call.pos, block)
+            self.value_name(call.name, call.pos, block, called=True)
         if callee is not None:
             switches = callee.switches
         for arg in call.args:

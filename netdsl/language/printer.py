@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import text_lines
 from .choices import Callee
 from .syntax import (Arg, Binary, Block, Call, CallValue, Const, Expr, InputChoice, Item, Name,
                      Param, Unary)
@@ -120,7 +121,7 @@ def format_text(statements: list, text: str) -> str:
     it (a comment inside a block after its last statement moves below the block), one at the
     end of a line after the last statement that starts on that line; and one blank line where
     the text had blank lines between statements. Formatting formatted text changes nothing."""
-    lines = text.split("\n")
+    lines = text_lines(text)
     own, trailing = {}, {}  # source line -> comment
     for number, line in enumerate(lines, 1):
         column = line.find("#")  # '#' means nothing else in the language

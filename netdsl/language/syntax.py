@@ -8,17 +8,19 @@ and `Binary`. Each keeps its (line, column) for error messages. The printer
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 
 import lark
 
-from ..errors import Location, NetdslError
+from ..errors import Location, NetdslError, text_lines
 from ..graph import REQUIRED
 
 PRELUDE = "prelude.net"  # the built-in blocks, written in the DSL (grammars/prelude.net)
 MAX_TEXT = 1_000_000     # characters: a network past this is a mistake, refused before parsing
 MAX_NUMBER = 2 ** 62     # the largest number the language computes with
+LONE_CR = re.compile(r"\r(?!\n)")
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,10 @@ def parse_statements(source: Source) -> list:
         raise NetdslError(f"{source.name}: the text has {len(source.text):,} characters; a "
                           f"network is at most {MAX_TEXT:,}")
     try:
-        return _parser().parse(source.text)
+        # A lone \r ends a line for an editor; the grammar's line break is \n or \r\n, and
+        # lark counts lines at \n. Made \n, it ends the same line for both, and every offset,
+        # line and column stays the text's.
+        return _parser().parse(LONE_CR.sub("\n", source.text))
     except _NumberTooLarge as e:
         raise NetdslError("number too large", source.at(e.pos)) from None
     except _Misplaced as e:
@@ -342,5 +347,5 @@ def parse_statements(source: Source) -> list:
 
 def _end(source: Source) -> tuple[int, int]:
     """Just after the last character that is not white space."""
-    lines = source.text.rstrip().split("\n")
+    lines = text_lines(source.text.rstrip())
     return (len(lines), len(lines[-1]) + 1)

@@ -21,18 +21,21 @@ from typing import Any, Callable
 from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import (Fitted, bind_to_data, data_from, device_from, early_recipe,
+from ..fit import (Fitted, bind_to_data, check_batch, data_from, device_from, early_recipe,
                    evaluates_each_epoch, fit, load_weights, with_classes)
 from ..graph import fits
-from ..language import Bound, Family, load
+from ..language import DEFAULT_INPUT_SHAPE, Bound, Family, load
+from ..records import plain
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         recipe_from_args, search_keys)
 from ..score import BATCH_SIZE as SCORING_BATCH, score, scoring_batch
-from .space import Space, grid, keys, load_space, sample, suggest, whole_valued
-from .storage import counted, open_storage, retry, spends_budget
+from .space import (Space, distribution_of, distributions, grid, keys, load_space, sample, size,
+                    suggest, whole_valued)
+from .storage import check_same_space, counted, open_storage, retry, spends_budget, tried
 from .study import TEST_ACCURACY, best_trials, pareto_front, print_best
+from .table import METRIC_ATTR, check_resumed, look_up_trial, no_images, table_for
 
-TUNERS = ("tpe", "random", "grid", "cmaes", "evolution")
+TUNERS = ("tpe", "random", "grid", "cmaes", "evolution", "predictor")
 PRUNERS = ("none", "median", "hyperband")
 OBJECTIVES = ("accuracy", "accuracy,time", "accuracy,flops")
 
@@ -130,10 +133,25 @@ def _neither(what: str, family: Family) -> str:
 def fingerprint(bound: Bound, recipe) -> str:
     """Same checked network and same hyperparameters -> same hash, however they were written.
     Settings that only change how fast a trial runs (precision, compiling) are left out."""
-    settings = {name: value for name, value in recipe.to_dict().items()
-                if not RECIPE_FIELDS[name].metadata["speed_only"]}
-    canonical = json.dumps({"network": bound.fingerprint, "recipe": settings}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return _hash({"network": bound.fingerprint, "recipe": _trained_settings(recipe)})
+
+
+def setting_of(family: Family, base: dict[str, Any], recipe, space: Space) -> str:
+    """A hash of what one run of a search draws its points in: the text, --set, the recipe
+    from the flags and --space. Its trials are told apart from an earlier run's under
+    another, which drew from another space."""
+    return _hash(plain({"text": family.text, "set": base, "recipe": _trained_settings(recipe),
+                        "space": space}))
+
+
+def _trained_settings(recipe) -> dict[str, Any]:
+    """The recipe's settings less those that only change how fast it trains."""
+    return {name: value for name, value in recipe.to_dict().items()
+            if not RECIPE_FIELDS[name].metadata["speed_only"]}
+
+
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def fit_point(network: Family | str, data, recipe, values: dict[str, Any] | None = None, *,
@@ -176,11 +194,14 @@ class Search:
     prefilter: tuple[str, int] | None = None  # (proxy, candidates per trial)
     batch: Any = None             # the prefilter's scoring batch: (images, labels)
     supernet: Any = None          # netdsl.supernet.Supernet: ranks instead of training
+    table: Any = None             # netdsl.search.table.Table: looks up instead of training
     mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
     # With a validation split: this process's best trained networks by trial number, with
     # their scores, until the end measures the chosen one's test accuracy.
     kept: dict[int, tuple[tuple[float, ...], Fitted]] = field(default_factory=dict)
     redraws: int = 0              # this process's draws in a row that repeated a network
+    size: int | None = None       # the space's points (networks and recipes), if finite
+    setting: str = ""             # setting_of(...): which stored trials drew from this space
 
     @property
     def multi(self) -> bool:
@@ -206,8 +227,9 @@ def objective(trial, search: Search):
                             "was taken by other workers")
         search.study.stop()
         raise TrialFailed("over budget")
+    trial.set_user_attr("setting", search.setting)
     values = sample(trial, search.space, grid_mode=search.grid is not None)
-    trial.set_user_attr("values", values)
+    trial.set_user_attr("values", plain(values))
     try:
         return _train_trial(trial, search, values)
     except NetdslError as e:
@@ -251,10 +273,8 @@ def _first_twin(search: Search, trial, key: str, any_running: bool = False):
 
     twins = [t for t in search.study.get_trials(deepcopy=False)
              if t.user_attrs.get("fingerprint") == key and t.number != trial.number
-             and not t.user_attrs.get("redrawn")
-             and (t.state == TrialState.COMPLETE
-                  or t.state == TrialState.RUNNING and (any_running or t.number < trial.number)
-                  or t.state == TrialState.FAIL and "error" in t.user_attrs)]
+             and _holds_network(t)
+             and (t.state != TrialState.RUNNING or any_running or t.number < trial.number)]
     return min(twins, key=lambda t: t.number) if twins else None
 
 
@@ -281,11 +301,16 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
 
     bindings, changes = split_values(values, search.family)
     recipe = apply(search.recipe, changes)
+    check_batch(recipe, search.data)
     if search.prefilter is not None:
-        _prefilter(trial, search, {**search.base, **bindings}, recipe.seed)
+        _prefilter(trial, search, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
                          lambda point: suggest(trial, point, grid_mode=search.grid is not None))
-    trial.set_user_attr("values", {**values, **bound.choices})  # what the text chose too
+    take_seconds = getattr(search.study.sampler, "take_seconds", None)
+    if take_seconds is not None:  # the predictor's features of its candidates, this trial's
+        trial.set_user_attr("score_time", trial.user_attrs.get("score_time", 0.0)
+                            + take_seconds())
+    trial.set_user_attr("values", plain({**values, **bound.choices}))  # the text's choices too
     key = fingerprint(bound, recipe)
     trial.set_user_attr("dsl", bound.text)
     trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
@@ -325,6 +350,8 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
         return earlier.values[0] if not search.multi else tuple(earlier.values)
     if search.supernet is not None:
         return _rank_by_supernet(trial, search, bound, recipe, values)
+    if search.table is not None:
+        return look_up_trial(trial, search.table, bound, values, search.multi)
     fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
                  log=None, should_stop=should_stop, evaluate_each_epoch=search.each_epoch,
                  report_test=False)
@@ -364,25 +391,46 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
     return accuracy if not search.multi else (accuracy, bound.flops)
 
 
-def _prefilter(trial, search: Search, values: dict[str, Any], seed: int) -> None:
+def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
     """Draw the prefilter's candidates from the strategy, score each on the search's batch
-    with weights initialised as training would (`seed`), and fix the trial's choices to the
-    best-scored one; the candidates' choices and scores are stored with the trial."""
+    with weights initialised as training would (`recipe`'s seed), and fix the trial's choices
+    to the best-scored one that no trial has tried (the best-scored, if all have been); the
+    candidates' choices and scores are stored with the trial."""
     from .prefilter import best_candidate
 
     proxy, count = search.prefilter
     sampler = search.study.sampler
     candidates = [score(bind_to_data(search.family, search.data, values,
                                      sampler.candidate_chooser(search.study, trial)),
-                        *search.batch, [proxy], seed) for _ in range(count)]
-    chosen = best_candidate([c.scores[proxy] for c in candidates])
+                        search.data, search.batch, [proxy], recipe.seed) for _ in range(count)]
+    # A candidate some trial has tried would be drawn again: the best new one is chosen. (Best
+    # of all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
+    tried = _fingerprints(search)
+    new = [c for c in candidates if fingerprint(c.bound, recipe) not in tried] or candidates
+    chosen = candidates.index(new[best_candidate([c.scores[proxy] for c in new])])
     sampler.choose(trial, candidates[chosen].bound.choices)
     trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
-    trial.set_user_attr("prefilter", {
+    trial.set_user_attr("prefilter", plain({
         "proxy": proxy, "chosen": chosen,
         "candidates": [{"choices": c.bound.choices, **c.to_dict()["scores"],
                         **({"undefined": c.undefined[proxy]} if c.undefined else {})}
-                       for c in candidates]})
+                       for c in candidates]}))
+
+
+def _holds_network(trial) -> bool:
+    """Whether `trial` trained its network, failed on its own or is training it (not a
+    repeat drawn again, not interrupted)."""
+    from optuna.trial import TrialState
+
+    return not trial.user_attrs.get("redrawn") and (
+        trial.state in (TrialState.COMPLETE, TrialState.RUNNING)
+        or trial.state == TrialState.FAIL and "error" in trial.user_attrs)
+
+
+def _fingerprints(search: Search) -> set[str]:
+    """The network and recipe of every trial that holds one (`_holds_network`)."""
+    return {t.user_attrs.get("fingerprint") for t in search.study.get_trials(deepcopy=False)
+            if _holds_network(t)}
 
 
 def _keep_if_best(search: Search, number: int, scores: tuple[float, ...], fitted: Fitted) -> None:
@@ -430,6 +478,167 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     space = load_space(args.space) if args.space is not None else {}
     check_space_fits(space, family)
     base = dict(args.set)
+    prefilter = _check_options(args, family, space)
+    table = table_for(args, family, base)
+    recipe, optional = recipe_from_args(args)
+    device = device_from(args)
+    early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
+
+    storage = open_storage(args.storage)
+    name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
+    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if args.resume and name not in existing:
+        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
+                          f"(searches: {', '.join(existing) or 'none'})")
+    count_before, stored = 0, None
+    if name in existing:
+        stored = optuna.load_study(study_name=name, storage=storage)
+        check_resumed(stored, table)
+        count_before = counted(stored)
+        if count_before >= args.trials:
+            print(f"search '{name}' has its {count_before} trials already; nothing to do "
+                  f"(see: netdsl trials --name {name})")
+            return 0
+    # The text's space checked before the data loads where it binds for CIFAR's images: which
+    # points there are does not depend on the images, only whether every option fits them.
+    chosen = _space_or_none(family, base)
+    if chosen is not None:
+        grid_values = _check_space(args.tuner, space, chosen, family, base,
+                                   DEFAULT_INPUT_SHAPE, stored)
+    initial = load_weights(args.init_from)
+    data = data_from(args, device, recipe.seed) if args.dataset else no_images(family, device)
+    values = with_classes(family, data, base)
+    if chosen is None or (values, data.image_shape) != (base, DEFAULT_INPUT_SHAPE):
+        # Every option of the text's choices checked against the data's images, once.
+        chosen = family.space(values, input_shape=data.image_shape)
+        grid_values = _check_space(args.tuner, space, chosen, family, values, data.image_shape,
+                                   stored)
+    if table is None and not any(is_recipe_key(key) for key in keys(space)):
+        check_batch(recipe, data)  # else each trial checks the batch it draws
+    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
+    study = optuna.create_study(study_name=name, storage=storage,
+                                sampler=_sampler(args, recipe.seed, count_before, grid_values,
+                                                 prefilter is not None,
+                                                 _log_flops(family, data, values)),
+                                pruner=_pruner(args.pruner, recipe.epochs),
+                                directions=directions, load_if_exists=True)
+    study.set_user_attr("dsl", family.text)
+    study.set_user_attr("objectives", args.objectives)
+    if table is not None:
+        study.set_user_attr(METRIC_ATTR, table.metric)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
+    optuna.storages.fail_stale_trials(study)
+
+    supernet = None
+    if args.supernet:
+        from ..supernet import read_supernet
+
+        supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
+                                 data.image_shape).to(device)
+    search = Search(family, space, grid_values, base, recipe, optional, data, initial,
+                    args.objectives, study, args.trials,
+                    evaluates_each_epoch(args, wanted=args.pruner != "none"), prefilter,
+                    scoring_batch(data, SCORING_BATCH, recipe.seed)
+                    if prefilter and args.dataset else None,
+                    supernet, table=table, size=_size_of(space, chosen, base),
+                    setting=setting_of(family, base, recipe, space))
+    print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
+
+    # -- the trials -----------------------------------------------------------------------------
+    def stop_at_budget(study, trial) -> None:
+        if counted(study) >= args.trials or _tried_all(search):
+            study.stop()
+
+    start = time.perf_counter()
+    try:
+        # No n_trials: repeated networks drawn again spend no budget; stop_at_budget ends it.
+        if not _tried_all(search):
+            study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
+                           catch=(TrialFailed,), callbacks=[stop_at_budget])
+    except KeyboardInterrupt:
+        print(f"netdsl: interrupted; run the same command again to continue '{name}'",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    test_seconds = _report_test(search)
+    _print_end(search, name, time.perf_counter() - start, test_seconds)
+    return 0
+
+
+def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -> None:
+    """The search's closing lines: trials done, the best, what the accuracy was selected on,
+    where this process's `elapsed` seconds went."""
+    study = search.study
+    print(f"search '{name}': {counted(study)} of {search.budget} trials done")
+    if counted(study) < search.budget and _tried_all(search):
+        print(f"every one of the space's {search.size:,} networks has been tried: nothing "
+              "more to search")
+    print_best(study)
+    if search.table is not None:
+        print(search.table.objective())
+    elif search.data.report is None:
+        print("selected on the test set: the best accuracy is optimistic (--valid-split N "
+              "selects on held-out training images and reports the test set beside it)")
+    mine = [t for t in study.get_trials(deepcopy=False) if t.number in search.mine]
+    if mine:
+        print(f"this process: {len(mine)} trials in {elapsed:.2f} s: "
+              f"{where_the_time_went(mine, elapsed, test_seconds)}; "
+              f"peak memory {_peak_memory_mb(search.data.device):.0f} MB")
+
+
+def _sampler(args: argparse.Namespace, seed: int, count_before: int,
+             grid_values: dict[str, list] | None, prefiltered: bool,
+             feature: Callable[[dict[str, Any]], float | None]):
+    """The --tuner's Optuna sampler, seeded by `seed` and, past a grid, the trials done before
+    (a resumed search draws new points); wrapped to draw a prefilter's candidates. `feature`:
+    a network's cheap score from its values, for the predictor."""
+    import optuna
+
+    from .predictor import Predictor
+
+    resumed = (seed + count_before) % SEEDS
+    sampler = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=resumed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=resumed),
+        "grid": lambda: _grid_sampler()(grid_values, seed=seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=resumed,
+                                                      warn_independent_sampling=False),
+        "evolution": lambda: _evolution(args.population, args.tournament, resumed),
+        "predictor": lambda: Predictor(seed=resumed, feature=feature),
+    }[args.tuner]()
+    if prefiltered:
+        from .prefilter import Prefiltered
+
+        sampler = Prefiltered(sampler)
+    return sampler
+
+
+def _log_flops(family: Family, data, base: dict[str, Any]
+               ) -> Callable[[dict[str, Any]], float | None]:
+    """values -> the log of the FLOPs of the network they bind (with `base`): read off the
+    bound graph, nothing built or run; None where they bind no valid network."""
+    def feature(values: dict[str, Any]) -> float | None:
+        try:
+            bindings, _ = split_values(values, family)
+            return math.log1p(bind_to_data(family, data, {**base, **bindings}).flops)
+        except NetdslError:
+            return None
+    return feature
+
+
+def _pruner(name: str, epochs: float):
+    import optuna
+
+    return {"none": optuna.pruners.NopPruner,
+            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+            "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1,
+                                                                max_resource=math.ceil(epochs)),
+            }[name]()
+
+
+def _check_options(args: argparse.Namespace, family: Family, space: Space):
+    """The search's flags, checked against each other and the family; returns the parsed
+    --prefilter (proxy, candidates) or None."""
     if not space and not family.choice_points:
         raise NetdslError(f"nothing to search: {family.name} declares no choice(...), range(...) "
                           "or logrange(...), and no --space is given")
@@ -445,7 +654,7 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                           f"{args.tournament}")
     if args.objectives != "accuracy" and args.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
-    from .prefilter import Prefiltered, parse_prefilter
+    from .prefilter import parse_prefilter
 
     prefilter = parse_prefilter(args.prefilter) if args.prefilter else None
     if prefilter is not None and args.tuner == "grid":
@@ -462,92 +671,7 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     if args.pruner != "none" and args.evaluate == "last":
         raise NetdslError(f"bad option: --pruner {args.pruner} reads every epoch's accuracy; "
                           "--evaluate last gives only the last")
-    recipe, optional = recipe_from_args(args)
-    device = device_from(args)
-    early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
-
-    storage = open_storage(args.storage)
-    name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
-    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    if args.resume and name not in existing:
-        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
-                          f"(searches: {', '.join(existing) or 'none'})")
-    count_before = 0
-    if name in existing:
-        count_before = counted(optuna.load_study(study_name=name, storage=storage))
-        if count_before >= args.trials:
-            print(f"search '{name}' has its {count_before} trials already; nothing to do "
-                  f"(see: netdsl trials --name {name})")
-            return 0
-    initial = load_weights(args.init_from)
-    data = data_from(args, device, recipe.seed)
-    # Every option of the text's choices checked against the data's images, once.
-    chosen = family.space(with_classes(family, data, base), input_shape=data.image_shape)
-    grid_values = _grid_of(space, chosen, base, family.name) if args.tuner == "grid" else None
-    seed = (recipe.seed + count_before) % SEEDS  # a resumed search draws new points
-    sampler = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "grid": lambda: _grid_sampler()(grid_values, seed=recipe.seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
-        "evolution": lambda: _evolution(args.population, args.tournament, seed),
-    }[args.tuner]()
-    if prefilter is not None:
-        sampler = Prefiltered(sampler)
-    pruner = {"none": optuna.pruners.NopPruner,
-              "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-              "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1,
-                                                                  max_resource=math.ceil(recipe.epochs)),
-              }[args.pruner]()
-    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                directions=directions, load_if_exists=True)
-    study.set_user_attr("dsl", family.text)
-    study.set_user_attr("objectives", args.objectives)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
-    optuna.storages.fail_stale_trials(study)
-
-    supernet = None
-    if args.supernet:
-        from ..supernet import read_supernet
-
-        supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
-                                 data.image_shape).to(device)
-    search = Search(family, space, grid_values, base, recipe, optional, data, initial,
-                    args.objectives, study, args.trials,
-                    evaluates_each_epoch(args, wanted=args.pruner != "none"), prefilter,
-                    scoring_batch(data, SCORING_BATCH, recipe.seed) if prefilter else None,
-                    supernet)
-    print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
-
-    # -- the trials -----------------------------------------------------------------------------
-    def stop_at_budget(study, trial) -> None:
-        if counted(study) >= args.trials:
-            study.stop()
-
-    start = time.perf_counter()
-    try:
-        # No n_trials: repeated networks drawn again spend no budget; stop_at_budget ends it.
-        study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
-                       catch=(TrialFailed,), callbacks=[stop_at_budget])
-    except KeyboardInterrupt:
-        print(f"netdsl: interrupted; run the same command again to continue '{name}'",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    test_seconds = _report_test(search)
-    elapsed = time.perf_counter() - start
-    print(f"search '{name}': {counted(study)} of {args.trials} trials done")
-    print_best(study)
-    if data.report is None:
-        print("selected on the test set: the best accuracy is optimistic (--valid-split N "
-              "selects on held-out training images and reports the test set beside it)")
-    mine = [t for t in study.get_trials(deepcopy=False) if t.number in search.mine]
-    if mine:
-        print(f"this process: {len(mine)} trials in {elapsed:.2f} s: "
-              f"{where_the_time_went(mine, elapsed, test_seconds)}; "
-              f"peak memory {_peak_memory_mb(data.device):.0f} MB")
-    return 0
+    return prefilter
 
 
 def where_the_time_went(trials, elapsed: float, test: float) -> str:
@@ -560,25 +684,83 @@ def where_the_time_went(trials, elapsed: float, test: float) -> str:
     training = seconds("epochs_time") - valid
     rest = elapsed - training - valid - test - scoring
     return (f"training {training:.2f} s, validation {valid:.2f} s, test {test:.2f} s, "
-            + (f"scoring the prefilter's candidates {scoring:.2f} s, " if scoring else "")
+            + (f"scoring candidates {scoring:.2f} s, " if scoring else "")
             + f"the rest {rest:.2f} s ({rest / len(trials):.3f} s per trial: sampling, binding, "
             "building, storing)")
 
 
-def _grid_of(space: Space, chosen, base: dict[str, Any], name: str) -> dict[str, list]:
+def _grid_of(space: Space, chosen, base: dict[str, Any], name: str,
+             met_at_defaults: Callable[[], dict[str, Any]]) -> dict[str, list]:
     """Every value of each key of `space` and each choice point of the text (`chosen`) that
-    `base` does not bind: the grid."""
+    `base` does not bind: the grid. A grid needs the same points in every network; where the
+    text's are not, it names one that the defaults (`met_at_defaults()`: their points) do
+    not meet."""
+    if not chosen.static:
+        met = met_at_defaults()
+        hidden = next((p.name for p in chosen.points if p.name not in met), None)
+        raise NetdslError("grid search needs a fixed, finite set of choices; " + (
+            f"{name}'s choice '{hidden}' is met only for some values of other choices"
+            if hidden is not None else f"some values of one of {name}'s choices change "
+            "which others are met, or their options"))
     values = grid(space) if space else {}
     for point in chosen.points:
         if point.name in space or point.name in base:
             continue
-        if not chosen.static or point.size is None:
+        if point.size is None:
             raise NetdslError(f"grid search needs a fixed, finite set of choices; {name}'s "
-                              f"choice '{point.name}' " + (
-                                  "offers real numbers" if point.size is None
-                                  else "is met only for some values of other choices"))
-        values[point.name] = point.values()
+                              f"choice '{point.name}' offers real numbers")
+        values[point.name] = point.listed()
     return values
+
+
+def _space_or_none(family: Family, base: dict[str, Any]):
+    """The text's space with `base` bound, every option checked for CIFAR-sized images; None
+    when one does not bind at that size (the data's images decide, once loaded)."""
+    try:
+        return family.space(base)
+    except NetdslError:
+        return None
+
+
+def _check_space(tuner: str, space: Space, chosen, family: Family, values: dict[str, Any],
+                 shape: tuple[int, int, int], stored) -> dict[str, list] | None:
+    """Before any trial: the grid a grid search walks (None for another tuner), refusing a
+    space it cannot cover; and that the `stored` search (None: a new one) goes on over the
+    space it began with (see `check_same_space`). `chosen`: the text's space with `values`
+    bound, for images of `shape`."""
+    grid_values = _grid_of(space, chosen, values, family.name,
+                           lambda: family.bind(values, input_shape=shape).points
+                           ) if tuner == "grid" else None
+    if stored is not None:
+        grid_mode = grid_values is not None
+        drawn = distributions(space, grid_mode)
+        points = {point.name: point for point in chosen.points if point.name not in values}
+
+        def drawn_now(key: str):  # --space binds what it names, the text draws the rest
+            if key in drawn:
+                return drawn[key]
+            return distribution_of(points[key], grid_mode) if key in points else None
+        check_same_space(stored, drawn_now)
+    return grid_values
+
+
+def _size_of(space: Space, chosen, base: dict[str, Any]) -> int | None:
+    """How many different points (networks and recipes) the search can draw, at most: the
+    text's networks times the values --space draws; None when endless or not known (a key of
+    --space binds a choice point of a text whose points depend on each other)."""
+    drawn = keys(space)
+    free = [point.size for point in chosen.points
+            if point.name not in base and point.name not in drawn]
+    bounds = [*([chosen.count] if chosen.count is not None and
+                not any(point.name in drawn for point in chosen.points) else []),
+              *([math.prod(free)] if chosen.static and None not in free else [])]
+    text, nni = min(bounds, default=None), size(space)
+    return None if text is None or nni is None else text * nni
+
+
+def _tried_all(search: Search) -> bool:
+    """Whether every point of a finite space has been tried (trained, failed, or training)."""
+    return search.size is not None and tried(search.study, search.setting) >= search.size
 
 
 def _evolution(population: int, tournament: int, seed: int):

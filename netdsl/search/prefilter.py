@@ -19,12 +19,24 @@ from ..score import PROXIES
 from .space import distribution_of
 
 
+# Candidates per trial at most: each trial binds, builds and scores every one and stores its
+# choices and score with the trial. At this many, scoring costs about what training does
+# (docs/ranking.md: synflow takes 50 ms a NAS-Bench-201 network at C=8, 5 epochs of training
+# 44 s), and the prefilter saves nothing.
+MAX_CANDIDATES = 1000
+
+
 def parse_prefilter(text: str) -> tuple[str, int]:
     """`synflow:8` -> ("synflow", 8), checked."""
     name, sep, count = text.partition(":")
-    if not sep or not count.strip().isdigit() or int(count) < 2:
+    count = count.strip()
+    if not sep or not (count.isascii() and count.isdigit()) or int(count) < 2:
         raise NetdslError(f"bad option: --prefilter {text}: give PROXY:K, K candidates of at "
                           "least 2 per trial (e.g. synflow:8)")
+    if int(count) > MAX_CANDIDATES:
+        raise NetdslError(f"bad option: --prefilter {text}: at most {MAX_CANDIDATES} candidates "
+                          "per trial (each is bound, built, scored and stored with the trial, "
+                          "every trial)")
     if name not in PROXIES:
         raise NetdslError(f"bad option: --prefilter: no score named '{name}' (scores: "
                           f"{', '.join(PROXIES)})")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NetdslError
 from ..graph import fits, is_number
+from ..language.choices import LISTED_AT_MOST
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -136,62 +137,125 @@ def grid(space: Space) -> dict[str, list]:
     return values
 
 
+def size(space: Space) -> int | None:
+    """How many different values `sample` can give, at most (None: endless, a uniform or
+    normal type). A q type counts the multiples of q in its range and the two ends it
+    clips to."""
+    total = 1
+    for spec in space.values():
+        kind, value = spec["_type"], spec["_value"]
+        if kind == "choice":
+            counts = [size(_inside(o)) if isinstance(o, dict) else 1 for o in value]
+            count = None if None in counts else sum(counts)
+        elif kind == "randint":
+            count = int(value[1]) - int(value[0])
+        elif kind in ("quniform", "qloguniform"):
+            low, high, q = value
+            count = math.floor(high / q) - math.ceil(low / q) + 3
+        else:
+            count = None
+        if count is None:
+            return None
+        total *= count
+    return total
+
+
 def sample(trial, space: Space, grid_mode: bool = False) -> dict[str, Any]:
     """One point of `space`, drawn through the Optuna `trial`, in the form NNI's
     get_next_parameter gives: {key: value}, a nested choice as {"_name": ..., its keys...}."""
     values: dict[str, Any] = {}
     for key, spec in space.items():
         kind, value = spec["_type"], spec["_value"]
-        if grid_mode:
-            values[key] = trial.suggest_categorical(key, grid({key: spec})[key])
+        drawn = draw(trial, key, entry_distribution(key, spec, grid_mode))
+        if grid_mode or kind == "randint":
+            values[key] = drawn
         elif kind == "choice":
-            names = [o["_name"] if isinstance(o, dict) else o for o in value]
-            picked = trial.suggest_categorical(key, names)
-            option = value[names.index(picked)]
-            values[key] = picked
-            if isinstance(option, dict):
-                values[key] = {"_name": picked, **sample(
-                    trial, {f"{k}": v for k, v in option.items() if k != "_name"})}
-        elif kind == "randint":
-            values[key] = trial.suggest_int(key, int(value[0]), int(value[1]) - 1)
-        elif kind in ("uniform", "quniform"):
-            values[key] = _quantise(trial.suggest_float(key, value[0], value[1]), value)
-        elif kind in ("loguniform", "qloguniform"):
-            values[key] = _quantise(trial.suggest_float(key, value[0], value[1], log=True), value)
+            option = value[_names(value).index(drawn)]
+            values[key] = ({"_name": drawn, **sample(trial, _inside(option))}
+                           if isinstance(option, dict) else drawn)
+        elif kind in ("uniform", "quniform", "loguniform", "qloguniform"):
+            values[key] = _quantise(drawn, value)
         else:  # normal family: a probability, through the inverse CDF
-            p = trial.suggest_float(key, _EDGE, 1 - _EDGE)
-            x = statistics.NormalDist(value[0], value[1]).inv_cdf(p)
+            x = statistics.NormalDist(value[0], value[1]).inv_cdf(drawn)
             if kind in ("lognormal", "qlognormal"):
                 x = math.exp(min(x, 700.0))  # exp(710) overflows a float
             values[key] = round(x / value[2]) * value[2] if kind.startswith("q") else x
     return values
 
 
-def suggest(trial, point, grid_mode: bool = False) -> Any:
-    """A value for a choice point of the network's own text (`language.choices`), drawn
-    through the Optuna `trial` under the point's name from `distribution_of(point)` (every
-    value a category for a grid)."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    distribution = distribution_of(point)
-    if grid_mode or isinstance(distribution, CategoricalDistribution):
-        return trial.suggest_categorical(point.name, point.values())
-    if isinstance(distribution, IntDistribution):
-        return trial.suggest_int(point.name, distribution.low, distribution.high,
-                                 step=distribution.step, log=distribution.log)
-    return trial.suggest_float(point.name, distribution.low, distribution.high,
-                               step=distribution.step, log=distribution.log)
-
-
-def distribution_of(point) -> BaseDistribution:
-    """The Optuna distribution a choice point is drawn from: one of its options, or a number of
-    its range (whole, by its step; log-uniform for logrange). A prefilter's candidates are
-    drawn from it too."""
+def entry_distribution(key: str, spec: dict[str, Any], grid_mode: bool = False
+                       ) -> BaseDistribution:
+    """The Optuna distribution `sample` draws a key of the space from: a choice's option (by
+    its `_name` for a nested one), a whole number of randint's [low, high), a number of a
+    uniform type (quantised after), a probability for the normal types (through the inverse
+    CDF after); for a grid, one of the key's grid values."""
     from optuna.distributions import (CategoricalDistribution, FloatDistribution,
                                       IntDistribution)
 
-    if point.options:
-        return CategoricalDistribution(point.values())
+    kind, value = spec["_type"], spec["_value"]
+    if grid_mode:
+        return CategoricalDistribution(grid({key: spec})[key])
+    if kind == "choice":
+        return CategoricalDistribution(_names(value))
+    if kind == "randint":
+        return IntDistribution(int(value[0]), int(value[1]) - 1)
+    if kind in ("uniform", "quniform", "loguniform", "qloguniform"):
+        return FloatDistribution(value[0], value[1], log=kind.endswith("loguniform"))
+    return FloatDistribution(_EDGE, 1 - _EDGE)
+
+
+def distributions(space: Space, grid_mode: bool = False) -> dict[str, BaseDistribution]:
+    """What `sample` may draw each key of `space` from, nested choices' keys included."""
+    found = {}
+    for key, spec in space.items():
+        found[key] = entry_distribution(key, spec, grid_mode)
+        if spec["_type"] == "choice" and not grid_mode:
+            for option in spec["_value"]:
+                if isinstance(option, dict):
+                    found.update(distributions(_inside(option)))
+    return found
+
+
+def _names(options: list) -> list:
+    """A choice's options as drawn: a nested option by its `_name`."""
+    return [o["_name"] if isinstance(o, dict) else o for o in options]
+
+
+def _inside(option: dict[str, Any]) -> Space:
+    """A nested choice's option: its own keys, less its name."""
+    return {k: v for k, v in option.items() if k != "_name"}
+
+
+def draw(trial, name: str, distribution: BaseDistribution) -> Any:
+    """A value drawn through the Optuna `trial` under `name` from `distribution`."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high,
+                                 step=distribution.step, log=distribution.log)
+    return trial.suggest_float(name, distribution.low, distribution.high,
+                               step=distribution.step, log=distribution.log)
+
+
+def suggest(trial, point, grid_mode: bool = False) -> Any:
+    """A value for a choice point of the network's own text (`language.choices`), drawn
+    through the Optuna `trial` under the point's name (every value a category for a grid)."""
+    return draw(trial, point.name, distribution_of(point, grid_mode))
+
+
+def distribution_of(point, grid_mode: bool = False) -> BaseDistribution:
+    """The Optuna distribution a choice point of the text is drawn from: one of its options,
+    or a number of its range (whole, by its step; log-uniform for logrange); for a grid,
+    one of its values. A prefilter's candidates are drawn from it too."""
+    from optuna.distributions import (CategoricalDistribution, FloatDistribution,
+                                      IntDistribution)
+
+    if grid_mode or point.options and point.size <= LISTED_AT_MOST:
+        return CategoricalDistribution(point.listed())
+    if point.options:  # too many to list (any 20 of 40 inputs): an option by its place
+        return IntDistribution(0, point.size - 1)
     if point.kind == "whole":
         return IntDistribution(point.low, point.high, step=point.step or 1, log=point.log)
     return FloatDistribution(point.low, point.high, step=point.step, log=point.log)

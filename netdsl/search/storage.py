@@ -1,9 +1,13 @@
 """Where a search lives: the Optuna storage (a SQLite file or a server) and its policy: which
-trials spend the budget, and which are tried again."""
+trials spend the budget, which are tried again, which points of the space have been tried, and
+that a stored search goes on over the space it began with."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import unquote, urlparse
 
 from ..errors import NetdslError
 
@@ -13,12 +17,29 @@ SQLITE_HEADER = b"SQLite format 3\0"  # the first 16 bytes of every SQLite datab
 
 
 def storage_file(url: str) -> str | None:
-    """The file of a SQLite storage URL (sqlite:///netdsl.db -> netdsl.db); None for a
-    server's URL or an in-memory one."""
-    if not url.startswith("sqlite:///"):
+    """The file a SQLite storage URL names, as SQLite opens it: sqlite:///netdsl.db (through
+    any driver, sqlite+pysqlite:///netdsl.db) -> netdsl.db, its percent escapes decoded
+    (sqlite:///a%20b.db -> `a b.db`), a `file:` URI's path (with ?uri=true). None for a
+    server's URL, an in-memory database, or a URL that does not parse."""
+    parsed = _sqlite_url(url)
+    if parsed is None or parsed.query.get("mode") == "memory":
         return None
-    path = url.removeprefix("sqlite:///").split("?")[0]
+    path = parsed.database or ""
+    if parsed.query.get("uri") == "true" and path.startswith("file:"):
+        path = unquote(urlparse(path).path)  # SQLite decodes a URI's escapes once more
     return path if path not in ("", ":memory:") else None
+
+
+def _sqlite_url(url: str):
+    """`url` parsed (sqlalchemy's URL), if it names a SQLite database; else None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    return parsed if parsed.get_backend_name() == "sqlite" else None
 
 
 def open_storage(url: str, *, create: bool = True):
@@ -28,10 +49,11 @@ def open_storage(url: str, *, create: bool = True):
     import warnings
 
     import optuna
+    import sqlalchemy.event
     import sqlalchemy.exc
 
     path = storage_file(url)
-    if url.startswith("sqlite") and (path is None or "mode=memory" in url):
+    if path is None and _sqlite_url(url) is not None:
         raise NetdslError(f"storage {url} is in memory and would keep nothing; give a file, "
                           f"e.g. {DEFAULT_STORAGE}")
     if path is not None and not create and not Path(path).exists():
@@ -48,10 +70,14 @@ def open_storage(url: str, *, create: bool = True):
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(4):
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=GRACE_SECONDS,
-                                              heartbeat_stale_trial_callback=retry,
-                                              engine_kwargs=engine_kwargs)
+            storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                                 grace_period=GRACE_SECONDS,
+                                                 heartbeat_stale_trial_callback=retry,
+                                                 engine_kwargs=engine_kwargs)
+            if path is not None and create:  # a search, which writes
+                sqlalchemy.event.listen(storage.engine, "connect", _synced_at_checkpoints)
+                storage.engine.dispose()  # the connections made so far: without it
+            return storage
         except sqlalchemy.exc.SQLAlchemyError as e:
             # Workers that open a new database at once race to create its tables; the loser
             # finds them made when it tries again.
@@ -60,6 +86,16 @@ def open_storage(url: str, *, create: bool = True):
             time.sleep(0.5 * 2 ** attempt)
         except (ValueError, ImportError, optuna.exceptions.StorageInternalError) as e:
             raise NetdslError(f"cannot open storage {url}: {e}") from None
+
+
+def _synced_at_checkpoints(connection, _record) -> None:
+    """SQLite in WAL mode, synced to disk at its checkpoints, not at every commit. A trial
+    commits about 20 times (each value drawn, each record); synced each time, that was most of
+    a table search's time (`netdsl search models/nb201.net --table ... --trials 100`: 33 s,
+    against 14 s so, on a loaded 2-core machine). A killed process still loses nothing; a power
+    cut may lose the last commits, whose trials a resumed search runs again."""
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _check_database(path: str) -> None:
@@ -100,3 +136,57 @@ def spends_budget(trial) -> bool:
 def counted(study) -> int:
     """Trials that spent the budget."""
     return sum(spends_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+def tried(study, setting: str) -> int:
+    """How many different points of the space the search's trials under `setting` (see
+    `loop.setting_of`; an earlier run's with another text or recipe are not this one's) have
+    trained, failed on, or are training: by their network and recipe (the fingerprint), or for
+    a trial that failed before binding one, by the values it drew. Redrawn repeats and
+    interrupted trials (tried again) add nothing."""
+    from optuna.trial import TrialState
+
+    points = {trial.user_attrs.get("fingerprint")
+              or json.dumps(trial.user_attrs.get("values"), sort_keys=True)
+              for trial in study.get_trials(deepcopy=False)
+              if trial.user_attrs.get("setting") == setting
+              and (trial.state == TrialState.RUNNING or spends_budget(trial))}
+    return len(points)
+
+
+def check_same_space(study, drawn_now: Callable[[str], Any]) -> None:
+    """A stored search goes on over the space it began with: Optuna cannot draw a point whose
+    options changed under its name (an option added or removed, a choice become a range) and
+    would fail every trial. `drawn_now(name)`: the Optuna distribution this search would draw
+    `name` from (None: it draws it no longer, which Optuna allows)."""
+    from optuna.distributions import check_distribution_compatibility
+
+    checked = set()
+    for trial in study.get_trials(deepcopy=False):
+        for name, before in trial.distributions.items():
+            if (name, repr(before)) in checked:
+                continue
+            checked.add((name, repr(before)))
+            now = drawn_now(name)
+            try:
+                if now is not None:
+                    check_distribution_compatibility(before, now)
+            except ValueError:
+                raise NetdslError(
+                    f"search '{study.study_name}' drew '{name}' from {_described(before)}; "
+                    f"this one would draw it from {_described(now)}, which one search cannot "
+                    f"hold. Start a new search with --name (e.g. --name "
+                    f"{study.study_name}-2), or put the options back as they were") from None
+
+
+def _described(distribution) -> str:
+    """An Optuna distribution as a user wrote it: its options, or its range."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return "the options " + ", ".join(json.dumps(option) if isinstance(option, bool)
+                                          else str(option) for option in distribution.choices)
+    whole = "whole numbers" if isinstance(distribution, IntDistribution) else "numbers"
+    how = "log-uniform " if distribution.log else ""
+    step = f" in steps of {distribution.step:g}" if distribution.step not in (None, 1) else ""
+    return f"{how}{whole} from {distribution.low:g} to {distribution.high:g}{step}"

@@ -5,11 +5,13 @@ import argparse
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import NetdslError
 from ..files import write_atomically
+from ..records import to_json
 from .storage import open_storage
 
 PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
@@ -42,7 +44,8 @@ def test_accuracy(study, trial) -> float | None:
 
 def trial_rows(study) -> list[dict[str, Any]]:
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
                      "test_accuracy": test_accuracy(study, t),
@@ -54,8 +57,23 @@ def trial_rows(study) -> list[dict[str, Any]]:
                      "redrawn": bool(t.user_attrs.get("redrawn")),
                      "retry_of": t.user_attrs.get("retry_of"),
                      "prefilter": t.user_attrs.get("prefilter"),
-                     "error": t.user_attrs.get("error")})
+                     "error": t.user_attrs.get("error"),
+                     "interrupted": _interruption(t, trials)})
     return rows
+
+
+def _interruption(trial, trials: list) -> str | None:
+    """Why `trial` failed without an error of its own, and what became of its values: it
+    was interrupted (storage.retry tries it again). None for any other trial."""
+    from optuna.trial import TrialState
+
+    if trial.state != TrialState.FAIL or "error" in trial.user_attrs:
+        return None
+    again = next((t.number for t in trials if t.user_attrs.get("retry_of") == trial.number),
+                 None)
+    return ("interrupted: Ctrl-C, or its process was killed (marked failed once its heartbeat "
+            "stopped); " + (f"tried again as trial {again}" if again is not None
+                            else "tried again when the search goes on"))
 
 
 def trials_command(args: argparse.Namespace) -> int:
@@ -67,14 +85,15 @@ def trials_command(args: argparse.Namespace) -> int:
             raise NetdslError(f"no trial {args.number} in this search ({have})")
         rows = [row]
     if args.json:
-        print(json.dumps(rows[0] if args.number is not None else rows, indent=1))
+        print(to_json(rows[0] if args.number is not None else rows))
         return 0
     if args.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number"])
         writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "values": json.dumps(row["values"])})
+        for row in rows:  # a cell holding values or a prefilter's candidates holds their JSON
+            writer.writerow({key: to_json(cell, indent=None) if isinstance(cell, (dict, list))
+                             else cell for key, cell in row.items()})
         write_atomically(Path(args.csv), buffer.getvalue().encode())
         print(f"wrote {args.csv}")
         return 0
@@ -84,9 +103,10 @@ def trials_command(args: argparse.Namespace) -> int:
         seconds = "" if row["train_time"] is None else f"{row['train_time']:.1f}"
         values = " ".join(f"{key}={_value_text(value)}" for key, value in row["values"].items())
         print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  {values}")
-        note = row["error"] or (f"same network as trial {row['same_as']}"
-                                + ("; drawn again, not counted" if row["redrawn"] else "")
-                                if row["same_as"] is not None else None)
+        same = (f"same network as trial {row['same_as']}"
+                + ("; drawn again, not counted" if row["redrawn"] else "")
+                if row["same_as"] is not None else None)
+        note = row["error"] or row["interrupted"] or same
         if note:
             print(f"{'':>37}{note if args.number is not None else note.splitlines()[0]}")
     if args.number is not None:
@@ -141,18 +161,41 @@ def print_best(study) -> None:
             print(f"  trial {trial.number}: {_scores(study, trial)}")
 
 
+# What `best --objective` picks of a Pareto front, in words.
+PICKED_BY = {"accuracy": "the most accurate", "time": "the fastest to train",
+             "flops": "the fewest FLOPs"}
+
+
 def best_command(args: argparse.Namespace) -> int:
-    """Print the best trial's DSL text (every Pareto-front trial's, for two objectives), or
-    with --flags the `netdsl run` flags of its training."""
-    study = _study(args)
+    """Print one trial's DSL text, or with --flags the `netdsl run` flags of its training, so
+    that `netdsl run -e "$(netdsl best)" $(netdsl best --flags)` trains it again: the best
+    trial, or for two objectives the Pareto front's best at --objective (which trial of the
+    front that is, stderr says)."""
+    trial = _picked(_study(args), args.objective)
+    print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
+    return 0
+
+
+def _picked(study, objective: str | None):
+    """The best trial; of a Pareto front, the best at `objective` (default: accuracy), said on
+    stderr with the front's other trials."""
     best = best_trials(study)
     if not best:
         raise NetdslError(f"search '{study.study_name}' has no finished trial yet")
-    for trial in best:
-        if len(best) > 1 or len(study.directions) > 1:  # several texts: say whose each is
-            print(f"# trial {trial.number}: {_scores(study, trial)}")
-        print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
-    return 0
+    names = study.user_attrs.get("objectives", "accuracy").split(",")
+    objective = objective or names[0]
+    if objective not in names:
+        raise NetdslError(f"--objective {objective}: search '{study.study_name}' has "
+                          f"{' and '.join(names)} as its objective{'s' * (len(names) > 1)}")
+    if len(names) == 1:
+        return best[0]
+    place = names.index(objective)  # accuracy is maximised, the other minimised
+    trial = best[0] if place == 0 else min(best, key=lambda t: (t.values[place], -t.values[0]))
+    other = names[1 - place]
+    print(f"netdsl: trial {trial.number}, {PICKED_BY[objective]} of the Pareto front (trials "
+          f"{', '.join(str(t.number) for t in best)}; --objective {other}: "
+          f"{PICKED_BY[other]})", file=sys.stderr)
+    return trial
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

@@ -139,10 +139,11 @@ def main(folder: str, out: Path) -> None:
 
     # -- the rankings ----------------------------------------------------------------------------
     rankings: dict[str, tuple[list[float], float]] = {}  # name -> (scores, CPU seconds)
-    x, y = scoring_batch(data, BATCH_SIZE, 0)
+    batch = scoring_batch(data, BATCH_SIZE, 0)
     for proxy in PROXIES:
         start = time.process_time()
-        scores = [score(networks[arch], x, y, [proxy], 0).scores[proxy] for arch in archs]
+        scores = [score(networks[arch], data, batch, [proxy], 0).scores[proxy]
+                  for arch in archs]
         rankings[proxy] = scores, time.process_time() - start
     start = time.process_time()
     supernet = Supernet(family, {**SIZE, "classes": 10}, data.image_shape, seed=0)
@@ -190,7 +191,7 @@ def main(folder: str, out: Path) -> None:
                               for _ in range(CANDIDATES if prefilter else 1)]
                 start = time.process_time()
                 chosen = candidates[0] if not prefilter else candidates[best_candidate(
-                    [score(c, x, y, [prefilter], 0).scores[prefilter] for c in candidates])]
+                    [score(c, data, batch, [prefilter], 0).scores[prefilter] for c in candidates])]
                 scoring = time.process_time() - start
                 arch = netdsl.nb201.from_bound(chosen)
                 networks.setdefault(arch, chosen)

@@ -1,0 +1,161 @@
+"""`netdsl score --table`: how well each score ranks networks against a table's truth (Kendall
+tau, Spearman rho, the overlap of the two top 10%), and the cache of scores that lets a rerun,
+or a larger sample, score only the networks it has not scored before."""
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import NetdslError
+from .language import Bound
+from .score import Scored, score
+
+if TYPE_CHECKING:
+    import runtime
+
+    from .search.table import Table
+
+TOP = 0.1  # the top fraction of networks whose overlap is measured
+CACHE_FILE = "scores.sqlite"  # in the data folder (--data-dir, $NETDSL_DATA, ~/.cache/netdsl)
+
+
+def agreement(truth: list[float], scores: list[float]) -> dict[str, float]:
+    """How `scores` rank the networks against `truth`: Kendall's tau-b, Spearman's rho (both
+    with ties; nan when either side is constant) and the share of the top 10% by truth that
+    the top 10% by score holds. A network without a score (nan) ranks below every scored
+    one, as a search's prefilter ranks it."""
+    from scipy.stats import kendalltau, spearmanr
+
+    finite = [s for s in scores if not math.isnan(s)]
+    floor = min(finite, default=0.0) - 1.0
+    ranked = [floor if math.isnan(s) else s for s in scores]
+    with warnings.catch_warnings():  # a constant side: nan, said in the table, not warned
+        warnings.simplefilter("ignore")
+        tau = kendalltau(truth, ranked).statistic if len(truth) > 1 else math.nan
+        rho = spearmanr(truth, ranked).statistic if len(truth) > 1 else math.nan
+    return {"kendall_tau": float(tau), "spearman_rho": float(rho),
+            "top_overlap": _top_overlap(truth, ranked), "without_score": len(scores) - len(finite)}
+
+
+def _top_overlap(truth: list[float], scores: list[float]) -> float:
+    count = math.ceil(len(truth) * TOP)
+    return len(_top(truth, count) & _top(scores, count)) / count if count else math.nan
+
+
+def _top(values: list[float], count: int) -> set[int]:
+    """The places of the `count` highest values (of equal ones, the first)."""
+    return set(sorted(range(len(values)), key=lambda i: -values[i])[:count])
+
+
+def rankings(records: list[dict], proxies: list[str]) -> dict[str, dict[str, float]]:
+    """Each proxy's `agreement` with the truth, over networks' records (`Scored.to_dict`)."""
+    truth = [record["truth"] for record in records]
+    return {name: agreement(truth, [math.nan if r["scores"][name] is None else r["scores"][name]
+                                    for r in records]) for name in proxies}
+
+
+def print_agreement(measured: dict[str, dict[str, float]], count: int, table: Table) -> None:
+    print(f"\nagainst {table.metric} of {table.path}: {count} networks, the top 10% "
+          f"{math.ceil(count * TOP)} (a network without a score ranks last)")
+    print(f"{'score':>11} {'kendall_tau':>12} {'spearman_rho':>13} {'top_10%':>8} "
+          f"{'no score':>9}")
+    for name, m in measured.items():
+        print(f"{name:>11} {m['kendall_tau']:>12.3f} {m['spearman_rho']:>13.3f} "
+              f"{m['top_overlap']:>8.2f} {m['without_score']:>9}")
+
+
+def json_safe(measured: dict[str, dict[str, float]]) -> dict[str, dict]:
+    """`rankings` as JSON holds them: nan (a constant side) as null."""
+    return {name: {key: None if isinstance(v, float) and math.isnan(v) else v
+                   for key, v in m.items()} for name, m in measured.items()}
+
+
+class ScoreCache:
+    """Scores already computed, in an SQLite file of the data folder, keyed by the network's
+    fingerprint, the proxy, the batch (its images and labels, so the dataset, --train-limit,
+    --batch-size and the seed that drew it), the seed of the initial weights, and the code
+    that computes them (runtime/proxies.py, the network's layers, torch's version): a change
+    of any scores again."""
+
+    def __init__(self, data_dir: str | None, batch, seed: int):
+        import runtime
+        import torch
+
+        folder = Path(data_dir) if data_dir else runtime.default_data_dir()
+        x, y = batch
+        digest = hashlib.sha256()
+        for tensor in (x, y):
+            digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        self.batch = digest.hexdigest()[:16]
+        self.seed = seed
+        self.code = _code_version(torch.__version__, x.device.type)
+        self.path = folder / CACHE_FILE
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60)  # another process may be writing
+            self.db.execute("CREATE TABLE IF NOT EXISTS scores (batch TEXT, code TEXT, "
+                            "seed INTEGER, fingerprint TEXT, proxy TEXT, value REAL, reason TEXT, "
+                            "PRIMARY KEY (batch, code, seed, fingerprint, proxy))")
+        except (OSError, sqlite3.Error) as e:
+            raise NetdslError(f"cannot keep scores in {self.path}: {e}; give --data-dir a "
+                              "folder you can write") from None
+        self.reused = self.computed = 0  # this process's scores, a network's proxy each
+
+    def summary(self) -> str:
+        return (f"{self.reused} of the {self.reused + self.computed} scores came from the cache "
+                f"{self.path}, {self.computed} computed now")
+
+    def known(self, fingerprint: str) -> dict[str, tuple[float, str | None]]:
+        rows = self.db.execute("SELECT proxy, value, reason FROM scores WHERE batch = ? AND "
+                               "code = ? AND seed = ? AND fingerprint = ?",
+                               (self.batch, self.code, self.seed, fingerprint))
+        return {proxy: (math.nan if value is None else value, reason)
+                for proxy, value, reason in rows}
+
+    def keep(self, scored: Scored) -> None:
+        with self.db:  # one transaction a network: an interrupted run keeps what it scored
+            self.db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(self.batch, self.code, self.seed, scored.bound.fingerprint, name,
+                  None if math.isnan(value) else value, scored.undefined.get(name))
+                 for name, value in scored.scores.items()])
+
+    def score(self, bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str]
+              ) -> Scored:
+        """`netdsl.score.score`, computing only the proxies the cache does not hold for this
+        network; `seconds` are this process's."""
+        known = self.known(bound.fingerprint)
+        missing = [name for name in proxies if name not in known]
+        scored = score(bound, data, batch, missing, self.seed) if missing else Scored(bound, {})
+        if missing:
+            self.keep(scored)
+        self.reused += len(proxies) - len(missing)
+        self.computed += len(missing)
+        for name in proxies:
+            if name in known:
+                scored.scores[name] = known[name][0]
+                if known[name][1] is not None:
+                    scored.undefined[name] = known[name][1]
+        scored.scores = {name: scored.scores[name] for name in proxies}  # in the asked order
+        return scored
+
+
+def _code_version(*more: str) -> str:
+    """A hash of the code a score depends on: the proxies, what makes of them a network's
+    score, and the layers a network is built of."""
+    from runtime import proxies
+
+    from . import score as scoring
+    from .module import layers, network
+
+    digest = hashlib.sha256()
+    for module in (proxies, scoring, layers, network):
+        digest.update(Path(module.__file__).read_bytes())
+    for text in more:
+        digest.update(text.encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,222 @@
+"""Every tuner of `netdsl search` on NAS-Bench-201's table (CIFAR-10 test accuracy after 200
+epochs), driven through netdsl's own search loop, beside the samplers driven by plain Optuna.
+
+    python tests/benchmarks/search_on_table.py TABLE OUT_DIR [--seeds 100] [--trials 200]
+        [--strategies random,tpe,...] [--deadline 21:35]
+
+TABLE is NAS-Bench-201's table as CSV (`arch,cifar10,...`; ../shared/data/nb201_cifar.csv.xz).
+Each netdsl run is `netdsl search models/nb201.net --table TABLE --metric cifar10 --trials N
+--seed S --tuner ...` in this process, in a temporary SQLite storage of its own; its curve is
+the best accuracy among the trials that spent the budget, in their order (a redrawn repeat
+spends none). A plain Optuna run asks the sampler for the six edges, looks the network up and
+counts every trial, repeats too. Each run is appended to OUT_DIR/runs/STRATEGY.jsonl as it
+ends, so the script resumes where it stopped (kill it at any time) and several processes can
+run different --strategies at once; each pass rewrites OUT_DIR/search_on_table.json (mean
++- std of the best accuracy at 10, 25, 50, 100, 150, 200 trials, regret to the optimum, the
+seeds each figure rests on) and search_on_table.png.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from netdsl import cli, nb201
+from netdsl.language import load
+from netdsl.search.evolution import RegularizedEvolution
+from netdsl.search.storage import spends_budget
+from netdsl.search.table import load_table
+
+NET = str(Path(__file__).resolve().parents[2] / "models" / "nb201.net")
+METRIC = "cifar10"
+CHECKPOINTS = (10, 25, 50, 100, 150, 200)
+PREFILTER = "flops:10"  # read off each candidate's graph: no images needed beside the table
+# --tuner and flags of each strategy run through netdsl's loop
+NETDSL = {
+    "random": ["--tuner", "random"],
+    "tpe": ["--tuner", "tpe"],
+    "evolution": ["--tuner", "evolution"],
+    "evolution+prefilter": ["--tuner", "evolution", "--prefilter", PREFILTER],
+    "tpe+prefilter": ["--tuner", "tpe", "--prefilter", PREFILTER],
+    "predictor": ["--tuner", "predictor"],
+}
+PLAIN = {  # the samplers under plain Optuna: the issue's reference figures
+    "optuna:random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "optuna:tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "optuna:evolution": lambda seed: RegularizedEvolution(10, 3, seed=seed),
+}
+
+
+def netdsl_run(table: str, strategy: str, seed: int, trials: int) -> dict:
+    """One search through netdsl's command, in this process: its curve, redraws, seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/search.db"
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(["search", NET, "--table", table, "--metric", METRIC, "--trials",
+                             str(trials), "--seed", str(seed), "--storage", url,
+                             *NETDSL[strategy]])
+        seconds = time.perf_counter() - start
+        if code != 0:
+            raise SystemExit(f"{strategy} seed {seed}: netdsl search exited {code}")
+        study = optuna.load_study(study_name="nb201", storage=url)
+        stored = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    spent = [t for t in stored if spends_budget(t)]
+    return {"curve": best_so_far([t.values[0] for t in spent]),
+            "redrawn": sum(bool(t.user_attrs.get("redrawn")) for t in stored),
+            "proxy_seconds": sum(t.user_attrs.get("score_time") or 0.0 for t in stored),
+            "seconds": seconds}
+
+
+def plain_run(values: dict[str, float], strategy: str, seed: int, trials: int) -> dict:
+    """One search by plain Optuna: every trial counts, a repeated network too."""
+    def objective(trial) -> float:
+        edges = {edge: trial.suggest_categorical(edge, nb201.OPS) for edge in nb201.EDGES}
+        return values[nb201.arch(edges)]
+
+    start = time.perf_counter()
+    study = optuna.create_study(direction="maximize", sampler=PLAIN[strategy](seed))
+    study.optimize(objective, n_trials=trials)
+    return {"curve": best_so_far([t.values[0] for t in study.trials]),
+            "redrawn": 0, "proxy_seconds": 0.0, "seconds": time.perf_counter() - start}
+
+
+def best_so_far(values: list[float]) -> list[float]:
+    best, curve = float("-inf"), []
+    for value in values:
+        best = max(best, value)
+        curve.append(best)
+    return curve
+
+
+def arch_values(table: str) -> dict[str, float]:
+    """The table's metric by architecture string, read (and checked) as netdsl reads it."""
+    family = load(NET)
+    read = load_table(table, METRIC, family, family.space({}), {})
+    return {nb201.arch({p.name: o for p, o in zip(read.points, key)}): value
+            for key, value in read.values.items()}
+
+
+def done(out: Path, strategy: str) -> dict[int, dict]:
+    path = out / "runs" / f"{strategy}.jsonl"
+    if not path.exists():
+        return {}
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {run["seed"]: run for run in runs}
+
+
+def summary(out: Path, optimum: float, trials: int) -> dict:
+    """Each strategy's mean +- std of the best accuracy and its mean regret at each
+    checkpoint, over the seeds run so far (the same seeds for every checkpoint)."""
+    result = {"table": METRIC, "optimum": optimum, "trials": trials, "strategies": {}}
+    for strategy in [*NETDSL, *PLAIN]:
+        runs = [r for r in done(out, strategy).values() if len(r["curve"]) >= trials]
+        if not runs:
+            continue
+        at = {}
+        for k in (c for c in CHECKPOINTS if c <= trials):
+            best = [r["curve"][k - 1] for r in runs]
+            at[k] = {"mean": statistics.fmean(best),
+                     "std": statistics.stdev(best) if len(best) > 1 else 0.0,
+                     "regret": optimum - statistics.fmean(best),
+                     "found_optimum": sum(b >= optimum for b in best) / len(best)}
+        result["strategies"][strategy] = {
+            "seeds": len(runs), "at": at,
+            "seconds_per_run": statistics.fmean(r["seconds"] for r in runs),
+            "proxy_seconds_per_run": statistics.fmean(r["proxy_seconds"] for r in runs),
+            "redrawn_per_run": statistics.fmean(r["redrawn"] for r in runs),
+            "mean_curve": [statistics.fmean(r["curve"][i] for r in runs) for i in range(trials)]}
+    return result
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for strategy, s in result["strategies"].items():
+        regret = [max(result["optimum"] - v, 1e-3) for v in s["mean_curve"]]
+        ax.plot(range(1, len(regret) + 1), regret, ls="--" if strategy.startswith("optuna:")
+                else "-", label=f"{strategy} ({s['seeds']} seeds)")
+    ax.set(xlabel="trials (networks evaluated)", ylabel="mean regret to the optimum, points",
+           yscale="log", title=f"NAS-Bench-201 {METRIC}: best test accuracy found")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def print_table(result: dict) -> None:
+    checkpoints = list(next(iter(result["strategies"].values()))["at"])
+    print("| strategy | seeds | " + " | ".join(f"{k} trials" for k in checkpoints)
+          + " | regret at the end | s per run | proxy s |")
+    print("|---|---:|" + "---|" * len(checkpoints) + "---:|---:|---:|")
+    for strategy, s in result["strategies"].items():
+        cells = [f"{s['at'][k]['mean']:.2f} +- {s['at'][k]['std']:.2f}" for k in checkpoints]
+        print(f"| {strategy} | {s['seeds']} | " + " | ".join(cells)
+              + f" | {s['at'][checkpoints[-1]]['regret']:.3f} | {s['seconds_per_run']:.1f} | "
+              f"{s['proxy_seconds_per_run']:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--strategies", default=",".join([*NETDSL, *PLAIN]))
+    parser.add_argument("--deadline", help="HH:MM UTC: start no run after it")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    strategies = args.strategies.split(",")
+    unknown = [s for s in strategies if s not in NETDSL and s not in PLAIN]
+    if unknown:
+        raise SystemExit(f"no strategy {unknown[0]} (strategies: {', '.join([*NETDSL, *PLAIN])})")
+    values = arch_values(args.table)
+    optimum = max(values.values())
+    (args.out / "runs").mkdir(parents=True, exist_ok=True)
+    for seed in range(args.seeds):  # seed-major: every strategy has the same seeds so far
+        for strategy in strategies:
+            if seed in done(args.out, strategy):
+                continue
+            if args.deadline and past(args.deadline):
+                return finish(args.out, optimum, args.trials)
+            run = (netdsl_run(args.table, strategy, seed, args.trials) if strategy in NETDSL
+                   else plain_run(values, strategy, seed, args.trials))
+            with open(args.out / "runs" / f"{strategy}.jsonl", "a") as f:
+                f.write(json.dumps({"seed": seed, **run}) + "\n")
+            print(f"{strategy} seed {seed}: {run['curve'][-1]:.4f} in {run['seconds']:.1f} s",
+                  file=sys.stderr, flush=True)
+        finish(args.out, optimum, args.trials)
+
+
+def past(deadline: str) -> bool:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    hour, minute = map(int, deadline.split(":"))
+    return (now.hour, now.minute) >= (hour, minute)
+
+
+def finish(out: Path, optimum: float, trials: int) -> None:
+    result = summary(out, optimum, trials)
+    if not result["strategies"]:
+        return
+    (out / "search_on_table.json").write_text(json.dumps(
+        {**result, "strategies": {name: {k: v for k, v in s.items() if k != "mean_curve"}
+                                  for name, s in result["strategies"].items()}}, indent=1))
+    plot(result, out / "search_on_table.png")
+    print_table(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""A benchmark's table as the truth: `netdsl search --table` looks networks up instead of
+training them; every table the search cannot trust is refused before its first trial."""
+import csv
+import gzip
+import itertools
+import json
+import lzma
+import sqlite3
+
+import optuna
+import pytest
+
+from conftest import ROOT, clear_error, netdsl_cli
+from netdsl import NetdslError, cli, nb201
+from netdsl.language import Family
+from netdsl.search.table import load_table
+
+NB201 = str(ROOT / "models" / "nb201.net")
+# Three of the six edges fixed: the 125 networks of the other three make a fast search.
+FIXED = {"e1_0": "nor_conv_3x3", "e2_0": "skip_connect", "e2_1": "none"}
+SETS = [arg for edge, op in FIXED.items() for arg in ("--set", f"{edge}={op}")]
+FREE = ("e3_0", "e3_1", "e3_2")
+
+
+def sub_space() -> dict[str, float]:
+    """The 125 networks' made-up accuracies by NB201 string, all different: the best is
+    81.0."""
+    return {nb201.arch({**FIXED, **dict(zip(FREE, ops))}): 50 + (i * 37 % 125) / 4
+            for i, ops in enumerate(itertools.product(nb201.OPS, repeat=3))}
+
+
+def write_table(path, rows, header=("arch", "cifar10", "cifar100")):
+    """A CSV table at `path` (compressed by its suffix, .xz or .gz) of `rows`, each a tuple
+    of cells in `header`'s order."""
+    opener = {".xz": lzma.open, ".gz": gzip.open}.get(path.suffix, open)
+    with opener(path, "wt", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def nb201_rows(accuracies=None):
+    return [(arch, value, value - 20) for arch, value in (accuracies or sub_space()).items()]
+
+
+def load(path, metric="cifar10", fixed=FIXED):
+    family = nb201.family()
+    return load_table(str(path), metric, family, family.space(fixed), fixed)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.xz", ".csv.gz"])
+def test_a_table_is_read_as_it_is_or_compressed(tmp_path, suffix):
+    table = load(write_table(tmp_path / f"nb201{suffix}", nb201_rows()))
+    truth = sub_space()
+    assert len(table.values) == 125
+    for arch, value in list(truth.items())[::10]:
+        bound = nb201.family().bind(nb201.edges(arch))
+        assert table.look_up(bound) == value
+    assert load(tmp_path / f"nb201{suffix}", "cifar100").look_up(bound) == truth[arch] - 20
+
+
+def test_rows_outside_the_space_are_left_out_and_an_arch_string_is_read_as_nb201_reads_it(
+        tmp_path):
+    """The whole benchmark's table serves a search of part of it; an architecture string with
+    spaces around it still names its network."""
+    other = nb201.arch({edge: "none" for edge in nb201.EDGES})  # e1_0 is not the fixed op
+    rows = [(f" {arch} ", value, 0) for arch, value in sub_space().items()] + [(other, 99, 0)]
+    table = load(write_table(tmp_path / "t.csv", rows))
+    assert len(table.values) == 125 and 99 not in table.values.values()
+
+
+def test_a_family_of_any_choices_is_keyed_by_a_column_per_choice_point(tmp_path):
+    """One column per choice point, each holding the option as `netdsl space` prints it
+    (a whole number written 16.0 is 16 too)."""
+    family = Family("param width = choice(8, 16)\nparam act = choice(relu, gelu)\n"
+                    "conv(width) -> act -> avgpool(global) -> flatten -> linear(10)")
+    rows = [("8", "relu", 0.5), ("16.0", "relu", 0.75), ("8", "gelu", 0.25), ("16", "gelu", 1)]
+    path = write_table(tmp_path / "t.csv", rows, header=("width", "act", "accuracy"))
+    table = load_table(str(path), "accuracy", family, family.space(), {})
+    assert table.look_up(family.bind({"width": 16, "act": "relu"})) == 0.75
+    assert table.look_up(family.bind({"width": 16, "act": "gelu"})) == 1
+    with pytest.raises(NetdslError, match="has no column 'act'.*its columns: width, acc"):
+        load_table(str(write_table(tmp_path / "u.csv", [("8", 1)], header=("width", "acc"))),
+                   "acc", family, family.space(), {})
+
+
+# ---- refused before the first trial, exit 2 --------------------------------------------------
+
+def refused(tmp_path, monkeypatch, capsys, table, *flags, metric="cifar10"):
+    """`netdsl search` of the NB201 sub-space with `--table table`: its exit code and
+    message; nothing is stored."""
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["search", NB201, *SETS, "--table", str(table), "--metric", metric,
+                     "--trials", "3", *flags])
+    assert not (tmp_path / "netdsl.db").exists()
+    return code, capsys.readouterr().err
+
+
+def test_a_metric_column_that_is_not_there_is_refused_naming_the_columns(tmp_path, monkeypatch,
+                                                                         capsys):
+    table = write_table(tmp_path / "t.csv.xz", nb201_rows())
+    code, message = refused(tmp_path, monkeypatch, capsys, table, metric="cifar-10")
+    assert code == 2
+    assert "no column 'cifar-10' (its columns: arch, cifar10, cifar100)" in message
+
+
+@pytest.mark.parametrize("bad", ["", "n/a", "nan", "inf"])
+def test_a_value_that_is_not_a_finite_number_is_refused_with_its_row(tmp_path, monkeypatch,
+                                                                     capsys, bad):
+    rows = nb201_rows()
+    rows[6] = (rows[6][0], bad, 0)  # row 8: the header is row 1
+    code, message = refused(tmp_path, monkeypatch, capsys, write_table(tmp_path / "t.csv", rows))
+    assert code == 2
+    assert f"t.csv, row 8: cifar10 is {bad or 'empty'!r}, not a finite number" in message
+
+
+def test_two_rows_for_one_network_with_different_values_are_refused(tmp_path, monkeypatch,
+                                                                    capsys):
+    rows = nb201_rows()
+    same = (rows[3][0], rows[3][1] + 1, 0)
+    code, message = refused(tmp_path, monkeypatch, capsys,
+                            write_table(tmp_path / "t.csv", [*rows, same]))
+    assert code == 2
+    assert (f"rows 5 and 127: two values of cifar10 for one network, {rows[3][1]:g} and "
+            f"{rows[3][1] + 1:g}: {rows[3][0]}") in message
+    load(write_table(tmp_path / "u.csv", [*rows, rows[3]]))  # the same value twice is one
+
+
+def test_a_table_that_lacks_networks_of_the_space_is_refused_naming_one(tmp_path, monkeypatch,
+                                                                        capsys):
+    rows = nb201_rows()
+    code, message = refused(tmp_path, monkeypatch, capsys,
+                            write_table(tmp_path / "t.csv", rows[:40] + rows[43:]))
+    assert code == 2
+    assert f"lacks 3 of the 125 networks of {NB201} (with --set), e.g. {rows[40][0]}" in message
+
+
+def test_a_bad_architecture_string_is_refused_with_its_row(tmp_path, monkeypatch, capsys):
+    rows = nb201_rows()
+    rows[0] = ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", 1, 0)
+    code, message = refused(tmp_path, monkeypatch, capsys, write_table(tmp_path / "t.csv", rows))
+    assert code == 2
+    assert "t.csv, row 2: NB201 architecture" in message and "unknown op 'conv'" in message
+
+
+def test_a_file_that_is_not_the_compression_its_name_says_is_refused(tmp_path, monkeypatch,
+                                                                     capsys):
+    table = tmp_path / "t.csv.xz"
+    table.write_text("arch,cifar10\n")
+    code, message = refused(tmp_path, monkeypatch, capsys, table)
+    assert code == 2 and "t.csv.xz: not .xz data" in message
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--supernet", "super.pt"], "--supernet"),
+    (["--pruner", "median"], "--pruner"),
+    (["--epochs", "3"], "--epochs"),
+    (["--peak-lr", "0.1"], "--peak-lr"),
+    (["--valid-split", "100"], "--valid-split"),
+    (["--objectives", "accuracy,time"], "--objectives accuracy,time"),
+])
+def test_training_flags_are_refused_with_a_table(tmp_path, monkeypatch, capsys, flags, named):
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    code, message = refused(tmp_path, monkeypatch, capsys, table, *flags)
+    assert code == 2
+    assert f"--table looks each network's cifar10 up instead of training it: it takes no " \
+           f"{named}" in message
+
+
+def test_what_a_table_search_cannot_do_without_is_asked_for(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    for args, said in [(["--table", str(table)], "--table needs --metric"),
+                       (["--metric", "cifar10"], "--metric names a column of --table"),
+                       ([], "--dataset is needed to train the networks (or --table"),
+                       (["--table", str(table), "--metric", "cifar10", "--prefilter",
+                         "synflow:4"], "--prefilter scores images: give --dataset")]:
+        assert cli.main(["search", NB201, *SETS, "--trials", "3", *args]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "netdsl.db").exists()
+
+
+# ---- a search against the table ---------------------------------------------------------------
+
+def test_a_search_looks_its_networks_up_and_is_stored_viewed_and_resumed_as_any(tmp_path):
+    truth = sub_space()
+    table = write_table(tmp_path / "nb201.csv.xz", nb201_rows(truth))
+    search = ["search", NB201, *SETS, "--table", str(table), "--tuner", "tpe", "--seed", "3"]
+    run = netdsl_cli(*search, "--metric", "cifar10", "--trials", "12", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert f"objective: column cifar10 of {table}, looked up for each network of the 125 " \
+           "(none trained)" in run.stdout
+    rows = json.loads(netdsl_cli("trials", "--json", cwd=tmp_path).stdout)
+    looked_up = [r for r in rows if r["state"] == "complete" and not r["redrawn"]]
+    assert len(looked_up) == 12
+    for row in looked_up:  # each trial's accuracy is its network's row, and its seconds are kept
+        assert row["accuracy"] == truth[nb201.arch(row["values"])]
+        assert row["train_time"] is not None
+    best = max(looked_up, key=lambda r: r["accuracy"])
+    assert f"best: trial {best['number']}, accuracy {best['accuracy']:.4f}" in run.stdout
+    text = netdsl_cli("best", cwd=tmp_path).stdout
+    assert nb201.from_bound(Family(text).bind()) == nb201.arch(best["values"])
+    plots = netdsl_cli("plot", "-o", "plots", cwd=tmp_path)
+    assert plots.returncode == 0 and (tmp_path / "plots" / "history.png").exists()
+
+    more = netdsl_cli(*search, "--metric", "cifar10", "--trials", "20", cwd=tmp_path)
+    assert more.returncode == 0 and "12 of 20 trials done" in more.stdout
+    rows = json.loads(netdsl_cli("trials", "--json", cwd=tmp_path).stdout)
+    assert sum(r["state"] == "complete" and not r["redrawn"] for r in rows) == 20
+    study = optuna.load_study(study_name="nb201", storage=f"sqlite:///{tmp_path}/netdsl.db")
+    assert len({t.user_attrs["fingerprint"] for t in study.trials if not
+                t.user_attrs.get("redrawn")}) == 20  # distinct networks, each looked up once
+    # A trial's twenty-odd commits are synced at checkpoints, not one by one (write-ahead
+    # log): synced each, they were most of a lookup search's time.
+    with sqlite3.connect(tmp_path / "netdsl.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    other_metric = netdsl_cli(*search, "--metric", "cifar100", "--trials", "30", cwd=tmp_path)
+    clear_error(other_metric, "search 'nb201' began looking up column cifar10",
+                "give another --name")
+
+
+# ---- netdsl score against a table ------------------------------------------------------------
+
+# NB201's cells at 4 channels, one a stage, and a fourth edge fixed: 25 networks, scored fast.
+SMALL = ["--set", "C=4", "--set", "N=1", "--set", "e3_0=nor_conv_1x1"]
+
+
+def score_json(tmp_path, monkeypatch, capsys, image_folder, *args):
+    """`netdsl score --json` of the NB201 sub-space, in this process: its JSON and its notes."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NETDSL_DATA", str(tmp_path))
+    assert cli.main(["score", NB201, *SETS, *SMALL, "--dataset", str(image_folder), "--json",
+                     *args]) == 0
+    out, err = capsys.readouterr()
+    return json.loads(out), err
+
+
+def test_each_score_ranks_against_the_table(tmp_path, monkeypatch, capsys, image_folder):
+    """A table whose truth is each network's weight count: `weights` ranks it exactly (tau,
+    rho and the top 10% all 1, ties and all), and each network's row carries its truth."""
+    family = nb201.family()
+    truth = {arch: family.bind({**nb201.edges(arch), "C": 4, "N": 1, "classes": 3}).weight_count
+             for arch in sub_space() if nb201.edges(arch)["e3_0"] == "nor_conv_1x1"}
+    table = write_table(tmp_path / "weights.csv.gz", [(a, w, 0) for a, w in truth.items()])
+    out, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "all",
+                            "--proxy", "weights,flops", "--table", str(table),
+                            "--metric", "cifar10")
+    assert len(out["networks"]) == 25
+    for network in out["networks"]:
+        assert network["truth"] == truth[nb201.arch(network["choices"])]
+    assert out["table"]["rankings"]["weights"] == {"kendall_tau": 1.0, "spearman_rho": 1.0,
+                                                   "top_overlap": 1.0, "without_score": 0}
+    assert "from the cache" not in notes
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["score", NB201, *SETS, *SMALL, "--dataset", str(image_folder), "--sample",
+                     "all", "--proxy", "weights", "--table", str(table), "--metric",
+                     "cifar10"]) == 0
+    text = capsys.readouterr().out
+    assert text.endswith(f"25 of the 25 scores came from the cache {tmp_path / 'scores.sqlite'}"
+                         ", 0 computed now\n")
+    assert "#     weights  seconds     cifar10  choices" in text
+    assert "against cifar10 of" in text and "weights        1.000         1.000     1.00" in text
+
+
+def test_scores_are_cached_by_network_proxy_batch_and_seed(tmp_path, monkeypatch, capsys,
+                                                           image_folder):
+    """A rerun, or a larger sample, scores only what it has not: the same numbers as
+    scoring afresh; another seed or batch size scores again."""
+    first, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "4",
+                              "--proxy", "synflow,weights")
+    assert "from the cache" not in notes
+    more, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "8",
+                             "--proxy", "synflow,weights")
+    assert "8 of the 16 scores came from the cache" in notes and "8 computed now" in notes
+    assert [n["scores"] for n in more["networks"][:4]] == [n["scores"] for n in first["networks"]]
+    one_more, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "8",
+                                 "--proxy", "synflow,weights,grad_norm")
+    assert "16 of the 24 scores came from the cache" in notes  # grad_norm is new
+    assert [{k: n["scores"][k] for k in ("synflow", "weights")} for n in one_more["networks"]] \
+        == [n["scores"] for n in more["networks"]]
+    for other in (["--seed", "1"], ["--batch-size", "32"]):
+        _, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "4",
+                              "--proxy", "synflow,weights", *other)
+        assert "from the cache" not in notes
+
+
+def test_score_refuses_what_it_cannot_list_or_rank(tmp_path, image_folder):
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    clear_error(netdsl_cli("score", NB201, *SETS, "--dataset", str(image_folder), "--sample",
+                           "all", "--table", str(table), cwd=tmp_path), "--table needs --metric")
+    clear_error(netdsl_cli("score", "-e", "param w = range(0.5, 2)\nconv(4) -> mul(w)",
+                           "--dataset", str(image_folder), "--sample", "all", cwd=tmp_path),
+                "--sample all", "choice 'w' is a range of real numbers")
