@@ -153,13 +153,16 @@ def evaluates_each_epoch(args: argparse.Namespace, wanted: bool) -> bool:
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",
-                 values: dict[str, Any] | None = None, chooser: Chooser = at_defaults) -> Bound:
+                 values: dict[str, Any] | None = None, chooser: Chooser = at_defaults,
+                 ignore_unknown: bool = False) -> Bound:
     """`family` bound for `data`: checked against its images' shape, its choices not in
     `values` as `chooser` picks them; a family declaring `classes` gets the dataset's class
-    count unless `values` binds it. (Outputs that do not fit the classes are the trainer's
-    error, before any step: it checks any model.)"""
+    count unless `values` binds it. `ignore_unknown`: a value for a choice point this
+    network does not meet is no error (a search's --set of a point that only some draws
+    reach, checked once before the search). (Outputs that do not fit the classes are the
+    trainer's error, before any step: it checks any model.)"""
     return family.bind(with_classes(family, data, values), input_shape=data.image_shape,
-                       chooser=chooser)
+                       chooser=chooser, ignore_unknown=ignore_unknown)
 
 
 def with_classes(family: Family, data: "runtime.DeviceData",

@@ -2,18 +2,23 @@
 
 Each change of a document is analysed as `netdsl check` would: parsed, bound at its defaults
 (a `--set` value the file needs comes from its family's defaults) and every option of every
-choice checked. The server publishes the error there is as a diagnostic at its location, with
-check's message; it answers hover (a node's op, shape, weights and FLOPs; a primitive's,
-block's or parameter's signature or value), inlay hints (each top-level call's output shape at
-its end), a code lens (how many networks a file with choices describes), completion
-(primitives, blocks, parameters; a primitive's keyword arguments; node paths after `<-`), go to
-definition, references and rename (of a parameter, block, label or block parameter: the
-binder's scoping, `language.names`), document symbols and formatting (`netdsl fmt`, comments
-kept). Analysing never raises: any text gets an answer.
+choice checked, the last after the rest is published (it takes many times as long). The server
+publishes the error there is as a diagnostic at its location, with check's message; it answers
+by what each written name refers to (the binder's scoping, `language.names`) and what each
+written call made (`language.places`): hover (the nodes a label or call made, run by run; a
+primitive's, block's, block parameter's or parameter's signature or value), inlay hints (each
+top-level item's output shape at its end), a code lens (how many networks a file with choices
+describes), completion (primitives, blocks, parameters, a block's own in its body; keyword
+arguments; after `<-` the paths that resolve there), go to definition (into the prelude or
+primitives.py for what is built in), references and rename, document symbols (blocks with
+their contents) and formatting (`netdsl fmt`, comments kept). While a text has an error, its
+hints and lens are those of the last text that had none. Analysing never raises: any text gets
+an answer.
 
 Analysis runs in one worker thread, so the editor's messages are read while a large text is
 parsed (a 1 MB file takes seconds); a document whose text is analysed already is answered at
-once, and a version overtaken by a newer one before its turn is never analysed. A file the
+once, a version overtaken by a newer one before its turn is never analysed, and a check of the
+choices stops at its next binding once its text is overtaken. A file the
 editor has not opened is read there too, a regular file's first MAX_TEXT characters only: a
 FIFO or a file of gigabytes never holds the server up.
 """
@@ -28,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import unquote
 
 from . import __version__
@@ -40,13 +45,11 @@ from .language.choices import SPACES, Space
 from .language.expand import prelude
 from .language.names import (TOP, Occurrence, Symbol, declared_here, misread_stages,
                              occurrences)
-from .language.places import (Made, block_extent, call_positions, enclosing_block,
+from .language.places import (WORD, Made, block_extent, call_positions, enclosing_block,
                               expression_end, item_end, made)
 from .language.printer import expression
 from .language.syntax import (PRELUDE, Block, InputChoice, Item, Source, keywords,
                               parse_statements)
-
-WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -81,12 +84,13 @@ def analyse(text: str, name: str, choices: bool = True) -> Analysis:
     return analysis
 
 
-def check_choices(analysis: Analysis) -> None:
+def check_choices(analysis: Analysis, between: Callable[[], None] | None = None) -> None:
     """Every option of every choice of a text that bound checked (`Family.space`): the space
-    they describe, or the first option's error in `errors`."""
+    they describe, or the first option's error in `errors`. `between`, called before each of
+    the bindings, may raise to abandon the check (the analysis stays unchecked)."""
     if not analysis.choices_checked:
         with _recorded(analysis):
-            analysis.space = analysis.family.space()
+            analysis.space = analysis.family.space(between=between)
         analysis.choices_checked = True
 
 
@@ -99,6 +103,10 @@ def _recorded(analysis: Analysis) -> Iterator[None]:
         analysis.errors.append(e)
     except RecursionError:  # nesting past what the parser guards: an error, not a crash
         analysis.errors.append(NetdslError("the text nests too deeply to read"))
+
+
+class Overtaken(Exception):
+    """The text being analysed is no longer the document's."""
 
 
 def file_text(uri: str) -> str:
@@ -135,7 +143,7 @@ def hover_at(analysis: Analysis, line: int, character: int) -> str | None:
         lines.append(_formal_line(family, symbol))
     elif symbol.kind in ("block", "primitive"):
         lines += [signature(family, symbol.name), summary(family, symbol.name)]
-    if analysis.bound is not None:
+    if analysis.made is not None:
         lines += made_lines(analysis.bound, _runs_named(analysis, occurrence))
     return "\n".join(line for line in lines if line) or None
 
@@ -161,11 +169,8 @@ def _formal_line(family: Family | None, symbol: Symbol) -> str:
     return f"{kind} {symbol.name} of {signature(family, block.name)}"
 
 
-def _written_items(analysis: Analysis) -> list[Item]:
-    """The items written in the text, at its top level and in its blocks' bodies."""
-    if analysis.family is None:
-        return []
-    statements = analysis.family.statements
+def _items(statements: list) -> list[Item]:
+    """The items of a text's statements, at its top level and in its blocks' bodies."""
     return [s for s in statements if isinstance(s, Item)] + [
         s for block in statements if isinstance(block, Block) for s in block.body
         if isinstance(s, Item)]
@@ -176,7 +181,8 @@ def _runs_named(analysis: Analysis, occurrence: Occurrence) -> list[tuple[str, l
     where = (occurrence.line, occurrence.column)
     positions = [where] if occurrence.called else []
     if occurrence.symbol.kind == "label" and occurrence.declares and not occurrence.called:
-        item = next((item for item in _written_items(analysis) if item.label_pos == where), None)
+        item = next((item for item in _items(written(analysis)) if item.label_pos == where),
+                    None)
         positions = call_positions(item) if item is not None else []
     return [(run.name, list(run.paths)) for at in positions
             for run in analysis.made.calls.get(at, ())]
@@ -187,9 +193,9 @@ def _path_reached(analysis: Analysis, line: int, character: int
     """Over a path after `<-`: (path, nodes) of the node or group that the path reaches
     through the part at the place (`layer1/residual` over `residual` of
     `layer1/residual/res2`), from each group the item ran in; None elsewhere."""
-    if analysis.bound is None:
+    if analysis.made is None:
         return None
-    for item in _written_items(analysis):
+    for item in _items(written(analysis)):
         refs = item.inputs.refs if isinstance(item.inputs, InputChoice) else item.inputs or []
         for ref, (row, column) in zip(refs, item.ref_positions):
             at = character - (column - 1)
@@ -302,8 +308,10 @@ def carried_hints(analysis: Analysis, text: str) -> list[tuple[int, int, str, tu
 def call_costs(analysis: Analysis, origin: tuple[int, int]) -> str | None:
     """What the top-level item whose call is at 1-based `origin` made costs: its weights and
     FLOPs per image."""
-    item = next((s for s in analysis.family.statements if isinstance(s, Item)
-                 and s.call.pos == origin), None) if analysis.made is not None else None
+    if analysis.made is None:
+        return None
+    item = next((s for s in analysis.family.statements
+                 if isinstance(s, Item) and s.call.pos == origin), None)
     return None if item is None else costs_of(analysis.bound, _item_nodes(analysis, item))
 
 
@@ -312,7 +320,6 @@ def costs_of(bound: Bound, paths: list[str]) -> str:
     weights = sum(bound.costs[path][0] for path in paths if path in bound.costs)
     flops = sum(bound.costs[path][1] for path in paths if path in bound.costs)
     return f"{weights:,} weights, {flops:,} FLOPs per image"
-
 
 
 def space_lens(analysis: Analysis) -> str | None:
@@ -388,11 +395,13 @@ def _paths(analysis: Analysis, before: str, block: str | None) -> list[Completio
     group that `block`'s body ran in first (None: the top level), each node and group under
     the folder typed (`layer1/`), and `..` where there is a group above; each replaces what
     is typed."""
+    if analysis.made is None:
+        return []
+    groups = [""] if block is None else analysis.made.bodies.get(block, [])
+    if not groups:  # the block is not called
+        return []
     typed = re.search(r"[A-Za-z0-9_./]*$", before).group()
     start, folder = len(before) - len(typed), typed[:typed.rfind(SEP) + 1]
-    groups = [""] if block is None else analysis.made.bodies.get(block, []) if analysis.made else []
-    if analysis.bound is None or not groups:
-        return []
     try:
         base = normpath(SEP.join(part for part in (groups[0], folder.rstrip(SEP)) if part))
     except NetdslError:  # the folder typed climbs above the network
@@ -499,12 +508,7 @@ def outline(analysis: Analysis) -> list[Outlined]:
     too) of its top level; a label over its item's call and repeat."""
     lines = text_lines(analysis.text)
     statements = written(analysis)
-    items = {}
-    for item in (s for s in statements if isinstance(s, Item)):
-        items[item.label_pos or item.call.pos] = item
-    for block in (s for s in statements if isinstance(s, Block)):
-        items.update({item.label_pos or item.call.pos: item for item in block.body
-                      if isinstance(item, Item)})
+    items = {item.label_pos or item.call.pos: item for item in _items(statements)}
     blocks = {s.name: s for s in statements if isinstance(s, Block)}
     declared = [o for o in names_in(analysis) if o.declares]
 
@@ -646,9 +650,6 @@ def server():
 
     from .lsp_protocol import EditorProtocol, Refused, Units
 
-    def refused(e: NetdslError) -> Refused:
-        return Refused(e.message)
-
     def units(text: str) -> Units:
         """Where every position received or sent in `text` is converted: the client counts in
         the units negotiated at initialize, the analysis in code points."""
@@ -688,9 +689,15 @@ def server():
         return None if overtaken(uri, text) else analyse(text, name, choices=False)
 
     def check_if_current(uri: str, analysis: Analysis) -> bool:
-        if overtaken(uri, analysis.text):
+        """Checks the choices of `analysis` while its text is the document's: one binding
+        (of a file's dozens) after an edit, the worker is the next text's."""
+        def between() -> None:
+            if overtaken(uri, analysis.text):
+                raise Overtaken
+        try:
+            check_choices(analysis, between)
+        except Overtaken:
             return False
-        check_choices(analysis)
         return True
 
     async def choices_checked(uri: str, analysis: Analysis) -> bool:
@@ -741,22 +748,22 @@ def server():
         analysis = None if text is None else await analysis_of(uri, text)
         if analysis is None:  # closed, or the edit that overtook this text publishes
             return
+        errors = len(analysis.errors)  # counted first: a check ending meanwhile is sent again
         await send_diagnostics(uri, analysis)
-        errors = len(analysis.errors)
         if await choices_checked(uri, analysis) and len(analysis.errors) > errors:
             await send_diagnostics(uri, analysis)
 
     async def send_diagnostics(uri: str, analysis: Analysis) -> None:
-        marks = await in_worker(diagnostics, analysis)
+        marks = await in_worker(diagnostics_of, analysis)
         if overtaken(uri, analysis.text):  # the version now is another text's
             return
         severity = {"error": lsp.DiagnosticSeverity.Error, "hint": lsp.DiagnosticSeverity.Hint}
         at = units(analysis.text)
-        diagnostics_ = [lsp.Diagnostic(range=at.range(start, end), message=message,
-                                       severity=severity[kind], source="netdsl")
-                        for kind, start, end, message in marks]
+        diagnostics = [lsp.Diagnostic(range=at.range(start, end), message=message,
+                                      severity=severity[kind], source="netdsl")
+                       for kind, start, end, message in marks]
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics_,
+            uri=uri, diagnostics=diagnostics,
             version=ls.workspace.get_text_document(uri).version))
 
     def where(uri: str, occurrence: Occurrence, at: Units):
@@ -912,7 +919,7 @@ def server():
         try:
             target = await in_worker(rename_target, analysis, *at.received(params.position))
         except NetdslError as e:
-            raise refused(e) from None
+            raise Refused(e.message) from None
         return where(params.text_document.uri, target, at).range
 
     @ls.feature(lsp.TEXT_DOCUMENT_RENAME)
@@ -927,7 +934,7 @@ def server():
         try:
             places = await in_worker(edits)
         except NetdslError as e:
-            raise refused(e) from None
+            raise Refused(e.message) from None
         return lsp.WorkspaceEdit(changes={uri: [
             lsp.TextEdit(range=where(uri, o, at).range, new_text=params.new_name)
             for o in places]})
@@ -949,13 +956,16 @@ def server():
     return ls
 
 
-def diagnostics(analysis: Analysis) -> list[tuple[str, tuple[int, int], tuple[int, int], str]]:
+def diagnostics_of(analysis: Analysis
+                   ) -> list[tuple[str, tuple[int, int], tuple[int, int], str]]:
     """("error" or "hint", start, end, message) of each thing the editor marks in the text, at
     0-based (line, character)s: check's error with its notes (`(inside conv_bn -> conv)`), and
-    each stage whose name is a slip of a block's, as `netdsl check` notes it."""
+    in a text that binds (as `netdsl check` notes them) each stage whose name is a slip of a
+    block's: the text means something else without a word. (A text that does not bind has
+    its error to show; its names are not walked for this, which takes 0.6 s on a 1 MB text.)"""
     marks = [("error", *_span_of(e, analysis.text), diagnostic_message(e))
              for e in analysis.errors]
-    if analysis.family is not None:  # the text parses: its names are known
+    if analysis.bound is not None:
         for stage, message in misread_stages(names_in(analysis), analysis.family.blocks):
             start = (stage.line - 1, stage.column - 1)
             marks.append(("hint", start, (start[0], start[1] + len(stage.symbol.name)),

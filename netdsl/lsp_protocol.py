@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from cattrs import transform_error
 from lsprotocol import types
@@ -83,6 +84,8 @@ class EditorDocument(TextDocument):
 
 
 class EditorWorkspace(Workspace):
+    """pygls's workspace, whose documents are EditorDocuments."""
+
     def _create_text_document(self, doc_uri: str, source: str | None = None,
                               version: int | None = None,
                               language_id: str | None = None) -> TextDocument:
@@ -90,14 +93,18 @@ class EditorWorkspace(Workspace):
                               sync_kind=self._sync_kind, position_codec=self.position_codec)
 
 
+@dataclass
 class Malformed:
     """A message whose params do not fit its method: `id` None for a notification."""
 
-    def __init__(self, id, method: str, reasons: list[str]):
-        self.id, self.method, self.reasons = id, method, reasons
+    id: int | str | None
+    method: str
+    reasons: list[str]  # cattrs's, each naming the field (`... @ message.params.position.line`)
 
 
 class EditorProtocol(LanguageServerProtocol):
+    """pygls's protocol with the changes the module's docstring lists."""
+
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
         result = yield from super().lsp_initialize(params)

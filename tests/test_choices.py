@@ -416,3 +416,21 @@ def test_run_and_search_select_on_the_split_and_report_the_test_set(tmp_path, im
     clear_error(netdsl_cli("run", "-e", "a(8) -> head(3)", "--dataset", str(image_folder),
                            "--valid-split", "96", *FAST, cwd=tmp_path),
                 "leaves none of the 96 training images")
+
+
+def test_the_predictor_tunes_a_trained_search_of_choices_and_settings(tmp_path, image_folder):
+    """--tuner predictor works where each trial trains: the file's choices and a log-uniform
+    learning rate from --space, past its 10 random draws; each of its trials is a network and
+    rate no trial had, and says how long its candidates' FLOPs took."""
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"peak_lr": {"_type": "loguniform", "_value": [0.01, 1.0]}}))
+    run = netdsl_cli("search", "-e", CHOICES, "--space", str(space), "--dataset",
+                     str(image_folder), "--trials", "12", "--tuner", "predictor", *FAST,
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "scoring candidates" in run.stdout.splitlines()[-1]
+    rows = json.loads(netdsl_cli("trials", "--json", cwd=tmp_path).stdout)
+    trained = [r for r in rows if r["state"] == "complete" and not r["redrawn"]]
+    assert len(trained) == 12
+    assert len({json.dumps(r["values"], sort_keys=True) for r in trained}) == 12
+    assert all(0.01 <= r["values"]["peak_lr"] <= 1.0 for r in trained)

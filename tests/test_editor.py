@@ -53,10 +53,25 @@ def test_each_kind_of_token_has_its_colour():
         "stem": "entity.name", ":": "punctuation.separator", "conv": "entity.name",
         "2": "constant.numeric", "*": "keyword.operator", "ks": "variable.parameter",
         "=": "keyword.operator", "3": "constant.numeric", "->": "keyword.operator",
-        "<-": "keyword.operator", "../prep/relu": "string.unquoted", "# from prep": "comment.line"}
+        "bn": "entity.name", "<-": "keyword.operator", "../prep/relu": "string.unquoted",
+        "# from prep": "comment.line"}
     assert scopes("extra: conv_bn(c) * extra if not res") == {
         "extra": "entity.name", ":": "punctuation.separator", "conv_bn": "entity.name",
         "*": "keyword.operator", "if": "keyword.control", "not": "keyword.control"}
+
+
+@pytest.mark.parametrize("line, calls", [
+    ("stem: bn -> relu", ["bn", "relu"]),       # after a label, after an arrow
+    ("    relu -> bn", ["relu", "bn"]),         # first on its line
+    ("block b(c) { relu }", ["relu"]),          # first in a block's body
+    ("sum: add <- a, b", ["add"]),
+    ("    -> b: conv(d)", ["conv"]),            # a label after an arrow is no call
+    ("    width, ks=3)", []),                   # arguments on a wrapped line are no calls
+    ("    if not wide", []),
+])
+def test_a_call_without_parentheses_is_coloured_as_a_call(line, calls):
+    assert [text for text, scope in highlighted(line)
+            if scope.startswith("entity.name.function.call")] == calls
 
 
 def test_every_keyword_of_the_language_is_coloured():
@@ -75,6 +90,29 @@ def test_the_vscode_manifest_starts_the_server_on_net_files():
     command = MANIFEST["contributes"]["configuration"]["properties"]["netdsl.command"]
     assert command["default"] == ["netdsl", "lsp"]
     json.loads((EXTENSION / language["configuration"]).read_text())
+
+
+def test_the_extension_packages_with_its_repository_license_and_ignore_list():
+    """What `vsce package` asks of an extension: a repository, a LICENSE (the manifest's), and
+    a .vscodeignore that keeps out what the extension never loads, never what it does."""
+    assert MANIFEST["repository"]["directory"] == "grammars/vscode"
+    assert (EXTENSION / "LICENSE").read_text().startswith(f"{MANIFEST['license']} License")
+    ignored = [line for line in (EXTENSION / ".vscodeignore").read_text().splitlines()
+               if line and not line.startswith("#")]
+    assert "*.vsix" in ignored and "node_modules/**/browser/**" in ignored
+    assert not any(line.rstrip("/*") in ("node_modules", MANIFEST["main"].lstrip("./"))
+                   for line in ignored)
+
+
+def test_a_node_path_is_one_word():
+    """The language configuration's wordPattern takes a path with its `/`s whole (completion
+    filters, and double-click selects, `layer1/residual/res2`), and names and numbers alone."""
+    configuration = json.loads((EXTENSION / MANIFEST["contributes"]["languages"][0][
+        "configuration"]).read_text())
+    words = re.compile(configuration["wordPattern"])
+    assert [m.group() for m in words.finditer(
+        "x: add <- layer1/residual/res2, ../prep/relu -> head(10, w=0.125)")] == [
+        "x", "add", "layer1/residual/res2", "../prep/relu", "head", "10", "w", "0.125"]
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node checks the extension's script")

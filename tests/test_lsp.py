@@ -1,9 +1,13 @@
 """`netdsl lsp` end to end: a real client (pygls's) talks to the server over stdio."""
 import asyncio
+import json
 import os
+import queue
 import re
 import resource
+import subprocess
 import sys
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -15,20 +19,19 @@ from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 from netdsl.errors import text_lines  # noqa: E402
-from netdsl.lsp import analyse, diagnostics, hover_at  # noqa: E402
+from netdsl.lsp import analyse, diagnostics_of, hover_at  # noqa: E402
 
 URI = "file:///tmp/netdsl-lsp-test/net.net"
 GOOD = "param width = 16\nstem: conv(width) -> bn -> relu\nhead(10)\n"
 BAD = "param width = 16\nstem: conv(wdth) -> bn -> relu\nhead(10)\n"
 
 
-async def session(steps, root_uri=None, publications=None, memory=None, encodings=None,
-                  stderr=None):
+async def session(steps, root_uri=None, publications=None, memory=None, encodings=None):
     """Start the server, initialise, run `steps(client, diagnostics)`, shut down. Each
     publication's diagnostics are appended to `diagnostics`; the whole publication (uri,
     version) to `publications` when given. `memory`: the server's address space, in bytes;
     `encodings`: the position encodings the client offers (None: UTF-16, the protocol's
-    default); `stderr`: a list the server's stderr is appended to once it has exited."""
+    default)."""
     client = LanguageClient("netdsl-test", "1")
     diagnostics: list = []
 
@@ -50,8 +53,6 @@ async def session(steps, root_uri=None, publications=None, memory=None, encoding
         await asyncio.wait_for(client.shutdown_async(None), 10)
         client.exit(None)
         await client.stop()
-        if stderr is not None:
-            stderr.append((await client._server.stderr.read()).decode())
 
 
 async def published_after(diagnostics, count):
@@ -426,7 +427,7 @@ def test_the_server_survives_random_edits(case):
             await asyncio.sleep(0.05)
         final = [p for p in publications if p.version == last][-1]
         assert [d.message for d in final.diagnostics] == [
-            message for *_, message in diagnostics(analyse(text, "net.net"))]
+            message for *_, message in diagnostics_of(analyse(text, "net.net"))]
     asyncio.run(session(session_steps, publications=publications))
 
 
@@ -574,36 +575,78 @@ def test_a_stage_named_like_a_block_gets_a_hint():
     asyncio.run(session(steps))
 
 
+class RawClient:
+    """The server driven over stdio by hand, with messages pygls's client would not send
+    (malformed params), and its stderr kept."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "netdsl", "lsp"], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+        self.received: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.send(id=0, method="initialize", params={"capabilities": {}})
+        self.answer(0)
+        self.send(method="initialized", params={})
+
+    def _read(self) -> None:
+        while True:
+            length = None
+            while (header := self.process.stdout.readline()) not in (b"\r\n", b""):
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+            if length is None:
+                return
+            self.received.put(json.loads(self.process.stdout.read(length)))
+
+    def send(self, **message) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.process.stdin.flush()
+
+    def answer(self, id) -> dict:
+        """The response to request `id` (a hung server fails the test after a minute)."""
+        while True:
+            message = self.received.get(timeout=60)
+            if message.get("id") == id and "method" not in message:
+                return message
+
+    def close(self) -> str:
+        """Shut the server down; what it wrote to stderr."""
+        self.send(id="end", method="shutdown")
+        self.answer("end")
+        self.send(method="exit")
+        self.process.stdin.close()
+        self.process.wait(30)
+        return self.process.stderr.read().decode()
+
+
 def test_refusals_and_the_editors_traffic_leave_stderr_quiet_and_bad_params_are_answered():
     """A refused rename is answered with its reason and nothing on stderr (an editor logs each
     line there as an error), nor are notifications the server has no use for; a request whose
     params are malformed is answered InvalidParams, naming the field, and a malformed
     notification is dropped with one line."""
-    from pygls.exceptions import JsonRpcInvalidParams
-    stderr: list[str] = []
-
-    async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=GOOD)))
-        await published_after(diagnostics, 1)
-        with pytest.raises(Exception, match="'conv' is a primitive"):
-            await client.text_document_rename_async(lsp.RenameParams(
-                text_document=lsp.TextDocumentIdentifier(uri=URI),
-                position=lsp.Position(line=1, character=7), new_name="c"))
-        client.protocol.notify("textDocument/didSave", {"textDocument": {"uri": URI}})
-        client.protocol.notify("workspace/didChangeConfiguration", {"settings": {}})
-        client.protocol.notify("$/cancelRequest", {"id": 12345})
-        with pytest.raises(JsonRpcInvalidParams, match=r"position\.line"):
-            await client.protocol.send_request_async("textDocument/hover", {
-                "textDocument": {"uri": URI}, "position": {"line": "x", "character": 0}})
-        client.protocol.notify("textDocument/didChange", {"textDocument": {"uri": URI}})
-        hover = await client.text_document_hover_async(lsp.HoverParams(
-            text_document=lsp.TextDocumentIdentifier(uri=URI),
-            position=lsp.Position(line=1, character=2)))
-        assert hover.contents.value.startswith("node stem")  # the server goes on
-    asyncio.run(session(steps, stderr=stderr))
-    [line] = stderr[0].splitlines()
+    client = RawClient()
+    document = {"uri": URI}
+    client.send(method="textDocument/didOpen", params={"textDocument": {
+        **document, "languageId": "netdsl", "version": 1, "text": GOOD}})
+    client.send(id=1, method="textDocument/rename", params={
+        "textDocument": document, "position": {"line": 1, "character": 7}, "newName": "c"})
+    assert client.answer(1)["error"]["message"] == \
+        "'conv' is a primitive; it cannot be renamed in this file"
+    client.send(method="textDocument/didSave", params={"textDocument": document})
+    client.send(method="workspace/didChangeConfiguration", params={"settings": {}})
+    client.send(method="$/cancelRequest", params={"id": 12345})
+    client.send(id=2, method="textDocument/hover", params={
+        "textDocument": document, "position": {"line": "x", "character": 0}})
+    error = client.answer(2)["error"]
+    assert error["code"] == -32602  # InvalidParams
+    assert "expected int @ message.params.position.line" in error["message"]
+    client.send(method="textDocument/didChange", params={"textDocument": document})
+    client.send(id=3, method="textDocument/hover", params={
+        "textDocument": document, "position": {"line": 1, "character": 2}})
+    assert client.answer(3)["result"]["contents"]["value"].startswith("node stem")
+    [line] = client.close().splitlines()
     assert line.startswith("ignored malformed textDocument/didChange: ")
 
 
@@ -662,3 +705,175 @@ def test_hover_answers_what_the_name_there_refers_to():
             "node cell3/e2_0, cell3_1/e2_0, cell3_2/e2_0, cell3_3/e2_0, cell3_4/e2_0: BatchNorm"
             " -> 64x8x8; 36,992 weights, 4,730,880 FLOPs per image")
     asyncio.run(session(steps))
+
+
+async def completed(client, uri: str, line: int, character: int, typed: str | None = None):
+    """The completion items at the place; `typed`: the trigger character just typed."""
+    context = lsp.CompletionContext(trigger_kind=lsp.CompletionTriggerKind.Invoked) \
+        if typed is None else lsp.CompletionContext(
+            trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character=typed)
+    found = await client.text_document_completion_async(lsp.CompletionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        position=lsp.Position(line=line, character=character), context=context))
+    return found.items
+
+
+PAIR = ("param width = 8\nblock pair(c, ks=3) {\n    a: conv(c, ks=ks) -> bn\n"
+        "    b: add <- a, bn\n}\nstem: pair(width)\nhead(10)\n")
+
+
+def test_path_completion_replaces_the_typed_path_with_what_resolves_there():
+    """After `<- layer1/re` each item replaces the whole path typed (an editor's word ends at
+    `/`) and is one under layer1; in a block's body the paths are its body's, relative."""
+    async def steps(client, diagnostics):
+        uri = opened(client, "resnet9")
+        await published_after(diagnostics, 1)
+        typing = MODELS["resnet9"] + "x: add <- layer1/re"  # does not bind: the last text's
+        changed(client, uri, 2, typing)
+        items = await completed(client, uri, 15, 19)
+        assert {"layer1/residual", "layer1/residual/res2/relu", "layer1/conv", "layer1/.."} <= {
+            item.label for item in items}
+        assert all(item.label.startswith("layer1/") and item.filter_text == item.label
+                   and item.text_edit.new_text == item.label
+                   and (item.text_edit.range.start.character,
+                        item.text_edit.range.end.character) == (10, 19) for item in items)
+        pair = opened(client, "pair", PAIR)
+        await published_after(diagnostics, 3)
+        labels = {item.label for item in await completed(client, pair, 3, 14, " ")}
+        assert labels == {"a", "bn", "b", ".."}  # stem's body, relative: not stem/a, head
+    asyncio.run(session(steps))
+
+
+def test_completion_offers_names_only_where_a_name_goes():
+    """Nothing in a comment, after `param`, or after a space that no name follows; in a
+    block's body, the block's own parameters, hiding the file's of the same name."""
+    text = ("param width = 8\nparam ks = 5\n# a note \nblock pair(c, ks=3) {\n"
+            "    a: conv(c, ks=ks) -> bn\n}\nparam \nstem: pair(width) -> head(10)\n")
+
+    async def steps(client, diagnostics):
+        uri = opened(client, "quiet", text.replace("param \n", "\n"))
+        await published_after(diagnostics, 1)
+        changed(client, uri, 2, text)  # `param ` does not parse: the names are the last text's
+        assert not await completed(client, uri, 2, 9, " ")  # `# a note `
+        assert not await completed(client, uri, 2, 4)  # in the comment, asked
+        assert not await completed(client, uri, 6, 6, " ")  # `param `
+        assert not await completed(client, uri, 4, 4, " ")  # indentation
+        assert not await completed(client, uri, 4, 22, " ")  # after `conv(c, ks=ks)`
+        after_arrow = {item.label for item in await completed(client, uri, 7, 21, " ")}
+        assert {"conv", "head", "pair", "width"} <= after_arrow
+        inside = {item.label: item.detail for item in await completed(client, uri, 4, 19)}
+        assert inside["ks"] == "parameter of block pair, default 3"  # not the file's 5
+        assert inside["c"] == "parameter of block pair" and inside["width"] == "= 8"
+        outside = {item.label for item in await completed(client, uri, 7, 11)}
+        assert "c" not in outside and "ks" in outside  # the file's
+    asyncio.run(session(steps))
+
+
+async def hints_of(client, uri: str) -> list[tuple[int, int, str]]:
+    found = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri),
+        range=lsp.Range(start=lsp.Position(line=0, character=0),
+                        end=lsp.Position(line=1000, character=0))))
+    return [(h.position.line, h.position.character, h.label) for h in found]
+
+
+async def lens_of(client, uri: str) -> list[str]:
+    return [lens.command.title for lens in await client.text_document_code_lens_async(
+        lsp.CodeLensParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))]
+
+
+def test_an_error_keeps_the_last_hints_and_lens_and_a_repeat_is_hinted_after_its_count():
+    """While the text does not bind, the hints of the last text that did stay where their
+    lines are unchanged (moved with them), the others go; the code lens stays. A repeated
+    call's hint follows its `* N`."""
+    text = MODELS["nb201"]
+    lines = text.split("\n")
+    broken = text.replace("cell2: cell(2 * C) * N", "cell2: cell(2 * Q) * N")
+
+    async def steps(client, diagnostics):
+        uri = opened(client, "nb201")
+        await published_after(diagnostics, 1)
+        hints, lens = await hints_of(client, uri), await lens_of(client, uri)
+        assert (62, len("cell1: cell(C) * N"), "16x32x32") in hints and lines[62].endswith("N")
+        assert lens == ["6 choice points, 15,625 networks"]
+        changed(client, uri, 2, broken)
+        assert await published_after(diagnostics, 2)  # unknown name 'Q'
+        assert await hints_of(client, uri) == [hint for hint in hints if hint[0] != 64]
+        assert await lens_of(client, uri) == lens
+        changed(client, uri, 3, "x = 1\n" + text)  # does not parse
+        assert await published_after(diagnostics, 3)
+        moved = await client.text_document_inlay_hint_async(lsp.InlayHintParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=lsp.Range(start=lsp.Position(line=0, character=0),
+                            end=lsp.Position(line=1000, character=0))))
+        assert [(h.position.line - 1, h.position.character, h.label) for h in moved] == hints
+        costs = await client.inlay_hint_resolve_async(moved[0])  # `stem`'s, as it was
+        assert costs.tooltip == "432 weights, 884,736 FLOPs per image"
+        assert await lens_of(client, uri) == lens
+    asyncio.run(session(steps))
+
+
+def test_the_outline_nests_a_blocks_parameters_and_labels_in_its_body():
+    async def steps(client, diagnostics):
+        uri = opened(client, "airbench94")
+        await published_after(diagnostics, 1)
+        symbols = await client.text_document_document_symbol_async(lsp.DocumentSymbolParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))
+
+        def span(s):
+            return (s.range.start.line, s.range.start.character, s.range.end.line,
+                    s.range.end.character)
+        assert [(s.name, s.detail) for s in symbols] == [
+            ("width", "param"), ("classes", "param"), ("group", "block"), ("whiten", "label"),
+            ("group1", "label"), ("group2", "label"), ("group3", "label"), ("pool", "label"),
+            ("logits", "label")]
+        group = symbols[2]
+        assert span(group) == (7, 0, 11, 1)  # `block group(c) {` to its `}`
+        assert (group.selection_range.start.line, group.selection_range.start.character) == (7, 6)
+        assert [(s.name, s.detail, span(s)) for s in group.children] == [
+            ("c", "formal", (7, 12, 7, 13)), ("conv1", "label", (8, 4, 8, 25)),
+            ("pool", "label", (8, 29, 8, 45)), ("bn1", "label", (8, 49, 8, 94)),
+            ("conv2", "label", (10, 4, 10, 25)), ("bn2", "label", (10, 29, 10, 74))]
+        assert span(symbols[0]) == (2, 0, 2, 16)  # `param width = 64`
+        assert span(symbols[4]) == (14, 0, 14, 20)  # `group1: group(width)`
+    asyncio.run(session(steps))
+
+
+def test_definition_of_what_netdsl_builds_in_leads_to_where_it_is_written():
+    """A prelude block and a switch of one: into the installed prelude file; a primitive: to
+    its record in netdsl/graph/primitives.py."""
+    async def steps(client, diagnostics):
+        resnet9, airbench = opened(client, "resnet9"), opened(client, "airbench94")
+        await published_after(diagnostics, 2)
+
+        async def written(uri, line, character):
+            found = await client.text_document_definition_async(lsp.DefinitionParams(
+                text_document=lsp.TextDocumentIdentifier(uri=uri),
+                position=lsp.Position(line=line, character=character)))
+            path = found.uri.removeprefix("file://")
+            start, end = found.range.start, found.range.end
+            return path.rsplit("/", 1)[-1], open(path).read().split("\n")[start.line][
+                start.character:end.character], open(path).read().split("\n")[start.line]
+        file, name, line = await written(resnet9, 14, 6)  # head(classes, ...)
+        assert (file, name) == ("prelude.net", "head") and line.startswith("block head(")
+        file, name, line = await written(resnet9, 11, 21)  # the switch pool of stage
+        assert (file, name) == ("prelude.net", "pool") and line.startswith("block stage(")
+        file, name, line = await written(airbench, 8, 12)  # conv(c, dirac)
+        assert (file, name) == ("primitives.py", "conv") and 'Primitive("conv",' in line
+    asyncio.run(session(steps))
+
+
+def test_the_choices_are_checked_after_the_first_diagnostics_are_out():
+    """The default binding's diagnostics come at once; checking every option (30 bindings of
+    models/nb201.net) comes after, with a second publication only when it finds an error."""
+    text = "param p = choice(2, 64)\nstem: conv(16) -> maxpool(p)\nhead(10)\n"
+    publications: list = []
+
+    async def steps(client, diagnostics):
+        uri = opened(client, "late", text)
+        await published_after(diagnostics, 2)
+        assert [[d.message for d in p.diagnostics] for p in publications] == [
+            [], ["with p = 64: maxpool: kernel size 64 is larger than the 32x32 input"]]
+        assert {p.version for p in publications} == {1}
+        assert await lens_of(client, uri) == []  # an option does not fit: no lens
+    asyncio.run(session(steps, publications=publications))

@@ -85,6 +85,21 @@ def test_a_grid_searches_a_space_that_set_made_finite(tmp_path, image_folder):
     assert len({(r["values"]["s/x"], r["values"]["s_1/x"]) for r in rows}) == 2
 
 
+def test_a_set_point_that_a_draw_does_not_reach_fails_no_trial(tmp_path, image_folder):
+    # n's default reaches s_2, so --set s_2/x is checked before the search; a grid over n
+    # then draws networks without s_2, which take no s_2/x and still train
+    text = ("param n = choice(3, 1, 2)\nblock t(c) {\n    x: choice(conv(c), identity)\n}\n"
+            "a: conv(8) -> s: t(8) * n -> head(3)\n")
+    run = netdsl_cli("search", "-e", text, "--set", "s_2/x=identity", "--set", "s/x=identity",
+                     "--set", "s_1/x=identity", "--dataset", str(image_folder), "--trials", "3",
+                     "--name", "g", "--tuner", "grid", "--epochs", "1", "--batch-size", "32",
+                     "--cutout", "0", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(netdsl_cli("trials", "--name", "g", "--json", cwd=tmp_path).stdout)
+    assert sorted(r["values"]["n"] for r in rows) == [1, 2, 3]
+    assert all(r["state"] == "complete" for r in rows), rows
+
+
 # ---- check: what it says it bound (item 4) ---------------------------------------------------
 
 def test_check_binds_every_value_of_a_range_it_says_fits(tmp_path):

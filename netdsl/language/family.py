@@ -20,7 +20,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 from ..errors import NetdslError
 from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary,
@@ -96,14 +96,18 @@ class Family:
         return self._expand({}, at_defaults)[2].points
 
     def space(self, values: dict[str, Any] | None = None, *,
-              input_shape: Shape = DEFAULT_INPUT_SHAPE) -> Space:
+              input_shape: Shape = DEFAULT_INPUT_SHAPE,
+              between: Callable[[], None] | None = None) -> Space:
         """The networks the family's choices describe with `values` bound (see
         `survey.survey`): a point `values` names is fixed, no choice. Each option a probe
         binds is checked against `input_shape`: one that does not fit is an error naming the
-        choice and the option."""
+        choice and the option. `between` is called before each binding, and may raise to
+        abandon the survey (an editor's, whose text has changed since)."""
         values = dict(values or {})
 
         def bind(picks: dict[str, Any]) -> Bound:
+            if between is not None:
+                between()
             try:  # a value for a point that only other picks meet (`--set n=3 --set t_2/x=...`)
                 return self.bind({**values, **picks}, input_shape=input_shape,
                                  ignore_unknown=bool(picks))

@@ -123,10 +123,10 @@ class _Survey:
                 networks.add(bound.fingerprint)
                 outcome.changes.append(changes)
                 outcome.mover = value if outcome.mover is None else outcome.mover
-            if bound.points != self.base.points:
+            met = {n: p for n, p in bound.points.items() if n not in self.fixed}
+            if met != self.free:  # a point --set fixes is no choice, met or not
                 outcome.moved = True
-                outcome.met.update((n, p) for n, p in bound.points.items()
-                                   if n not in self.base.points and n not in self.fixed)
+                outcome.met.update((n, p) for n, p in met.items() if n not in self.free)
             if root is not None:
                 outcome.local &= _inside(changes, root) and _inside(
                     bound.points.keys() ^ self.base.points.keys(), root)

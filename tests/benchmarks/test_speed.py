@@ -16,7 +16,10 @@
   it before the first step (the network run up to the layer, whose own input sets it).
   `python tests/benchmarks/step_ratio.py --net airbench94` interleaves the two step by step.
 """
+import asyncio
+import itertools
 import random
+import sys
 
 import pytest
 import torch
@@ -73,6 +76,25 @@ def test_bind_a_family_parsed_once(benchmark):
         a=rng.choice(WIDTHS[0]), b=rng.choice(WIDTHS[1]), c=rng.choice(WIDTHS[2]),
         d=rng.choice(WIDTHS[3]), w=rng.choice([0.1, 0.125, 0.2])), rounds=2000, warmup_rounds=100)
     assert "layer3/residual/add" in bound.graph
+
+
+REPEATED_CHOICE = """\
+param n = 200
+block b(c) {
+    mix: choice(conv_bn(c), conv_bn(c, ks=5), identity, zero, relu)
+}
+stem: conv(8)
+x: b(8) * n
+"""
+
+
+@pytest.mark.benchmark(group="space")
+def test_space_of_a_choice_repeated_200_times(benchmark):
+    """`netdsl check`/`space` and the language server's choice check of one 5-option choice
+    in a block repeated 200 times: alike instances are bound once for all of them."""
+    family = netdsl.load(REPEATED_CHOICE)
+    space = benchmark.pedantic(family.space, rounds=5, warmup_rounds=1)
+    assert len(space.points) == 200
 
 
 @pytest.mark.benchmark(group="parse")
@@ -160,6 +182,58 @@ def test_language_server_work_per_keystroke(benchmark):
     hints = benchmark.pedantic(lambda: shape_hints(analyse(next(edits), "f.net")), rounds=500,
                                warmup_rounds=20)
     assert len(hints) == 150
+
+
+@pytest.mark.benchmark(group="lsp")
+def test_language_server_edit_of_nb201_to_its_diagnostics(benchmark):
+    """From an edit of models/nb201.net sent to `netdsl lsp` over stdio, as an editor sends it,
+    to its diagnostics received: parse, bind at the defaults, what each call made. Checking
+    its choices' 30 options comes after (`check_choices`), published again only if one does
+    not fit; the next edit abandons a check under way, as typing does. Aim: <= 50 ms median."""
+    pytest.importorskip("pygls", reason="netdsl lsp needs the [lsp] extra")
+    from lsprotocol import types as lsp
+    from pygls.lsp.client import LanguageClient
+
+    with open("models/nb201.net") as f:
+        text = f.read()
+    uri, client = "file:///tmp/netdsl-benchmark/nb201.net", LanguageClient("benchmark", "1")
+    arrivals: dict[int, asyncio.Future] = {}  # each version's first diagnostics
+
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def received(params):
+        if not arrivals[params.version].done():
+            arrivals[params.version].set_result(params.diagnostics)
+
+    async def start():
+        await client.start_io(sys.executable, "-m", "netdsl", "lsp")
+        await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
+        client.initialized(lsp.InitializedParams())
+        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+            text_document=lsp.TextDocumentItem(uri=uri, language_id="netdsl", version=0,
+                                               text=text)))
+
+    loop = asyncio.new_event_loop()
+    arrivals[0] = loop.create_future()
+    loop.run_until_complete(start())
+    versions = itertools.count(1)
+
+    def edit():
+        version = next(versions)
+        arrivals[version] = loop.create_future()
+        client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[lsp.TextDocumentContentChangeWholeDocument(
+                text=text.replace("param N = 5", f"param N = {5 - version % 3}"))]))
+        return loop.run_until_complete(arrivals[version])
+
+    try:
+        diagnostics = benchmark.pedantic(edit, rounds=200, warmup_rounds=10)
+        assert not diagnostics
+    finally:
+        loop.run_until_complete(client.shutdown_async(None))
+        client.exit(None)
+        loop.run_until_complete(client.stop())
+        loop.close()
 
 
 @pytest.mark.benchmark(group="lsp")
