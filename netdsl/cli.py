@@ -388,7 +388,8 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     _study_arguments(search)
     search.add_argument("--tuner", choices=TUNERS, default="tpe",
                         help="Optuna sampler (default: tpe); evolution: regularized evolution "
-                        "(Real et al. 2019)")
+                        "(Real et al. 2019); predictor: a Gaussian process over the choices "
+                        "and each network's FLOPs picks the next network")
     search.add_argument("--population", type=int, default=10, metavar="P",
                         help="evolution: the population, the P newest finished trials; the "
                         "first P trials are drawn at random (default: 10)")

@@ -5,7 +5,9 @@ import gzip
 import itertools
 import json
 import lzma
+import math
 import sqlite3
+import statistics
 
 import optuna
 import pytest
@@ -13,6 +15,9 @@ import pytest
 from conftest import ROOT, clear_error, netdsl_cli
 from netdsl import NetdslError, cli, nb201
 from netdsl.language import Family
+from netdsl.search.evolution import RegularizedEvolution
+from netdsl.search.predictor import Predictor
+from netdsl.search.storage import spends_budget
 from netdsl.search.table import load_table
 
 NB201 = str(ROOT / "models" / "nb201.net")
@@ -294,3 +299,151 @@ def test_score_refuses_what_it_cannot_list_or_rank(tmp_path, image_folder):
     clear_error(netdsl_cli("score", "-e", "param w = range(0.5, 2)\nconv(4) -> mul(w)",
                            "--dataset", str(image_folder), "--sample", "all", cwd=tmp_path),
                 "--sample all", "choice 'w' is a range of real numbers")
+
+
+# ---- the tuners on a table: netdsl's loop against plain Optuna, the predictor -----------------
+
+def best_curves(tmp_path, table, seeds, trials, *flags):
+    """Each seed's best accuracy after each trial that spent the budget, `netdsl search` on the
+    NB201 sub-space against `table`, in this process."""
+    curves, url = [], f"sqlite:///{tmp_path}/curves.db"
+    for seed in seeds:
+        name = "_".join([*(flag.lstrip("-") for flag in flags), str(seed)])  # tuner_random_3
+        assert cli.main(["search", NB201, *SETS, "--table", str(table), "--metric", "cifar10",
+                         "--trials", str(trials), "--seed", str(seed), "--storage", url,
+                         "--name", name, *flags]) == 0
+        study = optuna.load_study(study_name=name, storage=url)
+        spent = [t for t in sorted(study.trials, key=lambda t: t.number) if spends_budget(t)]
+        curves.append(list(itertools.accumulate((t.values[0] for t in spent), max)))
+    return curves
+
+
+def plain_optuna_curves(truth, sampler_of, seeds, trials):
+    """The same under plain Optuna: the sampler draws the three free edges, every trial counts."""
+    curves = []
+    for seed in seeds:
+        study = optuna.create_study(direction="maximize", sampler=sampler_of(seed))
+        study.optimize(lambda t: truth[nb201.arch(
+            {**FIXED, **{e: t.suggest_categorical(e, nb201.OPS) for e in FREE}})], n_trials=trials)
+        curves.append(list(itertools.accumulate((t.values[0] for t in study.trials), max)))
+    return curves
+
+
+def test_evolution_through_the_search_loop_does_as_well_as_under_plain_optuna(tmp_path,
+                                                                              capsys):
+    """Regularized evolution (10, 3) on the 125 networks, 8 seeds of 20 trials: through
+    netdsl's loop (repeats drawn again, the first population Optuna's random draws, the
+    storage) its mean best is no lower than plain Optuna's by more than three standard errors
+    of the difference, a margin chance crosses about once in a thousand."""
+    truth = sub_space()
+    table = write_table(tmp_path / "t.csv", nb201_rows(truth))
+    seeds, trials = range(8), 20
+    ours = [c[-1] for c in best_curves(tmp_path, table, seeds, trials, "--tuner", "evolution")]
+    plain = [c[-1] for c in plain_optuna_curves(
+        truth, lambda seed: RegularizedEvolution(10, 3, seed=seed), seeds, trials)]
+    error = math.sqrt((statistics.variance(ours) + statistics.variance(plain)) / len(seeds))
+    assert statistics.fmean(ours) >= statistics.fmean(plain) - 3 * error, (ours, plain)
+    capsys.readouterr()
+
+
+def test_a_seeded_search_draws_what_optuna_draws_with_that_seed_less_its_repeats(tmp_path,
+                                                                                 capsys):
+    """Random search on the 125 networks, 40 trials: netdsl's trials are plain Optuna's
+    RandomSampler draws with the same seed, in order, each network once (a repeat is drawn
+    again, from the same sequence), so the same command gives the same search. (Reseeded at
+    its first repeat, as for another worker's, the search drew other networks from then on.)"""
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    url = f"sqlite:///{tmp_path}/s.db"
+    for name in ("a", "b"):
+        assert cli.main(["search", NB201, *SETS, "--table", str(table), "--metric", "cifar10",
+                         "--trials", "40", "--tuner", "random", "--seed", "7", "--storage", url,
+                         "--name", name]) == 0
+    capsys.readouterr()
+    drawn = {name: sorted(optuna.load_study(study_name=name, storage=url).trials,
+                          key=lambda t: t.number) for name in ("a", "b")}
+    assert [t.params for t in drawn["a"]] == [t.params for t in drawn["b"]]
+    assert any(t.user_attrs.get("redrawn") for t in drawn["a"])  # repeats were drawn again
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    family, networks, plain = nb201.family(), set(), []
+    while len(plain) < 40:
+        trial = study.ask()
+        edges = {edge: trial.suggest_categorical(edge, nb201.OPS) for edge in FREE}
+        study.tell(trial, 0.0)
+        network = family.bind({**FIXED, **edges}).fingerprint
+        if network not in networks:
+            networks.add(network)
+            plain.append(edges)
+    assert [t.params for t in drawn["a"] if not t.user_attrs.get("redrawn")] == plain
+
+
+def test_a_prefilter_trains_a_candidate_no_trial_has_tried(tmp_path, capsys):
+    """Evolution's candidates are children of one parent, the best-scored often one tried
+    already; of the candidates, a new one is chosen whenever there is one (so the trial is not
+    drawn again). FLOPs, read off each candidate's graph, need no --dataset."""
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    url = f"sqlite:///{tmp_path}/p.db"
+    assert cli.main(["search", NB201, *SETS, "--table", str(table), "--metric", "cifar10",
+                     "--trials", "30", "--tuner", "evolution", "--prefilter", "flops:4",
+                     "--storage", url]) == 0
+    capsys.readouterr()
+    tried, chose_new = set(), 0
+    for trial in sorted(optuna.load_study(study_name="nb201", storage=url).trials,
+                        key=lambda t: t.number):
+        prefilter = trial.user_attrs["prefilter"]
+        candidates = [nb201.arch({**FIXED, **c["choices"]}) for c in prefilter["candidates"]]
+        chosen = candidates[prefilter["chosen"]]
+        if any(c not in tried for c in candidates):
+            assert chosen not in tried, trial.number
+            chose_new += 1
+        if not trial.user_attrs.get("redrawn"):
+            tried.add(chosen)
+    assert chose_new >= 30
+
+
+def structured_space() -> dict[str, float]:
+    """The 125 networks' made-up accuracies with a structure a model can learn: each edge's
+    op adds its own amount (convolutions most, as in NAS-Bench-201), and two convolutions in
+    a row add more. The best is all 3x3 convolutions but e3_2, a 1x1."""
+    worth = {"nor_conv_3x3": 3.0, "nor_conv_1x1": 2.0, "skip_connect": 1.0,
+             "avg_pool_3x3": 0.5, "none": 0.0}
+    accuracies = {}
+    for ops in itertools.product(nb201.OPS, repeat=3):
+        edges = dict(zip(FREE, ops))
+        value = 60 + sum(worth[op] * (i + 1) for i, op in enumerate(ops))
+        value += 2.0 * (edges["e3_1"] == "nor_conv_3x3") * (edges["e3_0"] != "none")
+        value += 7.0 * (edges["e3_2"] == "nor_conv_1x1")
+        accuracies[nb201.arch({**FIXED, **edges})] = value
+    return accuracies
+
+
+def test_the_predictor_finds_the_best_network_within_20_trials(tmp_path, capsys):
+    """--tuner predictor on a table whose accuracies have structure: after its 10 random
+    draws, the model leads it to the best of the 125 networks within 20 trials for 7 seeds of
+    8 or more (it did for all 24 of 24 runs; 20 distinct random draws find one network with
+    probability 20/125). Each trial stores the seconds its candidates' FLOPs took."""
+    truth = structured_space()
+    table = write_table(tmp_path / "t.csv", nb201_rows(truth))
+    curves = best_curves(tmp_path, table, range(8), 20, "--tuner", "predictor")
+    assert sum(c[-1] == max(truth.values()) for c in curves) >= 7, curves
+    study = optuna.load_study(study_name="tuner_predictor_0",
+                              storage=f"sqlite:///{tmp_path}/curves.db")
+    assert sum(t.user_attrs["score_time"] for t in study.trials) > 0
+    capsys.readouterr()
+
+
+def test_the_predictor_draws_any_kind_of_value():
+    """Choices met only for some values of others, whole numbers and log-uniform reals: every
+    trial after the startup draws each value from its own distribution, and the search climbs
+    on a toy objective."""
+    def objective(trial) -> float:
+        kind = trial.suggest_categorical("kind", ["wide", "deep"])
+        size = trial.suggest_int(f"{kind}_size", 1, 9, step=2)
+        rate = trial.suggest_float("rate", 1e-3, 1.0, log=True)
+        return size * (2 if kind == "deep" else 1) - abs(math.log10(rate) + 1)
+
+    study = optuna.create_study(direction="maximize", sampler=Predictor(seed=0, startup=5))
+    study.optimize(objective, n_trials=30)
+    for trial in study.trials:
+        size = trial.params[f"{trial.params['kind']}_size"]
+        assert size in (1, 3, 5, 7, 9) and 1e-3 <= trial.params["rate"] <= 1.0
+    assert study.best_value > max(t.value for t in study.trials[:5]) and study.best_value > 16

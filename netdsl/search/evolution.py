@@ -47,7 +47,7 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
         if trial.number not in self._children:
             self._children[trial.number] = self._child(study)
         planned = self._children[trial.number]
-        if name in planned and _fits(distribution, planned[name]):
+        if name in planned and offers(distribution, planned[name]):
             return planned[name]
         # A point the parent never met (another choice made it appear), or one that changed.
         return self._random.sample_independent(study, trial, name, distribution)
@@ -70,21 +70,22 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
         parent = best(self._rng.sample(population, self.tournament), key=lambda t: t.values[0])
         child = dict(parent.params)
         changeable = [name for name, d in parent.distributions.items()
-                      if _other_value(d, child[name], self._rng) is not None]
+                      if other_value(d, child[name], self._rng) is not None]
         if changeable:
             name = self._rng.choice(changeable)
-            child[name] = _other_value(parent.distributions[name], child[name], self._rng)
+            child[name] = other_value(parent.distributions[name], child[name], self._rng)
         return child
 
 
-def _fits(distribution: BaseDistribution, value: Any) -> bool:
+def offers(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether `distribution` can draw `value` (a planned value still fits the point)."""
     try:
         return distribution._contains(distribution.to_internal_repr(value))
     except (ValueError, TypeError):
         return False
 
 
-def _other_value(distribution: BaseDistribution, value: Any, rng: random.Random) -> Any:
+def other_value(distribution: BaseDistribution, value: Any, rng: random.Random) -> Any:
     """Another value the distribution offers, at random; None when it offers only `value`."""
     if isinstance(distribution, CategoricalDistribution):
         others = [c for c in distribution.choices if c != value]

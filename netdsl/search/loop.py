@@ -301,11 +301,13 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
 
     bindings, changes = split_values(values, search.family)
     recipe = apply(search.recipe, changes)
-    check_batch(recipe, search.data)
+    if search.table is None:  # a table search trains nothing (and --table takes no --space)
+        check_batch(recipe, search.data)
     if search.prefilter is not None:
         _prefilter(trial, search, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
-                         lambda point: suggest(trial, point, grid_mode=search.grid is not None))
+                         lambda point: suggest(trial, point, grid_mode=search.grid is not None),
+                         ignore_unknown=True)
     take_seconds = getattr(search.study.sampler, "take_seconds", None)
     if take_seconds is not None:  # the predictor's features of its candidates, this trial's
         trial.set_user_attr("score_time", trial.user_attrs.get("score_time", 0.0)
@@ -324,7 +326,11 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     twin = _first_twin(search, trial, key, any_running=may_redraw)
     if twin is not None and may_redraw:
         search.redraws += 1
-        search.study.sampler.reseed_rng()  # two workers with one seed draw alike: part them
+        # Two workers with one seed draw alike: part them. A repeat of this process's own
+        # draw keeps the seed's sequence (reseeded, a search was not reproducible, and random
+        # search drew other networks than Optuna's with that seed after its first repeat).
+        if twin.number not in search.mine:
+            search.study.sampler.reseed_rng()
         trial.set_user_attr("same_as", twin.number)
         trial.set_user_attr("redrawn", True)
         print(f"trial {trial.number}: same network and recipe as trial {twin.number}; "
@@ -394,7 +400,7 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
 def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
     """Draw the prefilter's candidates from the strategy, score each on the search's batch
     with weights initialised as training would (`recipe`'s seed), and fix the trial's choices
-    to the best-scored one that no trial has tried (the best-scored, if all have been); the
+    to the best-scored one (`best_candidate`: a new network before one tried); the
     candidates' choices and scores are stored with the trial."""
     from .prefilter import best_candidate
 
@@ -403,11 +409,11 @@ def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
     candidates = [score(bind_to_data(search.family, search.data, values,
                                      sampler.candidate_chooser(search.study, trial)),
                         search.data, search.batch, [proxy], recipe.seed) for _ in range(count)]
-    # A candidate some trial has tried would be drawn again: the best new one is chosen. (Best
-    # of all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
+    # A candidate some trial has tried would be drawn again: a new one ranks first. (Best of
+    # all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
     tried = _fingerprints(search)
-    new = [c for c in candidates if fingerprint(c.bound, recipe) not in tried] or candidates
-    chosen = candidates.index(new[best_candidate([c.scores[proxy] for c in new])])
+    chosen = best_candidate([c.scores[proxy] for c in candidates],
+                            [fingerprint(c.bound, recipe) not in tried for c in candidates])
     sampler.choose(trial, candidates[chosen].bound.choices)
     trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
     trial.set_user_attr("prefilter", plain({

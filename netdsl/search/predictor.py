@@ -28,7 +28,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution,
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from .evolution import _fits, _other_value
+from .evolution import offers, other_value
 
 STARTUP = 10        # distinct finished networks drawn at random before the model is used
 LENGTH = 1.0        # the kernel's length scale, in changed values (1: one option different)
@@ -67,7 +67,7 @@ class Predictor(optuna.samplers.BaseSampler):
         if trial.number not in self._planned:
             self._planned[trial.number] = self._plan(study)
         planned = self._planned[trial.number]
-        if name in planned and _fits(distribution, planned[name]):
+        if name in planned and offers(distribution, planned[name]):
             return planned[name]
         return self._random.sample_independent(study, trial, name, distribution)
 
@@ -183,7 +183,7 @@ def _encode(group: list[dict], names: list[str], spaces: dict[str, BaseDistribut
     for column, name in enumerate(names):
         d = spaces[name]
         for row, values in enumerate(group):
-            if name in values and _fits(d, values[name]):
+            if name in values and offers(d, values[name]):
                 encoded[row, column] = _place(d, values[name])
     return encoded
 
@@ -204,7 +204,7 @@ def _others(d: BaseDistribution, value: Any, rng: random.Random) -> list[Any]:
     other numbers of a range."""
     if isinstance(d, CategoricalDistribution):
         return [c for c in d.choices if c != value]
-    draws = [_other_value(d, value, rng) for _ in range(NUMBER_CHANGES)]
+    draws = [other_value(d, value, rng) for _ in range(NUMBER_CHANGES)]
     return [v for v in draws if v is not None]
 
 

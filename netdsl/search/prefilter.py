@@ -88,7 +88,10 @@ class Prefiltered(optuna.samplers.BaseSampler):
         self._chosen[trial.number] = values
 
 
-def best_candidate(scores: list[float]) -> int:
-    """The index of the highest score; a score not defined (NaN) ranks below every other."""
-    return max(range(len(scores)), key=lambda i: (not math.isnan(scores[i]), scores[i]
-                                                  if not math.isnan(scores[i]) else 0.0))
+def best_candidate(scores: list[float], new: list[bool] | None = None) -> int:
+    """The index of the highest score; a score not defined (NaN) ranks below every other. With
+    `new` (whether no trial has tried each candidate's network), of the scored candidates a new
+    one ranks above one tried, which the search would only draw again."""
+    return max(range(len(scores)), key=lambda i: (
+        not math.isnan(scores[i]), new is None or new[i],
+        scores[i] if not math.isnan(scores[i]) else 0.0))
