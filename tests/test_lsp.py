@@ -65,9 +65,7 @@ async def published_after(diagnostics, count):
 
 def test_diagnostics_follow_the_edits_and_requests_are_answered():
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=BAD)))
+        open_text(client, BAD)
         [error] = await published_after(diagnostics, 1)
         assert error.message.startswith("unknown name 'wdth': not a parameter")  # as check
         assert (error.range.start.line, error.range.start.character) == (1, 11)
@@ -181,9 +179,7 @@ def test_hover_over_a_path_shows_the_node_it_reaches():
 def test_a_file_with_choices_shows_its_size():
     async def steps(client, diagnostics):
         text = (ROOT / "models" / "nb201.net").read_text()
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         assert not await published_after(diagnostics, 1)
         [lens] = await client.text_document_code_lens_async(lsp.CodeLensParams(
             text_document=lsp.TextDocumentIdentifier(uri=URI)))
@@ -197,9 +193,7 @@ def test_the_server_answers_any_text(text):
     """Half-typed calls, unbalanced parentheses, bytes that are no text, recursion: a
     diagnostic or nothing, and the server still answers."""
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         published = await published_after(diagnostics, 1)
         assert all(d.message for d in published)
         await client.text_document_hover_async(lsp.HoverParams(
@@ -215,9 +209,7 @@ def test_rename_rewrites_the_uses_and_refuses_what_it_cannot():
     text = (ROOT / "models" / "resnet9.net").read_text()
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         await published_after(diagnostics, 1)
         where = lsp.Position(line=11, character=14)  # `layer1` given to the stage layer1
         target = await client.text_document_prepare_rename_async(lsp.PrepareRenameParams(
@@ -245,9 +237,7 @@ def test_a_rename_to_choice_is_refused_only_for_what_is_called():
     text = "param width = 8\nparam e = choice(conv_bn, conv)\nstem: e(width)\nhead(10)\n"
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         assert not await published_after(diagnostics, 1)
 
         async def rename(line, character):
@@ -280,9 +270,7 @@ BIG = "stem: conv(16)\n" + "conv(16) -> relu\n" * 58_000  # 986,014 characters
 ])
 def test_bad_input_gets_a_diagnostic_or_nothing(uri, text, message):
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=uri, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text, uri)
         published = await published_after(diagnostics, 1)
         assert [d.message.split(";")[0] for d in published if message in d.message] == \
             [d.message.split(";")[0] for d in published] if message else not published
@@ -325,13 +313,9 @@ def test_a_large_file_does_not_hold_up_the_others():
     order = []
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=small, language_id="netdsl", version=1,
-                                               text=GOOD)))
+        open_text(client, GOOD, small)
         await published_after(diagnostics, 1)
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=large, language_id="netdsl", version=1,
-                                               text=BIG)))
+        open_text(client, BIG, large)
         hover = await client.text_document_hover_async(lsp.HoverParams(
             text_document=lsp.TextDocumentIdentifier(uri=small),
             position=lsp.Position(line=1, character=2)))
@@ -389,9 +373,7 @@ def test_the_server_survives_random_edits(case):
 
     async def session_steps(client, diagnostics):
         nonlocal text
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         for version, (start, end, inserted) in enumerate(steps, start=2):
             start, end = (outside_line_breaks(text, at) for at in (start, end))
             change = lsp.TextDocumentContentChangePartial(
@@ -451,9 +433,7 @@ def test_the_servers_lines_are_the_editors():
     text = "param width = 16\n# pasted\u2028comment\x0c\nstem: conv(width)\nhead(10)\n"
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         assert not await published_after(diagnostics, 1)
         change(client, 2, "wdth", (2, 11), (2, 16))
         [error] = await published_after(diagnostics, 2)
@@ -489,9 +469,7 @@ def test_positions_are_counted_in_the_negotiated_units(encodings, units):
     where = (1, units(line[:at])), (1, units(line[:at + 1]))
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=f"# → ok\n{line}\n")))
+        open_text(client, f"# → ok\n{line}\n")
         [error] = await published_after(diagnostics, 1)
         assert error.message == "unexpected character '𝑥'"
         assert ((error.range.start.line, error.range.start.character),
@@ -534,9 +512,7 @@ def test_a_formatted_crlf_file_gets_no_edit():
             return await client.text_document_formatting_async(lsp.DocumentFormattingParams(
                 text_document=lsp.TextDocumentIdentifier(uri=URI),
                 options=lsp.FormattingOptions(tab_size=4, insert_spaces=True)))
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text="")))
+        open_text(client, "")
         assert not await formatting(GOOD.replace("\n", "\r\n"), 2)
         [edit] = await formatting(messy, 3)
         assert edit.new_text == ("param width = 16  # channels\r\n"
@@ -551,9 +527,7 @@ def test_a_diagnostic_keeps_checks_notes():
     assert error.notes  # check prints where inside the block the error is
 
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=text)))
+        open_text(client, text)
         [shown] = await published_after(diagnostics, 1)
         assert shown.message == "\n".join([error.message, *(n.strip() for n in error.notes)])
         assert shown.message == ("conv: kernel size ks must be at least 1, got 0\n"
@@ -564,9 +538,7 @@ def test_a_diagnostic_keeps_checks_notes():
 def test_a_stage_named_like_a_block_gets_a_hint():
     """`hed(10)` binds, as a conv stage named hed: a hint says so, where the name is."""
     async def steps(client, diagnostics):
-        client.text_document_did_open(lsp.DidOpenTextDocumentParams(
-            text_document=lsp.TextDocumentItem(uri=URI, language_id="netdsl", version=1,
-                                               text=GOOD.replace("head", "hed"))))
+        open_text(client, GOOD.replace("head", "hed"))
         [hint] = await published_after(diagnostics, 1)
         assert hint.severity == lsp.DiagnosticSeverity.Hint
         assert hint.message == "read as a stage named hed; did you mean head?"
@@ -657,9 +629,14 @@ MODELS = {name: (ROOT / "models" / f"{name}.net").read_text()
 def opened(client, name: str, text: str | None = None) -> str:
     """Opens models/NAME.net (or `text` under that name) in the client; its uri."""
     uri = f"file:///tmp/netdsl-lsp-test/{name}.net"
-    client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
-        uri=uri, language_id="netdsl", version=1, text=MODELS[name] if text is None else text)))
+    open_text(client, MODELS[name] if text is None else text, uri)
     return uri
+
+
+def open_text(client, text: str, uri: str = URI) -> None:
+    """Opens `text` in the client as version 1 of the document at `uri`."""
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
+        uri=uri, language_id="netdsl", version=1, text=text)))
 
 
 def changed(client, uri: str, version: int, text: str) -> None:

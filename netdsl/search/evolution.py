@@ -21,16 +21,20 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 
-class RegularizedEvolution(optuna.samplers.BaseSampler):
-    def __init__(self, population: int = 10, tournament: int = 3, seed: int | None = None):
-        if population < 2 or not 1 <= tournament <= population:
-            raise ValueError(f"regularized evolution needs a population of at least 2 and "
-                             f"a tournament of 1 to the population's size, got {population} "
-                             f"and {tournament}")
-        self.population, self.tournament = population, tournament
+class PlanningSampler(optuna.samplers.BaseSampler):
+    """An Optuna sampler that plans a trial's values (`_plan(study)`, from the finished trials)
+    when the trial first asks for one, and hands them out as it asks; a value the plan lacks or
+    the distribution no longer offers (a point another choice made appear, or one that
+    changed) is drawn at random. Nothing is relative: the space may change from trial to
+    trial, so storage, resuming, several workers and `--set` work as with any sampler."""
+
+    def __init__(self, seed: int | None = None):
         self._rng = random.Random(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
-        self._children: dict[int, dict[str, Any]] = {}  # trial number -> its planned values
+        self._planned: dict[int, dict[str, Any]] = {}  # trial number -> its planned values
+
+    def _plan(self, study) -> dict[str, Any]:
+        raise NotImplementedError
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -44,22 +48,31 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
 
     def sample_independent(self, study, trial: FrozenTrial, name: str,
                            distribution: BaseDistribution) -> Any:
-        if trial.number not in self._children:
-            self._children[trial.number] = self._child(study)
-        planned = self._children[trial.number]
+        if trial.number not in self._planned:
+            self._planned[trial.number] = self._plan(study)
+        planned = self._planned[trial.number]
         if name in planned and offers(distribution, planned[name]):
             return planned[name]
-        # A point the parent never met (another choice made it appear), or one that changed.
         return self._random.sample_independent(study, trial, name, distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
-        self._children.pop(trial.number, None)
+        self._planned.pop(trial.number, None)
 
     def draw_again(self, number: int) -> None:
-        """Plan a new child for trial `number`: a prefilter draws several candidates a trial."""
-        self._children.pop(number, None)
+        """Plan trial `number` anew: a prefilter draws several candidates a trial."""
+        self._planned.pop(number, None)
 
-    def _child(self, study) -> dict[str, Any]:
+
+class RegularizedEvolution(PlanningSampler):
+    def __init__(self, population: int = 10, tournament: int = 3, seed: int | None = None):
+        if population < 2 or not 1 <= tournament <= population:
+            raise ValueError(f"regularized evolution needs a population of at least 2 and "
+                             f"a tournament of 1 to the population's size, got {population} "
+                             f"and {tournament}")
+        super().__init__(seed)
+        self.population, self.tournament = population, tournament
+
+    def _plan(self, study) -> dict[str, Any]:
         """The values of a new trial: the best of a random sample of the population with one
         value changed; nothing (all at random) while the population fills."""
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

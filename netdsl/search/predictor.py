@@ -22,13 +22,12 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-import optuna
 from optuna.distributions import (BaseDistribution, CategoricalDistribution,
                                   FloatDistribution, IntDistribution)
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from .evolution import offers, other_value
+from .evolution import PlanningSampler, offers, other_value
 
 STARTUP = 10        # distinct finished networks drawn at random before the model is used
 LENGTH = 1.0        # the kernel's length scale, in changed values (1: one option different)
@@ -41,47 +40,19 @@ NUMBER_CHANGES = 4  # other values tried of a number (an int or float range) per
 Feature = Callable[[dict[str, Any]], "float | None"]  # values -> a network's cheap score
 
 
-class Predictor(optuna.samplers.BaseSampler):
+class Predictor(PlanningSampler):
     def __init__(self, seed: int | None = None, feature: Feature | None = None,
                  startup: int = STARTUP):
-        self._rng = random.Random(seed)
-        self._random = optuna.samplers.RandomSampler(seed=seed)
+        super().__init__(seed)
         self._feature = feature
         self._features: dict[str, float | None] = {}  # values' key -> the feature, once each
         self.startup = startup
         self._seconds = 0.0  # spent computing features since `take_seconds` last asked
-        self._planned: dict[int, dict[str, Any]] = {}  # trial number -> its planned values
-
-    def reseed_rng(self) -> None:
-        self._rng.seed()
-        self._random.reseed_rng()
-
-    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
-        return {}  # every value is drawn as the trial asks for it (the space may change)
-
-    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
-        return {}
-
-    def sample_independent(self, study, trial: FrozenTrial, name: str,
-                           distribution: BaseDistribution) -> Any:
-        if trial.number not in self._planned:
-            self._planned[trial.number] = self._plan(study)
-        planned = self._planned[trial.number]
-        if name in planned and offers(distribution, planned[name]):
-            return planned[name]
-        return self._random.sample_independent(study, trial, name, distribution)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self._planned.pop(trial.number, None)
 
     def take_seconds(self) -> float:
         """The seconds spent computing features since the last call: a trial's share."""
         seconds, self._seconds = self._seconds, 0.0
         return seconds
-
-    def draw_again(self, number: int) -> None:
-        """Plan trial `number` again: a prefilter draws several candidates a trial."""
-        self._planned.pop(number, None)
 
     def _plan(self, study) -> dict[str, Any]:
         """The values of the next trial: the candidate of highest expected improvement; none
