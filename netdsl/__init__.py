@@ -78,7 +78,7 @@ def to_text(network: "NetworkLike | str | list", *, input_shape=DEFAULT_INPUT_SH
     parsed list). Built-in blocks are used where the nodes are theirs: a ResNet-9 prints as
     its one-liner. `input_shape` is what the network is fed (its shapes check the text)."""
     from .graph import from_json
-    from .language.from_graph import graph_to_text
+    from .language.family import graph_to_text
 
     if isinstance(network, Bound):
         return graph_to_text(network.graph, network.input_shape)

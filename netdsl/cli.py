@@ -251,13 +251,19 @@ def _parser() -> argparse.ArgumentParser:
         "supernet", parents=[network], help="train one weight-sharing supernet of the choices",
         description="Train a supernet of the network's choices (single-path one-shot, Guo et "
         "al. 2020): one module holding every layer of every network of the space, by node path "
-        "at its widest; each training step trains one network drawn at random, with the "
-        "recipe. Then `netdsl search FILE --supernet FILE.pt` ranks networks by their accuracy "
+        "at its widest; each training step trains networks drawn at random (--sampling), with "
+        "the recipe. Then `netdsl search FILE --supernet FILE.pt` ranks networks by their accuracy "
         "with its weights (BatchNorm recalibrated), and `netdsl run --init-from FILE.pt` "
         "starts a network from them.")
     _training_arguments(supernet)
     supernet.add_argument("-o", "--output", required=True, metavar="FILE.pt",
                           help="where to save the supernet")
+    supernet.add_argument("--sampling", choices=("uniform", "fair"), default="uniform",
+                          help="uniform: each step trains one network, each choice drawn "
+                          "uniformly; fair: each step deals every choice point's options in a "
+                          "random order to as many networks as the largest point has options, "
+                          "each trained on its share of the batch, so every option trains on "
+                          "as many images (default: uniform)")
 
     commands.add_parser("lsp", help="the language server for editors (stdio)",
                         description="Serve the language to an editor over stdio (the Language "
@@ -656,19 +662,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from .score import score_command
+    from .ranking import score_command
 
     return score_command(args, _family(args))
 
 
 def _supernet(args: argparse.Namespace) -> int:
-    from .supernet import supernet_command
+    from .supernet.command import supernet_command
 
     return supernet_command(args, _family(args))
 
 
 def _lsp(args: argparse.Namespace) -> int:
-    from .lsp import lsp_command
+    try:
+        from .lsp_server import lsp_command
+    except ImportError:
+        raise NetdslError("netdsl lsp needs pygls: pip install 'netdsl[lsp]'") from None
 
     return lsp_command()
 

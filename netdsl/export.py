@@ -40,9 +40,11 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     from .module.network import transfer_weights
 
     suffix = format_of(output)
-    if suffix == ".onnx" and importlib.util.find_spec("onnx") is None:
-        raise NetdslError("ONNX export needs the onnx package: pip install 'netdsl[export]' "
-                          "(or: pip install onnx)")
+    # onnxscript: what torch's exporter translates the program with; onnx: checks the file
+    absent = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if suffix == ".onnx" and absent:
+        raise NetdslError(f"ONNX export needs {' and '.join(absent)}: pip install "
+                          f"'netdsl[export]' (or: pip install {' '.join(absent)})")
     check_memory(bound, EXAMPLE_BATCH, torch.device("cpu"), training=False)
     model = bound.module().eval()
     if weights is not None:
@@ -63,19 +65,23 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
 
 
 def _onnx(model, inputs: tuple) -> bytes:
-    import io
-
     import onnx
     import torch
 
-    buffer = io.BytesIO()
     names = ["images"] if len(inputs) == 1 else [f"input{i}" for i in range(len(inputs))]
-    # The TorchScript-based exporter names each node after its module (/layer1_conv/Conv):
-    # what lets the nodes be renamed to DSL paths below.
-    torch.onnx.export(model, inputs, buffer, dynamo=False, opset_version=ONNX_OPSET,
-                      input_names=names, output_names=["logits"],
-                      dynamic_axes={name: {0: "batch"} for name in [*names, "logits"]})
-    proto = onnx.load_from_string(buffer.getvalue())
+    # The torch.export-based exporter (onnxscript translates it); its optimiser folds each
+    # BatchNorm into the conv before it, as inference runs it. verbose=False: no progress lines
+    # on the CLI's stdout.
+    with warnings.catch_warnings():
+        # A layer exported alone with several inputs (_culprit) gives each the one batch Dim on
+        # purpose; torch warns, per input after the first, that the name is shared.
+        warnings.filterwarnings("ignore", category=UserWarning,
+                                message="# The axis name: batch will not be used")
+        program = torch.onnx.export(model, inputs, dynamo=True, opset_version=ONNX_OPSET,
+                                    input_names=names, output_names=["logits"],
+                                    dynamic_shapes=_any_batch(model, inputs),
+                                    optimize=True, verbose=False)
+    proto = program.model_proto
     if hasattr(model, "paths"):
         _name_by_path(proto, model)
     onnx.checker.check_model(proto, full_check=True)
@@ -83,14 +89,38 @@ def _onnx(model, inputs: tuple) -> bytes:
 
 
 def _name_by_path(proto, model) -> None:
-    """Rename nodes `/layer1_conv/Conv` to `layer1/conv` (`gelu/Erf`, `gelu/Mul_1`... where one
+    """Rename nodes `node_Conv_12` to `layer1/conv` (`gelu/Erf`, `gelu/Mul_1`... where one
     module makes several nodes) and weights `layer1_conv.weight` to `layer1/conv/weight`;
-    weights the exporter made itself (a BatchNorm folded into the conv before it) are named
-    after the node that reads them: `layer1/conv/bias`."""
+    weights the exporter made itself (a BatchNorm's shift folded into the conv before it) are
+    named after the node that reads them: `layer1/conv/bias`.
+
+    The exporter records in each node's metadata the module stack it came from
+    (`pkg.torch.onnx.name_scopes`: `['', 'layer1_bn', '_native_batch_norm...']`); a folded
+    conv keeps its BatchNorm's, so a node reading the weight of a module left with no node of
+    its own is that module's node."""
+    import ast
+
+    parameters = set(model.state_dict())
+    weights = {i.name for i in proto.graph.initializer}
+
+    def scope(node) -> str | None:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes":
+                stack = ast.literal_eval(prop.value)
+                return stack[1] if len(stack) > 1 and stack[1] in model.paths else None
+        return None
+
+    # Kept by position: protobuf makes the node objects afresh at each read.
+    child_of = [scope(node) for node in proto.graph.node]
+    scoped = set(child_of)
+    for position, node in enumerate(proto.graph.node):
+        owners = [name.partition(".")[0] for name in node.input if name in parameters]
+        folded = [child for child in owners if child not in scoped]
+        if folded:
+            child_of[position] = folded[0]
     by_module: dict[str, list] = {}
-    for node in proto.graph.node:
-        child = node.name.strip("/").split("/")[0]
-        if child in model.paths:
+    for child, node in zip(child_of, proto.graph.node):
+        if child is not None:
             by_module.setdefault(child, []).append(node)
     for child, nodes in by_module.items():
         seen: dict[str, int] = {}  # GELU is Div, Erf, Add, Mul, Mul: each named apart
@@ -98,17 +128,17 @@ def _name_by_path(proto, model) -> None:
             n = seen[node.op_type] = seen.get(node.op_type, -1) + 1
             node.name = model.paths[child] if len(nodes) == 1 else \
                 f"{model.paths[child]}/{node.op_type}" + (f"_{n}" if n else "")
-    named = {node.name for nodes in by_module.values() for node in nodes}
-    weights = {i.name for i in proto.graph.initializer}
-    renamed = {name: model.path_of(name) for name in weights if "." in name}
-    for node in proto.graph.node:
-        if node.name in named:
+    renamed = {name: model.path_of(name) for name in weights if name in parameters}
+    for nodes in by_module.values():
+        for node in nodes:
             role = _ROLES.get(node.op_type, ())
             for index, name in enumerate(node.input):
                 if name in weights and name not in renamed:
                     renamed[name] = f"{node.name}/{role[index] if index < len(role) else index}"
     for initializer in proto.graph.initializer:
         initializer.name = renamed.get(initializer.name, initializer.name)
+    for value in proto.graph.value_info:  # the exporter records the weights' shapes there too
+        value.name = renamed.get(value.name, value.name)
     for node in proto.graph.node:
         node.input[:] = [renamed.get(name, name) for name in node.input]
 
@@ -123,10 +153,22 @@ def _pt2(model, inputs: tuple) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    batch = torch.export.Dim("batch")  # any batch size, as the ONNX file takes
-    program = torch.export.export(model, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs))
+    program = torch.export.export(model, inputs, dynamic_shapes=_any_batch(model, inputs))
     torch.export.save(program, buffer)
     return buffer.getvalue()
+
+
+def _any_batch(model, inputs: tuple):
+    """torch.export's `dynamic_shapes` leaving every input's batch size (dimension 0) free, one
+    size for all, shaped as `model.forward`'s signature wants it (`x`, or `*inputs` for a layer
+    exported alone)."""
+    import torch
+
+    batch = torch.export.Dim("batch")
+    shapes = torch.export.ShapesCollection()
+    for tensor in inputs:
+        shapes[tensor] = {0: batch}
+    return shapes.dynamic_shapes(model, inputs)
 
 
 def _torchscript(model, inputs: tuple) -> bytes:
@@ -170,5 +212,7 @@ def _culprit(bound: Bound, model, suffix: str, error: Exception) -> str:
     return f"{FORMATS[suffix]} export failed: {_first_line(error)}"
 
 
-def _first_line(error: Exception) -> str:
+def _first_line(error: BaseException) -> str:
+    while error.__cause__ is not None:  # torch.onnx's error wraps torch.export's, which says why
+        error = error.__cause__
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import runtime
     from torch import nn
 
+    from .supernet import Supernet
+
 
 @dataclass
 class Fitted:
@@ -249,7 +251,7 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
         recipe = applicable_recipe(model, recipe, optional)
         reused = None
         if init is not None:
-            from .supernet import FORMAT, weights_for
+            from .supernet.file import FORMAT, weights_for
 
             reused = transfer_weights(weights_for(init, bound, model)
                                       if init.get("format") == FORMAT
@@ -262,11 +264,8 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
         return Fitted(bound, recipe, runtime.Result(
             "interrupted", [], message="interrupted while the network was built, before its "
             "first epoch"), model=None)
-    try:
-        result = runtime.train(model, data, recipe, log=log, should_stop=should_stop,
-                               progress=progress, evaluate_each_epoch=evaluate_each_epoch)
-    except (ValueError, runtime.OutOfMemory) as e:
-        raise NetdslError(str(e)) from None
+    result = train_model(model, data, recipe, log=log, should_stop=should_stop,
+                         progress=progress, evaluate_each_epoch=evaluate_each_epoch)
     fitted = Fitted(bound, recipe, result, model, reused)
     if report_test and data.report is not None and result.status in ("finished", "stopped"):
         fitted.measure_test(data)
@@ -276,35 +275,55 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     return fitted
 
 
+def train_model(model: "nn.Module", data: "runtime.DeviceData", recipe: "runtime.Recipe",
+                **options) -> "runtime.Result":
+    """`runtime.train` (`options` are its keywords), a setting it refuses or memory running out
+    a NetdslError: the one place netdsl trains a module."""
+    import runtime
+
+    try:
+        return runtime.train(model, data, recipe, **options)
+    except (ValueError, runtime.OutOfMemory) as e:
+        raise NetdslError(str(e)) from None
+
+
 BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that
+TRAINING_COPIES = 4  # of each weight in training: itself, its gradient, momentum, an average
 
 
 def memory_needed(bound: Bound, batch_size: int, *, training: bool = True) -> int:
-    """Bytes a step needs at least: each weight (in training also its gradient, momentum
-    and a moving average), and each node's output for a batch (in training kept for the
-    backward pass; a forward alone frees them as it goes, but tracing for an export keeps
-    them). A lower bound, so that only a network that cannot fit is refused; one that fits
-    this but not the device is caught when the allocation fails."""
+    """Values a step holds at least: each weight (in training `TRAINING_COPIES` of it), and
+    each node's output for a batch (in training kept for the backward pass; a forward alone
+    frees them as it goes, but tracing for an export keeps them). A lower bound, so that only
+    a network that cannot fit is refused; one that fits this but not the device is caught
+    when the allocation fails."""
     activations = sum(math.prod(shape) for shape in bound.shapes.values())
-    copies = 4 if training else 1
-    return BYTES_PER_VALUE * (copies * bound.weight_count + batch_size * activations)
+    copies = TRAINING_COPIES if training else 1
+    return copies * bound.weight_count + batch_size * activations
 
 
-def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True) -> None:
-    """Refuse, before allocating anything, a network that cannot fit the device's free memory
-    at `batch_size` (in training, or for one forward pass)."""
+def refuse_beyond_free(values: int, device, needing: str, advice: str) -> None:
+    """Refuse, before anything is allocated, `values` (of BYTES_PER_VALUE bytes) that do not
+    fit the device's free memory: "{needing} about N GiB ..., more than the M GiB free on
+    {device}; {advice}"."""
     import runtime
 
     free = runtime.free_memory(device)
-    need = memory_needed(bound, batch_size, training=training)
+    need = BYTES_PER_VALUE * values
     if free is not None and need > free:
-        advice = (f"use a smaller network or --batch-size {max(batch_size // 2, 1)}" if training
-                  else "use a smaller network or --input-shape")
-        raise NetdslError(f"the network needs about {need / 2 ** 30:,.1f} GiB "
-                          f"{'to train at' if training else 'for a forward pass of'} batch size "
-                          f"{batch_size} ({bound.weight_count:,} weights, inputs of "
-                          f"{format_shape(bound.input_shape)}), more than the "
+        raise NetdslError(f"{needing} about {need / 2 ** 30:,.1f} GiB, more than the "
                           f"{free / 2 ** 30:,.1f} GiB free on {device}; {advice}")
+
+
+def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True) -> None:
+    """Refuse a network that cannot fit the device's free memory at `batch_size` (in
+    training, or for one forward pass)."""
+    advice = (f"use a smaller network or --batch-size {max(batch_size // 2, 1)}" if training
+              else "use a smaller network or --input-shape")
+    refuse_beyond_free(memory_needed(bound, batch_size, training=training), device,
+                       f"the network {'to train at' if training else 'for a forward pass of'} "
+                       f"batch size {batch_size} ({bound.weight_count:,} weights, inputs of "
+                       f"{format_shape(bound.input_shape)}) needs", advice)
 
 
 def load_weights(path: str | None) -> dict[str, Any] | None:
@@ -314,7 +333,7 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
         return None
     import torch
 
-    from .supernet import FORMAT, check_saved
+    from .supernet.file import FORMAT, check_saved
 
     weights = _unpickled(path)
     saved_format = weights.get("format") if isinstance(weights, dict) else None
@@ -334,6 +353,19 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
             raise NetdslError(f"{path}: the file holds non-finite weights ('{name}' has nan "
                               "or inf): it is damaged, or not from a finished training")
     return weights
+
+
+def read_supernet(path: str, family: Family, values: dict[str, Any],
+                  input_shape: tuple[int, ...]) -> "Supernet":
+    """The supernet `netdsl supernet` saved at `path`, checked against `family` (see
+    `netdsl.supernet.load_supernet`)."""
+    from .supernet.file import FORMAT, load_supernet
+
+    saved = load_weights(path)
+    if saved.get("format") != FORMAT:
+        raise NetdslError(f"--supernet {path}: not a supernet saved by netdsl supernet (a "
+                          "network's weights?)")
+    return load_supernet(saved, family, values, input_shape, path)
 
 
 # How a file torch writes begins: a zip archive (torch.save's format), or the pickled magic

@@ -1,4 +1,6 @@
-"""`netdsl lsp`: a language server for .net files over stdio (pygls, the `[lsp]` extra).
+"""`netdsl lsp`, a language server for .net files over stdio: what it answers from a document's
+text. The server itself (pygls's, the `[lsp]` extra), which turns each request into a question
+for these functions, is `lsp_server.py`, with the command.
 
 Each change of a document is analysed as `netdsl check` would: parsed, bound at its defaults
 (a `--set` value the file needs comes from its family's defaults) and every option of every
@@ -14,33 +16,20 @@ primitives.py for what is built in), references and rename, document symbols (bl
 their contents) and formatting (`netdsl fmt`, comments kept). While a text has an error, its
 hints and lens are those of the last text that had none. Analysing never raises: any text gets
 an answer.
-
-Analysis runs in one worker thread, so the editor's messages are read while a large text is
-parsed (a 1 MB file takes seconds); a document whose text is analysed already is answered at
-once, a version overtaken by a newer one before its turn is never analysed, and a check of the
-choices stops at its next binding once its text is overtaken. A file the
-editor has not opened is read there too, a regular file's first MAX_TEXT characters only: a
-FIFO or a file of gigabytes never holds the server up.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import unquote
 
-from . import __version__
 from .errors import LINE_BREAK, NetdslError, text_lines
 from .graph import INPUT, PRIMITIVES, REQUIRED, SEP, format_shape
 from .graph.nested import normpath
-from .language import Bound, Family, read_text
+from .language import Bound, Family
 from .language.choices import SPACES, Space
 from .language.expand import prelude
 from .language.names import (TOP, Occurrence, Symbol, declared_here, misread_stages,
@@ -103,23 +92,6 @@ def _recorded(analysis: Analysis) -> Iterator[None]:
         analysis.errors.append(e)
     except RecursionError:  # nesting past what the parser guards: an error, not a crash
         analysis.errors.append(NetdslError("the text nests too deeply to read"))
-
-
-class Overtaken(Exception):
-    """The text being analysed is no longer the document's."""
-
-
-def file_text(uri: str) -> str:
-    """The text of the file at `uri`, which the editor has not opened: a regular file's only,
-    at most MAX_TEXT characters (`read_text`), so that a FIFO or a file of gigabytes cannot
-    hold up the server; NetdslError when it cannot be read."""
-    from pygls.uris import to_fs_path
-
-    path = to_fs_path(uri)
-    if path is None:
-        raise NetdslError(f"cannot read {uri}: the editor has not opened it, and it names no "
-                          "file")
-    return read_text(path, regular_only=True)
 
 
 def hover_at(analysis: Analysis, line: int, character: int) -> str | None:
@@ -643,319 +615,6 @@ def formatted(text: str, name: str) -> str | None:
     return layout if ending is None else layout.replace("\n", ending.group())
 
 
-def server():
-    """The pygls server with every feature registered."""
-    from lsprotocol import types as lsp
-    from pygls.lsp.server import LanguageServer
-
-    from .lsp_protocol import EditorProtocol, Refused, Units
-
-    def units(text: str) -> Units:
-        """Where every position received or sent in `text` is converted: the client counts in
-        the units negotiated at initialize, the analysis in code points."""
-        return Units(ls.workspace.position_codec, text)
-
-    ls = LanguageServer("netdsl", __version__, protocol_cls=EditorProtocol,
-                        text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
-    # One thread analyses, in turn: the texts' work shares one interpreter lock anyway, and
-    # lark's parser is not known to be safe to run twice at once.
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netdsl-analysis")
-    analyses: dict[str, Analysis] = {}   # each document's analysis of its current text
-    bound_last: dict[str, Analysis] = {}  # each document's analysis of its last text that bound
-    running: dict[str, tuple[str, asyncio.Future]] = {}  # each document's analysis under way
-    checking: dict[str, tuple[Analysis, asyncio.Future]] = {}  # each one's choices being checked
-    lens_last: dict[str, str | None] = {}  # each document's lens of its last text without errors
-
-    def opened(uri: str) -> str | None:
-        """The editor's text of a document it has opened; None for any other."""
-        document = ls.workspace.text_documents.get(unquote(uri))  # keyed so by pygls
-        return None if document is None else document.source
-
-    def overtaken(uri: str, text: str) -> bool:
-        """Whether the editor's text of the document is no longer `text`."""
-        return opened(uri) not in (None, text)
-
-    async def in_worker(function, *args):
-        return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
-
-    async def current(uri: str) -> str:
-        """The document's text: the editor's, or the file's when the editor has not opened it
-        (a request may name any file), read in the worker (`file_text`); NetdslError when it
-        cannot be read."""
-        text = opened(uri)
-        return text if text is not None else await in_worker(file_text, uri)
-
-    def analyse_if_current(uri: str, text: str, name: str) -> Analysis | None:
-        return None if overtaken(uri, text) else analyse(text, name, choices=False)
-
-    def check_if_current(uri: str, analysis: Analysis) -> bool:
-        """Checks the choices of `analysis` while its text is the document's: one binding
-        (of a file's dozens) after an edit, the worker is the next text's."""
-        def between() -> None:
-            if overtaken(uri, analysis.text):
-                raise Overtaken
-        try:
-            check_choices(analysis, between)
-        except Overtaken:
-            return False
-        return True
-
-    async def choices_checked(uri: str, analysis: Analysis) -> bool:
-        """Whether `analysis`'s choices are checked, once the worker has checked them (after
-        the diagnostics of the rest are out); False if an edit overtook its text first."""
-        if analysis.choices_checked:
-            return True
-        if checking.get(uri, (None,))[0] is not analysis:  # requests made meanwhile share it
-            checking[uri] = (analysis, asyncio.get_running_loop().run_in_executor(
-                worker, check_if_current, uri, analysis))
-        done = await checking[uri][1]
-        if not done and checking.get(uri, (None,))[0] is analysis:  # its text may come back
-            del checking[uri]
-        return done
-
-    async def analysis_of(uri: str, text: str) -> Analysis | None:
-        """The analysis of `text`, the document's text now; None if an edit overtakes it."""
-        if uri in analyses and analyses[uri].text == text:
-            return analyses[uri]
-        if uri not in running or running[uri][0] != text:  # requests made meanwhile share it
-            name = ls.workspace.get_text_document(uri).filename or uri
-            running[uri] = (text, asyncio.get_running_loop().run_in_executor(
-                worker, analyse_if_current, uri, text, name))
-        analysis = await running[uri][1]
-        if analysis is None or overtaken(uri, text):
-            return None
-        analyses[uri] = analysis
-        if analysis.bound is not None:
-            bound_last[uri] = analysis
-        return analysis
-
-    async def analysed(uri: str) -> Analysis:
-        """The analysis of the document's text as it is when the analysis ends; a file that
-        cannot be read is an empty text with that error."""
-        while True:
-            try:
-                text = await current(uri)
-            except NetdslError as e:
-                return Analysis("", uri, errors=[e])
-            analysis = await analysis_of(uri, text)
-            if analysis is not None:
-                return analysis
-
-    async def publish(uri: str) -> None:
-        """The document's diagnostics, and once its choices are checked, again if that found
-        an error: checking every option of a file takes many times as long as the rest."""
-        text = opened(uri)
-        analysis = None if text is None else await analysis_of(uri, text)
-        if analysis is None:  # closed, or the edit that overtook this text publishes
-            return
-        errors = len(analysis.errors)  # counted first: a check ending meanwhile is sent again
-        await send_diagnostics(uri, analysis)
-        if await choices_checked(uri, analysis) and len(analysis.errors) > errors:
-            await send_diagnostics(uri, analysis)
-
-    async def send_diagnostics(uri: str, analysis: Analysis) -> None:
-        marks = await in_worker(diagnostics_of, analysis)
-        if overtaken(uri, analysis.text):  # the version now is another text's
-            return
-        severity = {"error": lsp.DiagnosticSeverity.Error, "hint": lsp.DiagnosticSeverity.Hint}
-        at = units(analysis.text)
-        diagnostics = [lsp.Diagnostic(range=at.range(start, end), message=message,
-                                      severity=severity[kind], source="netdsl")
-                       for kind, start, end, message in marks]
-        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics,
-            version=ls.workspace.get_text_document(uri).version))
-
-    def where(uri: str, occurrence: Occurrence, at: Units):
-        """The location of `occurrence`'s name, in the text `at` converts for."""
-        start = (occurrence.line - 1, occurrence.column - 1)
-        end = (start[0], start[1] + len(occurrence.symbol.name))
-        return lsp.Location(uri=uri, range=at.range(start, end))
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    async def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
-        await publish(params.text_document.uri)
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    async def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
-        await publish(params.text_document.uri)
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
-        for kept in (analyses, bound_last, running, checking, lens_last):
-            kept.pop(params.text_document.uri, None)
-        ls.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
-
-    @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
-    async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        analysis = await analysed(params.text_document.uri)
-        text = await in_worker(hover_at, analysis,
-                               *units(analysis.text).received(params.position))
-        return None if text is None else lsp.Hover(contents=lsp.MarkupContent(
-            kind=lsp.MarkupKind.PlainText, value=text))
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    async def document_symbols(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
-        kinds = {"param": lsp.SymbolKind.Variable, "block": lsp.SymbolKind.Function,
-                 "formal": lsp.SymbolKind.Variable, "label": lsp.SymbolKind.Field}
-        analysis = await analysed(params.text_document.uri)
-        at = units(analysis.text)
-
-        def symbol(entry: Outlined) -> lsp.DocumentSymbol:
-            name_end = (entry.name_start[0], entry.name_start[1] + len(entry.name))
-            return lsp.DocumentSymbol(
-                name=entry.name, kind=kinds[entry.kind], detail=entry.kind,
-                range=at.range(entry.start, entry.end),
-                selection_range=at.range(entry.name_start, name_end),
-                children=[symbol(child) for child in entry.children] or None)
-        return [symbol(entry) for entry in await in_worker(outline, analysis)]
-
-    @ls.feature(lsp.TEXT_DOCUMENT_INLAY_HINT,
-                lsp.InlayHintOptions(resolve_provider=True))
-    async def inlay_hints(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
-        first, last = params.range.start.line, params.range.end.line
-        uri = params.text_document.uri
-        analysis = await analysed(uri)
-        if analysis.made is None and uri in bound_last:  # those of the last text that bound
-            hints = await in_worker(carried_hints, bound_last[uri], analysis.text)
-        else:
-            hints = await in_worker(shape_hints, analysis)
-        at = units(analysis.text)
-        return [lsp.InlayHint(position=at.position(line, character),
-                              label=shape, padding_left=True,
-                              data={"uri": uri, "origin": origin})
-                for line, character, shape, origin in hints if first <= line <= last]
-
-    @ls.feature(lsp.INLAY_HINT_RESOLVE)
-    async def inlay_hint_costs(hint: lsp.InlayHint) -> lsp.InlayHint:
-        """On request, a hint's tooltip: what its call costs."""
-        data = hint.data or {}
-        if data.get("uri") in analyses:
-            analysis = await analysed(data["uri"])
-            if analysis.made is None:  # a hint carried from the last text that bound
-                analysis = bound_last.get(data["uri"], analysis)
-            hint.tooltip = call_costs(analysis, tuple(data["origin"]))
-        return hint
-
-    @ls.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
-    async def code_lens(params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
-        uri = params.text_document.uri
-        analysis = await analysed(uri)
-        while not await choices_checked(uri, analysis):  # an edit overtook it: the new text's
-            analysis = await analysed(uri)
-        if not analysis.errors:
-            lens_last[uri] = space_lens(analysis)
-        # a text with an error shows the lens of the last text without one
-        title = lens_last.get(uri) if analysis.errors else space_lens(analysis)
-        top = lsp.Range(start=lsp.Position(line=0, character=0),
-                        end=lsp.Position(line=0, character=0))
-        return [] if title is None else [
-            lsp.CodeLens(range=top, command=lsp.Command(title=title, command=""))]
-
-    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION,
-                lsp.CompletionOptions(trigger_characters=["(", ",", "-", " ", "/"]))
-    async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
-        kinds = {"path": lsp.CompletionItemKind.Reference,
-                 "keyword": lsp.CompletionItemKind.Property,
-                 "primitive": lsp.CompletionItemKind.Function,
-                 "block": lsp.CompletionItemKind.Class, "param": lsp.CompletionItemKind.Variable,
-                 "formal": lsp.CompletionItemKind.Variable}
-        uri = params.text_document.uri
-        analysis = await analysed(uri)
-        at = units(analysis.text)
-        line, character = at.received(params.position)
-        context = params.context
-        trigger = context.trigger_character if context is not None and context.trigger_kind \
-            == lsp.CompletionTriggerKind.TriggerCharacter else None
-        found = await in_worker(completions, analysis, line, character, bound_last.get(uri),
-                                trigger)
-
-        def item(found: Completion) -> lsp.CompletionItem:
-            # a path replaces all of it typed so far: an editor's word ends at its `/`
-            edit = None if found.start is None else lsp.TextEdit(
-                range=at.range((line, found.start), (line, character)), new_text=found.label)
-            return lsp.CompletionItem(
-                label=found.label, kind=kinds[found.kind], detail=found.detail,
-                documentation=summary(analysis.family, found.label) or None,
-                filter_text=found.label if edit else None, text_edit=edit)
-        return lsp.CompletionList(is_incomplete=False, items=[item(f) for f in found])
-
-    async def named_at(params) -> tuple[Analysis, Occurrence | None]:
-        analysis = await analysed(params.text_document.uri)
-        occurrence = await in_worker(occurrence_at, analysis,
-                                     *units(analysis.text).received(params.position))
-        return analysis, occurrence
-
-    @ls.feature(lsp.TEXT_DOCUMENT_DEFINITION)
-    async def go_to_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
-        analysis, occurrence = await named_at(params)
-        if occurrence is None:
-            return None
-        declared = declaration(analysis, occurrence.symbol)
-        if declared is not None:
-            return where(params.text_document.uri, declared, units(analysis.text))
-        builtin = builtin_declaration(occurrence.symbol)  # the prelude's, or a primitive
-        if builtin is None:
-            return None
-        path, text, line, character = builtin
-        return lsp.Location(uri=Path(path).as_uri(), range=units(text).range(
-            (line, character), (line, character + len(occurrence.symbol.name))))
-
-    @ls.feature(lsp.TEXT_DOCUMENT_REFERENCES)
-    async def find_references(params: lsp.ReferenceParams) -> list[lsp.Location]:
-        analysis, occurrence = await named_at(params)
-        if occurrence is None:
-            return []
-        at = units(analysis.text)
-        return [where(params.text_document.uri, o, at)
-                for o in references(analysis, occurrence.symbol)
-                if params.context.include_declaration or not o.declares]
-
-    @ls.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
-    async def prepare_rename(params: lsp.PrepareRenameParams) -> lsp.Range:
-        analysis = await analysed(params.text_document.uri)
-        at = units(analysis.text)
-        try:
-            target = await in_worker(rename_target, analysis, *at.received(params.position))
-        except NetdslError as e:
-            raise Refused(e.message) from None
-        return where(params.text_document.uri, target, at).range
-
-    @ls.feature(lsp.TEXT_DOCUMENT_RENAME)
-    async def rename(params: lsp.RenameParams) -> lsp.WorkspaceEdit:
-        uri = params.text_document.uri
-        analysis = await analysed(uri)
-        at = units(analysis.text)
-
-        def edits() -> list[Occurrence]:
-            target = rename_target(analysis, *at.received(params.position))
-            return renamed(analysis, target, params.new_name)
-        try:
-            places = await in_worker(edits)
-        except NetdslError as e:
-            raise Refused(e.message) from None
-        return lsp.WorkspaceEdit(changes={uri: [
-            lsp.TextEdit(range=where(uri, o, at).range, new_text=params.new_name)
-            for o in places]})
-
-    @ls.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    async def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-        try:
-            source = await current(params.text_document.uri)
-        except NetdslError:
-            return []
-        text = await in_worker(formatted, source, params.text_document.uri)
-        if text is None or text == source:  # an edit would mark the buffer modified
-            return []
-        at = units(source)
-        last = len(at.lines) - 1
-        return [lsp.TextEdit(range=at.range((0, 0), (last, len(at.lines[last]))),
-                             new_text=text)]
-
-    return ls
-
-
 def diagnostics_of(analysis: Analysis
                    ) -> list[tuple[str, tuple[int, int], tuple[int, int], str]]:
     """("error" or "hint", start, end, message) of each thing the editor marks in the text, at
@@ -988,16 +647,3 @@ def _span_of(error: NetdslError, text: str) -> tuple[tuple[int, int], tuple[int,
     match = WORD.match(rest)
     length = len(match.group()) if match else min(1, len(rest))
     return (line, column), (line, column + length)
-
-
-def lsp_command() -> int:
-    try:
-        ls = server()
-    except ImportError:
-        raise NetdslError("netdsl lsp needs pygls: pip install 'netdsl[lsp]'") from None
-    # pygls warns on stderr of an editor's ordinary traffic (a notification the server has no
-    # use for, a cancel that came after the answer), and an editor logs each line there as an
-    # error; its errors, the server's own failures, still show.
-    logging.getLogger("pygls").setLevel(logging.ERROR)
-    ls.start_io()
-    return 0

@@ -3,20 +3,17 @@ random from a family's space, on one seeded batch of real training images, at in
 a ranking in seconds where training costs minutes."""
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import NetdslError
-from .fit import bind_to_data, device_from, load_data, with_classes
+from .fit import bind_to_data
 from .language import Bound, Family
 from .language.choices import drawn_at_random
-from .records import to_json
 
 if TYPE_CHECKING:
     import runtime
@@ -119,81 +116,3 @@ def drawn_networks(family: Family, data: "runtime.DeviceData", values: dict[str,
         if len(networks) == count:
             break
     return list(networks.values())
-
-
-def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, Any]
-                  ) -> Iterator[Bound]:
-    """Each network of `family`'s space with `values` bound, one at a time: a space of finite
-    choice points met in every network (`--sample all`)."""
-    from .search.table import every_key, finite_points
-
-    values = with_classes(family, data, values)
-    space = family.space(values, input_shape=data.image_shape)
-    points = finite_points(family, space, values, "--sample all")
-    for key in every_key(points, values)[1]:
-        yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})
-
-
-def score_command(args: argparse.Namespace, family: Family) -> int:
-    from .ranking import ScoreCache, json_safe, print_agreement, rankings
-    from .search.table import table_from_args
-
-    proxies = proxy_names(args.proxy)
-    if args.batch_size < 2:
-        raise NetdslError(f"bad option: --batch-size must be at least 2 (naswot compares "
-                          f"images), got {args.batch_size}")
-    values = dict(args.set)
-    if args.sample is None:
-        family.check_values(values)
-    elif not family.choice_points:
-        raise NetdslError(f"--sample: {family.name} declares no choice(...), range(...) or "
-                          "logrange(...) to draw networks from")
-    table = table_from_args(args, family, values)
-    note = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: JSON
-    data = load_data(args.dataset, device_from(args), data_dir=args.data_dir,
-                     train_limit=args.train_limit, seed=args.seed, log=note)
-    if args.batch_size > data.train_size:
-        raise NetdslError(f"bad option: --batch-size {args.batch_size} is more than the "
-                          f"{data.train_size} training images")
-    batch = scoring_batch(data, args.batch_size, args.seed)
-    cache = ScoreCache(args.data_dir, batch, args.seed)
-    networks = ([bind_to_data(family, data, values)] if args.sample is None
-                else every_network(family, data, values) if args.sample == ALL
-                else drawn_networks(family, data, values, args.sample, args.seed))
-    if isinstance(args.sample, int) and len(networks) < args.sample:
-        note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
-    results = []  # each network's record, not its network: `--sample all` may be thousands
-    sampled = args.sample is not None
-    for number, bound in enumerate(networks):
-        choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
-        try:
-            scored = cache.score(bound, data, batch, proxies)
-        except NetdslError as e:  # outputs that do not fit: which network of the sample
-            raise NetdslError(f"network {number} ({choices}): {e}" if sampled else str(e)) \
-                from None
-        scored.truth = None if table is None else table.look_up(bound)
-        results.append(scored.to_dict())
-        if not args.json:
-            if number == 0:  # after the first network is known to fit the data
-                print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies)
-                      + f" {'seconds':>8}" + ("" if table is None else f" {args.metric:>11}")
-                      + ("  choices" if sampled else ""))
-            print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in proxies)
-                  + f" {scored.seconds:>8.3f}"
-                  + ("" if table is None else f" {scored.truth:>11.4g}")
-                  + (f"  {choices}" if sampled else ""))
-    agreement = None if table is None else rankings(results, proxies)
-    if args.json:
-        print(to_json({"proxies": proxies, "batch_size": args.batch_size, "seed": args.seed,
-                       "networks": results, **({} if table is None else {"table": {
-                           "path": table.path, "metric": table.metric,
-                           "rankings": json_safe(agreement)}})}))
-    else:
-        for number, record in enumerate(results):
-            for name, reason in record["undefined"].items():
-                print(f"network {number}: {name} is not defined: {reason}")
-        if table is not None:
-            print_agreement(agreement, len(results), table)
-    if cache.reused:
-        note(cache.summary())
-    return 0

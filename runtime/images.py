@@ -211,7 +211,9 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
     cache = data_dir / f"{folder.resolve().name}-{key.hexdigest()[:16]}.npz"
     if cache.exists():
         try:
-            with np.load(cache) as arrays:
+            # Opened here, not by np.load: numpy leaves the file it opened open when the zip
+            # inside is damaged (a ResourceWarning), and a damaged cache is what this handles.
+            with open(cache, "rb") as file, np.load(file) as arrays:
                 return Images(str(folder), classes, arrays["train_x"], arrays["train_y"],
                               arrays["test_x"], arrays["test_y"])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:

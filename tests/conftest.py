@@ -1,4 +1,6 @@
 import contextlib
+import io
+import logging
 import os
 import shutil
 import sqlite3
@@ -6,7 +8,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import warnings
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import configuration
@@ -19,11 +24,59 @@ DATA = Path(__file__).resolve().parent / "data"
 MODELS = sorted((ROOT / "models").glob("*.net"))
 
 
-def netdsl_cli(*args, cwd, **kwargs) -> subprocess.CompletedProcess:
-    """`netdsl ARGS` as a user runs it, in `cwd`, which is also its data folder."""
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"},
-                          **kwargs)
+def netdsl_cli(*args, cwd, process=False) -> subprocess.CompletedProcess:
+    """`netdsl ARGS` as a user runs it, in `cwd`, which is also its data folder: its exit
+    status and what it printed. It runs in this process (`netdsl.cli.main`), as a process
+    would, which saves starting Python and importing torch for each command; `process=True`
+    starts `python -m netdsl`, for what only a process shows (the entry point, its exit)."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
+                              text=True, cwd=cwd,
+                              env={"NETDSL_DATA": str(cwd), "PATH": "/usr/bin:/bin"})
+    from netdsl.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    # The test's warning filters apply (pyproject's: a warning fails the test); catch_warnings
+    # undoes those a command sets for itself.
+    with in_folder(cwd), mock.patch.dict(os.environ, {"NETDSL_DATA": str(cwd)}), \
+            warnings.catch_warnings(), logging_to(err), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([str(arg) for arg in args])
+        except SystemExit as e:  # argparse: --help, --version, flags it refuses
+            status = e.code
+        except Exception:  # what the interpreter does with an exception nothing caught
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(["netdsl", *map(str, args)], status, out.getvalue(),
+                                       err.getvalue())
+
+
+@contextlib.contextmanager
+def in_folder(path):
+    """`path` the working folder meanwhile (contextlib.chdir is Python 3.11's)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextlib.contextmanager
+def logging_to(stream):
+    """Optuna's log handler writes to `stream` meanwhile: it holds the stderr of the moment
+    optuna was imported, which in this process is not the command's."""
+    def handlers():
+        return [h for h in logging.getLogger("optuna").handlers
+                if isinstance(h, logging.StreamHandler)]
+
+    previous = {handler: handler.setStream(stream) for handler in handlers()}
+    try:
+        yield
+    finally:  # one made meanwhile (optuna imported by the command) writes to this stderr
+        for handler in handlers():
+            handler.setStream(previous.get(handler, sys.stderr))
 
 
 def kill_search_in_its_first_trial(*args, cwd) -> None:

@@ -3,6 +3,7 @@ its own input, bound values that print as text that parses back, presets on netw
 serve, ranges checked at parse time, bad data files, bad records, hand-written graphs, weights
 of another network, and search workers that do not spend the budget on repeats."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,7 @@ def test_a_whitening_layer_after_a_conv_trains_with_few_whitening_images(tmp_pat
     run = netdsl_cli("run", "-e", "c: conv(8) -> w: whiten -> relu -> head(3)", "--dataset",
                      str(image_folder), *FAST, "--whiten-images", "50", "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+    assert re.match(r"finished: valid acc [01]\.\d{4}, ", run.stdout.splitlines()[-1])
 
 
 # ---- bound values print as text that parses back -------------------------------------------------
@@ -274,6 +276,10 @@ def test_a_test_set_of_one_image(tmp_path):
     run = netdsl_cli("run", "-e", "a: conv(4) -> head(10)", "--dataset", "mnist", "--data-dir",
                      str(tmp_path), *FAST, "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+    data_line, result_line = run.stdout.splitlines()
+    assert "60 training, 1 test images" in data_line
+    # One image is classified right or wrong: an accuracy of 0 or 1.
+    assert result_line.startswith(("finished: valid acc 0.0000,", "finished: valid acc 1.0000,"))
 
 
 # ---- records that are not runs -------------------------------------------------------------------
@@ -411,6 +417,8 @@ def test_a_search_space_with_a_byte_order_mark_reads(tmp_path, image_folder):
                      "space.json", "--trials", "1", "--dataset", str(image_folder), *FAST,
                      cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+    # The one trial trained the one choice the file offers.
+    assert re.search(r'^trial 0: accuracy [01]\.\d{4}, .*\{"w": 4\}$', run.stdout, re.M)
 
 
 def test_a_repeated_network_is_drawn_again_without_spending_budget(tmp_path, image_folder):

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from conftest import ROOT, need_dot
+from conftest import ROOT, need_dot, netdsl_cli
 
 
-def netdsl(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
-                          text=True, cwd=cwd)
+def netdsl(*args, cwd=ROOT, process=False):
+    """`netdsl ARGS` in the checkout, where the shipped models are."""
+    return netdsl_cli(*args, cwd=cwd, process=process)
 
 
 def test_show_ops_prints_the_seed_listing(seed_operations):
@@ -37,9 +37,11 @@ def test_show_summary_totals():
 
 
 def test_check_exit_codes():
-    ok = netdsl("check", "models/resnet9.net")
+    """The exit status of the process itself, through `python -m netdsl`: what a script's
+    `netdsl check ... && ...` sees."""
+    ok = netdsl("check", "models/resnet9.net", process=True)
     assert ok.returncode == 0 and "6,573,120 weights" in ok.stdout
-    bad = netdsl("check", "-e", "prep(64) -> layer1(0)")
+    bad = netdsl("check", "-e", "prep(64) -> layer1(0)", process=True)
     assert bad.returncode == 2
 
 

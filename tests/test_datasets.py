@@ -3,15 +3,13 @@ themselves (no download): MNIST and Fashion-MNIST (IDX), SVHN (.mat), STL-10 (bi
 network's input shape follows the data: 1x28x28, 3x32x32, 3x96x96."""
 import json
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torchvision
 
 import runtime
-from conftest import ROOT
+from conftest import netdsl_cli
 
 RNG = np.random.RandomState(0)
 
@@ -94,10 +92,9 @@ def test_the_network_takes_the_shape_of_the_data(tmp_path):
     """A family written for any image trains on MNIST by name: 1 channel, 28x28."""
     make_mnist(tmp_path, "MNIST", n=(128, 32))
     record = tmp_path / "run.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "netdsl", "run", "-e", "a(8, pool) -> b(16, pool) -> head(10)",
-         "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size",
-         "32", "--json", str(record), "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    done = netdsl_cli("run", "-e", "a(8, pool) -> b(16, pool) -> head(10)", "--dataset",
+                      "mnist", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "32",
+                      "--json", str(record), "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(record.read_text())
     assert report["runs"][0]["status"] == "finished"

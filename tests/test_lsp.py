@@ -8,6 +8,7 @@ import resource
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -556,7 +557,8 @@ class RawClient:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE)
         self.received: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         self.send(id=0, method="initialize", params={"capabilities": {}})
         self.answer(0)
         self.send(method="initialized", params={})
@@ -590,7 +592,13 @@ class RawClient:
         self.send(method="exit")
         self.process.stdin.close()
         self.process.wait(30)
-        return self.process.stderr.read().decode()
+        stderr = self.process.stderr.read().decode()
+        # Every pipe closed (one left open is a ResourceWarning); stdout once the reader has
+        # met its end, which the server's exit brought.
+        self.reader.join(30)
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return stderr
 
 
 def test_refusals_and_the_editors_traffic_leave_stderr_quiet_and_bad_params_are_answered():
@@ -829,8 +837,8 @@ def test_definition_of_what_netdsl_builds_in_leads_to_where_it_is_written():
                 position=lsp.Position(line=line, character=character)))
             path = found.uri.removeprefix("file://")
             start, end = found.range.start, found.range.end
-            return path.rsplit("/", 1)[-1], open(path).read().split("\n")[start.line][
-                start.character:end.character], open(path).read().split("\n")[start.line]
+            found_line = Path(path).read_text().split("\n")[start.line]
+            return path.rsplit("/", 1)[-1], found_line[start.character:end.character], found_line
         file, name, line = await written(resnet9, 14, 6)  # head(classes, ...)
         assert (file, name) == ("prelude.net", "head") and line.startswith("block head(")
         file, name, line = await written(resnet9, 11, 21)  # the switch pool of stage

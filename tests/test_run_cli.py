@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, netdsl_cli
 
 NET = "a(8, pool) -> b(16, pool) -> head(3, w=0.5)"
 FAST = ["--epochs", "2", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "4"]
@@ -18,16 +18,10 @@ def folder(image_folder):
     return image_folder
 
 
-def netdsl(*args, cache, **kwargs):
-    return subprocess.run([sys.executable, "-m", "netdsl", *args], capture_output=True,
-                          text=True, cwd=ROOT, env={"NETDSL_DATA": str(cache), "PATH": "/usr/bin:/bin"},
-                          **kwargs)
-
-
 def test_run_prints_the_table_and_writes_the_evidence(folder, tmp_path):
     out = tmp_path / "run.json"
-    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--json", str(out),
-                 cache=tmp_path)
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--json", str(out),
+                     cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.strip().startswith("epoch"))
@@ -49,42 +43,56 @@ def test_run_prints_the_table_and_writes_the_evidence(folder, tmp_path):
 
 
 def test_evaluate_last_records_and_plots_only_the_last_epoch(folder, tmp_path):
-    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--evaluate", "last",
-                 "--json", str(tmp_path / "run.json"), cache=tmp_path)
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--evaluate", "last",
+                     "--json", str(tmp_path / "run.json"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     epochs = json.loads((tmp_path / "run.json").read_text())["runs"][0]["epochs"]
     assert [e["valid_acc"] is None for e in epochs] == [True, False]
     assert epochs[0]["valid_time"] == 0.0 and epochs[1]["valid_time"] > 0
-    plot = netdsl("plot", str(tmp_path / "run.json"), "-o", str(tmp_path / "c.svg"),
-                  cache=tmp_path)
+    plot = netdsl_cli("plot", str(tmp_path / "run.json"), "-o", str(tmp_path / "c.svg"),
+                      cwd=tmp_path)
     assert plot.returncode == 0, plot.stderr
     assert (tmp_path / "c.svg").stat().st_size > 0
 
 
 def test_runs_report_mean_and_std(folder, tmp_path):
     out = tmp_path / "runs.json"
-    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2",
-                 "--json", str(out), cache=tmp_path)
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2",
+                     "--json", str(out), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+    assert "epoch 1:" not in run.stderr  # not a terminal: no progress line
     assert "2 runs: valid acc" in run.stdout
     report = json.loads(out.read_text())
     assert [r["hyperparameters"]["seed"] for r in report["runs"]] == [0, 1]
     assert report["summary"]["runs"] == 2
 
 
-def test_plot_draws_the_curves_of_several_runs(folder, tmp_path):
-    for name, seed in (("first", "0"), ("second", "5")):
-        run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--runs", "2", "--seed",
-                     seed, "--json", str(tmp_path / f"{name}.json"), cache=tmp_path)
-        assert run.returncode == 0, run.stderr
-        assert "epoch 1:" not in run.stderr  # not a terminal: no progress line
-    plot = netdsl("plot", str(tmp_path / "first.json"), str(tmp_path / "second.json"), "-o",
-                  str(tmp_path / "curves.png"), cache=tmp_path)
-    assert plot.returncode == 0, plot.stderr
+def test_plot_draws_the_curves_of_several_runs(tmp_path):
+    """Two records of two runs each, as `run --runs 2 --seed S --json` writes them (written
+    here: plotting needs no training): one curve per run, named by its record and seed."""
+    from dataclasses import asdict
+
+    from runtime import Epoch
+
+    for name, seed in (("first", 0), ("second", 5)):
+        runs = [{"status": "finished", "hyperparameters": {"seed": seed + index},
+                 "epochs": [asdict(Epoch(epoch=epoch, lr=0.1, train_time=1.0,
+                                         train_loss=2.0 / epoch, train_acc=0.3 * epoch,
+                                         valid_time=0.5, valid_loss=2.1 / epoch,
+                                         valid_acc=0.3 * epoch, epoch_time=1.5))
+                            for epoch in (1, 2)]}
+                for index in range(2)]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"status": "finished", "runs": runs}))
+    for image in ("curves.png", "curves.svg"):
+        plot = netdsl_cli("plot", "first.json", "second.json", "-o", image, cwd=tmp_path)
+        assert plot.returncode == 0, plot.stderr
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    drawn = (tmp_path / "curves.svg").read_text()
+    for label in ("first seed 0", "first seed 1", "second seed 5", "second seed 6"):
+        assert label in drawn
     (tmp_path / "not-a-run.json").write_text('{"trials": []}')
-    bad = netdsl("plot", str(tmp_path / "not-a-run.json"), "-o", str(tmp_path / "x.png"),
-                 cache=tmp_path)
+    bad = netdsl_cli("plot", str(tmp_path / "not-a-run.json"), "-o", str(tmp_path / "x.png"),
+                     cwd=tmp_path)
     assert bad.returncode == 2 and "not a `netdsl run --json` record" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "x.png").exists()
 
@@ -106,10 +114,11 @@ def test_the_progress_line_shows_images_loss_and_time_left(monkeypatch, capsys):
 
 def test_a_family_with_classes_follows_the_dataset(folder, tmp_path):
     out = tmp_path / "run.json"
-    run = netdsl("run", "models/resnet9_small.net", "--set", "prep=4", "--set", "layer1=4",
-                 "--set", "layer2=4", "--set", "layer3=4", "--dataset", str(folder),
-                 "--epochs", "1", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0",
-                 "--json", str(out), cache=tmp_path)
+    run = netdsl_cli("run", str(ROOT / "models" / "resnet9_small.net"), "--set", "prep=4",
+                     "--set", "layer1=4", "--set", "layer2=4", "--set", "layer3=4", "--dataset",
+                     str(folder),
+                     "--epochs", "1", "--peak-epoch", "1", "--batch-size", "32", "--cutout", "0",
+                     "--json", str(out), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     report = json.loads(out.read_text())
     assert report["parameters"]["classes"] == 3 and "param classes = 3" in report["dsl"]
@@ -118,8 +127,8 @@ def test_a_family_with_classes_follows_the_dataset(folder, tmp_path):
 
 def test_diverging_loss_exits_3_with_the_status_in_json(folder, tmp_path):
     out = tmp_path / "nan.json"
-    run = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--peak-lr", "1e12",
-                 "--json", str(out), cache=tmp_path)
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--peak-lr", "1e12",
+                     "--json", str(out), cwd=tmp_path)
     assert run.returncode == 3
     assert "loss became" in run.stdout
     assert json.loads(out.read_text())["status"] == "diverged"
@@ -127,20 +136,22 @@ def test_diverging_loss_exits_3_with_the_status_in_json(folder, tmp_path):
 
 def test_ctrl_c_writes_what_was_done_and_exits_130(folder, tmp_path):
     out = tmp_path / "stopped.json"
-    proc = subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
-                             str(folder), "--epochs", "500", "--batch-size", "32", "--json",
-                             str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                            env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
-                                 "PYTHONUNBUFFERED": "1"},
-                            # A shell that starts the tests in the background ignores SIGINT,
-                            # and children inherit that: give the run Ctrl-C back.
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in proc.stdout:
-        if line.split()[:1] == ["2"]:  # two epochs done
-            proc.send_signal(signal.SIGINT)
-            break
-    proc.stdout.read()
-    assert proc.wait(timeout=60) == 130
+    # `with`: the pipe is closed at the end (left open, it is a ResourceWarning)
+    with subprocess.Popen([sys.executable, "-m", "netdsl", "run", "-e", NET, "--dataset",
+                           str(folder), "--epochs", "500", "--batch-size", "32", "--json",
+                           str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                          env={"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+                               "PYTHONUNBUFFERED": "1"},
+                          # A shell that starts the tests in the background ignores SIGINT,
+                          # and children inherit that: give the run Ctrl-C back.
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+                          ) as proc:
+        for line in proc.stdout:
+            if line.split()[:1] == ["2"]:  # two epochs done
+                proc.send_signal(signal.SIGINT)
+                break
+        proc.stdout.read()
+        assert proc.wait(timeout=60) == 130
     report = json.loads(out.read_text())
     assert report["status"] == "interrupted" and len(report["runs"][0]["epochs"]) >= 2
 
@@ -207,39 +218,39 @@ def test_ctrl_c_with_quiet_says_so_in_its_one_line(folder, tmp_path, monkeypatch
 ])
 def test_bad_flags_are_clear_errors(folder, tmp_path, args, message):
     base = ["run", "-e", NET, "--dataset", str(folder), "--epochs", "2", "--peak-epoch", "1"]
-    run = netdsl(*base, *args, cache=tmp_path)
+    run = netdsl_cli(*base, *args, cwd=tmp_path)
     assert run.returncode == 2
     assert any(part in run.stderr for part in message.split("|")), run.stderr
     assert "Traceback" not in run.stderr
 
 
 def test_head_that_does_not_match_the_classes(folder, tmp_path):
-    run = netdsl("run", "-e", "a(8, pool) -> head(10)", "--dataset", str(folder), *FAST,
-                 cache=tmp_path)
+    run = netdsl_cli("run", "-e", "a(8, pool) -> head(10)", "--dataset", str(folder), *FAST,
+                     cwd=tmp_path)
     assert run.returncode == 2 and "has 3 classes" in run.stderr
 
 
 def test_weights_saved_by_path_start_a_narrower_network(folder, tmp_path):
     saved = tmp_path / "wide.pt"
-    run = netdsl("run", "-e", "a(16, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
-                 str(folder), *FAST, "--save-weights", str(saved), cache=tmp_path)
+    run = netdsl_cli("run", "-e", "a(16, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
+                     str(folder), *FAST, "--save-weights", str(saved), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert saved.exists() and set(torch.load(saved)) >= {"a/conv/weight", "b/bn/running_mean"}
-    reuse = netdsl("run", "-e", "a(8, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
-                   str(folder), *FAST, "--init-from", str(saved), cache=tmp_path)
+    reuse = netdsl_cli("run", "-e", "a(8, pool) -> b(16, pool) -> head(3, w=0.5)", "--dataset",
+                       str(folder), *FAST, "--init-from", str(saved), cwd=tmp_path)
     assert reuse.returncode == 0, reuse.stderr
     # a/conv and a/bn are wider in the saved network, b/conv takes more input channels there.
     assert "initial weights: 7 copied, 6 sliced, 0 kept" in reuse.stdout
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not weights")
-    bad = netdsl("run", "-e", NET, "--dataset", str(folder), *FAST, "--init-from", str(broken),
-                 cache=tmp_path)
+    bad = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--init-from", str(broken),
+                     cwd=tmp_path)
     assert bad.returncode == 2 and "cannot load weights" in bad.stderr
 
 
 def test_the_peak_follows_epochs_when_only_epochs_is_given(folder, tmp_path):
-    run = netdsl("run", "-e", NET, "--dataset", str(folder), "--epochs", "1", "--batch-size",
-                 "32", cache=tmp_path)
+    run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), "--epochs", "1", "--batch-size",
+                     "32", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "peaks at epoch 0.2083 (0.2083 of the 1 epochs)" in run.stdout
 
@@ -266,19 +277,19 @@ def test_the_input_shape_comes_from_the_data(tmp_path):
     48x48 folder; `check` with the default 3,32,32 refuses it, with --input-shape it passes."""
     folder = image_folder_of(tmp_path / "big", 48, "RGB")
     net = "conv(4, ks=40, padding=0) -> relu -> flatten -> linear(2)"
-    run = netdsl("run", "-e", net, "--dataset", str(folder), *FAST, cache=tmp_path)
+    run = netdsl_cli("run", "-e", net, "--dataset", str(folder), *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "images of 3x48x48" in run.stdout and "Finished Train/Valid" in run.stdout
-    assert netdsl("check", "-e", net, cache=tmp_path).returncode == 2
-    assert netdsl("check", "-e", net, "--input-shape", "3,48,48", cache=tmp_path).returncode == 0
+    assert netdsl_cli("check", "-e", net, cwd=tmp_path).returncode == 2
+    assert netdsl_cli("check", "-e", net, "--input-shape", "3,48,48", cwd=tmp_path).returncode == 0
 
 
 def test_one_channel_images_train_a_one_channel_network(tmp_path):
     """`add <- input, c` needs c to have the input's one channel: valid for grey images only."""
     folder = image_folder_of(tmp_path / "grey", 12, "L")
     net = "c: conv(1) -> sum: add <- input, c -> a(4, pool) -> head(2)"
-    run = netdsl("run", "-e", net, "--dataset", str(folder), *FAST, cache=tmp_path)
+    run = netdsl_cli("run", "-e", net, "--dataset", str(folder), *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "images of 1x12x12" in run.stdout and "Finished Train/Valid" in run.stdout
-    wrong = netdsl("check", "-e", net, cache=tmp_path)
+    wrong = netdsl_cli("check", "-e", net, cwd=tmp_path)
     assert wrong.returncode == 2 and "add: inputs must have the same shape" in wrong.stderr

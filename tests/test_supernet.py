@@ -11,7 +11,7 @@ import runtime
 from conftest import clear_error, netdsl_cli
 from netdsl.fit import load_weights
 from netdsl.module.network import transfer_weights
-from netdsl.supernet import Supernet, weights_for
+from netdsl.supernet import Supernet, saved_form, weights_for
 
 CHOICES = ("param prep = choice(4, 8)\nparam op = choice(relu, identity, zero)\n"
            "a(prep, pool) -> x: op -> b(8, pool) -> head(3)")
@@ -35,7 +35,7 @@ def test_every_network_runs_on_the_widest_layers_it_shares():
     assert sorted(key for key in net.layers if key.startswith("x#")) == [
         "x#Identity@", "x#ReLU@", "x#Zero@"]  # the op choice: a layer per option
     x = torch.randn(5, 3, 16, 16)
-    saved = net.to_file()
+    saved = saved_form(net)
     for prep in (4, 8):
         for op in ("relu", "identity", "zero"):
             inherited = net.network(net.bind({"prep": prep, "op": op})).eval()
@@ -59,6 +59,45 @@ def test_training_draws_networks_seeded_and_trains_the_shared_layers(image_folde
     assert all(torch.equal(first.state_dict()[k], again.state_dict()[k]) for k in before)
     conv = "layers.a/conv#Conv2d3x3@stage>conv_bn.weight"
     assert not torch.equal(before[conv], first.state_dict()[conv])
+
+
+def test_fair_sampling_trains_every_option_of_every_point_on_equal_shares_of_each_batch():
+    """op has 3 options, prep 2: each step runs 3 networks, each on a third of the batch; over
+    them op takes each option once and prep each option once or twice (its order again)."""
+    net = Supernet(netdsl.load(CHOICES), {}, (3, 16, 16), seed=1, sampling="fair")
+    net.allocate(1)
+    assert net.networks_per_step() == 3
+    seen_orders = set()
+    for _ in range(6):
+        dealt = net.dealt()
+        ops = [bound.choices["op"] for bound in dealt]
+        preps = [bound.choices["prep"] for bound in dealt]
+        assert sorted(ops) == ["identity", "relu", "zero"]
+        assert sorted(preps[:2]) == [4, 8] and preps[2] == preps[0]
+        seen_orders.add(tuple(ops))
+    assert len(seen_orders) > 1  # a new order each step
+    net.train()
+    shares = []
+    original = net.run
+    net.run = lambda bound, x, training: shares.append(len(x)) or original(bound, x, training)
+    out = net(torch.randn(7, 3, 16, 16))
+    assert out.shape == (7, 3) and sorted(shares) == [2, 2, 3]
+    assert len(net.drawn) >= 2
+
+
+def test_fair_sampling_is_refused_where_options_cannot_be_dealt(tmp_path, image_folder):
+    ranged = "param w = logrange(0.1, 1)\na(4) -> head(3, w=w)"
+    with pytest.raises(netdsl.NetdslError, match="'w' is a range of real numbers"):
+        Supernet(netdsl.load(ranged), {}, (3, 16, 16), sampling="fair")
+    small = [arg if arg != "32" else "4" for arg in FAST]  # 3 networks need 6 images a step
+    clear_error(netdsl_cli("supernet", "-e", CHOICES, "--dataset", str(image_folder), *small,
+                           "--sampling", "fair", "-o", "s.pt", cwd=tmp_path),
+                "each step trains 3 networks", "--batch-size 4 is too small")
+    assert not (tmp_path / "s.pt").exists()
+    made = netdsl_cli("supernet", "-e", CHOICES, "--dataset", str(image_folder), *FAST,
+                      "--sampling", "fair", "-o", "s.pt", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "3 networks dealt each option fairly" in made.stdout and (tmp_path / "s.pt").exists()
 
 
 def test_each_option_of_a_choice_has_its_own_layers_and_widths_share_them():
@@ -158,7 +197,7 @@ LAYER = "layers.a/conv#Conv2d3x3@stage>conv_bn.weight"
      "str, not Tensor"),
 ])
 def test_a_damaged_supernet_file_is_refused_naming_the_entry(tmp_path, entry, value, words):
-    saved = supernet().to_file()
+    saved = saved_form(supernet())
     where = saved["layers"] if entry == LAYER else saved
     if value is None:
         del where[entry]
@@ -171,7 +210,7 @@ def test_a_damaged_supernet_file_is_refused_naming_the_entry(tmp_path, entry, va
 
 
 def test_search_and_run_refuse_a_damaged_supernet_file(tmp_path, image_folder):
-    saved = supernet().to_file()
+    saved = saved_form(supernet())
     del saved["layers"]
     torch.save(saved, tmp_path / "s.pt")
     for command in (["search", "--trials", "1", "--supernet"], ["run", "--init-from"]):

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 from ..errors import NetdslError
 from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary,
                      to_json)
+from ..graph.nested import shaped
 from .choices import Callee, ChoicePoint, Chooser, at_defaults
 from .check import resolve_ops
 from .evaluate import Frame
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
+from .from_graph import candidate_texts, same_graph
 from .printer import print_statements
 from .survey import Space, survey
 from .syntax import MAX_TEXT, Item, Source, parse_statements
@@ -225,8 +227,6 @@ class Bound:
         defaults, comments not kept. A family that chooses items or inputs, per instance of a
         block, prints its graph instead (`to_text`)."""
         if any(point.kind in ("item", "inputs") for point in self.points.values()):
-            from .from_graph import graph_to_text
-
             return graph_to_text(self.graph, self.input_shape)
         chosen = {name: self.parameters[name] for name in self.points}
         return print_statements(self.family.statements, {**self.values, **chosen})
@@ -272,6 +272,26 @@ class Bound:
     def __repr__(self) -> str:
         return (f"Bound({self.family.name!r}, values={self.values}, "
                 f"input_shape={self.input_shape}, {len(self.graph) - 1} nodes)")
+
+
+def graph_to_text(graph: Graph, input_shape: Shape) -> str:
+    """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph; a
+    graph that is no network is a NetdslError saying what is wrong where."""
+    graph = shaped(graph, input_shape)  # a graph that is no network fails here
+    for text in candidate_texts(graph, graph_of):
+        parsed = graph_of(text, tuple(input_shape))
+        if parsed is not None and same_graph(parsed, graph):
+            return text
+    raise NetdslError("this graph has no DSL text that parses back to it (a node the language "
+                      "cannot name, or inputs in an order it cannot write)")
+
+
+def graph_of(text: str, input_shape: Shape) -> Graph | None:
+    """The graph DSL `text` makes for inputs of `input_shape`, or None when it does not bind."""
+    try:
+        return load(text).bind(input_shape=input_shape).graph
+    except NetdslError:
+        return None
 
 
 def load(network: PathOrText, /, *, source: str | None = None) -> Family:

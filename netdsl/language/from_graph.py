@@ -8,17 +8,16 @@ whose nodes are alike). A built-in block's arguments are read off its nodes as e
 prelude shows them to be (`_readers`), and a primitive's as its record names them: no names of
 the prelude's nodes, and no branch per primitive, are written here. Inputs are written
 (`<- ref`) only where a node does not read the node before it. The text is checked by parsing
-it back.
+it back (`family.graph_to_text`).
 """
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
-from ..graph.nested import shaped
 from .expand import prelude
 from .printer import INDENT, literal
 
@@ -26,31 +25,23 @@ BUILTINS = ("stage", "residual", "conv_bn", "head")  # the prelude's blocks, tri
 SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without a label makes them
 
 
-def graph_to_text(graph: Graph, input_shape: Shape) -> str:
-    """DSL text for `graph` (fed images of `input_shape`) that parses to the same graph; a
-    graph that is no network is a NetdslError saying what is wrong where."""
-    graph = shaped(graph, input_shape)  # a graph that is no network fails here
+# The graph a line of DSL makes for inputs of a shape, None when it does not bind: the
+# language's own (`family.graph_of`), given by the caller so that this module imports no parser.
+Expand = Callable[[str, Shape], "Graph | None"]
+
+
+def candidate_texts(graph: Graph, expand: Expand) -> Iterator[str]:
+    """DSL texts that may parse back to `graph` (shaped: `graph.nested.shaped`), the likelier
+    first; `family.graph_to_text` keeps the first that does (`same_graph`). The built-in blocks
+    are learnt by expanding calls of them with `expand`."""
     for use_builtins in (True, False):  # a built-in that fits in shape but not in place: none
-        text = _Writer(graph, use_builtins).text()
-        if _same(_parse(text, tuple(input_shape)), graph):
-            return text
-    raise NetdslError("this graph has no DSL text that parses back to it (a node the language "
-                      "cannot name, or inputs in an order it cannot write)")
+        yield _Writer(graph, use_builtins, expand).text()
 
 
-def _parse(text: str, input_shape: Shape) -> Graph | None:
-    from .family import load
-
-    try:
-        return load(text).bind(input_shape=input_shape).graph
-    except NetdslError:
-        return None
-
-
-def _same(parsed: Graph | None, graph: Graph) -> bool:
+def same_graph(parsed: Graph, graph: Graph) -> bool:
     """Same paths, inputs and layers; a layer's arguments compared where the graph states them
     (a hand-built Op may leave torch's defaults out; `inplace` follows from the readers)."""
-    if parsed is None or set(parsed) != set(graph):
+    if set(parsed) != set(graph):
         return False
     for path, (op, inputs) in graph.items():
         other, other_inputs = parsed[path]
@@ -115,12 +106,13 @@ def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
 
 # ---- the built-in blocks ------------------------------------------------------------------------
 
-def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]]) -> dict[str, Any] | None:
+def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]], expand: Expand
+           ) -> dict[str, Any] | None:
     """The arguments of built-in `block` that would make `nodes` (relative paths), read off
     them as `_readers` says; None when they cannot be its."""
     top = {path.split(SEP)[0] for path in nodes}
     args = {}
-    for name, how, *where in _readers(block):
+    for name, how, *where in _readers(block, expand):
         if how == "argument":
             path, key = where
             op = nodes.get(path, (None,))[0]
@@ -140,7 +132,7 @@ _INPUT_SIZES = ("in_channels", "num_features", "in_features")  # the input's, no
 
 
 @functools.lru_cache(maxsize=None)
-def _readers(block: str) -> tuple[tuple, ...]:
+def _readers(block: str, expand: Expand) -> tuple[tuple, ...]:
     """How each argument of built-in `block` reads off the nodes it makes, learnt by expanding
     the prelude's definition with distinct probe values (not written here by name): a number
     is the constructor argument of the first node that carries it, a switch whether a node it
@@ -149,11 +141,12 @@ def _readers(block: str) -> tuple[tuple, ...]:
     whole, fractional = iter((11, 13, 17, 19, 23)), iter((0.37, 0.41, 0.43))
     base = {name: next(fractional) if isinstance(default, float) else next(whole)
             for name, default in params if not isinstance(default, bool)}
-    made = _made(block, base)
+    made = _made(block, base, expand)
     readers = []
     for name, default in params:
         if isinstance(default, bool):
-            on, off = _made(block, {**base, name: True}), _made(block, {**base, name: False})
+            on = _made(block, {**base, name: True}, expand)
+            off = _made(block, {**base, name: False}, expand)
             readers.append((name, "switch", tuple(sorted(_tops(on) - _tops(off)))))
             continue
         hit = next(((path, key) for path, op in made.items() if op is not None
@@ -163,7 +156,8 @@ def _readers(block: str) -> tuple[tuple, ...]:
         if hit is not None:
             readers.append((name, "argument", *hit))
             continue
-        more, fewer = _made(block, {**base, name: 2}), _made(block, {**base, name: 0})
+        more = _made(block, {**base, name: 2}, expand)
+        fewer = _made(block, {**base, name: 0}, expand)
         repeated = [top for top in dict.fromkeys(p.split(SEP)[0] for p in more)
                     if top not in _tops(fewer)]
         readers.append((name, "count", repeated[0]))
@@ -177,14 +171,14 @@ def _params(block: str) -> tuple[tuple[str, Any], ...]:
                  for name, _ in definition.params)
 
 
-def _made(block: str, args: dict[str, Any]) -> dict[str, Op | None]:
+def _made(block: str, args: dict[str, Any], expand: Expand) -> dict[str, Op | None]:
     """The nodes of a labelled call of `block` with `args` (relative paths -> Op), expanded on
     probe images of 3 channels, or of as many as a whole-number argument (a block whose
     output is added to its input)."""
     call = f"x: {call_text(block, _params(block), args)}"
     for channels in (3, *(v for v in args.values() if isinstance(v, int)
                           and not isinstance(v, bool))):
-        made = _expansion(call, (channels, PROBE_SIZE, PROBE_SIZE))
+        made = _expansion(call, (channels, PROBE_SIZE, PROBE_SIZE), expand)
         if made is not None:
             return {path.removeprefix("x/"): op for path, op, _ in made}
     raise NetdslError(f"the built-in block {block} does not expand on probe images")
@@ -195,20 +189,20 @@ def _tops(nodes: dict) -> set[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _spliced_names(block: str) -> tuple[str, ...]:
+def _spliced_names(block: str, expand: Expand) -> tuple[str, ...]:
     """The names a call of `block` without a label puts where it is called (conv_bn's conv, bn,
     relu), in order, from its expansion."""
     args = {name: 11 for name, default in _params(block) if default is REQUIRED}
     call = call_text(block, _params(block), args)
-    made = _expansion(call, (3, PROBE_SIZE, PROBE_SIZE))
+    made = _expansion(call, (3, PROBE_SIZE, PROBE_SIZE), expand)
     return tuple(dict.fromkeys(path.split(SEP)[0] for path, _, _ in made))
 
 
 @functools.lru_cache(maxsize=4096)
-def _expansion(call: str, input_shape: Shape) -> tuple | None:
+def _expansion(call: str, input_shape: Shape, expand: Expand) -> tuple | None:
     """The nodes `call` makes (relative paths -> (Op, inputs); the caller's input is `INPUT`),
     as a hashable tuple, or None when it does not bind."""
-    graph = _parse(call, input_shape)
+    graph = expand(call, input_shape)
     if graph is None:
         return None
     return tuple((path, op, tuple(inputs)) for path, (op, inputs) in graph.items()
@@ -216,17 +210,17 @@ def _expansion(call: str, input_shape: Shape) -> tuple | None:
 
 
 def _builtin_call(block: str, nodes: dict, label: str | None, input_shape: Shape,
-                  external: str) -> str | None:
+                  external: str, expand: Expand) -> str | None:
     """A call of `block` (labelled `label`, or spliced when None) that makes exactly `nodes`
     (relative paths; their outside input is `external`), or None."""
-    args = _guess(block, nodes)
+    args = _guess(block, nodes, expand)
     if args is None:
         return None
     params = _params(block)
     defaults = dict(params)
     args = {k: v for k, v in args.items() if defaults[k] is REQUIRED or v != defaults[k]}
     call = call_text(block, params, args)
-    made = _expansion(f"x: {call}" if label else call, tuple(input_shape))
+    made = _expansion(f"x: {call}" if label else call, tuple(input_shape), expand)
     if made is None or len(made) != len(nodes):
         return None
     prefix = "x/" if label else ""
@@ -250,8 +244,9 @@ _RESERVED = set(PRIMITIVES) | set(BUILTINS)
 # ---- writing ------------------------------------------------------------------------------------
 
 class _Writer:
-    def __init__(self, graph: Graph, use_builtins: bool):
+    def __init__(self, graph: Graph, use_builtins: bool, expand: Expand):
         self.graph, self.shapes, self.use_builtins = graph, graph.shapes, use_builtins
+        self.expand = expand
         self.blocks: dict[tuple[str, ...], str] = {}  # body -> block name
         self.definitions: list[str] = []
         # The tree of prefixes: prefix -> its children (leaf or prefix names), in order.
@@ -322,11 +317,11 @@ class _Writer:
         in_shape = self.shapes[external[0]] if len(external) == 1 else None
         if self.use_builtins and in_shape is not None:
             for block in SPLICED:
-                made = _spliced_names(block)
+                made = _spliced_names(block, self.expand)
                 if tuple(names[i:i + len(made)]) != made:
                     continue
                 call = _builtin_call(block, self.nodes_under(prefix, list(made)), None,
-                                     in_shape, "@" + external[0])
+                                     in_shape, "@" + external[0], self.expand)
                 if call is not None:
                     return call, len(made)
         if path in self.leaves:
@@ -341,7 +336,8 @@ class _Writer:
                                                  else i for i in inputs])
                      for rel, (op, inputs) in nodes.items()}
             for block in BUILTINS:
-                call = _builtin_call(block, nodes, name, in_shape, "@" + external[0])
+                call = _builtin_call(block, nodes, name, in_shape, "@" + external[0],
+                                     self.expand)
                 if call is not None:
                     return call, 1
         body = tuple(self.body(path, first_reads_call=True))

@@ -22,7 +22,7 @@ from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
 from ..fit import (Fitted, bind_to_data, check_batch, data_from, device_from, early_recipe,
-                   evaluates_each_epoch, fit, load_weights, with_classes)
+                   evaluates_each_epoch, fit, load_weights, read_supernet, with_classes)
 from ..graph import fits
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family, load
 from ..records import plain
@@ -384,10 +384,8 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
 def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
     """The trial's score without training: its network's accuracy with the supernet's
     weights, BatchNorm recalibrated."""
-    from ..supernet import recalibrated_accuracy
-
     start = time.perf_counter()
-    accuracy = recalibrated_accuracy(search.supernet, bound, search.data, recipe)
+    accuracy = search.supernet.accuracy(bound, search.data, recipe)
     seconds = time.perf_counter() - start
     trial.set_user_attr("supernet", True)
     trial.set_user_attr("valid_time", seconds)
@@ -538,8 +536,6 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
     supernet = None
     if args.supernet:
-        from ..supernet import read_supernet
-
         supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
                                  data.image_shape).to(device)
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,

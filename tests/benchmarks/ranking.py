@@ -37,7 +37,7 @@ from netdsl.fit import fit
 from netdsl.language.choices import drawn_at_random
 from netdsl.score import BATCH_SIZE, PROXIES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate
-from netdsl.supernet import Supernet, recalibrated_accuracy
+from netdsl.supernet import Supernet
 from runtime.images import Images
 from search_side_by_side import best_so_far  # this folder's: run as a script
 
@@ -152,7 +152,7 @@ def main(folder: str, out: Path) -> None:
                                           peak_epoch=SUPERNET_EPOCHS * 0.3),
                   log=None, evaluate_each_epoch=False)
     trained_supernet = time.process_time() - start
-    inherited = [recalibrated_accuracy(supernet, networks[arch], data, recipe)
+    inherited = [supernet.accuracy(networks[arch], data, recipe)
                  for arch in archs]
     rankings["supernet"] = inherited, time.process_time() - start
     start = time.process_time()

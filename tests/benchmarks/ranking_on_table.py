@@ -1,0 +1,108 @@
+"""The zero-cost scores of NAS-Bench-201's networks against the benchmark's own 200-epoch
+accuracies (docs/ranking.md, "Against the truth").
+
+    python tests/benchmarks/ranking_on_table.py DATA TABLE OUT_DIR [--sample N]
+
+DATA is the image folder of ../shared/data (CIFAR-10), TABLE its nb201_cifar.csv.xz. At the
+benchmark's size (models/nb201.net as written: C=16, N=5), on the one batch of 64 training
+images `netdsl score --seed 0` draws, with the weights seed 0 initialises: `weights` and `flops`
+of all 15,625 networks, and `grad_norm`, `snip`, `synflow` and `naswot` of N (default 1,000)
+networks drawn at random as `netdsl score --sample N --seed 0` draws them. Scores go through
+netdsl's score cache (`scores.sqlite` in the data folder), so an interrupted run, or a
+`netdsl score` run of the same networks before it, is not scored again. Writes
+OUT_DIR/nb201_scores.csv.xz (a row a network: `arch`, then each score; empty where not scored)
+and OUT_DIR/nb201_ranking.json (each score's Kendall tau, Spearman rho and top-10% overlap with
+the table's cifar10, cifar100 and imagenet16_120 columns, over the networks it scored).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import lzma
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from netdsl import nb201
+from netdsl.fit import load_data, with_classes
+from netdsl.ranking import ScoreCache, agreement, every_network
+from netdsl.score import BATCH_SIZE, PROXIES, drawn_networks, scoring_batch
+from netdsl.search.table import load_table
+
+SEED = 0
+SIZE_ONLY = ("weights", "flops")  # cheap enough for every network
+METRICS = ("cifar10", "cifar100", "imagenet16_120")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data")
+    parser.add_argument("table")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--sample", type=int, default=1000)
+    args = parser.parse_args()
+
+    family = nb201.family()
+    data = load_data(args.data, torch.device("cpu"), seed=SEED)
+    values = with_classes(family, data, {})
+    batch = scoring_batch(data, BATCH_SIZE, SEED)
+    cache = ScoreCache(None, batch, SEED)
+    scores: dict[str, dict[str, float]] = {}  # arch -> score name -> value
+    seconds = {}
+
+    start = time.process_time()
+    for bound in every_network(family, data, values):
+        scores[nb201.from_bound(bound)] = cache.score(bound, data, batch, list(SIZE_ONLY)).scores
+    seconds["all, weights and flops"] = time.process_time() - start
+    print(f"weights and flops of {len(scores):,} networks; {cache.summary()}", flush=True)
+
+    start = time.process_time()
+    data_proxies = [name for name in PROXIES if name not in SIZE_ONLY]
+    for number, bound in enumerate(drawn_networks(family, data, values, args.sample, SEED)):
+        scored = cache.score(bound, data, batch, data_proxies)
+        scores[nb201.from_bound(bound)].update(scored.scores)
+        if number % 100 == 99:
+            print(f"{number + 1} of {args.sample} networks scored; {cache.summary()}", flush=True)
+    seconds[f"{args.sample} drawn, {', '.join(data_proxies)}"] = time.process_time() - start
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["arch", *PROXIES])
+    for arch, row in scores.items():
+        writer.writerow([arch, *("" if name not in row or math.isnan(row[name])
+                                 else f"{row[name]:.6g}" for name in PROXIES)])
+    with lzma.open(args.out / "nb201_scores.csv.xz", "wt", encoding="utf-8") as file:
+        file.write(text.getvalue())
+
+    results = {}
+    for metric in METRICS:
+        truth = load_table(args.table, metric, family, family.space(values), values)
+        results[metric] = {}
+        for name in PROXIES:
+            archs = [arch for arch, row in scores.items() if name in row]
+            bound_keys = [truth.key(nb201.edges(arch)) for arch in archs]
+            measured = agreement([truth.values[key] for key in bound_keys],
+                                 [scores[arch][name] for arch in archs])
+            results[metric][name] = {"networks": len(archs), **measured}
+    summary = {"command": "python tests/benchmarks/ranking_on_table.py DATA TABLE OUT "
+                          f"--sample {args.sample}",
+               "size": "models/nb201.net as written (C=16, N=5)", "batch_size": BATCH_SIZE,
+               "seed": SEED, "machine": f"{platform.processor() or platform.machine()}, "
+                                        f"{torch.get_num_threads()} torch threads",
+               "cpu_seconds": seconds, "cache": cache.summary(), "rankings": results}
+    (args.out / "nb201_ranking.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for name in PROXIES:
+        figures = "  ".join(f"{metric}: tau {r[name]['kendall_tau']:.3f} rho "
+                            f"{r[name]['spearman_rho']:.3f} top10% {r[name]['top_overlap']:.2f}"
+                            for metric, r in results.items())
+        print(f"{name:>10} ({results['cifar10'][name]['networks']:,}): {figures}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""A weight-sharing supernet of NAS-Bench-201 against the benchmark's own 200-epoch accuracies
+(docs/ranking.md, "The supernet against the truth").
+
+    python tests/benchmarks/supernet_on_table.py DATA TABLE OUT_DIR --name NAME \\
+        [--train-limit N] [--valid V] [--networks 200] [--recalibrate B] -- SUPERNET_FLAGS...
+
+DATA is the image folder of ../shared/data (CIFAR-10), TABLE its nb201_cifar.csv.xz. Trains
+`netdsl supernet models/nb201.net --dataset DATA --train-limit N --valid-split V SUPERNET_FLAGS
+-o OUT_DIR/NAME.pt` (unless that file is there: then ranks it again; N 0 is all 50,000, V
+5,000 by default), then ranks NETWORKS networks drawn at random as `netdsl score --sample N
+--seed 0` draws them (at the supernet's --set size) by their accuracy on the V held-out
+training images with the supernet's weights,
+BatchNorm recalibrated on B batches of training images, and measures Kendall tau, Spearman rho
+and top-10% overlap against the table's cifar10 column. Appends a record to
+OUT_DIR/supernet_on_table.json: the flags, the CPU seconds of training and of ranking (both
+cores count), each network's inherited accuracy and truth, the agreement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from netdsl import nb201
+from netdsl.fit import load_data, with_classes
+from netdsl.ranking import agreement
+from netdsl.score import drawn_networks
+from netdsl.search.table import load_table
+from netdsl.fit import read_supernet
+from runtime.recipe import Recipe
+
+SEED = 0
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def flag_values(flags: list[str], name: str) -> list[str]:
+    return [flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag == name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data")
+    parser.add_argument("table")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--train-limit", type=int, default=0)
+    parser.add_argument("--valid", type=int, default=5000)
+    parser.add_argument("--networks", type=int, default=200)
+    parser.add_argument("--recalibrate", type=int, default=8)
+    ours, flags = (sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]) \
+        if "--" in sys.argv else (sys.argv[1:], [])
+    args = parser.parse_args(ours)
+    args.out.mkdir(parents=True, exist_ok=True)
+    saved = args.out / f"{args.name}.pt"
+
+    train_cpu = None
+    if not saved.exists():
+        start, wall = children_cpu(), time.time()
+        subprocess.run([sys.executable, "-m", "netdsl", "supernet", "models/nb201.net",
+                        "--dataset", args.data, "--train-limit", str(args.train_limit),
+                        "--valid-split", str(args.valid), *flags,
+                        "-o", str(saved)], check=True)
+        train_cpu = children_cpu() - start
+        print(f"trained in {time.time() - wall:.0f} s wall, {train_cpu:.0f} CPU s", flush=True)
+
+    family = nb201.family()
+    data = load_data(args.data, torch.device("cpu"), train_limit=args.train_limit,
+                     valid_split=args.valid, seed=SEED)
+    values = with_classes(family, data, dict(value.split("=", 1) for value in
+                                             flag_values(flags, "--set")))
+    values = {name: int(v) if isinstance(v, str) and v.isdigit() else v
+              for name, v in values.items()}
+    supernet = read_supernet(str(saved), family, values, data.image_shape)
+    supernet.eval()
+    recipe = replace(Recipe(), batch_size=int((flag_values(flags, "--batch-size")  # recalibration's
+                                                or [Recipe().batch_size])[-1]))
+    truth = load_table(args.table, "cifar10", family, family.space(values), values)
+
+    start = time.process_time()
+    networks = []
+    for bound in drawn_networks(family, data, values, args.networks, SEED):
+        accuracy = supernet.accuracy(bound, data, recipe, args.recalibrate)
+        networks.append({"arch": nb201.from_bound(bound), "inherited": accuracy,
+                         "truth": truth.look_up(bound)})
+    rank_cpu = time.process_time() - start
+    measured = agreement([n["truth"] for n in networks], [n["inherited"] for n in networks])
+    print(f"{args.name}: tau {measured['kendall_tau']:.3f} rho {measured['spearman_rho']:.3f} "
+          f"top10% {measured['top_overlap']:.2f} over {len(networks)} networks "
+          f"(ranking {rank_cpu:.0f} CPU s)")
+
+    results_file = args.out / "supernet_on_table.json"
+    records = json.loads(results_file.read_text()) if results_file.exists() else []
+    records.append({"name": args.name, "flags": flags, "train_limit": args.train_limit,
+                    "valid": args.valid, "recalibration_batches": args.recalibrate,
+                    "machine": platform.processor() or platform.machine(),
+                    "train_cpu_seconds": train_cpu, "rank_cpu_seconds": rank_cpu,
+                    "agreement": measured, "networks": networks})
+    results_file.write_text(json.dumps(records, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
