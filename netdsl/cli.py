@@ -14,7 +14,7 @@ from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
 from .graph import operations, to_json
 from .language import DEFAULT_INPUT_SHAPE, Family, read_text
 from .language.choices import INPUTS_MARK
-from .score import BATCH_SIZE as SCORING_BATCH, PROXIES as SCORES
+from .score import BATCH_SIZE as SCORING_BATCH, SCORES
 
 _EPILOG = """\
 A network is a file (models/resnet9.net) or, with -e, a string:

@@ -30,7 +30,7 @@ from .errors import LINE_BREAK, NetdslError, text_lines
 from .graph import INPUT, PRIMITIVES, REQUIRED, SEP, format_shape
 from .graph.nested import normpath
 from .language import Bound, Family
-from .language.choices import SPACES, Space
+from .language.choices import SPACES, ChoiceSpace
 from .language.expand import prelude
 from .language.names import (TOP, Occurrence, Symbol, declared_here, misread_stages,
                              occurrences)
@@ -50,7 +50,7 @@ class Analysis:
     family: Family | None = None
     bound: Bound | None = None
     made: Made | None = None    # what each call written in the text made, once it binds
-    space: Space | None = None  # the family's choices, when it has any and they are checked
+    space: ChoiceSpace | None = None  # the family's choices, when it has any and they are checked
     choices_checked: bool = True  # False until `check_choices` runs, for a text with choices
     errors: list[NetdslError] = field(default_factory=list)
     statements: list | None = None  # see `written`, parsed when first asked for
@@ -114,7 +114,7 @@ def hover_at(analysis: Analysis, line: int, character: int) -> str | None:
     elif symbol.kind == "formal":
         lines.append(_formal_line(family, symbol))
     elif symbol.kind in ("block", "primitive"):
-        lines += [signature(family, symbol.name), summary(family, symbol.name)]
+        lines += [signature(family, symbol.name), description(family, symbol.name)]
     if analysis.made is not None:
         lines += made_lines(analysis.bound, _runs_named(analysis, occurrence))
     return "\n".join(line for line in lines if line) or None
@@ -224,11 +224,11 @@ def signature(family: Family | None, name: str) -> str | None:
     return None
 
 
-def summary(family: Family | None, name: str) -> str:
+def description(family: Family | None, name: str) -> str:
     """What a primitive computes, or what a block is: the comment written just above its
     definition, as one line ("" when there is none)."""
     if name in PRIMITIVES:
-        return PRIMITIVES[name].summary
+        return PRIMITIVES[name].description
     blocks = family.blocks if family is not None else prelude()
     if name not in blocks:
         return ""

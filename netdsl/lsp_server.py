@@ -27,9 +27,9 @@ from .errors import NetdslError
 from .language import read_text
 from .language.names import Occurrence, Symbol
 from .lsp import (Analysis, Completion, Outlined, analyse, builtin_declaration, call_costs,
-                  carried_hints, check_choices, completions, declaration, diagnostics_of,
-                  formatted, hover_at, occurrence_at, outline, references, rename_target,
-                  renamed, shape_hints, space_lens, summary)
+                  carried_hints, check_choices, completions, declaration, description,
+                  diagnostics_of, formatted, hover_at, occurrence_at, outline, references,
+                  rename_target, renamed, shape_hints, space_lens)
 from .lsp_protocol import EditorProtocol, Refused, Units
 
 SEVERITIES = {"error": lsp.DiagnosticSeverity.Error, "hint": lsp.DiagnosticSeverity.Hint}
@@ -257,7 +257,7 @@ def completion_item(found: Completion, analysis: Analysis, at: Units, line: int,
         range=at.range((line, found.start), (line, character)), new_text=found.label)
     return lsp.CompletionItem(
         label=found.label, kind=COMPLETION_KINDS[found.kind], detail=found.detail,
-        documentation=summary(analysis.family, found.label) or None,
+        documentation=description(analysis.family, found.label) or None,
         filter_text=found.label if edit else None, text_edit=edit)
 
 

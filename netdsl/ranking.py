@@ -18,7 +18,7 @@ from .fit import bind_to_data, device_from, load_data, with_classes
 from .language import Bound, Family
 from .records import to_json
 from .score import (ALL, Scored, drawn_networks, proxy_names, score, scoring_batch)
-from .search.table import Table, every_key, finite_points, table_from_args
+from .search.table import Table, every_key, table_from_args
 
 if TYPE_CHECKING:
     import runtime
@@ -110,7 +110,8 @@ class ScoreCache:
                               "folder you can write") from None
         self.reused = self.computed = 0  # this process's scores, a network's proxy each
 
-    def summary(self) -> str:
+    def tally(self) -> str:
+        """How many of this process's scores the cache gave and how many were computed."""
         return (f"{self.reused} of the {self.reused + self.computed} scores came from the cache "
                 f"{self.path}, {self.computed} computed now")
 
@@ -150,15 +151,16 @@ class ScoreCache:
 
 
 def _code_version(*more: str) -> str:
-    """A hash of the code a score depends on: the proxies, what makes of them a network's
-    score, and the layers a network is built of."""
-    from runtime import proxies
+    """A hash of the code a score depends on: the proxies (their names pair with their
+    functions by place), what makes of them a network's score, and the layers a network is
+    built of."""
+    from runtime import proxies, proxy_names
 
     from . import score as scoring
     from .module import layers, network
 
     digest = hashlib.sha256()
-    for module in (proxies, scoring, layers, network):
+    for module in (proxies, proxy_names, scoring, layers, network):
         digest.update(Path(module.__file__).read_bytes())
     for text in more:
         digest.update(text.encode())
@@ -171,7 +173,7 @@ def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, 
     choice points met in every network (`--sample all`)."""
     values = with_classes(family, data, values)
     space = family.space(values, input_shape=data.image_shape)
-    points = finite_points(family, space, values, "--sample all")
+    points = family.listed_points(space, values, "--sample all")
     for key in every_key(points, values)[1]:
         yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})
 
@@ -234,5 +236,5 @@ def score_command(args: argparse.Namespace, family: Family) -> int:
         if table is not None:
             print_agreement(agreement, len(results), table)
     if cache.reused:
-        note(cache.summary())
+        note(cache.tally())
     return 0

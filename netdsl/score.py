@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runtime.proxy_names import PROXY_NAMES
+
 from .errors import NetdslError
 from .fit import bind_to_data
 from .language import Bound, Family
@@ -18,10 +20,11 @@ from .language.choices import drawn_at_random
 if TYPE_CHECKING:
     import runtime
 
-# Every score's name: the network's size and cost, read off the bound network, and the proxies
-# computed from a batch (runtime/proxies.py). Higher ranks higher for every one.
-PROXIES = ("weights", "flops", "grad_norm", "snip", "synflow", "naswot")
 DATA_FREE = ("flops",)  # read off the bound graph: no images, no module built
+# Every score's name: the network's size and cost (runtime's first score, its weights, then
+# flops), then the proxies computed from a batch (runtime/proxies.py, named without torch).
+# Higher ranks higher for every one.
+SCORES = (*PROXY_NAMES[:1], *DATA_FREE, *PROXY_NAMES[1:])
 BATCH_SIZE = 64  # images in the scoring batch, as Abdelfattah et al. score NAS-Bench-201
 DRAWS_PER_NETWORK = 20  # draws that may repeat a network before a space counts as exhausted
 ALL = "all"  # --sample all: every network of the space
@@ -50,11 +53,11 @@ def proxy_names(text: str) -> list[str]:
     """`grad_norm,synflow` -> the names, each checked."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
-        if name not in PROXIES:
+        if name not in SCORES:
             raise NetdslError(f"bad option: --proxy: no score named '{name}' (scores: "
-                              f"{', '.join(PROXIES)})")
+                              f"{', '.join(SCORES)})")
     if not names:
-        raise NetdslError(f"bad option: --proxy names no score (scores: {', '.join(PROXIES)})")
+        raise NetdslError(f"bad option: --proxy names no score (scores: {', '.join(SCORES)})")
     return names
 
 

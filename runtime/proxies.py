@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .proxy_names import PROXY_NAMES
+
 # Layers whose weights the gradient-based proxies sum over, as in Abdelfattah et al.'s code.
 SCORED = (nn.Conv2d, nn.Linear)
 # Nonlinearities that split their input at 0 into an "on" and an "off" region: NASWOT's binary
@@ -116,7 +118,6 @@ def weight_count(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
-PROXIES: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor], float]] = {
-    "weights": weight_count, "grad_norm": grad_norm, "snip": snip, "synflow": synflow,
-    "naswot": naswot,
-}
+# Each proxy by its name, the functions in PROXY_NAMES' order.
+PROXIES: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor], float]] = dict(zip(
+    PROXY_NAMES, (weight_count, grad_norm, snip, synflow, naswot), strict=True))

@@ -31,7 +31,8 @@ def primitive(request):
 
 def test_the_record_says_what_torch_builds(primitive):
     assert primitive.example, f"{primitive.name} needs an example call in its record"
-    assert primitive.summary, f"{primitive.name} needs a line on what it computes (editors show it)"
+    assert primitive.description, (f"{primitive.name} needs a line on what it computes "
+                                   "(editors show it)")
     bound = netdsl.load(network(primitive)).bind(input_shape=INPUT_SHAPE)
     module = bound.module().eval()
     layer = module.node("x")

@@ -154,6 +154,17 @@ def normpath(path: str) -> str:
     return SEP.join(parts)
 
 
+def relative(target: str, scope: str) -> str:
+    """`target`'s path as an input written in group `scope` ("": the top), `..` climbing out
+    of it: `normpath`'s inverse (`relative("prep/relu", "layer1")` is `../prep/relu`)."""
+    here = scope.split(SEP) if scope else []
+    there = target.split(SEP)
+    common = 0
+    while common < min(len(here), len(there) - 1) and here[common] == there[common]:
+        common += 1
+    return SEP.join([".."] * (len(here) - common) + there[common:])
+
+
 def resolve(path: str, rel: str | int, order: list[str], index: int) -> str:
     """The absolute path of input `rel` of the node `path`, `index`-th in `order`."""
     if isinstance(rel, int) and not isinstance(rel, bool):
@@ -198,6 +209,22 @@ def resolved_leaves(flat: list[tuple[str, tuple[Any, list]]]
             raise InputError(f"'{path}' uses '{missing[0]}', which is not in the network",
                              index, climbs=False)
         yield path, leaf, absolute
+
+
+def prefix_tree(paths: Iterable[str]) -> dict[str, list[str]]:
+    """The groups of the node paths `paths` as a tree rooted at "" (the top): each group's
+    path -> its children's paths (its groups and its nodes), each in the order `paths` first
+    reaches it. A node is in no key."""
+    tree: dict[str, list[str]] = {"": []}
+    for path in paths:
+        parts = path.split(SEP)
+        for depth in range(1, len(parts)):
+            group = SEP.join(parts[:depth])
+            if group not in tree:
+                tree[group] = []
+                tree[SEP.join(parts[:depth - 1])].append(group)
+        tree[SEP.join(parts[:-1])].append(path)
+    return tree
 
 
 def _group_outputs(order: list[str]) -> dict[str, str]:
@@ -263,7 +290,7 @@ def readers(graph: Mapping[str, tuple[Any, list[str]]]) -> dict[str, list[str]]:
 
 
 # Arguments that state what a layer's input gives: (argument, what of the input's shape[0]).
-_INPUT_SIZES = {"in_channels": "channels", "num_features": "channels", "in_features": "features"}
+INPUT_SIZES = {"in_channels": "channels", "num_features": "channels", "in_features": "features"}
 # Arguments that are sizes or counts, each a whole number >= 1.
 _COUNTS = ("out_channels", "out_features", "kernel_size", "stride", "dilation", "groups")
 
@@ -308,7 +335,7 @@ def shaped(graph: Mapping, input_shape: Any) -> Graph:
                                           and value >= 1):
                 raise NetdslError(f"node '{path}': {op.type}'s {argument} must be a whole "
                                   f"number >= 1, got {value!r}")
-        for argument, what in _INPUT_SIZES.items():
+        for argument, what in INPUT_SIZES.items():
             size = op.kwargs.get(argument)
             if size is not None and given and size != given[0][0]:
                 raise NetdslError(f"node '{path}': {op.type} takes {size} input {what}, but "

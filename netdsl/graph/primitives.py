@@ -86,7 +86,7 @@ class Primitive:
     - `names`: (DSL argument, constructor argument) where the two names differ (`c` is
       `out_channels`); `module_defaults`: the constructor's defaults an Op written by hand may
       leave out. With them `dsl_candidates` reads an Op back as DSL arguments (`to_text`).
-    - `example`: a call of it, for the tests that walk every primitive; `summary`: one line
+    - `example`: a call of it, for the tests that walk every primitive; `description`: one line
       on what it computes, for editors.
     """
 
@@ -105,7 +105,7 @@ class Primitive:
     names: tuple[tuple[str, str], ...] = ()
     module_defaults: tuple[tuple[str, Any], ...] = ()
     example: str = ""
-    summary: str = ""
+    description: str = ""
 
     @functools.cached_property
     def switches(self) -> frozenset[str]:
@@ -393,7 +393,8 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               names=(("c", "out_channels"), ("ks", "kernel_size")),
               module_defaults=(("dilation", 1), ("groups", 1), ("bias", True), ("dirac", False)),
               example="conv(6, ks=3, stride=2, bias)",
-              summary="2-d convolution to c channels; the default padding keeps the size, no bias"),
+              description=("2-d convolution to c channels; the default padding keeps the size, "
+                           "no bias")),
     # Weights computed from training images before training (see module/layers.py Whiten).
     Primitive("whiten", "Whiten", (("ks", 2), ("bias_epochs", None)), _whiten,
               shape=_whiten_shape, weights=lambda a: _conv_weights(_as_conv(a)),
@@ -404,7 +405,8 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                                  else f", bias_epochs={a['bias_epochs']}")),
               colour="#d9f0a3", overwritable=True, names=(("ks", "kernel_size"),),
               module_defaults=(("bias_epochs", None),), example="whiten(ks=2, bias_epochs=1)",
-              summary="a fixed convolution set before training from the images' patch covariance"),
+              description=("a fixed convolution set before training from the images' patch "
+                           "covariance")),
     Primitive("bn", "BatchNorm", (("eps", 1e-5), ("momentum", 0.1), ("scale", True)), _bn,
               weights=lambda a: 2 * a["num_features"],  # scale and shift
               flops=lambda a, out, shapes: 2 * math.prod(out),
@@ -414,27 +416,27 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               colour="#ffffb3", overwritable=True,
               module_defaults=(("eps", 1e-5), ("momentum", 0.1), ("scale", True)),
               example="bn(eps=0.001, scale=false)",
-              summary="batch normalisation over channels (images) or features (flat)"),
+              description="batch normalisation over channels (images) or features (flat)"),
     Primitive("relu", "ReLU", (), _no_args, flops=_elementwise, repr=_inplace_repr,
               colour=_ACTIVATION, inplace=True, example="relu",
-              summary="max(x, 0)"),
+              description="max(x, 0)"),
     Primitive("gelu", "GELU", (), _no_args, flops=_elementwise,
               repr=lambda a: "approximate='none'", colour=_ACTIVATION, example="gelu",
-              summary="the Gaussian error linear unit"),
+              description="the Gaussian error linear unit"),
     Primitive("celu", "CELU", (("alpha", 1.0),), _celu, flops=_elementwise,
               repr=lambda a: f"alpha={a['alpha']}" + (", inplace=True" if a["inplace"] else ""),
               colour=_ACTIVATION, inplace=True, example="celu(alpha=0.5)",
-              summary="the continuously differentiable exponential linear unit"),
+              description="the continuously differentiable exponential linear unit"),
     Primitive("silu", "SiLU", (), _no_args, flops=_elementwise, repr=_inplace_repr,
               colour=_ACTIVATION, inplace=True, example="silu",
-              summary="x * sigmoid(x)"),
+              description="x * sigmoid(x)"),
     Primitive("maxpool", "MaxPool2d", _POOL_PARAMS, _pool("maxpool"), shape=_pool_shape,
               flops=_pool_flops, repr=lambda a: (
                   f"kernel_size={a['kernel_size']}, stride={a['stride']}, "
                   f"padding={a['padding']}, dilation=1, ceil_mode=False"),
               colour=_POOLING, overwritable=True, names=_POOL_NAMES,
               module_defaults=_POOL_DEFAULTS, example="maxpool(3, stride=2, padding=1)",
-              summary="the maximum over k x k windows; global: over the whole image"),
+              description="the maximum over k x k windows; global: over the whole image"),
     Primitive("avgpool", "AvgPool2d", _POOL_PARAMS + (("pad_counts", True),), _pool("avgpool"),
               shape=_pool_shape, flops=_pool_flops,
               repr=lambda a: (f"kernel_size={a['kernel_size']}, stride={a['stride']}, "
@@ -443,21 +445,21 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               names=_POOL_NAMES + (("pad_counts", "count_include_pad"),),
               module_defaults=_POOL_DEFAULTS + (("count_include_pad", True),),
               example="avgpool(3, stride=1, padding=1, pad_counts=false)",
-              summary="the mean over k x k windows; global: over the whole image"),
+              description="the mean over k x k windows; global: over the whole image"),
     Primitive("identity", "Identity", (), _no_args, colour="#eeeeee", example="identity",
-              summary="its input, unchanged"),
+              description="its input, unchanged"),
     # Zeros of its input's shape: the "none" edge of NAS-Bench-201's cells.
     Primitive("zero", "Zero", (), _no_args, colour="#eeeeee", example="zero",
-              summary="zeros of its input's shape"),
+              description="zeros of its input's shape"),
     Primitive("add", "Add", (), _add, inputs=(2, None), colour=_JOIN, overwritable=True,
               flops=lambda a, out, shapes: math.prod(out) * (len(shapes) - 1), example="add",
-              summary="the sum of its inputs, of one shape"),
+              description="the sum of its inputs, of one shape"),
     Primitive("cat", "Cat", (), _cat, inputs=(2, None), colour=_JOIN, overwritable=True,
               shape=lambda a, shapes: (sum(s[0] for s in shapes), *shapes[0][1:]), example="cat",
-              summary="its inputs joined along the channels"),
+              description="its inputs joined along the channels"),
     Primitive("flatten", "Flatten", (), _no_args, colour="#fdb462",
               shape=lambda a, shapes: (math.prod(shapes[0]),), example="flatten",
-              summary="each image as one vector"),
+              description="each image as one vector"),
     Primitive("linear", "Linear", (("out", REQUIRED), ("bias", False)), _linear,
               shape=lambda a, shapes: (a["out_features"],),
               weights=lambda a: a["in_features"] * a["out_features"] + (
@@ -468,16 +470,16 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
                               f"out_features={a['out_features']}, bias={a['bias']}"),
               colour="#b3de69", overwritable=True, names=(("out", "out_features"),),
               module_defaults=(("bias", True),), example="linear(5, bias)",
-              summary="a fully connected layer to out features, without bias by default"),
+              description="a fully connected layer to out features, without bias by default"),
     # Mul hides its weight in listings, as Page's Mul did; `--format json` shows it.
     Primitive("mul", "Mul", (("w", REQUIRED),),
               lambda a, shapes: (("weight", number(a["w"], "mul: w")),),
               flops=_elementwise, colour="#fccde5", overwritable=True,
               names=(("w", "weight"),), example="mul(0.25)",
-              summary="its input times the constant w"),
+              description="its input times the constant w"),
     Primitive("dropout", "Dropout", (("p", 0.5),), _dropout,
               repr=lambda a: f"p={a['p']}, inplace=False", example="dropout(0.2)",
-              summary="zeroes each value with probability p while training"),
+              description="zeroes each value with probability p while training"),
 )}
 
 OPS: dict[str, Primitive] = {p.op: p for p in PRIMITIVES.values()}  # by class name

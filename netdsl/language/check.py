@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, SEP, Graph, Nested, Op, Shape, format_shape, pipeline
-from ..graph.nested import InputError, normpath, resolved_leaves
+from ..graph.nested import InputError, normpath, relative, resolved_leaves
 from .evaluate import error_at
 
 
@@ -67,23 +67,16 @@ def _replace_leaves(nested: Nested, ops: dict[str, Op | None], graph: Graph,
     """`nested` with each leaf its Op; an input that named a group names the group's output
     node instead, so that the nested form is Page's, whose build_graph knows no groups."""
     out: Nested = {}
+    group = prefix.removesuffix(SEP)
     for name, value in nested.items():
         path = prefix + name
         if isinstance(value, dict):
             out[name] = _replace_leaves(value, ops, graph, path + SEP)
         elif isinstance(value, tuple):
             out[name] = (ops[path], [ref if prefix + ref == source or (
-                "." in ref and normpath(prefix + ref) == source) else _relative(path, source)
+                "." in ref and normpath(prefix + ref) == source) else relative(source, group)
                 for ref, source in zip(value[1], graph[path][1])])
         else:
             out[name] = ops[path]
     return out
 
-
-def _relative(path: str, source: str) -> str:
-    """`source` as a path relative to the group of the node `path`."""
-    group, target = path.split(SEP)[:-1], source.split(SEP)
-    common = 0
-    while common < min(len(group), len(target) - 1) and group[common] == target[common]:
-        common += 1
-    return SEP.join([".."] * (len(group) - common) + target[common:])

@@ -341,7 +341,7 @@ def options_point(name: str, kind: str, labels: Sequence[str], default: int,
 
 
 @dataclass(frozen=True)
-class Space:
+class ChoiceSpace:
     """What a family's choices describe: its points (as met at the defaults, then as other
     options reach more; none that `fixed` names), and how many networks: `count` (None: a
     range of real numbers makes it endless), of `distinct` networks or else of combinations of

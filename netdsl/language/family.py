@@ -32,7 +32,7 @@ from .evaluate import Frame
 from .expand import Choices, Expander, bind_parameters, definitions, prelude, unknown_names
 from .from_graph import candidate_texts, same_graph
 from .printer import print_statements
-from .survey import Space, survey
+from .survey import ChoiceSpace, survey
 from .syntax import MAX_TEXT, Item, Source, parse_statements
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class Family:
 
     def space(self, values: dict[str, Any] | None = None, *,
               input_shape: Shape = DEFAULT_INPUT_SHAPE,
-              between: Callable[[], None] | None = None) -> Space:
+              between: Callable[[], None] | None = None) -> ChoiceSpace:
         """The networks the family's choices describe with `values` bound (see
         `survey.survey`): a point `values` names is fixed, no choice. Each option a probe
         binds is checked against `input_shape`: one that does not fit is an error naming the
@@ -120,6 +120,27 @@ class Family:
                 raise NetdslError(f"with {said}: {e.message}", e.location, e.notes) from None
 
         return survey(bind, frozenset(values))
+
+    def listed_points(self, space: ChoiceSpace, fixed: dict[str, Any], what: str
+                      ) -> tuple[ChoicePoint, ...]:
+        """Every choice point of the family's networks, those `fixed` (--set) and the others of its
+        `space`, in the order the text declares them, when the space's networks can be listed
+        (for `what`, a flag): each point finite, and met in every network."""
+        if not self.choice_points:
+            raise NetdslError(f"{what}: {self.name} declares no choice(...) to list networks by")
+        if not space.static:
+            raise NetdslError(f"{what}: {self.name}'s choices are met only for some values of "
+                              "others; networks are listed by one value per choice point, so "
+                              "every point must be met in every network")
+        endless = next((p for p in space.points if p.size is None), None)
+        if endless is not None:
+            raise NetdslError(f"{what}: {self.name}'s choice '{endless.name}' is a range of "
+                              "real numbers: its networks are endless")
+        points = {p.name: p for p in space.points}
+        points.update((name, point) for name, point in self.choice_points.items()
+                      if name in fixed and name not in points)
+        order = [*self.choice_points, *points]
+        return tuple(sorted(points.values(), key=lambda point: order.index(point.name)))
 
     def _expand(self, values: dict[str, Any], chooser: Chooser, ignore_unknown: bool = False
                 ) -> tuple[dict[str, Any], Nested, Choices]:

@@ -4,11 +4,11 @@ builds graphs (or Page-style nested dicts) prints instead of writing DSL itself.
 Each node becomes a primitive call labelled with its name; each path prefix becomes a call of a
 block, the built-in one (stage, residual, conv_bn, head) wherever the nodes are exactly what it
 makes, so a ResNet-9 prints as its one-liner, else a block written for it (shared by prefixes
-whose nodes are alike). A built-in block's arguments are read off its nodes as expanding the
-prelude shows them to be (`_readers`), and a primitive's as its record names them: no names of
-the prelude's nodes, and no branch per primitive, are written here. Inputs are written
-(`<- ref`) only where a node does not read the node before it. The text is checked by parsing
-it back (`family.graph_to_text`).
+whose nodes are alike). A built-in block's arguments are read off its nodes by the traces
+expanding the prelude shows them to leave (`_argument_traces`), and a primitive's as its record
+names them: no names of the prelude's nodes, and no branch per primitive, are written here.
+Inputs are written (`<- ref`) only where a node does not read the node before it. The text is
+checked by parsing it back (`family.graph_to_text`).
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from typing import Any, Callable, Iterator
 
 from ..errors import NetdslError
 from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
+from ..graph.nested import INPUT_SIZES, prefix_tree, relative
 from .expand import prelude
-from .printer import INDENT, literal
+from .printer import INDENT, literal, written_call
 
 BUILTINS = ("stage", "residual", "conv_bn", "head")  # the prelude's blocks, tried in this order
 SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without a label makes them
@@ -83,13 +84,14 @@ def primitive_call(op: Op, input_shapes: list[Shape]) -> str | None:
             if defaults[name] is not REQUIRED and makes({k: v for k, v in args.items()
                                                          if k != name}):
                 del args[name]
-        return call_text(primitive.name, primitive.params, args)
+        return call_with(primitive.name, primitive.params, args)
     return None
 
 
-def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
-    """`name(...)`: required values by position, true switches as bare names, the rest as
-    keywords."""
+def call_with(name: str, params: tuple, args: dict[str, Any]) -> str:
+    """The call of `name`, whose parameters are `params` ((name, default or REQUIRED)), with
+    the values `args` as DSL text: required values by position, true switches as bare names,
+    the rest as keywords."""
     parts = []
     for param, default in params:
         if param not in args:
@@ -101,7 +103,7 @@ def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
             parts.append(param)
         else:
             parts.append(f"{param}={literal(value)}")
-    return f"{name}({', '.join(parts)})" if parts else name
+    return written_call(name, parts)
 
 
 # ---- the built-in blocks ------------------------------------------------------------------------
@@ -109,10 +111,10 @@ def call_text(name: str, params: tuple, args: dict[str, Any]) -> str:
 def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]], expand: Expand
            ) -> dict[str, Any] | None:
     """The arguments of built-in `block` that would make `nodes` (relative paths), read off
-    them as `_readers` says; None when they cannot be its."""
+    them as `_argument_traces` says; None when they cannot be its."""
     top = {path.split(SEP)[0] for path in nodes}
     args = {}
-    for name, how, *where in _readers(block, expand):
+    for name, how, *where in _argument_traces(block, expand):
         if how == "argument":
             path, key = where
             op = nodes.get(path, (None,))[0]
@@ -128,40 +130,40 @@ def _guess(block: str, nodes: dict[str, tuple[Op | None, list[str]]], expand: Ex
 
 
 PROBE_SIZE = 32  # height and width of the images the built-in blocks are expanded on to learn
-_INPUT_SIZES = ("in_channels", "num_features", "in_features")  # the input's, not an argument's
 
 
 @functools.lru_cache(maxsize=None)
-def _readers(block: str, expand: Expand) -> tuple[tuple, ...]:
-    """How each argument of built-in `block` reads off the nodes it makes, learnt by expanding
-    the prelude's definition with distinct probe values (not written here by name): a number
-    is the constructor argument of the first node that carries it, a switch whether a node it
-    adds is there, a count how many nodes of the name it repeats are there."""
+def _argument_traces(block: str, expand: Expand) -> tuple[tuple, ...]:
+    """The trace each argument of built-in `block` leaves in the nodes it makes, so that it
+    reads back off them, learnt by expanding the prelude's definition with distinct probe
+    values (not written here by name): a number is the constructor argument of the first node
+    that carries it, a switch whether a node it adds is there, a count how many nodes of the
+    name it repeats are there."""
     params = _params(block)
     whole, fractional = iter((11, 13, 17, 19, 23)), iter((0.37, 0.41, 0.43))
     base = {name: next(fractional) if isinstance(default, float) else next(whole)
             for name, default in params if not isinstance(default, bool)}
     made = _made(block, base, expand)
-    readers = []
+    traces = []
     for name, default in params:
         if isinstance(default, bool):
             on = _made(block, {**base, name: True}, expand)
             off = _made(block, {**base, name: False}, expand)
-            readers.append((name, "switch", tuple(sorted(_tops(on) - _tops(off)))))
+            traces.append((name, "switch", tuple(sorted(_tops(on) - _tops(off)))))
             continue
         hit = next(((path, key) for path, op in made.items() if op is not None
                     for key, value in op.args
-                    if key not in _INPUT_SIZES and not isinstance(value, bool)
+                    if key not in INPUT_SIZES and not isinstance(value, bool)
                     and value == base[name]), None)
         if hit is not None:
-            readers.append((name, "argument", *hit))
+            traces.append((name, "argument", *hit))
             continue
         more = _made(block, {**base, name: 2}, expand)
         fewer = _made(block, {**base, name: 0}, expand)
         repeated = [top for top in dict.fromkeys(p.split(SEP)[0] for p in more)
                     if top not in _tops(fewer)]
-        readers.append((name, "count", repeated[0]))
-    return tuple(readers)
+        traces.append((name, "count", repeated[0]))
+    return tuple(traces)
 
 
 def _params(block: str) -> tuple[tuple[str, Any], ...]:
@@ -175,7 +177,7 @@ def _made(block: str, args: dict[str, Any], expand: Expand) -> dict[str, Op | No
     """The nodes of a labelled call of `block` with `args` (relative paths -> Op), expanded on
     probe images of 3 channels, or of as many as a whole-number argument (a block whose
     output is added to its input)."""
-    call = f"x: {call_text(block, _params(block), args)}"
+    call = f"x: {call_with(block, _params(block), args)}"
     for channels in (3, *(v for v in args.values() if isinstance(v, int)
                           and not isinstance(v, bool))):
         made = _expansion(call, (channels, PROBE_SIZE, PROBE_SIZE), expand)
@@ -193,7 +195,7 @@ def _spliced_names(block: str, expand: Expand) -> tuple[str, ...]:
     """The names a call of `block` without a label puts where it is called (conv_bn's conv, bn,
     relu), in order, from its expansion."""
     args = {name: 11 for name, default in _params(block) if default is REQUIRED}
-    call = call_text(block, _params(block), args)
+    call = call_with(block, _params(block), args)
     made = _expansion(call, (3, PROBE_SIZE, PROBE_SIZE), expand)
     return tuple(dict.fromkeys(path.split(SEP)[0] for path, _, _ in made))
 
@@ -219,7 +221,7 @@ def _builtin_call(block: str, nodes: dict, label: str | None, input_shape: Shape
     params = _params(block)
     defaults = dict(params)
     args = {k: v for k, v in args.items() if defaults[k] is REQUIRED or v != defaults[k]}
-    call = call_text(block, params, args)
+    call = call_with(block, params, args)
     made = _expansion(f"x: {call}" if label else call, tuple(input_shape), expand)
     if made is None or len(made) != len(nodes):
         return None
@@ -249,23 +251,16 @@ class _Writer:
         self.expand = expand
         self.blocks: dict[tuple[str, ...], str] = {}  # body -> block name
         self.definitions: list[str] = []
-        # The tree of prefixes: prefix -> its children (leaf or prefix names), in order.
-        self.children: dict[str, list[str]] = {"": []}
-        self.leaves: set[str] = set()
-        # prefix -> the node under it that comes last in the graph's order: what reads on after
-        # the prefix's call
+        nodes = [path for path in graph if path != INPUT]
+        self.leaves = set(nodes)
+        self.children = prefix_tree(nodes)  # prefix -> its children (leaf or prefix paths)
+        # prefix or leaf -> the node under it that comes last in the graph's order: what reads
+        # on after the prefix's call
         self.last_leaf: dict[str, str] = {}
-        for path in graph:
-            if path == INPUT:
-                continue
+        for path in nodes:
             parts = path.split(SEP)
             for depth in range(1, len(parts) + 1):
-                prefix, parent = SEP.join(parts[:depth]), SEP.join(parts[:depth - 1])
-                if prefix not in self.children:
-                    self.children[prefix] = []
-                    self.children[parent].append(prefix)
-                self.last_leaf[prefix] = path
-            self.leaves.add(path)
+                self.last_leaf[SEP.join(parts[:depth])] = path
 
     def text(self) -> str:
         body = self.body("", first_reads_call=False)
@@ -348,16 +343,6 @@ class _Writer:
             self.definitions += [f"block {block_name}() {{", *(INDENT + line for line in body),
                                  "}"]
         return f"{name}: {self.blocks[body]}", 1
-
-
-def relative(target: str, scope: str) -> str:
-    """`target`'s path as a reference from a node in `scope`."""
-    here = scope.split(SEP) if scope else []
-    there = target.split(SEP)
-    common = 0
-    while common < min(len(here), len(there) - 1) and here[common] == there[common]:
-        common += 1
-    return SEP.join([".."] * (len(here) - common) + there[common:])
 
 
 def unique(name: str, taken: set[str]) -> str:

@@ -54,7 +54,7 @@ def _statement(stmt: Param | Block | Item, values: dict[str, Any]) -> list[str]:
 
 def _item(item: Item) -> str:
     text = f"{item.label}: " if item.label is not None else ""
-    text += _call(item.call)
+    text += call_text(item.call)
     if item.repeat is not None:
         text += f" * {_operand(item.repeat, _UNARY)}"
     if item.condition is not None:
@@ -69,13 +69,13 @@ def _item(item: Item) -> str:
 
 def call_text(call: Call) -> str:
     """A call as DSL text: `conv_bn(c, ks=5)`, `zero`."""
-    return _call(call)
+    return written_call(call.name, [_arg(arg) for arg in call.args])
 
 
-def _call(call: Call) -> str:
-    if not call.args:
-        return call.name
-    return f"{call.name}({', '.join(_arg(arg) for arg in call.args)})"
+def written_call(name: str, arguments: list[str]) -> str:
+    """A call of `name` whose arguments are written `arguments` (`c`, `ks=5`):
+    `conv_bn(c, ks=5)`, or the bare name when there are none (`zero`)."""
+    return f"{name}({', '.join(arguments)})" if arguments else name
 
 
 def _arg(arg: Arg) -> str:
@@ -88,7 +88,7 @@ def expression(expr: Expr) -> str:
     if isinstance(expr, Name):
         return expr.name
     if isinstance(expr, CallValue):
-        return _call(expr.call)
+        return call_text(expr.call)
     if isinstance(expr, Unary):
         operator = "not " if expr.op == "not" else "-"
         return operator + _operand(expr.operand, _UNARY)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ..errors import NetdslError
 from ..graph import SEP
-from .choices import INPUTS_MARK, ChoicePoint, Space
+from .choices import INPUTS_MARK, ChoicePoint, ChoiceSpace
 
 CHECKED_AT_MOST = 256  # values of a point bound: a quarter at each end (every residue of a
                        # step up to 64 there), the rest evenly spaced between
@@ -62,7 +62,7 @@ class _Outcome:
         return set().union(*self.changes)
 
 
-def survey(bind: Callable[[dict[str, Any]], Any], fixed: frozenset[str]) -> Space:
+def survey(bind: Callable[[dict[str, Any]], Any], fixed: frozenset[str]) -> ChoiceSpace:
     """The space of a family whose `bind(picks)` binds the values `picks` by point name (the
     rest at their defaults) and returns the Bound, or raises."""
     return _Survey(bind, fixed).space()
@@ -81,7 +81,7 @@ class _Survey:
         self.subtrees = _subtrees(self.nodes, roots)
         self.classes: dict[tuple, tuple[ChoicePoint, _Outcome]] = {}
 
-    def space(self) -> Space:
+    def space(self) -> ChoiceSpace:
         outcomes = {name: self.transferred(point) or self.probed(point)
                     for name, point in self.free.items()}
         seen = dict(self.free)
@@ -91,7 +91,7 @@ class _Survey:
         static = not any(o.moved for o in outcomes.values())
         sampled = tuple((name, o.sample) for name, o in outcomes.items() if o.sample)
         fixed = tuple(name for name in self.base.points if name in self.fixed)
-        space = functools.partial(Space, tuple(seen.values()), static=static, sampled=sampled,
+        space = functools.partial(ChoiceSpace, tuple(seen.values()), static=static, sampled=sampled,
                                   fixed=fixed)
         sizes = [point.size for point in seen.values()]
         if None in sizes:

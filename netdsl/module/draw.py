@@ -9,6 +9,7 @@ import graphviz
 from ..errors import NetdslError
 from ..files import write_atomically
 from ..graph import OPS, SEP, Graph
+from ..graph.nested import prefix_tree
 
 _INPUT_COLOUR = "#ffffff"
 _OTHER_COLOUR = "#bc80bd"  # an op no primitive makes (a hand-built graph)
@@ -41,24 +42,9 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
         raise NetdslError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     if depth is not None and depth < 1:
         raise NetdslError(f"depth must be at least 1, got {depth}")
-    marks = marks or {}
     hidden = set() if show_identity else {p for p, (op, _) in graph.items()
                                           if op is not None and op.type == "Identity"}
-
-    def source_of(path: str) -> str:
-        while path in hidden:
-            path = graph[path][1][0]
-        return path
-
-    def box_of(path: str) -> str:
-        """The box a node is drawn in: itself, or its prefix `depth` parts deep."""
-        parts = path.split(SEP)
-        return SEP.join(parts[:depth]) if depth is not None and len(parts) > depth else path
-
-    boxes: dict[str, list[str]] = {}  # box -> the nodes drawn in it, in graph order
-    for path in graph:
-        if path not in hidden:
-            boxes.setdefault(box_of(path), []).append(path)
+    boxes = _boxes(graph, hidden, depth)
     ids = {box: f"{name}_{i}" for i, box in enumerate(boxes)}
     dot = graphviz.Digraph(name, graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
                                              "nodesep": "0.25", "ranksep": "0.3"},
@@ -67,42 +53,57 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
                                       "height": "0.3"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "9",
                                       "arrowsize": "0.6"})
+    _draw_boxes(dot, graph, boxes, ids, name, costs, marks or {})
+    _draw_edges(dot, graph, hidden, depth, ids, shapes)
+    # The legend's op types in the order they first appear in the graph.
+    _draw_legend(dot, name, dict.fromkeys(_kind(graph, box, nodes)
+                                          for box, nodes in boxes.items()))
+    return dot
 
-    # A tree of clusters: prefix -> (sub-prefixes, boxes), drawn depth first.
-    children: dict[str, list[str]] = {"": []}
-    members: dict[str, list[str]] = {"": []}
-    for box in boxes:
-        parts = box.split(SEP)
-        for level in range(1, len(parts)):
-            prefix, parent = SEP.join(parts[:level]), SEP.join(parts[:level - 1])
-            if prefix not in children:
-                children[prefix], members[prefix] = [], []
-                children[parent].append(prefix)
-        members[SEP.join(parts[:-1])].append(box)
-    used: dict[str, int] = {}  # op type -> where it first appears in the graph (the legend's order)
-    order = {box: i for i, box in enumerate(boxes)}
+
+def _box_of(path: str, depth: int | None) -> str:
+    """The box a node is drawn in: itself, or its prefix `depth` parts deep."""
+    parts = path.split(SEP)
+    return SEP.join(parts[:depth]) if depth is not None and len(parts) > depth else path
+
+
+def _boxes(graph: Graph, hidden: set[str], depth: int | None) -> dict[str, list[str]]:
+    """box -> the nodes drawn in it, in graph order; the `hidden` nodes are in none."""
+    boxes: dict[str, list[str]] = {}
+    for path in graph:
+        if path not in hidden:
+            boxes.setdefault(_box_of(path, depth), []).append(path)
+    return boxes
+
+
+def _kind(graph: Graph, box: str, nodes: list[str]) -> str:
+    """What a box is, which picks its fill and its legend entry: its node's op type, the
+    input, or a collapsed prefix of several `nodes`."""
+    if nodes != [box]:
+        return "collapsed"
+    op = graph[box][0]
+    return "input" if op is None else op.type
+
+
+def _cluster_tree(boxes: dict[str, list[str]]) -> tuple[dict[str, list[str]],
+                                                       dict[str, list[str]]]:
+    """The path prefixes as a tree of clusters, rooted at "": (prefix -> its sub-prefixes,
+    prefix -> the boxes directly in it), each in the order the boxes come."""
+    tree = prefix_tree(boxes)
+    return ({prefix: [c for c in kids if c in tree] for prefix, kids in tree.items()},
+            {prefix: [c for c in kids if c not in tree] for prefix, kids in tree.items()})
+
+
+def _draw_boxes(dot: graphviz.Digraph, graph: Graph, boxes: dict[str, list[str]],
+                ids: dict[str, str], name: str, costs: dict[str, tuple[int, int]] | None,
+                marks: dict[str, str]) -> None:
+    """Every box into `dot`, each inside the clusters of its path's prefixes, depth first."""
+    children, members = _cluster_tree(boxes)
+    cluster_ids = {prefix: i for i, prefix in enumerate(children)}
 
     def fill(target: graphviz.Digraph, prefix: str) -> None:
         for box in members[prefix]:
-            nodes, short = boxes[box], box.rsplit(SEP, 1)[-1]
-            if nodes == [box]:  # one node of its own
-                op = graph[box][0]
-                kind = "input" if op is None else op.type
-                label = _text(short) if op is None else _text(short) + "\\n" + _text(kind)
-                tooltip = box + ": " + ("the network's input" if op is None else repr(op))
-            else:  # a collapsed prefix
-                kind = "collapsed"
-                weights = sum(costs[p][0] for p in nodes) if costs else None
-                flops = sum(costs[p][1] for p in nodes) if costs else None
-                label = _text(short) + (f"\\n{weights:,} weights\\n{_si(flops)}FLOP"
-                                        if costs else f"\\n{len(nodes)} nodes")
-                tooltip = f"{box}: {len(nodes)} nodes"
-            used[kind] = min(used.get(kind, order[box]), order[box])
-            attributes = {"fillcolor": _colour(kind)}
-            mark = marks.get(box) or next((marks[p] for p in nodes if p in marks), None)
-            if mark:
-                attributes.update(color=DIFF_COLOURS[mark], penwidth="3")
-            target.node(ids[box], label=label, tooltip=_text(tooltip), **attributes)
+            _draw_box(target, graph, box, boxes[box], ids[box], costs, marks)
         for sub in children[prefix]:
             cluster = graphviz.Digraph(f"cluster_{name}_{cluster_ids[sub]}",
                                        graph_attr={"label": _text(sub.rsplit(SEP, 1)[-1]),
@@ -111,27 +112,57 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
             fill(cluster, sub)
             target.subgraph(cluster)
 
-    cluster_ids = {prefix: i for i, prefix in enumerate(children)}
     fill(dot, "")
+
+
+def _draw_box(target: graphviz.Digraph, graph: Graph, box: str, nodes: list[str], node_id: str,
+              costs: dict[str, tuple[int, int]] | None, marks: dict[str, str]) -> None:
+    """One box as a node of `target`: a node of its own labelled with its op type, or a
+    collapsed prefix with its weights and FLOPs (`costs`) or its count of `nodes`; filled by
+    its kind, outlined in the colour of its own or its first node's mark."""
+    kind, short = _kind(graph, box, nodes), box.rsplit(SEP, 1)[-1]
+    if nodes == [box]:  # one node of its own
+        op = graph[box][0]
+        label = _text(short) if op is None else _text(short) + "\\n" + _text(kind)
+        tooltip = box + ": " + ("the network's input" if op is None else repr(op))
+    else:  # a collapsed prefix
+        weights = sum(costs[p][0] for p in nodes) if costs else None
+        flops = sum(costs[p][1] for p in nodes) if costs else None
+        label = _text(short) + (f"\\n{weights:,} weights\\n{_si(flops)}FLOP"
+                                if costs else f"\\n{len(nodes)} nodes")
+        tooltip = f"{box}: {len(nodes)} nodes"
+    attributes = {"fillcolor": _colour(kind)}
+    mark = marks.get(box) or next((marks[p] for p in nodes if p in marks), None)
+    if mark:
+        attributes.update(color=DIFF_COLOURS[mark], penwidth="3")
+    target.node(node_id, label=label, tooltip=_text(tooltip), **attributes)
+
+
+def _draw_edges(dot: graphviz.Digraph, graph: Graph, hidden: set[str], depth: int | None,
+                ids: dict[str, str], shapes: dict[str, tuple[int, ...]] | None) -> None:
+    """One edge for each box that feeds another (none inside a box), from the node a hidden
+    one passes on; labelled with the shape of the tensor it carries, given `shapes`."""
     drawn = set()
     for path, (_, inputs) in graph.items():
         if path in hidden:
             continue
         for source in inputs:
-            source = source_of(source)
-            edge = box_of(source), box_of(path)
+            while source in hidden:  # an identity passes on its one input
+                source = graph[source][1][0]
+            edge = _box_of(source, depth), _box_of(path, depth)
             if edge[0] == edge[1] or edge in drawn:
                 continue
             drawn.add(edge)
             label = {"label": " " + "x".join(map(str, shapes[source]))} if shapes else {}
             dot.edge(ids[edge[0]], ids[edge[1]], **label)
 
-    # The legend: one row of the op types present, not a column as tall as the network.
+
+def _draw_legend(dot: graphviz.Digraph, name: str, kinds) -> None:
+    """The legend: one row of the `kinds` present, not a column as tall as the network."""
     cells = "".join(f'<td bgcolor="{_colour(kind)}" style="rounded">{graphviz.escape(kind)}</td>'
-                    for kind in sorted(used, key=used.get))
+                    for kind in kinds)
     dot.node(f"{name}_legend", shape="plaintext", style="", fontsize="9",
              label=f'<<table border="0" cellspacing="3" cellpadding="3"><tr>{cells}</tr></table>>')
-    return dot
 
 
 def draw_diff(first, second, changes, rankdir: str = "TB") -> graphviz.Digraph:

@@ -290,15 +290,24 @@ def _finished(search: Search, trial, twin):
 
 
 def _train_trial(trial, search: Search, values: dict[str, Any]):
-    import optuna
-    from optuna.trial import TrialState
+    """One trial's result from its `values`: its network bound and recorded, then the result
+    of an earlier trial of the same network and recipe where there is one, else its network
+    ranked by the supernet, looked up in the table, or trained."""
+    bound, recipe, key = _bind_trial(trial, search, values)
+    earlier = _earlier_result(trial, search, key)
+    if earlier is not None:
+        return earlier
+    if search.supernet is not None:
+        return _rank_by_supernet(trial, search, bound, recipe, values)
+    if search.table is not None:
+        return look_up_trial(trial, search.table, bound, values, search.multi)
+    return _fit_trial(trial, search, bound, recipe, values)
 
-    def should_stop(epoch) -> bool:
-        if search.multi:
-            return False
-        trial.report(epoch.valid_acc, epoch.epoch)
-        return trial.should_prune()
 
+def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, Any, str]:
+    """The trial's network (its choices drawn from the text, a prefilter's candidate fixing
+    them), recipe (runtime.Recipe) and their fingerprint, from `values` and the search's --set
+    and flags; all stored with the trial, the fingerprint before any twin is looked for."""
     bindings, changes = split_values(values, search.family)
     recipe = apply(search.recipe, changes)
     if search.table is None:  # a table search trains nothing (and --table takes no --space)
@@ -322,42 +331,73 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     # numbered before it, so two never wait for each other.
     trial.set_user_attr("fingerprint", key)
     trial.set_user_attr("flops", bound.flops)
+    return bound, recipe, key
+
+
+def _earlier_result(trial, search: Search, key: str):
+    """The result of another trial with the same network and recipe (`key`, their
+    fingerprint), so that none is trained twice; None when this trial's network is new. While
+    it may (MAX_REDRAWS in a row), a repeat is drawn again (`_draw_again`); past that it
+    takes its twin's result, waiting for a twin still training."""
+    from optuna.trial import TrialState
+
     may_redraw = search.redraws < MAX_REDRAWS
     twin = _first_twin(search, trial, key, any_running=may_redraw)
     if twin is not None and may_redraw:
         search.redraws += 1
-        # Two workers with one seed draw alike: part them. A repeat of this process's own
-        # draw keeps the seed's sequence (reseeded, a search was not reproducible, and random
-        # search drew other networks than Optuna's with that seed after its first repeat).
-        if twin.number not in search.mine:
-            search.study.sampler.reseed_rng()
-        trial.set_user_attr("same_as", twin.number)
-        trial.set_user_attr("redrawn", True)
-        print(f"trial {trial.number}: same network and recipe as trial {twin.number}; "
-              "drawn again")
-        if twin.state == TrialState.COMPLETE:  # its result, which the sampler learns from
-            return twin.values[0] if not search.multi else tuple(twin.values)
-        message = (f"not trained: the same network and recipe as trial {twin.number}, which "
-                   f"{'is training' if twin.state == TrialState.RUNNING else 'failed'}; "
-                   "drawn again")
-        trial.set_user_attr("error", message)
-        raise TrialFailed(message)
+        return _draw_again(trial, search, twin)
     if twin is None:
         search.redraws = 0
     earlier = _finished(search, trial, twin)
-    if earlier is not None:  # the same network and recipe: its result, not a retraining
-        for attr in ("train_time", "curve"):
-            trial.set_user_attr(attr, earlier.user_attrs.get(attr))
-        trial.set_user_attr("same_as", earlier.number)
-        print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
-        if earlier.state == TrialState.FAIL:
-            raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
-                              f"failed: {earlier.user_attrs['error']}")
-        return earlier.values[0] if not search.multi else tuple(earlier.values)
-    if search.supernet is not None:
-        return _rank_by_supernet(trial, search, bound, recipe, values)
-    if search.table is not None:
-        return look_up_trial(trial, search.table, bound, values, search.multi)
+    if earlier is None:  # no twin, or the one training was interrupted
+        return None
+    for attr in ("train_time", "curve"):
+        trial.set_user_attr(attr, earlier.user_attrs.get(attr))
+    trial.set_user_attr("same_as", earlier.number)
+    print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
+    if earlier.state == TrialState.FAIL:
+        raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
+                          f"failed: {earlier.user_attrs['error']}")
+    return earlier.values[0] if not search.multi else tuple(earlier.values)
+
+
+def _draw_again(trial, search: Search, twin):
+    """A repeat of `twin`'s network and recipe, marked drawn again: it spends no budget.
+    Returns the twin's result where it completed (the sampler learns from it); else the
+    trial fails, saying whether the twin is training or failed."""
+    from optuna.trial import TrialState
+
+    # Two workers with one seed draw alike: part them. A repeat of this process's own
+    # draw keeps the seed's sequence (reseeded, a search was not reproducible, and random
+    # search drew other networks than Optuna's with that seed after its first repeat).
+    if twin.number not in search.mine:
+        search.study.sampler.reseed_rng()
+    trial.set_user_attr("same_as", twin.number)
+    trial.set_user_attr("redrawn", True)
+    print(f"trial {trial.number}: same network and recipe as trial {twin.number}; "
+          "drawn again")
+    if twin.state == TrialState.COMPLETE:  # its result, which the sampler learns from
+        return twin.values[0] if not search.multi else tuple(twin.values)
+    message = (f"not trained: the same network and recipe as trial {twin.number}, which "
+               f"{'is training' if twin.state == TrialState.RUNNING else 'failed'}; "
+               "drawn again")
+    trial.set_user_attr("error", message)
+    raise TrialFailed(message)
+
+
+def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
+    """Train the trial's network, with one objective reporting each epoch's accuracy to the
+    pruner; its times and curve stored with it, its scores returned (accuracy, and training
+    time or FLOPs for two objectives). A loss that stops being finite fails the trial, the
+    pruner's stop prunes it, and Ctrl-C during training stops the search."""
+    import optuna
+
+    def should_stop(epoch) -> bool:
+        if search.multi:
+            return False
+        trial.report(epoch.valid_acc, epoch.epoch)
+        return trial.should_prune()
+
     fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
                  log=None, should_stop=should_stop, evaluate_each_epoch=search.each_epoch,
                  report_test=False)
@@ -475,9 +515,9 @@ def search_command(args: argparse.Namespace, family: Family) -> int:
 
 
 def _search(args: argparse.Namespace, family: Family) -> int:
-    import optuna
-    from optuna.trial import TrialState
-
+    """A search as the command asks: its options, space and stored trials checked before any
+    data moves, the text's space checked against the data's images, then the study set up
+    and its trials run."""
     # -- everything checked before any data moves ------------------------------------------------
     space = load_space(args.space) if args.space is not None else {}
     check_space_fits(space, family)
@@ -490,19 +530,12 @@ def _search(args: argparse.Namespace, family: Family) -> int:
 
     storage = open_storage(args.storage)
     name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
-    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    if args.resume and name not in existing:
-        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
-                          f"(searches: {', '.join(existing) or 'none'})")
-    count_before, stored = 0, None
-    if name in existing:
-        stored = optuna.load_study(study_name=name, storage=storage)
-        check_resumed(stored, table)
-        count_before = counted(stored)
-        if count_before >= args.trials:
-            print(f"search '{name}' has its {count_before} trials already; nothing to do "
-                  f"(see: netdsl trials --name {name})")
-            return 0
+    stored = _stored_search(args, name, storage, table)
+    count_before = 0 if stored is None else counted(stored)
+    if count_before >= args.trials:  # only a stored search: --trials is at least 1
+        print(f"search '{name}' has its {count_before} trials already; nothing to do "
+              f"(see: netdsl trials --name {name})")
+        return 0
     # The text's space checked before the data loads where it binds for CIFAR's images: which
     # points there are does not depend on the images, only whether every option fits them.
     chosen = _space_or_none(family, base)
@@ -519,21 +552,10 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                                    stored)
     if table is None and not any(is_recipe_key(key) for key in keys(space)):
         check_batch(recipe, data)  # else each trial checks the batch it draws
-    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
-    study = optuna.create_study(study_name=name, storage=storage,
-                                sampler=_sampler(args, recipe.seed, count_before, grid_values,
-                                                 prefilter is not None,
-                                                 _log_flops(family, data, values)),
-                                pruner=_pruner(args.pruner, recipe.epochs),
-                                directions=directions, load_if_exists=True)
-    study.set_user_attr("dsl", family.text)
-    study.set_user_attr("objectives", args.objectives)
-    if table is not None:
-        study.set_user_attr(METRIC_ATTR, table.metric)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
-    optuna.storages.fail_stale_trials(study)
 
+    sampler = _sampler(args, recipe.seed, count_before, grid_values, prefilter is not None,
+                       _log_flops(family, data, values))
+    study = _open_study(args, family, name, storage, sampler, recipe.epochs, table)
     supernet = None
     if args.supernet:
         supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
@@ -546,18 +568,64 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                     supernet, table=table, size=_size_of(space, chosen, base),
                     setting=setting_of(family, base, recipe, space))
     print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
+    return _run(search, name, args.timeout)
 
-    # -- the trials -----------------------------------------------------------------------------
+
+def _stored_search(args: argparse.Namespace, name: str, storage, table):
+    """The search stored as `name` that this one goes on with, checked to go on with the
+    objective it began with (see `check_resumed`); None for a new search, which --resume
+    refuses."""
+    import optuna
+
+    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if args.resume and name not in existing:
+        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
+                          f"(searches: {', '.join(existing) or 'none'})")
+    if name not in existing:
+        return None
+    stored = optuna.load_study(study_name=name, storage=storage)
+    check_resumed(stored, table)
+    return stored
+
+
+def _open_study(args: argparse.Namespace, family: Family, name: str, storage, sampler,
+                epochs: float, table):
+    """The search's Optuna study, new or stored: with `sampler`, the --pruner's pruner for
+    `epochs`, a direction per objective, and the text, objectives and table's metric stored
+    for the commands that read it later. A trial interrupted (Ctrl-C, or its worker killed
+    and seen stale) is queued to run again, once; one still running whose worker died is
+    marked failed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                pruner=_pruner(args.pruner, epochs),
+                                directions=directions, load_if_exists=True)
+    study.set_user_attr("dsl", family.text)
+    study.set_user_attr("objectives", args.objectives)
+    if table is not None:
+        study.set_user_attr(METRIC_ATTR, table.metric)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
+    optuna.storages.fail_stale_trials(study)
+    return study
+
+
+def _run(search: Search, name: str, timeout: float | None) -> int:
+    """The search's trials, until its budget is spent, every point of a finite space is
+    tried or `timeout` seconds pass; then the test accuracy of what it chose and its closing
+    lines. Ctrl-C stops it (EXIT_INTERRUPTED), to go on when the command runs again."""
     def stop_at_budget(study, trial) -> None:
-        if counted(study) >= args.trials or _tried_all(search):
+        if counted(study) >= search.budget or _tried_all(search):
             study.stop()
 
     start = time.perf_counter()
     try:
         # No n_trials: repeated networks drawn again spend no budget; stop_at_budget ends it.
         if not _tried_all(search):
-            study.optimize(lambda trial: objective(trial, search), timeout=args.timeout,
-                           catch=(TrialFailed,), callbacks=[stop_at_budget])
+            search.study.optimize(lambda trial: objective(trial, search), timeout=timeout,
+                                  catch=(TrialFailed,), callbacks=[stop_at_budget])
     except KeyboardInterrupt:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)

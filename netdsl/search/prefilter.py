@@ -15,7 +15,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from ..errors import NetdslError
-from ..score import PROXIES
+from ..score import SCORES
 from .space import distribution_of
 
 
@@ -37,9 +37,9 @@ def parse_prefilter(text: str) -> tuple[str, int]:
         raise NetdslError(f"bad option: --prefilter {text}: at most {MAX_CANDIDATES} candidates "
                           "per trial (each is bound, built, scored and stored with the trial, "
                           "every trial)")
-    if name not in PROXIES:
+    if name not in SCORES:
         raise NetdslError(f"bad option: --prefilter: no score named '{name}' (scores: "
-                          f"{', '.join(PROXIES)})")
+                          f"{', '.join(SCORES)})")
     return name, int(count)
 
 

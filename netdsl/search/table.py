@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from .. import nb201
 from ..errors import NetdslError
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family
-from ..language.choices import ChoicePoint, Space
+from ..language.choices import ChoicePoint, ChoiceSpace
 
 ARCH = "arch"  # NAS-Bench-201's column of architecture strings
 _OPENERS = {".xz": lzma.open, ".gz": gzip.open}
@@ -65,12 +65,12 @@ class Table:
                 f"of the {len(self.values):,} (none trained)")
 
 
-def load_table(path: str, metric: str, family: Family, space: Space,
+def load_table(path: str, metric: str, family: Family, space: ChoiceSpace,
                fixed: dict[str, Any]) -> Table:
     """The table at `path`, its `metric` for each network of `family`'s `space` whose points
     in `fixed` (--set) take those values; a NetdslError for a missing column, a value that is
     not a finite number, two values for one network, or a network of the space not there."""
-    points = finite_points(family, space, fixed, "--table")
+    points = family.listed_points(space, fixed, "--table")
     columns, rows = _read(path)
     if metric not in columns:
         raise NetdslError(f"--metric {metric}: {path} has no column '{metric}' (its columns: "
@@ -101,28 +101,6 @@ def load_table(path: str, metric: str, family: Family, space: Space,
                         if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
     _check_covers(table, wanted, family.name)
     return table
-
-
-def finite_points(family: Family, space: Space, fixed: dict[str, Any], what: str
-                  ) -> tuple[ChoicePoint, ...]:
-    """Every choice point of `family`'s networks, those `fixed` (--set) and the others of its
-    `space`, in the order the text declares them, when the space's networks can be listed
-    (for `what`, a flag): each point finite, and met in every network."""
-    if not family.choice_points:
-        raise NetdslError(f"{what}: {family.name} declares no choice(...) to list networks by")
-    if not space.static:
-        raise NetdslError(f"{what}: {family.name}'s choices are met only for some values of "
-                          "others; networks are listed by one value per choice point, so "
-                          "every point must be met in every network")
-    endless = next((p for p in space.points if p.size is None), None)
-    if endless is not None:
-        raise NetdslError(f"{what}: {family.name}'s choice '{endless.name}' is a range of "
-                          "real numbers: its networks are endless")
-    points = {p.name: p for p in space.points}
-    points.update((name, point) for name, point in family.choice_points.items()
-                  if name in fixed and name not in points)
-    order = [*family.choice_points, *points]
-    return tuple(sorted(points.values(), key=lambda point: order.index(point.name)))
 
 
 def _read(path: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:

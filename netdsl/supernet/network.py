@@ -233,18 +233,11 @@ class _Inherited(nn.Module):
 
 def _fair_points(family: Family, values: dict[str, Any], input_shape: tuple[int, ...]
                  ) -> tuple[ChoicePoint, ...]:
-    """The choice points fair sampling deals options of: every point of the space, each with
+    """The choice points fair sampling deals options of: those `values` leave free, each with
     a list of options and met in every network, else a NetdslError saying which is not."""
     space = family.space(values, input_shape=input_shape)
-    if not space.static:
-        raise NetdslError(f"supernet --sampling fair: {family.name}'s choices are met only for "
-                          "some values of others; fair sampling deals each point's options "
-                          "every step, so every point must be met in every network")
-    endless = next((p for p in space.points if p.size is None), None)
-    if endless is not None:
-        raise NetdslError(f"supernet --sampling fair: choice point '{endless.name}' is a range "
-                          "of real numbers; fair sampling deals every option every step")
-    return tuple(space.points)
+    return tuple(point for point in family.listed_points(space, values, "--sampling fair")
+                 if point.name not in values)
 
 
 def _larger(shapes: tuple, than: tuple) -> bool:

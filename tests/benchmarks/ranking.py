@@ -35,7 +35,7 @@ import netdsl.nb201
 import runtime
 from netdsl.fit import fit
 from netdsl.language.choices import drawn_at_random
-from netdsl.score import BATCH_SIZE, PROXIES, score, scoring_batch
+from netdsl.score import BATCH_SIZE, SCORES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate
 from netdsl.supernet import Supernet
 from runtime.images import Images
@@ -140,7 +140,7 @@ def main(folder: str, out: Path) -> None:
     # -- the rankings ----------------------------------------------------------------------------
     rankings: dict[str, tuple[list[float], float]] = {}  # name -> (scores, CPU seconds)
     batch = scoring_batch(data, BATCH_SIZE, 0)
-    for proxy in PROXIES:
+    for proxy in SCORES:
         start = time.process_time()
         scores = [score(networks[arch], data, batch, [proxy], 0).scores[proxy]
                   for arch in archs]
@@ -179,7 +179,7 @@ def main(folder: str, out: Path) -> None:
               + (f"  ({row['undefined']} not defined)" if row["undefined"] else ""))
 
     # -- search with and without the best zero-cost score as a prefilter ---------------------------
-    zero_cost = [row for row in rows if row["ranking"] in PROXIES]
+    zero_cost = [row for row in rows if row["ranking"] in SCORES]
     best = max(zero_cost, key=lambda row: row["kendall_tau"])["ranking"]
     searches = []
     for seed in (0, 1, 2):

@@ -31,7 +31,7 @@ import torch
 from netdsl import nb201
 from netdsl.fit import load_data, with_classes
 from netdsl.ranking import ScoreCache, agreement, every_network
-from netdsl.score import BATCH_SIZE, PROXIES, drawn_networks, scoring_batch
+from netdsl.score import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
 from netdsl.search.table import load_table
 
 SEED = 0
@@ -59,24 +59,24 @@ def main() -> None:
     for bound in every_network(family, data, values):
         scores[nb201.from_bound(bound)] = cache.score(bound, data, batch, list(SIZE_ONLY)).scores
     seconds["all, weights and flops"] = time.process_time() - start
-    print(f"weights and flops of {len(scores):,} networks; {cache.summary()}", flush=True)
+    print(f"weights and flops of {len(scores):,} networks; {cache.tally()}", flush=True)
 
     start = time.process_time()
-    data_proxies = [name for name in PROXIES if name not in SIZE_ONLY]
+    data_proxies = [name for name in SCORES if name not in SIZE_ONLY]
     for number, bound in enumerate(drawn_networks(family, data, values, args.sample, SEED)):
         scored = cache.score(bound, data, batch, data_proxies)
         scores[nb201.from_bound(bound)].update(scored.scores)
         if number % 100 == 99:
-            print(f"{number + 1} of {args.sample} networks scored; {cache.summary()}", flush=True)
+            print(f"{number + 1} of {args.sample} networks scored; {cache.tally()}", flush=True)
     seconds[f"{args.sample} drawn, {', '.join(data_proxies)}"] = time.process_time() - start
 
     args.out.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["arch", *PROXIES])
+    writer.writerow(["arch", *SCORES])
     for arch, row in scores.items():
         writer.writerow([arch, *("" if name not in row or math.isnan(row[name])
-                                 else f"{row[name]:.6g}" for name in PROXIES)])
+                                 else f"{row[name]:.6g}" for name in SCORES)])
     with lzma.open(args.out / "nb201_scores.csv.xz", "wt", encoding="utf-8") as file:
         file.write(text.getvalue())
 
@@ -84,7 +84,7 @@ def main() -> None:
     for metric in METRICS:
         truth = load_table(args.table, metric, family, family.space(values), values)
         results[metric] = {}
-        for name in PROXIES:
+        for name in SCORES:
             archs = [arch for arch, row in scores.items() if name in row]
             bound_keys = [truth.key(nb201.edges(arch)) for arch in archs]
             measured = agreement([truth.values[key] for key in bound_keys],
@@ -95,9 +95,9 @@ def main() -> None:
                "size": "models/nb201.net as written (C=16, N=5)", "batch_size": BATCH_SIZE,
                "seed": SEED, "machine": f"{platform.processor() or platform.machine()}, "
                                         f"{torch.get_num_threads()} torch threads",
-               "cpu_seconds": seconds, "cache": cache.summary(), "rankings": results}
+               "cpu_seconds": seconds, "cache": cache.tally(), "rankings": results}
     (args.out / "nb201_ranking.json").write_text(json.dumps(summary, indent=1) + "\n")
-    for name in PROXIES:
+    for name in SCORES:
         figures = "  ".join(f"{metric}: tau {r[name]['kendall_tau']:.3f} rho "
                             f"{r[name]['spearman_rho']:.3f} top10% {r[name]['top_overlap']:.2f}"
                             for metric, r in results.items())
