@@ -7,7 +7,6 @@ shared trainer (`runtime`), and gives back one `Fitted`, however the training wa
 """
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
@@ -104,35 +103,29 @@ def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit:
     return data
 
 
-def device_from(args: argparse.Namespace):
-    """The torch.device --device asks for; one this torch cannot use is a NetdslError."""
+def device_from(name: str):
+    """The torch.device that `name` (the --device text: auto, cpu, cuda, cuda:N) asks for;
+    one this torch cannot use is a NetdslError."""
     import runtime
     import torch
 
     try:
-        device = runtime.default_device() if args.device == "auto" else torch.device(args.device)
+        device = runtime.default_device() if name == "auto" else torch.device(name)
     except RuntimeError as e:
-        raise NetdslError(f"bad option: --device {args.device}: {e}") from None
+        raise NetdslError(f"bad option: --device {name}: {e}") from None
     if device.type not in ("cpu", "cuda"):
-        raise NetdslError(f"bad option: --device {args.device}: netdsl trains on cpu or cuda")
+        raise NetdslError(f"bad option: --device {name}: netdsl trains on cpu or cuda")
     if device.type == "cpu" and device.index not in (None, 0):
-        raise NetdslError(f"bad option: --device {args.device}: the CPU is one device; use "
+        raise NetdslError(f"bad option: --device {name}: the CPU is one device; use "
                           "--device cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
                           "use --device cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise NetdslError(f"bad option: --device {args.device}: this machine has "
+        raise NetdslError(f"bad option: --device {name}: this machine has "
                           f"{torch.cuda.device_count()} CUDA devices (cuda:0 to "
                           f"cuda:{torch.cuda.device_count() - 1})")
     return device
-
-
-def data_from(args: argparse.Namespace, device, seed: int):
-    """The dataset the flags name, on `device`; `seed` draws the --train-limit subset and the
-    --valid-split."""
-    return load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                     valid_split=args.valid_split, seed=seed)
 
 
 def check_batch(recipe: "runtime.Recipe", data: "runtime.DeviceData") -> None:
@@ -148,10 +141,11 @@ def check_batch(recipe: "runtime.Recipe", data: "runtime.DeviceData") -> None:
                           + " or a smaller --valid-split" * split)
 
 
-def evaluates_each_epoch(args: argparse.Namespace, wanted: bool) -> bool:
-    """Whether --evaluate asks for every epoch's validation accuracy; `auto`: when something
-    reads it (`wanted`: the table, a record, a pruner)."""
-    return {"every": True, "last": False, "auto": wanted}[args.evaluate]
+def evaluates_each_epoch(evaluate: str, wanted: bool) -> bool:
+    """Whether `evaluate` (the --evaluate text: every, last, auto) asks for every epoch's
+    validation accuracy; `auto`: when something reads it (`wanted`: the table, a record, a
+    pruner)."""
+    return {"every": True, "last": False, "auto": wanted}[evaluate]
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",

@@ -191,7 +191,7 @@ def score_command(args: argparse.Namespace, family: Family) -> int:
                           "logrange(...) to draw networks from")
     table = table_from_args(args, family, values)
     note = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: JSON
-    data = load_data(args.dataset, device_from(args), data_dir=args.data_dir,
+    data = load_data(args.dataset, device_from(args.device), data_dir=args.data_dir,
                      train_limit=args.train_limit, seed=args.seed, log=note)
     if args.batch_size > data.train_size:
         raise NetdslError(f"bad option: --batch-size {args.batch_size} is more than the "

@@ -15,7 +15,7 @@ from runtime.recipe import SEEDS
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_each
-from .fit import (bind_to_data, data_from, device_from, early_recipe, evaluates_each_epoch, fit,
+from .fit import (bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit, load_data,
                   load_weights)
 from .language import Family
 from .records import to_json
@@ -27,7 +27,7 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
 
     # -- the network and the recipe, checked before any data moves ----------------------------
     recipe, optional = recipe_from_args(args)
-    device = device_from(args)
+    device = device_from(args.device)
     if args.runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
     if recipe.seed + args.runs > SEEDS:
@@ -38,7 +38,8 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         if path:
             check_writable(Path(path), flag)
     initial = load_weights(args.init_from)
-    data = data_from(args, device, recipe.seed)
+    data = load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
+                     valid_split=args.valid_split, seed=recipe.seed)
     bound = bind_to_data(family, data, dict(args.set))
 
     # -- runs -----------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
                      log=None if args.quiet else print,
                      progress=not args.quiet and sys.stderr.isatty(),
                      evaluate_each_epoch=evaluates_each_epoch(
-                         args, wanted=not args.quiet or args.json is not None))
+                         args.evaluate, wanted=not args.quiet or args.json is not None))
         if args.quiet:
             accuracy = "none" if fitted.accuracy is None else f"{fitted.accuracy:.4f}"
             test = "" if fitted.test_accuracy is None else f", test acc {fitted.test_accuracy:.4f}"

@@ -21,8 +21,9 @@ from typing import Any, Callable
 from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import (Fitted, bind_to_data, check_batch, data_from, device_from, early_recipe,
-                   evaluates_each_epoch, fit, load_weights, read_supernet, with_classes)
+from ..fit import (Fitted, bind_to_data, check_batch, device_from, early_recipe,
+                   evaluates_each_epoch, fit, load_data, load_weights, read_supernet,
+                   with_classes)
 from ..graph import fits
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family, load
 from ..records import plain
@@ -525,7 +526,7 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     prefilter = _check_options(args, family, space)
     table = table_for(args, family, base)
     recipe, optional = recipe_from_args(args)
-    device = device_from(args)
+    device = device_from(args.device)
     early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
 
     storage = open_storage(args.storage)
@@ -543,7 +544,9 @@ def _search(args: argparse.Namespace, family: Family) -> int:
         grid_values = _check_space(args.tuner, space, chosen, family, base,
                                    DEFAULT_INPUT_SHAPE, stored)
     initial = load_weights(args.init_from)
-    data = data_from(args, device, recipe.seed) if args.dataset else no_images(family, device)
+    data = (load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
+                      valid_split=args.valid_split, seed=recipe.seed)
+            if args.dataset else no_images(family, device))
     values = with_classes(family, data, base)
     if chosen is None or (values, data.image_shape) != (base, DEFAULT_INPUT_SHAPE):
         # Every option of the text's choices checked against the data's images, once.
@@ -562,7 +565,7 @@ def _search(args: argparse.Namespace, family: Family) -> int:
                                  data.image_shape).to(device)
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
                     args.objectives, study, args.trials,
-                    evaluates_each_epoch(args, wanted=args.pruner != "none"), prefilter,
+                    evaluates_each_epoch(args.evaluate, wanted=args.pruner != "none"), prefilter,
                     scoring_batch(data, SCORING_BATCH, recipe.seed)
                     if prefilter and args.dataset else None,
                     supernet, table=table, size=_size_of(space, chosen, base),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import NetdslError
-from ..fit import data_from, device_from, early_recipe, evaluates_each_epoch, load_weights
+from ..fit import device_from, early_recipe, evaluates_each_epoch, load_data, load_weights
 from ..language import Family
 from ..settings import recipe_from_args
 from .loop import fit_point, split_values
@@ -24,7 +24,8 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
     split_values(values, family)  # unknown keys fail before any data moves
     recipe, optional = recipe_from_args(args)
     early_recipe(family, base, recipe, optional)  # fails before any data moves
-    data = data_from(args, device_from(args), recipe.seed)
+    data = load_data(args.dataset, device_from(args.device), data_dir=args.data_dir,
+                     train_limit=args.train_limit, valid_split=args.valid_split, seed=recipe.seed)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)
@@ -32,7 +33,7 @@ def trial_command(args: argparse.Namespace, family: Family) -> int:
 
     fitted = fit_point(family, data, recipe, {**base, **values}, optional=optional, log=print,
                       should_stop=report, init=load_weights(args.init_from),
-                      evaluate_each_epoch=evaluates_each_epoch(args, wanted=True))
+                      evaluate_each_epoch=evaluates_each_epoch(args.evaluate, wanted=True))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
     nni.report_final_result(fitted.accuracy)

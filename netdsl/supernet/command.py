@@ -9,8 +9,8 @@ import torch
 
 from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from ..files import check_writable, write_atomically
-from ..fit import (TRAINING_COPIES, applicable_recipe, data_from, device_from,
-                   evaluates_each_epoch, refuse_beyond_free, train_model, with_classes)
+from ..fit import (TRAINING_COPIES, applicable_recipe, device_from, evaluates_each_epoch,
+                   load_data, refuse_beyond_free, train_model, with_classes)
 from ..language import Family
 from ..settings import recipe_from_args
 from .file import saved_form
@@ -21,7 +21,7 @@ def supernet_command(args, family: Family) -> int:
     """Train the family's supernet with the shared trainer and recipe, networks drawn per step
     as --sampling says, and save it."""
     recipe, optional = recipe_from_args(args)
-    device = device_from(args)
+    device = device_from(args.device)
     if args.init_from:
         raise NetdslError("bad option: netdsl supernet trains from its own initial weights; "
                           "--init-from starts a network from a supernet (netdsl run)")
@@ -29,7 +29,8 @@ def supernet_command(args, family: Family) -> int:
         raise NetdslError(f"supernet: {family.name} declares no choice(...) to share weights "
                           "between")
     check_writable(Path(args.output), "-o")
-    data = data_from(args, device, recipe.seed)
+    data = load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
+                     valid_split=args.valid_split, seed=recipe.seed)
     supernet = Supernet(family, with_classes(family, data, dict(args.set)), data.image_shape,
                         seed=recipe.seed, sampling=args.sampling)
     if 2 * supernet.networks_per_step() > recipe.batch_size:  # BatchNorm needs 2 images
@@ -47,7 +48,7 @@ def supernet_command(args, family: Family) -> int:
           + " (the table's valid acc: the default network's, its BatchNorm statistics those "
           "of the networks drawn)")
     result = train_model(supernet, data, recipe,
-                         evaluate_each_epoch=evaluates_each_epoch(args, wanted=True))
+                         evaluate_each_epoch=evaluates_each_epoch(args.evaluate, wanted=True))
     if result.status != "finished":
         print(f"netdsl: {result.message}; {args.output} not written")
         return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[result.status]
