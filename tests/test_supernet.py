@@ -83,6 +83,9 @@ def test_fair_sampling_trains_every_option_of_every_point_on_equal_shares_of_eac
     out = net(torch.randn(7, 3, 16, 16))
     assert out.shape == (7, 3) and sorted(shares) == [2, 2, 3]
     assert len(net.drawn) >= 2
+    fixed = Supernet(netdsl.load(CHOICES), VALUES, (3, 16, 16), sampling="fair")
+    assert fixed.networks_per_step() == 1  # --set fixed every point: its one network
+    assert [bound.choices for bound in fixed.dealt()] == [VALUES]
 
 
 def test_fair_sampling_is_refused_where_options_cannot_be_dealt(tmp_path, image_folder):

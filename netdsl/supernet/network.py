@@ -129,9 +129,9 @@ class Supernet(nn.Module):
     def dealt(self) -> list[Bound]:
         """Fair sampling's networks for one step: each point's options in a new random order,
         the i-th network taking each point's i-th option (a point with fewer options starts
-        its order again)."""
+        its order again; with every point fixed by the values, the one network they make)."""
         orders = [(p.name, self._rng.sample(p.values(), p.size)) for p in self._fair_points]
-        count = max(len(order) for _, order in orders)
+        count = max((len(order) for _, order in orders), default=1)
         return [self.bind({name: order[i % len(order)] for name, order in orders})
                 for i in range(count)]
 
