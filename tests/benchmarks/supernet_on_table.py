@@ -24,18 +24,17 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from netdsl import nb201
-from netdsl.fit import load_data, with_classes
+from netdsl.cli import _parser
+from netdsl.fit import load_data, read_supernet, with_classes
 from netdsl.ranking import agreement
 from netdsl.score import drawn_networks
 from netdsl.search.table import load_table
-from netdsl.fit import read_supernet
-from runtime.recipe import Recipe
+from netdsl.settings import recipe_from_args
 
 SEED = 0
 
@@ -43,10 +42,6 @@ SEED = 0
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def flag_values(flags: list[str], name: str) -> list[str]:
-    return [flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag == name]
 
 
 def main() -> None:
@@ -65,27 +60,25 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     saved = args.out / f"{args.name}.pt"
 
+    command = ["supernet", "models/nb201.net", "--dataset", args.data, "--train-limit",
+               str(args.train_limit), "--valid-split", str(args.valid), *flags, "-o", str(saved)]
     train_cpu = None
     if not saved.exists():
         start, wall = children_cpu(), time.time()
-        subprocess.run([sys.executable, "-m", "netdsl", "supernet", "models/nb201.net",
-                        "--dataset", args.data, "--train-limit", str(args.train_limit),
-                        "--valid-split", str(args.valid), *flags,
-                        "-o", str(saved)], check=True)
+        subprocess.run([sys.executable, "-m", "netdsl", *command], check=True)
         train_cpu = children_cpu() - start
         print(f"trained in {time.time() - wall:.0f} s wall, {train_cpu:.0f} CPU s", flush=True)
 
     family = nb201.family()
     data = load_data(args.data, torch.device("cpu"), train_limit=args.train_limit,
                      valid_split=args.valid, seed=SEED)
-    values = with_classes(family, data, dict(value.split("=", 1) for value in
-                                             flag_values(flags, "--set")))
-    values = {name: int(v) if isinstance(v, str) and v.isdigit() else v
-              for name, v in values.items()}
+    # The command's own flags, read as it read them: its --set values and its recipe (whose
+    # batch size the recalibration takes).
+    flags_read = _parser().parse_args(command)
+    values = with_classes(family, data, dict(flags_read.set or []))
     supernet = read_supernet(str(saved), family, values, data.image_shape)
     supernet.eval()
-    recipe = replace(Recipe(), batch_size=int((flag_values(flags, "--batch-size")  # recalibration's
-                                                or [Recipe().batch_size])[-1]))
+    recipe, _ = recipe_from_args(flags_read)
     truth = load_table(args.table, "cifar10", family, family.space(values), values)
 
     start = time.process_time()
