@@ -14,12 +14,17 @@ def operations(nested: Nested) -> str:
     return "[" + ",\n ".join(repr(entry) for entry in pipeline(nested)) + "]"
 
 
+def to_records(graph: Graph) -> list[dict]:
+    """The graph as `[{"name", "op", "args", "inputs"}]`, args under torch's names: what
+    `to_json` writes, for JSON of another shape (a fingerprint) without a parse back."""
+    return [{"name": path, "op": None if op is None else op.type,
+             "args": {} if op is None else op.kwargs, "inputs": inputs}
+            for path, (op, inputs) in graph.items()]
+
+
 def to_json(graph: Graph) -> str:
     """The graph as JSON: `[{"name", "op", "args", "inputs"}]`, args under torch's names."""
-    return json.dumps([{"name": path,
-                        "op": None if op is None else op.type,
-                        "args": {} if op is None else op.kwargs,
-                        "inputs": inputs} for path, (op, inputs) in graph.items()], indent=1)
+    return json.dumps(to_records(graph), indent=1)
 
 
 def from_json(records: str | list) -> Graph:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 from ..errors import NetdslError
-from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary,
-                     to_json)
+from ..graph import INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary
+from ..graph.listings import to_records
 from ..graph.nested import shaped
 from .choices import Callee, ChoicePoint, Chooser, at_defaults
 from .check import resolve_ops
@@ -255,7 +255,9 @@ class Bound:
     @functools.cached_property
     def fingerprint(self) -> str:
         """Same checked graph on the same input shape -> same hash, however it was written."""
-        canonical = json.dumps({"graph": json.loads(to_json(self.graph)),
+        # Tuples are written as lists, as a parse of `to_json`'s text would give them: cached
+        # scores keyed by earlier fingerprints stay found.
+        canonical = json.dumps({"graph": to_records(self.graph),
                                 "input_shape": list(self.input_shape)}, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
