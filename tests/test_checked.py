@@ -15,7 +15,7 @@ import netdsl
 import runtime
 from conftest import clear_error, netdsl_cli
 from netdsl import NetdslError
-from netdsl.cli import _parser
+from netdsl.cli import build_parser
 from netdsl.graph import Graph, Op
 from netdsl.settings import recipe_from_args
 from test_datasets import make_mnist, write_idx
@@ -170,7 +170,7 @@ def test_the_peak_given_is_the_peak_used(tmp_path):
     from netdsl.settings import apply
 
     (tmp_path / "at.toml").write_text("peak_epoch = 2\n")
-    args = _parser().parse_args(["run", "-e", NO_BN, "--dataset", "x", "--recipe",
+    args = build_parser().parse_args(["run", "-e", NO_BN, "--dataset", "x", "--recipe",
                                  str(tmp_path / "at.toml"), "--peak-fraction", "0.5"])
     recipe, _ = recipe_from_args(args)
     assert recipe.peak_epoch is None and recipe.peak == recipe.epochs * 0.5

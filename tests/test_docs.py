@@ -177,18 +177,18 @@ def netdsl(*argv: str) -> tuple[int, str]:
 
 
 def parsed(argv: list[str]):
-    from netdsl.cli import _parser
+    from netdsl.cli import build_parser
 
-    return _parser().parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def bind(argv: list[str]) -> None:
     """The network a command line names, bound as it says (`--set`, `--nb201`)."""
-    from netdsl.cli import _family
+    from netdsl.commands.flags import family_of
     from netdsl.nb201 import edges
 
     args = parsed(argv)
-    _family(args).bind(dict(args.set) | (edges(args.nb201) if args.nb201 else {}))
+    family_of(args).bind(dict(args.set) | (edges(args.nb201) if args.nb201 else {}))
 
 
 def run_command(example: Example) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 from netdsl import NetdslError
-from netdsl.cli import _parser
+from netdsl.cli import build_parser
 from netdsl.settings import apply, is_recipe_key, recipe_flags, recipe_from_args, search_keys
 from runtime.recipe import Recipe, check_value, kind
 
@@ -15,7 +15,7 @@ NAMES = [f.name for f in fields(Recipe)]
 
 
 def parse_run(*flags):
-    return _parser().parse_args(["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags])
+    return build_parser().parse_args(["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags])
 
 
 def other_value(f):
@@ -62,7 +62,7 @@ def test_each_field_is_set_by_its_flag_and_by_its_search_key(name):
                if isinstance(value, dict) else {name: value})
     assert all(is_recipe_key(key) for key in changes) and name in search_keys()
     assert apply(Recipe(), changes) == expected
-    help_text = _parser()._subparsers._group_actions[0].choices["run"].format_help()
+    help_text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     assert Recipe.__dataclass_fields__[name].metadata["help"].split()[0] in help_text
 
 

@@ -1,7 +1,6 @@
 """Views of a stored search, which change nothing: `netdsl trials`, `best` and `plot`."""
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -20,20 +19,21 @@ PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl p
 TEST_ACCURACY = "test_accuracy/"
 
 
-def _study(args: argparse.Namespace):
+def stored_study(url: str, name: str | None):
+    """The search `name` stored at `url`; without a name, the one search stored there."""
     import optuna
 
-    storage = open_storage(args.storage, create=False)
+    storage = open_storage(url, create=False)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    name = args.name or (names[-1] if len(names) == 1 else None)
-    if name not in names:
+    found = name or (names[-1] if len(names) == 1 else None)
+    if found not in names:
         have = ", ".join(names)
         if not names:
-            raise NetdslError(f"no searches in {args.storage}")
-        if args.name is None:
-            raise NetdslError(f"{args.storage} holds several searches ({have}); give --name")
-        raise NetdslError(f"no search named '{args.name}' in {args.storage} (searches: {have})")
-    return optuna.load_study(study_name=name, storage=storage)
+            raise NetdslError(f"no searches in {url}")
+        if name is None:
+            raise NetdslError(f"{url} holds several searches ({have}); give --name")
+        raise NetdslError(f"no search named '{name}' in {url} (searches: {have})")
+    return optuna.load_study(study_name=found, storage=storage)
 
 
 def test_accuracy(study, trial) -> float | None:
@@ -76,27 +76,30 @@ def _interruption(trial, trials: list) -> str | None:
                             else "tried again when the search goes on"))
 
 
-def trials_command(args: argparse.Namespace) -> int:
-    rows = trial_rows(_study(args))
-    if args.number is not None:
-        row = next((r for r in rows if r["number"] == args.number), None)
+def print_trials(study, number: int | None = None, as_json: bool = False,
+                 csv_file: str | None = None) -> None:
+    """The study's trials as a table (one trial whole: `number`), as JSON, or written to a
+    CSV file."""
+    rows = trial_rows(study)
+    if number is not None:
+        row = next((r for r in rows if r["number"] == number), None)
         if row is None:
             have = f"trials 0 to {len(rows) - 1}" if rows else "no trials yet"
-            raise NetdslError(f"no trial {args.number} in this search ({have})")
+            raise NetdslError(f"no trial {number} in this search ({have})")
         rows = [row]
-    if args.json:
-        print(to_json(rows[0] if args.number is not None else rows))
-        return 0
-    if args.csv:
+    if as_json:
+        print(to_json(rows[0] if number is not None else rows))
+        return
+    if csv_file:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["number"])
         writer.writeheader()
         for row in rows:  # a cell holding values or a prefilter's candidates holds their JSON
             writer.writerow({key: to_json(cell, indent=None) if isinstance(cell, (dict, list))
                              else cell for key, cell in row.items()})
-        write_atomically(Path(args.csv), buffer.getvalue().encode())
-        print(f"wrote {args.csv}")
-        return 0
+        write_atomically(Path(csv_file), buffer.getvalue().encode())
+        print(f"wrote {csv_file}")
+        return
     print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  {'train s':>8}  values drawn")
     for row in rows:
         accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
@@ -108,15 +111,14 @@ def trials_command(args: argparse.Namespace) -> int:
                 if row["same_as"] is not None else None)
         note = row["error"] or row["interrupted"] or same
         if note:
-            print(f"{'':>37}{note if args.number is not None else note.splitlines()[0]}")
-    if args.number is not None:
+            print(f"{'':>37}{note if number is not None else note.splitlines()[0]}")
+    if number is not None:
         print(f"\n{rows[0]['dsl'] or '(no network: the trial failed before binding it)'}",
               end="" if rows[0]["dsl"] else "\n")
         if rows[0]["flags"]:
             print(f"\ntrainer flags: {rows[0]['flags']}")
     elif rows:
         print("\na trial whole, its network and trainer flags: netdsl trials NUMBER")
-    return 0
 
 
 def _value_text(value: Any) -> str:
@@ -166,17 +168,7 @@ PICKED_BY = {"accuracy": "the most accurate", "time": "the fastest to train",
              "flops": "the fewest FLOPs"}
 
 
-def best_command(args: argparse.Namespace) -> int:
-    """Print one trial's DSL text, or with --flags the `netdsl run` flags of its training, so
-    that `netdsl run -e "$(netdsl best)" $(netdsl best --flags)` trains it again: the best
-    trial, or for two objectives the Pareto front's best at --objective (which trial of the
-    front that is, stderr says)."""
-    trial = _picked(_study(args), args.objective)
-    print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
-    return 0
-
-
-def _picked(study, objective: str | None):
+def picked(study, objective: str | None):
     """The best trial; of a Pareto front, the best at `objective` (default: accuracy), said on
     stderr with the front's other trials."""
     best = best_trials(study)
@@ -206,8 +198,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][1])
 
 
-def plot_command(args: argparse.Namespace) -> int:
-    """Write history.png, accuracy_time.png (with the Pareto front) and importance.png."""
+def plot_study(study, out: Path) -> None:
+    """Write history.png, accuracy_time.png (with the Pareto front) and importance.png into
+    the folder `out`."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -216,12 +209,10 @@ def plot_command(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as optuna_plots
 
-    study = _study(args)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(trials) < 2:
         raise NetdslError(f"search '{study.study_name}' needs 2 finished trials to plot, "
                           f"has {len(trials)}")
-    out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise NetdslError(f"-o {out}: that is a file; a search's plots go into a folder")
     try:
@@ -260,6 +251,5 @@ def plot_command(args: argparse.Namespace) -> int:
             target_name="validation accuracy"), importance)
     except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
         print(f"{importance} not written: {e}")
-    return 0
 
 

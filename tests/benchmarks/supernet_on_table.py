@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from netdsl import nb201
-from netdsl.cli import _parser
+from netdsl.cli import build_parser
 from netdsl.fit import load_data, read_supernet, with_classes
 from netdsl.ranking import agreement
 from netdsl.score import drawn_networks
@@ -74,7 +74,7 @@ def main() -> None:
                      valid_split=args.valid, seed=SEED)
     # The command's own flags, read as it read them: its --set values and its recipe (whose
     # batch size the recalibration takes).
-    flags_read = _parser().parse_args(command)
+    flags_read = build_parser().parse_args(command)
     values = with_classes(family, data, dict(flags_read.set or []))
     supernet = read_supernet(str(saved), family, values, data.image_shape)
     supernet.eval()

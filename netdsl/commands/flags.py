@@ -1,0 +1,188 @@
+"""The flags several commands share, the types that read them (each a value, or argparse's
+error naming the flag), and the typed values a command turns its flags into once: the
+family, the data wanted, the recipe. Nothing past a command reads the namespace."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from runtime.recipe import SEEDS
+
+from ..errors import EXIT_BAD_INPUT
+from ..language import DEFAULT_INPUT_SHAPE, Family, read_text
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own exit code is 2 too; keep its usage line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def value(text: str) -> Any:
+    """A --set value: true/false, an integer, a number, or else the text (an option's name:
+    the network says whether it takes it)."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def binding(text: str) -> tuple[str, Any]:
+    name, sep, bound = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE")
+    return name.strip(), value(bound.strip())
+
+
+def count(text: str) -> int:
+    """A whole number >= 0."""
+    number = _whole(text)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
+    return number
+
+
+def sample(text: str) -> int | str:
+    """--sample: a whole number >= 1, or all."""
+    if text == "all" or _whole(text) >= 1:
+        return text if text == "all" else int(text)
+    raise argparse.ArgumentTypeError(f"--sample must be at least 1, or all; got '{text}'")
+
+
+def seed(text: str) -> int:
+    """A seed, in a recipe's range: numpy's generators (Optuna's samplers) take no more."""
+    number = _whole(text)
+    if not 0 <= number < SEEDS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a seed: a whole number from 0 to "
+                                         f"{SEEDS - 1} (2**32 - 1)")
+    return number
+
+
+def _whole(text: str) -> int:
+    """`text` as a whole number; -1 when it is not one."""
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def shape(text: str) -> tuple[int, ...]:
+    try:
+        read = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        read = ()
+    if len(read) != 3 or min(read) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not CHANNELS,HEIGHT,WIDTH (e.g. 3,32,32)")
+    return read
+
+
+def add_bindings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", metavar="NAME=VALUE", type=binding, action="append",
+                        default=[], help="bind a parameter or choice the network declares "
+                        "(repeatable); a choice of blocks or items takes an option by name "
+                        "or by place (0, 1, ...)")
+    parser.add_argument("--nb201", metavar="ARCH",
+                        help="bind the six edges of models/nb201.net from a NAS-Bench-201 "
+                        "architecture string, |nor_conv_3x3~0|+|...|+|...|")
+
+
+def add_input_shape(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-shape", metavar="C,H,W", type=shape,
+                        default=DEFAULT_INPUT_SHAPE,
+                        help="shape of one input image (default: 3,32,32, CIFAR)")
+
+
+def add_rankdir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                        help="top to bottom (default) or left to right")
+
+
+def add_network(parser: argparse.ArgumentParser, sized: bool = False) -> None:
+    """The network, a file or -e text, its --set bindings, and (`sized`) the input shape it is
+    checked against when no data says it."""
+    add_bindings(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="a .net file")
+    source.add_argument("-e", "--expr", metavar="TEXT", help="the network as a string")
+    if sized:
+        add_input_shape(parser)
+
+
+def add_data(parser: argparse.ArgumentParser, needed: bool = True) -> argparse._ArgumentGroup:
+    """The dataset and how much of it: the flags of every command that loads data (`needed`
+    False: a command that may do without, and says when it cannot)."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=needed, metavar="NAME|PATH",
+                      help="cifar10, cifar100, mnist, fashion-mnist, svhn, stl10 (downloaded "
+                      "into --data-dir once), or an image "
+                      "folder PATH/{train,test}/<class>/*.png|jpg (decoded once, then cached); "
+                      "the network is checked against its images' shape"
+                      + ("" if needed else " (not needed with --table)"))
+    data.add_argument("--data-dir", metavar="DIR", help="download and cache folder (default: "
+                      "$NETDSL_DATA, else ~/.cache/netdsl)")
+    data.add_argument("--train-limit", type=count, default=0, metavar="N",
+                      help="train on a random N of the training images (default: all)")
+    return data
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument_group("device").add_argument(
+        "--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
+
+
+def add_training(parser: argparse.ArgumentParser, dataset_needed: bool = True) -> None:
+    """The flags of every command that trains: data, the recipe (a preset or file, and a flag
+    per Recipe field over it), device, initial weights."""
+    from ..settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
+
+    data = add_data(parser, dataset_needed)
+    data.add_argument("--valid-split", type=count, default=0, metavar="N",
+                      help="hold out a random N of those training images (seeded by --seed) "
+                      "and evaluate every epoch, prune and select on them; the test set then "
+                      "only reports the final network's accuracy (default: 0, evaluate on the "
+                      "test set)")
+    data.add_argument("--evaluate", choices=("auto", "every", "last"), default="auto",
+                      help="evaluate on the validation images after every epoch, or only for "
+                      "the result (the last epoch; with test-time augmentation only the final "
+                      "evaluation). Default auto: every epoch when the per-epoch table is "
+                      "shown, a --json record is written, a pruner or NNI asks; else last")
+    add_recipe_flags(parser.add_argument_group("recipe"))
+    add_device(parser)
+    parser.add_argument("--init-from", metavar="FILE.pt",
+                        help="start from saved weights (--save-weights) of this or a wider "
+                        "network: copied by node path, the first channels kept where it is wider")
+
+
+def add_study(parser: argparse.ArgumentParser) -> None:
+    from ..search.storage import DEFAULT_STORAGE
+
+    parser.add_argument("--name", metavar="NAME",
+                        help="the search's name in the storage (default: the .net file's name)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, metavar="URL",
+                        help=f"Optuna storage URL (default: {DEFAULT_STORAGE}); a PostgreSQL URL "
+                        "lets several workers share one search")
+
+
+def family_of(args: argparse.Namespace) -> Family:
+    """The network's family, from its file or -e text."""
+    if args.expr is not None:
+        return Family(args.expr, "<-e>")
+    return Family(read_text(args.file), args.file)
+
+
+def network_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    return [("the network", args.file)]
+
+
+def training_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """What a command that trains reads besides its outputs: the network, the recipe's file,
+    the initial weights."""
+    from ..settings import recipe_file
+
+    return network_read(args) + [("the recipe", recipe_file(args.recipe)),
+                                 ("--init-from", args.init_from)]
