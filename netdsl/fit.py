@@ -23,6 +23,33 @@ if TYPE_CHECKING:
     from .supernet import Supernet
 
 
+@dataclass(frozen=True)
+class DataWanted:
+    """The data a command asks for: a dataset (name or image folder; see `runtime.load_images`),
+    its download and cache folder (None: the default), a random `train_limit` of its training
+    images (0: all), of which a random `valid_split` are held out to evaluate on (0: none)."""
+    dataset: str
+    data_dir: str | None = None
+    train_limit: int = 0
+    valid_split: int = 0
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a command that trains asks for, its flags read once: the values bound by name
+    (`bindings`: --set), the recipe and the preset mappings that apply only where the network
+    has what they name (`optional`), the data (None: a search that looks its networks up),
+    the device by name (auto, cpu, cuda, cuda:N), when to evaluate (every, last, auto) and the
+    weights to start from."""
+    bindings: dict[str, Any]
+    recipe: "runtime.Recipe"
+    optional: frozenset
+    data: DataWanted | None
+    device: str = "auto"
+    evaluate: str = "auto"
+    init_from: str | None = None
+
+
 @dataclass
 class Fitted:
     """A network trained: what it was (`bound`, `recipe`), what the trainer recorded
@@ -76,27 +103,24 @@ class Fitted:
                 "hyperparameters": self.recipe.to_dict(), **self.result.to_dict()}
 
 
-def load_data(dataset: str, device, *, data_dir: str | None = None, train_limit: int = 0,
-              valid_split: int = 0, seed: int = 0,
+def load_data(wanted: DataWanted, device, seed: int = 0,
               log: Callable[[str], None] | None = print) -> "runtime.DeviceData":
-    """A dataset (name or image folder) loaded once and put on `device`: a random
-    `train_limit` of its training images (all when 0), of which a random `valid_split` are
-    held out (none when 0) to evaluate runs on, the test set then kept for the report; `seed`
-    draws both."""
+    """The data `wanted` loaded once and put on `device`; `seed` draws the training images
+    kept and those held out (the test set then kept for the report)."""
     import runtime
 
     try:
-        images = runtime.load_images(dataset, data_dir)
-        if train_limit:
-            images = images.subset(train_limit, seed=seed)
-        if valid_split:
-            images = images.held_out(valid_split, seed=seed)
+        images = runtime.load_images(wanted.dataset, wanted.data_dir)
+        if wanted.train_limit:
+            images = images.subset(wanted.train_limit, seed=seed)
+        if wanted.valid_split:
+            images = images.held_out(wanted.valid_split, seed=seed)
         data = runtime.DeviceData(images, device)
     except runtime.DataError as e:
         raise NetdslError(str(e)) from None
     if log:
         evaluated = (f"{len(images.test_y):,} validation (held out, seed {seed}) and "
-                     f"{len(images.report_y):,} test" if valid_split
+                     f"{len(images.report_y):,} test" if wanted.valid_split
                      else f"{len(images.test_y):,} test")
         log(f"{images.name}: {len(images.train_y):,} training, {evaluated} images of "
             f"{format_shape(data.image_shape)}, {len(images.classes)} classes, on {device}")

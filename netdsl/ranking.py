@@ -4,7 +4,6 @@ rho, the overlap of the two top 10%); the cache of scores that lets a rerun, or 
 sample, score only the networks it has not scored before."""
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import sqlite3
@@ -14,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import NetdslError
-from .fit import bind_to_data, device_from, load_data, with_classes
+from .fit import DataWanted, bind_to_data, device_from, load_data, with_classes
 from .language import Bound, Family
 from .records import to_json
-from .score import (ALL, Scored, drawn_networks, proxy_names, score, scoring_batch)
-from .search.table import Table, every_key, table_from_args
+from .score import (ALL, BATCH_SIZE, SCORES, Scored, drawn_networks, proxy_names, score,
+                    scoring_batch)
+from .search.table import Table, every_key, table_of
 
 if TYPE_CHECKING:
     import runtime
@@ -178,33 +178,41 @@ def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, 
         yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})
 
 
-def score_command(args: argparse.Namespace, family: Family) -> int:
-    proxies = proxy_names(args.proxy)
-    if args.batch_size < 2:
+def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, *,
+                  device: str = "auto", proxy: str = ",".join(SCORES),
+                  sample: int | str | None = None,
+                  table: str | None = None, metric: str | None = None,
+                  batch_size: int = BATCH_SIZE, seed: int = 0, as_json: bool = False) -> int:
+    """Print the scores (`proxy`: names, comma-separated) of `family`'s network with
+    `bindings`, or of `sample` networks drawn from its space (a count, or all), on one batch
+    of `batch_size` training images of the data `wanted` drawn by `seed`; beside each, its
+    truth in the column `metric` of `table`, and each score's agreement with it. A table, or
+    JSON when `as_json`."""
+    proxies = proxy_names(proxy)
+    if batch_size < 2:
         raise NetdslError(f"bad option: --batch-size must be at least 2 (naswot compares "
-                          f"images), got {args.batch_size}")
-    values = dict(args.set)
-    if args.sample is None:
+                          f"images), got {batch_size}")
+    values = dict(bindings)
+    if sample is None:
         family.check_values(values)
     elif not family.choice_points:
         raise NetdslError(f"--sample: {family.name} declares no choice(...), range(...) or "
                           "logrange(...) to draw networks from")
-    table = table_from_args(args, family, values)
-    note = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout: JSON
-    data = load_data(args.dataset, device_from(args.device), data_dir=args.data_dir,
-                     train_limit=args.train_limit, seed=args.seed, log=note)
-    if args.batch_size > data.train_size:
-        raise NetdslError(f"bad option: --batch-size {args.batch_size} is more than the "
+    truth = table_of(table, metric, family, values)
+    note = (lambda line: print(line, file=sys.stderr)) if as_json else print  # stdout: JSON
+    data = load_data(wanted, device_from(device), seed=seed, log=note)
+    if batch_size > data.train_size:
+        raise NetdslError(f"bad option: --batch-size {batch_size} is more than the "
                           f"{data.train_size} training images")
-    batch = scoring_batch(data, args.batch_size, args.seed)
-    cache = ScoreCache(args.data_dir, batch, args.seed)
-    networks = ([bind_to_data(family, data, values)] if args.sample is None
-                else every_network(family, data, values) if args.sample == ALL
-                else drawn_networks(family, data, values, args.sample, args.seed))
-    if isinstance(args.sample, int) and len(networks) < args.sample:
+    batch = scoring_batch(data, batch_size, seed)
+    cache = ScoreCache(wanted.data_dir, batch, seed)
+    networks = ([bind_to_data(family, data, values)] if sample is None
+                else every_network(family, data, values) if sample == ALL
+                else drawn_networks(family, data, values, sample, seed))
+    if isinstance(sample, int) and len(networks) < sample:
         note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
     results = []  # each network's record, not its network: `--sample all` may be thousands
-    sampled = args.sample is not None
+    sampled = sample is not None
     for number, bound in enumerate(networks):
         choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
         try:
@@ -212,29 +220,29 @@ def score_command(args: argparse.Namespace, family: Family) -> int:
         except NetdslError as e:  # outputs that do not fit: which network of the sample
             raise NetdslError(f"network {number} ({choices}): {e}" if sampled else str(e)) \
                 from None
-        scored.truth = None if table is None else table.look_up(bound)
+        scored.truth = None if truth is None else truth.look_up(bound)
         results.append(scored.to_dict())
-        if not args.json:
+        if not as_json:
             if number == 0:  # after the first network is known to fit the data
                 print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies)
-                      + f" {'seconds':>8}" + ("" if table is None else f" {args.metric:>11}")
+                      + f" {'seconds':>8}" + ("" if truth is None else f" {metric:>11}")
                       + ("  choices" if sampled else ""))
             print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in proxies)
                   + f" {scored.seconds:>8.3f}"
-                  + ("" if table is None else f" {scored.truth:>11.4g}")
+                  + ("" if truth is None else f" {scored.truth:>11.4g}")
                   + (f"  {choices}" if sampled else ""))
-    agreement = None if table is None else rankings(results, proxies)
-    if args.json:
-        print(to_json({"proxies": proxies, "batch_size": args.batch_size, "seed": args.seed,
-                       "networks": results, **({} if table is None else {"table": {
-                           "path": table.path, "metric": table.metric,
+    agreement = None if truth is None else rankings(results, proxies)
+    if as_json:
+        print(to_json({"proxies": proxies, "batch_size": batch_size, "seed": seed,
+                       "networks": results, **({} if truth is None else {"table": {
+                           "path": truth.path, "metric": truth.metric,
                            "rankings": json_safe(agreement)}})}))
     else:
         for number, record in enumerate(results):
             for name, reason in record["undefined"].items():
                 print(f"network {number}: {name} is not defined: {reason}")
-        if table is not None:
-            print_agreement(agreement, len(results), table)
+        if truth is not None:
+            print_agreement(agreement, len(results), truth)
     if cache.reused:
         note(cache.tally())
     return 0

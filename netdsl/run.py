@@ -2,7 +2,6 @@
 print the seed's table, and write the evidence as JSON and the weights."""
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import sys
@@ -15,38 +14,43 @@ from runtime.recipe import SEEDS
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from .files import check_writable, write_each
-from .fit import (bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit, load_data,
-                  load_weights)
+from .fit import (Training, bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit,
+                  load_data, load_weights)
 from .language import Family
 from .records import to_json
-from .settings import recipe_from_args
 
 
-def run_command(args: argparse.Namespace, family: Family) -> int:
+def run_command(family: Family, training: Training, runs: int = 1,
+                json_file: str | None = None, weights_file: str | None = None,
+                quiet: bool = False) -> int:
+    """Train `family`'s network `runs` times (seeds seed, seed+1, ...) as `training` asks,
+    printing the seed's table (one line a run when `quiet`); write the record to `json_file`
+    and the last run's weights to `weights_file`. The exit code: 0, or diverged or
+    interrupted."""
     import runtime
 
     # -- the network and the recipe, checked before any data moves ----------------------------
-    recipe, optional = recipe_from_args(args)
-    device = device_from(args.device)
-    if args.runs < 1:
-        raise NetdslError(f"bad option: runs must be at least 1, got {args.runs}")
-    if recipe.seed + args.runs > SEEDS:
+    recipe, optional = training.recipe, training.optional
+    device = device_from(training.device)
+    if runs < 1:
+        raise NetdslError(f"bad option: runs must be at least 1, got {runs}")
+    if recipe.seed + runs > SEEDS:
         raise NetdslError(f"bad option: the runs' seeds {recipe.seed} to "
-                          f"{recipe.seed + args.runs - 1} must stay below 2**32")
-    recipe = early_recipe(family, dict(args.set), recipe, optional)
-    for flag, path in (("--json", args.json), ("--save-weights", args.save_weights)):
+                          f"{recipe.seed + runs - 1} must stay below 2**32")
+    recipe = early_recipe(family, training.bindings, recipe, optional)
+    for flag, path in (("--json", json_file), ("--save-weights", weights_file)):
         if path:
             check_writable(Path(path), flag)
-    initial = load_weights(args.init_from)
-    data = load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                     valid_split=args.valid_split, seed=recipe.seed)
-    bound = bind_to_data(family, data, dict(args.set))
+    initial = load_weights(training.init_from)
+    data = load_data(training.data, device, seed=recipe.seed)
+    bound = bind_to_data(family, data, training.bindings)
 
     # -- runs -----------------------------------------------------------------------------------
     report: dict[str, Any] = {
         "netdsl_version": __version__, "dsl": bound.text, "source": family.name,
         "parameters": bound.parameters,
-        "hyperparameters": recipe.to_dict() | {"runs": args.runs, "train_limit": args.train_limit},
+        "hyperparameters": recipe.to_dict() | {"runs": runs,
+                                               "train_limit": training.data.train_limit},
         "dataset": {"name": data.name, "train": data.train_size,
                     **({"valid": len(data.test_y), "valid_seed": recipe.seed,
                         "test": len(data.report.test_y)} if data.report is not None
@@ -54,16 +58,16 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
                     "classes": len(data.classes), "image_shape": list(data.image_shape)},
         "environment": runtime.environment(device), "runs": []}
     status = "finished"
-    for index in range(args.runs):
+    for index in range(runs):
         run_recipe = replace(recipe, seed=recipe.seed + index)
-        if args.runs > 1:
-            print(f"run {index + 1} of {args.runs}, seed {run_recipe.seed}")
+        if runs > 1:
+            print(f"run {index + 1} of {runs}, seed {run_recipe.seed}")
         fitted = fit(bound, data, run_recipe, optional=optional, init=initial,
-                     log=None if args.quiet else print,
-                     progress=not args.quiet and sys.stderr.isatty(),
+                     log=None if quiet else print,
+                     progress=not quiet and sys.stderr.isatty(),
                      evaluate_each_epoch=evaluates_each_epoch(
-                         args.evaluate, wanted=not args.quiet or args.json is not None))
-        if args.quiet:
+                         training.evaluate, wanted=not quiet or json_file is not None))
+        if quiet:
             accuracy = "none" if fitted.accuracy is None else f"{fitted.accuracy:.4f}"
             test = "" if fitted.test_accuracy is None else f", test acc {fitted.test_accuracy:.4f}"
             print(f"{fitted.status}: valid acc {accuracy}{test}, "
@@ -81,11 +85,12 @@ def run_command(args: argparse.Namespace, family: Family) -> int:
         print(f"{len(finished)} runs: valid acc {s['valid_acc_mean']:.4f} "
               f"+- {s['valid_acc_std']:.4f}, "
               f"train time {s['train_time_mean']:.2f} +- {s['train_time_std']:.2f} s")
-    _save(args, report, fitted.model if status == "finished" else None)
+    _save(report, fitted.model if status == "finished" else None, json_file, weights_file)
     return {"finished": 0, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
 
 
-def _save(args: argparse.Namespace, report: dict[str, Any], model) -> None:
+def _save(report: dict[str, Any], model, json_file: str | None, weights_file: str | None
+          ) -> None:
     """The trained weights (of a finished run: `model`), then the record: each written
     whatever becomes of the other, so that a record that cannot be written never loses a
     finished training's weights."""
@@ -97,10 +102,10 @@ def _save(args: argparse.Namespace, report: dict[str, Any], model) -> None:
         return buffer.getvalue()
 
     outputs = []
-    if args.save_weights and model is not None:
-        outputs.append((args.save_weights, weights))
-    if args.json:
-        outputs.append((args.json, lambda: to_json(report).encode()))
+    if weights_file and model is not None:
+        outputs.append((weights_file, weights))
+    if json_file:
+        outputs.append((json_file, lambda: to_json(report).encode()))
     write_each(outputs)
 
 

@@ -65,17 +65,19 @@ def recipe_file(name_or_path: str) -> str | None:
     return None if name_or_path in presets() else name_or_path
 
 
-def recipe_from_args(args: argparse.Namespace) -> tuple[Recipe, frozenset[tuple[str, str]]]:
-    """The Recipe the flags ask for: `--recipe`'s, less the `--unset` entries, with each flag
-    given set over it; and the (field, entry) pairs of its mappings that a preset set (they
-    apply where the network has what they name, see `netdsl.fit.applicable_recipe`). A bad value is
-    a NetdslError naming the flag, a bad recipe file one naming the file and key."""
+def recipe_from_flags(preset: str, unset: list[str], given: dict[str, Any]
+                      ) -> tuple[Recipe, frozenset[tuple[str, str]]]:
+    """The Recipe the flags ask for: `preset`'s (--recipe: a preset's name or a file), less the
+    `unset` entries (--unset), with each field `given` (a flag per field) set over it; and the
+    (field, entry) pairs of its mappings that a preset set (they apply where the network has
+    what they name, see `netdsl.fit.applicable_recipe`). A bad value is a NetdslError naming the
+    flag, a bad recipe file one naming the file and key."""
     try:
-        base, optional = read_recipe(args.recipe)
+        base, optional = read_recipe(preset)
     except RecipeError as e:
         raise NetdslError(f"--recipe: {e}") from None
     mappings = {name: dict(getattr(base, name)) for name in MAPPINGS}
-    for text in args.unset:
+    for text in unset:
         name, _, entry = text.partition("/")
         name = name.replace("-", "_")
         if name not in MAPPINGS:
@@ -87,8 +89,7 @@ def recipe_from_args(args: argparse.Namespace) -> tuple[Recipe, frozenset[tuple[
                               f"'{entry}' (it has {have})")
         for key in [entry] if entry else list(mappings[name]):
             del mappings[name][key]
-    values = {name: getattr(args, name) for name in RECIPE_FIELDS
-              if getattr(args, name) is not None}
+    values = dict(given)
     for name in MAPPINGS:  # given as a list of (entry, value) flags, added to the recipe's
         entries = dict(values.get(name, ()))
         optional -= {(name, entry) for entry in entries}  # the user's own from here on

@@ -17,7 +17,7 @@ from conftest import clear_error, netdsl_cli
 from netdsl import NetdslError
 from netdsl.cli import build_parser
 from netdsl.graph import Graph, Op
-from netdsl.settings import recipe_from_args
+from netdsl.commands.flags import recipe_of
 from test_datasets import make_mnist, write_idx
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]
@@ -172,7 +172,7 @@ def test_the_peak_given_is_the_peak_used(tmp_path):
     (tmp_path / "at.toml").write_text("peak_epoch = 2\n")
     args = build_parser().parse_args(["run", "-e", NO_BN, "--dataset", "x", "--recipe",
                                  str(tmp_path / "at.toml"), "--peak-fraction", "0.5"])
-    recipe, _ = recipe_from_args(args)
+    recipe, _ = recipe_of(args)
     assert recipe.peak_epoch is None and recipe.peak == recipe.epochs * 0.5
     recipe = apply(runtime.load_recipe(tmp_path / "at.toml"), {"peak_fraction": 0.5})
     assert recipe.peak_epoch is None and recipe.peak == recipe.epochs * 0.5

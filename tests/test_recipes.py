@@ -49,10 +49,10 @@ def test_the_airbench94_preset_is_the_published_recipe():
 
 def test_flags_override_a_preset_field_by_field(tmp_path):
     from netdsl.cli import build_parser
-    from netdsl.settings import recipe_from_args
+    from netdsl.commands.flags import recipe_of
 
     def parse(*flags):
-        return recipe_from_args(build_parser().parse_args(
+        return recipe_of(build_parser().parse_args(
             ["run", "-e", "a(4) -> head(2)", "--dataset", "x", *flags]))[0]
     recipe = parse("--recipe", "airbench94", "--epochs", "5", "--kind-lr-scale", "Whiten.bias=2")
     assert recipe.epochs == 5 and recipe.peak_lr == 11.5 and recipe.tta == 2

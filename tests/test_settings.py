@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT
 from netdsl import NetdslError
 from netdsl.cli import build_parser
-from netdsl.settings import apply, is_recipe_key, recipe_flags, recipe_from_args, search_keys
+from netdsl.commands.flags import recipe_of
+from netdsl.settings import apply, is_recipe_key, recipe_flags, search_keys
 from runtime.recipe import Recipe, check_value, kind
 
 NAMES = [f.name for f in fields(Recipe)]
@@ -56,7 +57,7 @@ def test_each_field_is_set_by_its_flag_and_by_its_search_key(name):
     field_of = lambda flag: flag[2:].removeprefix("no-").replace("-", "_")
     mine = [token for group in groups if field_of(group[0]) == name for token in group]
     expected = Recipe(**{name: getattr(OTHER, name)})
-    assert recipe_from_args(parse_run(*mine))[0] == expected, mine
+    assert recipe_of(parse_run(*mine))[0] == expected, mine
     value = getattr(OTHER, name)
     changes = ({f"{name}/{entry}": factor for entry, factor in value.items()}
                if isinstance(value, dict) else {name: value})
@@ -70,14 +71,14 @@ def test_each_field_is_set_by_its_flag_and_by_its_search_key(name):
 def test_flags_give_the_recipe_back_exactly(recipe):
     assert all(getattr(recipe, name) != getattr(Recipe(), name) for name in NAMES) or (
         recipe == Recipe())  # the second recipe changes every field
-    assert recipe_from_args(parse_run(*recipe_flags(recipe)))[0] == recipe
+    assert recipe_of(parse_run(*recipe_flags(recipe)))[0] == recipe
     # from any preset: every field is spelled out
-    assert recipe_from_args(parse_run("--recipe", "airbench94", *recipe_flags(recipe)))[0] == \
+    assert recipe_of(parse_run("--recipe", "airbench94", *recipe_flags(recipe)))[0] == \
         recipe
 
 
 def test_defaults_of_the_command_line_are_the_recipes():
-    assert recipe_from_args(parse_run()) == (Recipe(), frozenset())
+    assert recipe_of(parse_run()) == (Recipe(), frozenset())
 
 
 def test_a_default_that_depends_on_another_setting_follows_it():

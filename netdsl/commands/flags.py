@@ -186,3 +186,31 @@ def training_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 
     return network_read(args) + [("the recipe", recipe_file(args.recipe)),
                                  ("--init-from", args.init_from)]
+
+
+def recipe_of(args: argparse.Namespace):
+    """The recipe and its optional mappings (`settings.recipe_from_flags`) the flags ask for."""
+    from ..settings import RECIPE_FIELDS, recipe_from_flags
+
+    return recipe_from_flags(args.recipe, args.unset,
+                             {name: getattr(args, name) for name in RECIPE_FIELDS
+                              if getattr(args, name) is not None})
+
+
+def data_wanted(args: argparse.Namespace):
+    """The data the flags ask for; None when no --dataset is given (a search by --table)."""
+    from ..fit import DataWanted
+
+    if args.dataset is None:
+        return None
+    return DataWanted(args.dataset, args.data_dir, args.train_limit,
+                      getattr(args, "valid_split", 0))
+
+
+def training_of(args: argparse.Namespace):
+    """A command's training, its flags read once (`fit.Training`)."""
+    from ..fit import Training
+
+    recipe, optional = recipe_of(args)
+    return Training(dict(args.set), recipe, optional, data_wanted(args), args.device,
+                    args.evaluate, args.init_from)

@@ -80,9 +80,27 @@ class Search(Command):
         return [("--storage", storage_file(args.storage))]
 
     def run(self, args):
-        from ..search.loop import search_command
+        from ..search.loop import SearchOptions, search_command
 
-        return search_command(args, flags.family_of(args))
+        options = SearchOptions(
+            args.trials, args.storage, args.name, args.space, args.tuner, args.population,
+            args.tournament, args.prefilter, args.supernet, args.table, args.metric, args.pruner,
+            args.objectives, args.timeout, args.resume, _training_only(args))
+        return search_command(flags.family_of(args), flags.training_of(args), options)
+
+
+def _training_only(args) -> tuple[str, ...]:
+    """The flags given that only a training reads, beside those `fit.Training` keeps: the
+    recipe's (the seed aside: it draws the trials) and --valid-split."""
+    from runtime.recipe import DEFAULT_PRESET
+
+    from ..settings import RECIPE_FIELDS, flag
+
+    given = [("--valid-split", args.valid_split), ("--recipe", args.recipe != DEFAULT_PRESET),
+             ("--unset", args.unset)]
+    given += [(flag(name), getattr(args, name) is not None)
+              for name in RECIPE_FIELDS if name != "seed"]
+    return tuple(name for name, is_given in given if is_given)
 
 
 class Trial(Command):
@@ -103,7 +121,7 @@ class Trial(Command):
     def run(self, args):
         from ..search.nni import trial_command
 
-        return trial_command(args, flags.family_of(args))
+        return trial_command(flags.family_of(args), flags.training_of(args))
 
 
 class Trials(Command):

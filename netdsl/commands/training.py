@@ -37,7 +37,8 @@ class Run(Command):
     def run(self, args):
         from ..run import run_command
 
-        return run_command(args, flags.family_of(args))
+        return run_command(flags.family_of(args), flags.training_of(args), args.runs, args.json,
+                           args.save_weights, args.quiet)
 
 
 class Score(Command):
@@ -75,7 +76,10 @@ class Score(Command):
     def run(self, args):
         from ..ranking import score_command
 
-        return score_command(args, flags.family_of(args))
+        return score_command(flags.family_of(args), dict(args.set), flags.data_wanted(args),
+                             device=args.device, proxy=args.proxy, sample=args.sample,
+                             table=args.table, metric=args.metric, batch_size=args.batch_size,
+                             seed=args.seed, as_json=args.json)
 
 
 class Supernet(Command):
@@ -109,4 +113,5 @@ class Supernet(Command):
     def run(self, args):
         from ..supernet.command import supernet_command
 
-        return supernet_command(args, flags.family_of(args))
+        return supernet_command(flags.family_of(args), flags.training_of(args), args.output,
+                                args.sampling)

@@ -7,7 +7,6 @@ network and recipe already trained, fits, and records what happened.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -21,20 +20,20 @@ from typing import Any, Callable
 from runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
-from ..fit import (Fitted, bind_to_data, check_batch, device_from, early_recipe,
+from ..fit import (Fitted, Training, bind_to_data, check_batch, device_from, early_recipe,
                    evaluates_each_epoch, fit, load_data, load_weights, read_supernet,
                    with_classes)
 from ..graph import fits
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family, load
 from ..records import plain
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
-                        recipe_from_args, search_keys)
+                        search_keys)
 from ..score import BATCH_SIZE as SCORING_BATCH, score, scoring_batch
 from .space import (Space, distribution_of, distributions, grid, keys, load_space, sample, size,
                     suggest, whole_valued)
 from .storage import check_same_space, counted, open_storage, retry, spends_budget, tried
 from .study import TEST_ACCURACY, best_trials, pareto_front, print_best
-from .table import METRIC_ATTR, check_resumed, look_up_trial, no_images, table_for
+from .table import METRIC_ATTR, check_resumed, look_up_trial, no_images, table_of
 
 TUNERS = ("tpe", "random", "grid", "cmaes", "evolution", "predictor")
 PRUNERS = ("none", "median", "hyperband")
@@ -505,35 +504,63 @@ def _report_test(search: Search) -> float:
     return seconds
 
 
-def search_command(args: argparse.Namespace, family: Family) -> int:
+@dataclass(frozen=True)
+class SearchOptions:
+    """A search as its command asks for it, the flags read once: the budget (`trials`), where
+    it is stored (`storage` URL, `name`; default: the file's name), an NNI `space` file, the
+    `tuner` (with evolution's `population` and `tournament`), a `prefilter` (PROXY:K), a
+    `supernet` file to rank by or a `table` and its `metric` to look networks up in, the
+    `pruner`, the `objectives`, a `timeout` in seconds, `resume` (refuse a new search), and
+    `training_flags`: the flags given that only a training reads (a table search refuses
+    them)."""
+    trials: int
+    storage: str
+    name: str | None = None
+    space: str | None = None
+    tuner: str = "tpe"
+    population: int = 10
+    tournament: int = 3
+    prefilter: str | None = None
+    supernet: str | None = None
+    table: str | None = None
+    metric: str | None = None
+    pruner: str = "none"
+    objectives: str = "accuracy"
+    timeout: float | None = None
+    resume: bool = False
+    training_flags: tuple[str, ...] = ()
+
+
+def search_command(family: Family, training: Training, options: SearchOptions) -> int:
     import optuna
 
     try:
-        return _search(args, family)
+        return _search(family, training, options)
     except optuna.exceptions.StorageInternalError as e:
         reason = str(e.__cause__ or e).splitlines()[0]
-        raise NetdslError(f"storage {args.storage} failed: {reason} (is it writable?)") from None
+        raise NetdslError(f"storage {options.storage} failed: {reason} (is it writable?)") \
+            from None
 
 
-def _search(args: argparse.Namespace, family: Family) -> int:
+def _search(family: Family, training: Training, options: SearchOptions) -> int:
     """A search as the command asks: its options, space and stored trials checked before any
     data moves, the text's space checked against the data's images, then the study set up
     and its trials run."""
     # -- everything checked before any data moves ------------------------------------------------
-    space = load_space(args.space) if args.space is not None else {}
+    space = load_space(options.space) if options.space is not None else {}
     check_space_fits(space, family)
-    base = dict(args.set)
-    prefilter = _check_options(args, family, space)
-    table = table_for(args, family, base)
-    recipe, optional = recipe_from_args(args)
-    device = device_from(args.device)
+    base = dict(training.bindings)
+    prefilter = _check_options(options, training, family, space)
+    table = _table(options, training, family, base)
+    recipe, optional = training.recipe, training.optional
+    device = device_from(training.device)
     early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
 
-    storage = open_storage(args.storage)
-    name = args.name or (Path(family.name).stem if family.name != "<-e>" else "search")
-    stored = _stored_search(args, name, storage, table)
+    storage = open_storage(options.storage)
+    name = options.name or (Path(family.name).stem if family.name != "<-e>" else "search")
+    stored = _stored_search(options, name, storage, table)
     count_before = 0 if stored is None else counted(stored)
-    if count_before >= args.trials:  # only a stored search: --trials is at least 1
+    if count_before >= options.trials:  # only a stored search: --trials is at least 1
         print(f"search '{name}' has its {count_before} trials already; nothing to do "
               f"(see: netdsl trials --name {name})")
         return 0
@@ -541,48 +568,80 @@ def _search(args: argparse.Namespace, family: Family) -> int:
     # points there are does not depend on the images, only whether every option fits them.
     chosen = _space_or_none(family, base)
     if chosen is not None:
-        grid_values = _check_space(args.tuner, space, chosen, family, base,
+        grid_values = _check_space(options.tuner, space, chosen, family, base,
                                    DEFAULT_INPUT_SHAPE, stored)
-    initial = load_weights(args.init_from)
-    data = (load_data(args.dataset, device, data_dir=args.data_dir, train_limit=args.train_limit,
-                      valid_split=args.valid_split, seed=recipe.seed)
-            if args.dataset else no_images(family, device))
+    initial = load_weights(training.init_from)
+    data = (load_data(training.data, device, seed=recipe.seed) if training.data
+            else no_images(family, device))
     values = with_classes(family, data, base)
     if chosen is None or (values, data.image_shape) != (base, DEFAULT_INPUT_SHAPE):
         # Every option of the text's choices checked against the data's images, once.
         chosen = family.space(values, input_shape=data.image_shape)
-        grid_values = _check_space(args.tuner, space, chosen, family, values, data.image_shape,
-                                   stored)
+        grid_values = _check_space(options.tuner, space, chosen, family, values,
+                                   data.image_shape, stored)
     if table is None and not any(is_recipe_key(key) for key in keys(space)):
         check_batch(recipe, data)  # else each trial checks the batch it draws
 
-    sampler = _sampler(args, recipe.seed, count_before, grid_values, prefilter is not None,
+    sampler = _sampler(options, recipe.seed, count_before, grid_values, prefilter is not None,
                        _log_flops(family, data, values))
-    study = _open_study(args, family, name, storage, sampler, recipe.epochs, table)
+    study = _open_study(options, family, name, storage, sampler, recipe.epochs, table)
     supernet = None
-    if args.supernet:
-        supernet = read_supernet(args.supernet, family, with_classes(family, data, base),
+    if options.supernet:
+        supernet = read_supernet(options.supernet, family, with_classes(family, data, base),
                                  data.image_shape).to(device)
     search = Search(family, space, grid_values, base, recipe, optional, data, initial,
-                    args.objectives, study, args.trials,
-                    evaluates_each_epoch(args.evaluate, wanted=args.pruner != "none"), prefilter,
-                    scoring_batch(data, SCORING_BATCH, recipe.seed)
-                    if prefilter and args.dataset else None,
+                    options.objectives, study, options.trials,
+                    evaluates_each_epoch(training.evaluate, wanted=options.pruner != "none"),
+                    prefilter, scoring_batch(data, SCORING_BATCH, recipe.seed)
+                    if prefilter and training.data else None,
                     supernet, table=table, size=_size_of(space, chosen, base),
                     setting=setting_of(family, base, recipe, space))
-    print(f"search '{name}' in {args.storage}: {count_before} of {args.trials} trials done")
-    return _run(search, name, args.timeout)
+    print(f"search '{name}' in {options.storage}: {count_before} of {options.trials} trials "
+          "done")
+    return _run(search, name, options.timeout)
 
 
-def _stored_search(args: argparse.Namespace, name: str, storage, table):
+def _table(options: SearchOptions, training: Training, family: Family, fixed: dict[str, Any]):
+    """The table the search looks its networks up in (None: it trains them), every check
+    done: the options, then the table against the family's space with `fixed` (--set)
+    bound."""
+    if options.table is None and training.data is None and options.metric is None:
+        raise NetdslError("bad option: --dataset is needed to train the networks (or "
+                          "--table, to look them up)")
+    if options.table is not None:
+        _refuse_training_options(options, training)
+    return table_of(options.table, options.metric, family, fixed)
+
+
+def _refuse_training_options(options: SearchOptions, training: Training) -> None:
+    """`--table` looks networks up: refuse what only a training, or a ranking by a
+    supernet, would read (the seed stays: it draws the trials)."""
+    from ..score import DATA_FREE
+    from .prefilter import parse_prefilter
+
+    given = [("--supernet", options.supernet), ("--pruner", options.pruner != "none"),
+             ("--objectives accuracy,time", options.objectives == "accuracy,time"),
+             ("--space", options.space), ("--init-from", training.init_from),
+             ("--evaluate", training.evaluate != "auto")]
+    for name, is_given in [*given, *((flag, True) for flag in options.training_flags)]:
+        if is_given:
+            raise NetdslError(f"bad option: --table looks each network's {options.metric} up "
+                              f"instead of training it: it takes no {name}")
+    if options.prefilter and training.data is None and \
+            parse_prefilter(options.prefilter)[0] not in DATA_FREE:
+        raise NetdslError("bad option: --prefilter scores images: give --dataset with --table "
+                          f"(or a score read off the network: {', '.join(DATA_FREE)})")
+
+
+def _stored_search(options: SearchOptions, name: str, storage, table):
     """The search stored as `name` that this one goes on with, checked to go on with the
     objective it began with (see `check_resumed`); None for a new search, which --resume
     refuses."""
     import optuna
 
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    if args.resume and name not in existing:
-        raise NetdslError(f"--resume: no search named '{name}' in {args.storage} "
+    if options.resume and name not in existing:
+        raise NetdslError(f"--resume: no search named '{name}' in {options.storage} "
                           f"(searches: {', '.join(existing) or 'none'})")
     if name not in existing:
         return None
@@ -591,7 +650,7 @@ def _stored_search(args: argparse.Namespace, name: str, storage, table):
     return stored
 
 
-def _open_study(args: argparse.Namespace, family: Family, name: str, storage, sampler,
+def _open_study(options: SearchOptions, family: Family, name: str, storage, sampler,
                 epochs: float, table):
     """The search's Optuna study, new or stored: with `sampler`, the --pruner's pruner for
     `epochs`, a direction per objective, and the text, objectives and table's metric stored
@@ -601,12 +660,12 @@ def _open_study(args: argparse.Namespace, family: Family, name: str, storage, sa
     import optuna
     from optuna.trial import TrialState
 
-    directions = ["maximize"] + (["minimize"] if args.objectives != "accuracy" else [])
+    directions = ["maximize"] + (["minimize"] if options.objectives != "accuracy" else [])
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                pruner=_pruner(args.pruner, epochs),
+                                pruner=_pruner(options.pruner, epochs),
                                 directions=directions, load_if_exists=True)
     study.set_user_attr("dsl", family.text)
-    study.set_user_attr("objectives", args.objectives)
+    study.set_user_attr("objectives", options.objectives)
     if table is not None:
         study.set_user_attr(METRIC_ATTR, table.metric)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
@@ -659,7 +718,7 @@ def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -
               f"peak memory {_peak_memory_mb(search.data.device):.0f} MB")
 
 
-def _sampler(args: argparse.Namespace, seed: int, count_before: int,
+def _sampler(options: SearchOptions, seed: int, count_before: int,
              grid_values: dict[str, list] | None, prefiltered: bool,
              feature: Callable[[dict[str, Any]], float | None]):
     """The --tuner's Optuna sampler, seeded by `seed` and, past a grid, the trials done before
@@ -676,9 +735,9 @@ def _sampler(args: argparse.Namespace, seed: int, count_before: int,
         "grid": lambda: _grid_sampler()(grid_values, seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=resumed,
                                                       warn_independent_sampling=False),
-        "evolution": lambda: _evolution(args.population, args.tournament, resumed),
+        "evolution": lambda: _evolution(options.population, options.tournament, resumed),
         "predictor": lambda: Predictor(seed=resumed, feature=feature),
-    }[args.tuner]()
+    }[options.tuner]()
     if prefiltered:
         from .prefilter import Prefiltered
 
@@ -709,40 +768,40 @@ def _pruner(name: str, epochs: float):
             }[name]()
 
 
-def _check_options(args: argparse.Namespace, family: Family, space: Space):
-    """The search's flags, checked against each other and the family; returns the parsed
+def _check_options(options: SearchOptions, training: Training, family: Family, space: Space):
+    """The search's options, checked against each other and the family; returns the parsed
     --prefilter (proxy, candidates) or None."""
     if not space and not family.choice_points:
         raise NetdslError(f"nothing to search: {family.name} declares no choice(...), range(...) "
                           "or logrange(...), and no --space is given")
-    if args.trials < 1:
-        raise NetdslError(f"bad option: --trials must be at least 1, got {args.trials}")
-    if args.timeout is not None and not args.timeout > 0:
+    if options.trials < 1:
+        raise NetdslError(f"bad option: --trials must be at least 1, got {options.trials}")
+    if options.timeout is not None and not options.timeout > 0:
         raise NetdslError(f"bad option: --timeout must be a positive number of seconds, "
-                          f"got {args.timeout}")
-    if args.tuner == "evolution" and not (2 <= args.population and
-                                          1 <= args.tournament <= args.population):
+                          f"got {options.timeout}")
+    if options.tuner == "evolution" and not (2 <= options.population and
+                                          1 <= options.tournament <= options.population):
         raise NetdslError(f"bad option: evolution needs --population of at least 2 and "
-                          f"--tournament from 1 to the population, got {args.population} and "
-                          f"{args.tournament}")
-    if args.objectives != "accuracy" and args.pruner != "none":
+                          f"--tournament from 1 to the population, got {options.population} and "
+                          f"{options.tournament}")
+    if options.objectives != "accuracy" and options.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
     from .prefilter import parse_prefilter
 
-    prefilter = parse_prefilter(args.prefilter) if args.prefilter else None
-    if prefilter is not None and args.tuner == "grid":
+    prefilter = parse_prefilter(options.prefilter) if options.prefilter else None
+    if prefilter is not None and options.tuner == "grid":
         raise NetdslError("bad option: --prefilter with --tuner grid: a grid trains every "
                           "network anyway; use another tuner")
     if prefilter is not None and not family.choice_points:
         raise NetdslError(f"bad option: --prefilter: {family.name} declares no choice(...) "
                           "for candidates to differ in")
-    if args.supernet and (args.space or args.pruner != "none"
-                          or args.objectives == "accuracy,time" or args.init_from):
+    if options.supernet and (options.space or options.pruner != "none"
+                          or options.objectives == "accuracy,time" or training.init_from):
         raise NetdslError("bad option: --supernet ranks the file's choices with the "
                           "supernet's weights, untrained: it takes no --space, --pruner, "
                           "--init-from or training time objective")
-    if args.pruner != "none" and args.evaluate == "last":
-        raise NetdslError(f"bad option: --pruner {args.pruner} reads every epoch's accuracy; "
+    if options.pruner != "none" and training.evaluate == "last":
+        raise NetdslError(f"bad option: --pruner {options.pruner} reads every epoch's accuracy; "
                           "--evaluate last gives only the last")
     return prefilter
 

@@ -2,38 +2,36 @@
 imported when this runs."""
 from __future__ import annotations
 
-import argparse
-
 from ..errors import NetdslError
-from ..fit import device_from, early_recipe, evaluates_each_epoch, load_data, load_weights
+from ..fit import (Training, device_from, early_recipe, evaluates_each_epoch, load_data,
+                   load_weights)
 from ..language import Family
-from ..settings import recipe_from_args
 from .loop import fit_point, split_values
 
 
-def trial_command(args: argparse.Namespace, family: Family) -> int:
-    """Take the values from nni.get_next_parameter(), report the validation accuracy after
-    every epoch (report_intermediate_result) and at the end (report_final_result)."""
+def trial_command(family: Family, training: Training) -> int:
+    """Take the values from nni.get_next_parameter(), train as `training` asks with them bound,
+    report the validation accuracy after every epoch (report_intermediate_result) and at the
+    end (report_final_result)."""
     try:
         import nni
     except ImportError:
         raise NetdslError("netdsl trial runs as an NNI trial command and needs `import nni`; "
                           "without NNI, use netdsl search") from None
     values = nni.get_next_parameter() or {}
-    base = dict(args.set)
+    base = training.bindings
     split_values(values, family)  # unknown keys fail before any data moves
-    recipe, optional = recipe_from_args(args)
+    recipe, optional = training.recipe, training.optional
     early_recipe(family, base, recipe, optional)  # fails before any data moves
-    data = load_data(args.dataset, device_from(args.device), data_dir=args.data_dir,
-                     train_limit=args.train_limit, valid_split=args.valid_split, seed=recipe.seed)
+    data = load_data(training.data, device_from(training.device), seed=recipe.seed)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)
         return False
 
     fitted = fit_point(family, data, recipe, {**base, **values}, optional=optional, log=print,
-                      should_stop=report, init=load_weights(args.init_from),
-                      evaluate_each_epoch=evaluates_each_epoch(args.evaluate, wanted=True))
+                      should_stop=report, init=load_weights(training.init_from),
+                      evaluate_each_epoch=evaluates_each_epoch(training.evaluate, wanted=True))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
     nni.report_final_result(fitted.accuracy)

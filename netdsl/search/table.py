@@ -11,7 +11,6 @@ every network of the space left free by `--set`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import gzip
 import io
@@ -197,28 +196,17 @@ def _check_covers(table: Table, fixed: dict[str, Any], name: str) -> None:
 METRIC_ATTR = "table_metric"  # a search's user attribute: the column it looks up, if any
 
 
-def table_from_args(args: argparse.Namespace, family: Family, fixed: dict[str, Any]
-                    ) -> Table | None:
-    """The table of --table and --metric, checked against `family`'s space with `fixed`
-    (--set) bound; None without --table."""
-    if args.table is None:
-        if args.metric is not None:
+def table_of(path: str | None, metric: str | None, family: Family, fixed: dict[str, Any]
+             ) -> Table | None:
+    """The table at `path` (--table) and its column `metric` (--metric), checked against
+    `family`'s space with `fixed` (--set) bound; None without a table."""
+    if path is None:
+        if metric is not None:
             raise NetdslError("bad option: --metric names a column of --table; give --table")
         return None
-    if args.metric is None:
+    if metric is None:
         raise NetdslError("bad option: --table needs --metric, the column to look up")
-    return load_table(args.table, args.metric, family, family.space(fixed), fixed)
-
-
-def table_for(args: argparse.Namespace, family: Family, fixed: dict[str, Any]) -> Table | None:
-    """The table a search looks its networks up in (None: it trains them), every check done:
-    the flags, then the table against the family's space with `fixed` (--set) bound."""
-    if args.table is None and args.dataset is None and args.metric is None:
-        raise NetdslError("bad option: --dataset is needed to train the networks (or "
-                          "--table, to look them up)")
-    if args.table is not None:
-        _refuse_training_flags(args)
-    return table_from_args(args, family, fixed)
+    return load_table(path, metric, family, family.space(fixed), fixed)
 
 
 def check_resumed(study, table: Table | None) -> None:
@@ -230,32 +218,6 @@ def check_resumed(study, table: Table | None) -> None:
         asked = f"--table ... --metric {now}" if now else "training (no --table)"
         raise NetdslError(f"search '{study.study_name}' began {began}; it cannot go on with "
                           f"{asked}: give another --name for a new search")
-
-
-def _refuse_training_flags(args: argparse.Namespace) -> None:
-    """`--table` looks networks up: refuse what only a training, or a ranking by a
-    supernet, would read (the seed stays: it draws the trials)."""
-    from runtime.recipe import DEFAULT_PRESET
-
-    from ..score import DATA_FREE
-    from ..settings import RECIPE_FIELDS, flag
-    from .prefilter import parse_prefilter
-
-    given = [("--supernet", args.supernet), ("--pruner", args.pruner != "none"),
-             ("--objectives accuracy,time", args.objectives == "accuracy,time"),
-             ("--space", args.space), ("--init-from", args.init_from),
-             ("--valid-split", args.valid_split), ("--evaluate", args.evaluate != "auto"),
-             ("--recipe", args.recipe != DEFAULT_PRESET), ("--unset", args.unset)]
-    given += [(flag(name), getattr(args, name) is not None)
-              for name in RECIPE_FIELDS if name != "seed"]
-    for name, is_given in given:
-        if is_given:
-            raise NetdslError(f"bad option: --table looks each network's {args.metric} up "
-                              f"instead of training it: it takes no {name}")
-    if args.prefilter and args.dataset is None and \
-            parse_prefilter(args.prefilter)[0] not in DATA_FREE:
-        raise NetdslError("bad option: --prefilter scores images: give --dataset with --table "
-                          f"(or a score read off the network: {', '.join(DATA_FREE)})")
 
 
 @dataclass(frozen=True)

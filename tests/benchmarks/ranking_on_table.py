@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from netdsl import nb201
-from netdsl.fit import load_data, with_classes
+from netdsl.fit import DataWanted, load_data, with_classes
 from netdsl.ranking import ScoreCache, agreement, every_network
 from netdsl.score import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
 from netdsl.search.table import load_table
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     family = nb201.family()
-    data = load_data(args.data, torch.device("cpu"), seed=SEED)
+    data = load_data(DataWanted(args.data), torch.device("cpu"), seed=SEED)
     values = with_classes(family, data, {})
     batch = scoring_batch(data, BATCH_SIZE, SEED)
     cache = ScoreCache(None, batch, SEED)

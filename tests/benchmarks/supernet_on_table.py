@@ -30,11 +30,11 @@ import torch
 
 from netdsl import nb201
 from netdsl.cli import build_parser
-from netdsl.fit import load_data, read_supernet, with_classes
+from netdsl.commands.flags import recipe_of
+from netdsl.fit import DataWanted, load_data, read_supernet, with_classes
 from netdsl.ranking import agreement
 from netdsl.score import drawn_networks
 from netdsl.search.table import load_table
-from netdsl.settings import recipe_from_args
 
 SEED = 0
 
@@ -70,15 +70,15 @@ def main() -> None:
         print(f"trained in {time.time() - wall:.0f} s wall, {train_cpu:.0f} CPU s", flush=True)
 
     family = nb201.family()
-    data = load_data(args.data, torch.device("cpu"), train_limit=args.train_limit,
-                     valid_split=args.valid, seed=SEED)
+    data = load_data(DataWanted(args.data, train_limit=args.train_limit, valid_split=args.valid),
+                     torch.device("cpu"), seed=SEED)
     # The command's own flags, read as it read them: its --set values and its recipe (whose
     # batch size the recalibration takes).
     flags_read = build_parser().parse_args(command)
     values = with_classes(family, data, dict(flags_read.set or []))
     supernet = read_supernet(str(saved), family, values, data.image_shape)
     supernet.eval()
-    recipe, _ = recipe_from_args(flags_read)
+    recipe, _ = recipe_of(flags_read)
     truth = load_table(args.table, "cifar10", family, family.space(values), values)
 
     start = time.process_time()
