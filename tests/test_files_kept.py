@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from conftest import clear_error, netdsl_cli
+from netdsl.cli import build_parser
 
 FAMILY = "param w = 4\na: conv(w) -> head(10)\n"
 MESSY = "a:   conv(4)->head(10)\n"
@@ -73,6 +74,36 @@ def test_draw_export_diff_and_plot_refuse_to_write_over_what_they_read(folder, c
     (folder / "run.json").write_text('{"runs": []}')
     kept = {path.name: path.read_bytes() for path in folder.iterdir()}
     clear_error(netdsl_cli(*command, cwd=folder), "give another file")
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == kept
+
+
+def writing_flags() -> list[tuple[str, str]]:
+    """Every (command, flag) whose value names a file the command writes, read off the parser:
+    a flag added later is tested below without a line more."""
+    commands = build_parser()._subparsers._group_actions[0].choices
+    return [(name, action.option_strings[-1]) for name, parser in commands.items()
+            for action in parser._actions if action.nargs != 0
+            and set(action.option_strings) & {"-o", "--json", "--csv", "--save-weights"}]
+
+
+# What a command reads, where it is not one network file; the first is written over.
+READS = {"diff": ["fam.net", "other.net"], "plot": ["run.json"], "trials": ["netdsl.db"]}
+
+
+@pytest.mark.parametrize("command, flag", writing_flags())
+def test_no_file_flag_of_any_command_writes_over_what_it_reads(folder, command, flag):
+    (folder / "other.net").write_text(FAMILY)
+    (folder / "run.json").write_text('{"runs": []}')
+    (folder / "netdsl.db").write_bytes(b"")
+    read = READS.get(command, ["fam.net"])
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    required = [part for action in parser._actions  # --dataset, --trials, -o: a placeholder
+                if action.required and action.option_strings and flag not in action.option_strings
+                for part in (action.option_strings[-1], "1")]
+    positional = [] if command == "trials" else read
+    kept = {path.name: path.read_bytes() for path in folder.iterdir()}
+    clear_error(netdsl_cli(command, *positional, *required, flag, read[0], cwd=folder),
+                read[0], "give another file")
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == kept
 
 

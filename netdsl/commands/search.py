@@ -83,9 +83,11 @@ class Search(Command):
         from ..search.loop import SearchOptions, search_command
 
         options = SearchOptions(
-            args.trials, args.storage, args.name, args.space, args.tuner, args.population,
-            args.tournament, args.prefilter, args.supernet, args.table, args.metric, args.pruner,
-            args.objectives, args.timeout, args.resume, _training_only(args))
+            trials=args.trials, storage=args.storage, name=args.name, space=args.space,
+            tuner=args.tuner, population=args.population, tournament=args.tournament,
+            prefilter=args.prefilter, supernet=args.supernet, table=args.table,
+            metric=args.metric, pruner=args.pruner, objectives=args.objectives,
+            timeout=args.timeout, resume=args.resume, training_flags=_training_only(args))
         return search_command(flags.family_of(args), flags.training_of(args), options)
 
 
