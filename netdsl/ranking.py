@@ -180,9 +180,9 @@ def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, 
 
 def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, *,
                   device: str = "auto", proxy: str = ",".join(SCORES),
-                  sample: int | str | None = None,
-                  table: str | None = None, metric: str | None = None,
-                  batch_size: int = BATCH_SIZE, seed: int = 0, as_json: bool = False) -> int:
+                  sample: int | str | None = None, table: str | None = None,
+                  metric: str | None = None, batch_size: int = BATCH_SIZE, seed: int = 0,
+                  as_json: bool = False) -> int:
     """Print the scores (`proxy`: names, comma-separated) of `family`'s network with
     `bindings`, or of `sample` networks drawn from its space (a count, or all), on one batch
     of `batch_size` training images of the data `wanted` drawn by `seed`; beside each, its
