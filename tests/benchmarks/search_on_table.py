@@ -1,8 +1,8 @@
 """Every tuner of `netdsl search` on NAS-Bench-201's table (CIFAR-10 test accuracy after 200
 epochs), driven through netdsl's own search loop, beside the samplers driven by plain Optuna.
 
-    python tests/benchmarks/search_on_table.py TABLE OUT_DIR [--seeds 100] [--trials 200]
-        [--strategies random,tpe,...] [--deadline HH:MM]
+    python tests/benchmarks/search_on_table.py TABLE OUT_DIR [--seeds 100] [--first-seed 0]
+        [--trials 200] [--strategies random,tpe,...] [--deadline HH:MM]
 
 TABLE is NAS-Bench-201's table as CSV (`arch,cifar10,...`; ../shared/data/nb201_cifar.csv.xz).
 Each netdsl run is `netdsl search models/nb201.net --table TABLE --metric cifar10 --trials N
@@ -11,7 +11,7 @@ curve is the best accuracy among the trials that spent the budget, in their orde
 repeat spends none). A plain Optuna run asks the sampler for the six edges, looks the network up and
 counts every trial, repeats too. Each run is appended to OUT_DIR/runs/STRATEGY.jsonl as it
 ends, so the script resumes where it stopped (kill it at any time) and several processes can
-run different --strategies at once; each pass rewrites OUT_DIR/search_on_table.json (mean
+run different --strategies, or one strategy's seeds from different --first-seed, at once; each pass rewrites OUT_DIR/search_on_table.json (mean
 +- std of the best accuracy at 10, 25, 50, 100, 150, 200 trials, regret to the optimum, the
 seeds each figure rests on, and for random, TPE and evolution the paired difference from plain
 Optuna on the same seeds) and search_on_table.png.
@@ -194,6 +194,8 @@ def main() -> None:
     parser.add_argument("table")
     parser.add_argument("out", type=Path)
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed: a second process takes the later seeds")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--strategies", default=",".join([*NETDSL, *PLAIN]))
     parser.add_argument("--deadline", help="HH:MM UTC: start no run after it")
@@ -206,7 +208,7 @@ def main() -> None:
     values = arch_values(args.table)
     optimum = max(values.values())
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
-    for seed in range(args.seeds):  # seed-major: every strategy has the same seeds so far
+    for seed in range(args.first_seed, args.seeds):  # seed-major: every strategy has the same seeds so far
         for strategy in strategies:
             if seed in done(args.out, strategy):
                 continue
