@@ -92,14 +92,17 @@ class Search(Command):
 
 
 def _training_only(args) -> tuple[str, ...]:
-    """The flags given that only a training reads, beside those `fit.Training` keeps: the
-    recipe's (the seed aside: it draws the trials) and --valid-split."""
+    """The flags given that only a training or a supernet's ranking reads, which a search by
+    --table refuses (the seed aside: it draws the trials)."""
     from runtime.recipe import DEFAULT_PRESET
 
     from ..settings import RECIPE_FIELDS, flag
 
-    given = [("--valid-split", args.valid_split), ("--recipe", args.recipe != DEFAULT_PRESET),
-             ("--unset", args.unset)]
+    given = [("--supernet", args.supernet), ("--pruner", args.pruner != "none"),
+             ("--objectives accuracy,time", args.objectives == "accuracy,time"),
+             ("--space", args.space), ("--init-from", args.init_from),
+             ("--valid-split", args.valid_split), ("--evaluate", args.evaluate != "auto"),
+             ("--recipe", args.recipe != DEFAULT_PRESET), ("--unset", args.unset)]
     given += [(flag(name), getattr(args, name) is not None)
               for name in RECIPE_FIELDS if name != "seed"]
     return tuple(name for name, is_given in given if is_given)

@@ -511,8 +511,8 @@ class SearchOptions:
     `tuner` (with evolution's `population` and `tournament`), a `prefilter` (PROXY:K), a
     `supernet` file to rank by or a `table` and its `metric` to look networks up in, the
     `pruner`, the `objectives`, a `timeout` in seconds, `resume` (refuse a new search), and
-    `training_flags`: the flags given that only a training reads (a table search refuses
-    them)."""
+    `training_flags`: the flags given that only a training or a supernet's ranking reads (a
+    table search refuses them)."""
     trials: int
     storage: str
     name: str | None = None
@@ -619,14 +619,9 @@ def _refuse_training_options(options: SearchOptions, training: Training) -> None
     from ..score import DATA_FREE
     from .prefilter import parse_prefilter
 
-    given = [("--supernet", options.supernet), ("--pruner", options.pruner != "none"),
-             ("--objectives accuracy,time", options.objectives == "accuracy,time"),
-             ("--space", options.space), ("--init-from", training.init_from),
-             ("--evaluate", training.evaluate != "auto")]
-    for name, is_given in [*given, *((flag, True) for flag in options.training_flags)]:
-        if is_given:
-            raise NetdslError(f"bad option: --table looks each network's {options.metric} up "
-                              f"instead of training it: it takes no {name}")
+    if options.training_flags:
+        raise NetdslError(f"bad option: --table looks each network's {options.metric} up "
+                          f"instead of training it: it takes no {options.training_flags[0]}")
     if options.prefilter and training.data is None and \
             parse_prefilter(options.prefilter)[0] not in DATA_FREE:
         raise NetdslError("bad option: --prefilter scores images: give --dataset with --table "
