@@ -17,7 +17,7 @@ from .language import Bound, Family
 from .language.choices import Chooser, at_defaults
 
 if TYPE_CHECKING:
-    import runtime
+    import netdsl_runtime as runtime
     from torch import nn
 
     from .supernet import Supernet
@@ -84,7 +84,7 @@ class Fitted:
         """The trained network's accuracy on `data`'s test set (held back by a validation
         split), with the recipe's test-time augmentation; kept in `test_accuracy` and
         `test_seconds`."""
-        import runtime
+        import netdsl_runtime as runtime
 
         start = runtime.now(data.device)
         _, self.test_accuracy = runtime.validate(self.model, data.report, self.recipe,
@@ -107,7 +107,7 @@ def load_data(wanted: DataWanted, device, seed: int = 0,
               log: Callable[[str], None] | None = print) -> "runtime.DeviceData":
     """The data `wanted` loaded once and put on `device`; `seed` draws the training images
     kept and those held out (the test set then kept for the report)."""
-    import runtime
+    import netdsl_runtime as runtime
 
     try:
         images = runtime.load_images(wanted.dataset, wanted.data_dir)
@@ -130,7 +130,7 @@ def load_data(wanted: DataWanted, device, seed: int = 0,
 def device_from(name: str):
     """The torch.device that `name` (the --device text: auto, cpu, cuda, cuda:N) asks for;
     one this torch cannot use is a NetdslError."""
-    import runtime
+    import netdsl_runtime as runtime
     import torch
 
     try:
@@ -203,7 +203,7 @@ def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe
     CIFAR-sized images and built on torch's meta device (no weights). A network's parts do not
     depend on the image size; one that does not bind at that size is checked when the data's
     size is known."""
-    import runtime
+    import netdsl_runtime as runtime
     import torch
 
     try:
@@ -227,7 +227,7 @@ def applicable_recipe(model: "nn.Module", recipe: "runtime.Recipe", optional: fr
     that match nothing in `model`, which `log` is told. What else cannot train the model (an
     entry of the user's that matches nothing, Muon without filters) is `runtime.check_fits`'s
     to say: the trainer asks it before the first step."""
-    import runtime
+    import netdsl_runtime as runtime
 
     unmatched = runtime.unmatched_entries(model, recipe)
     dropped = {(name, entry) for name, entries in unmatched.items() for entry in entries
@@ -259,7 +259,7 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     `report_test` is False (a search measures only the network it chooses).
     An invalid setting or running out of memory is a NetdslError; a loss that stops being
     finite is status "diverged"; Ctrl-C, from the module's build on, status "interrupted"."""
-    import runtime
+    import netdsl_runtime as runtime
 
     from .module.network import transfer_weights
 
@@ -297,7 +297,7 @@ def train_model(model: "nn.Module", data: "runtime.DeviceData", recipe: "runtime
                 **options) -> "runtime.Result":
     """`runtime.train` (`options` are its keywords), a setting it refuses or memory running out
     a NetdslError: the one place netdsl trains a module."""
-    import runtime
+    import netdsl_runtime as runtime
 
     try:
         return runtime.train(model, data, recipe, **options)
@@ -324,7 +324,7 @@ def refuse_beyond_free(values: int, device, needing: str, advice: str) -> None:
     """Refuse, before anything is allocated, `values` (of BYTES_PER_VALUE bytes) that do not
     fit the device's free memory: "{needing} about N GiB ..., more than the M GiB free on
     {device}; {advice}"."""
-    import runtime
+    import netdsl_runtime as runtime
 
     free = runtime.free_memory(device)
     need = BYTES_PER_VALUE * values

@@ -21,7 +21,7 @@ from .score import (ALL, BATCH_SIZE, SCORES, Scored, drawn_networks, proxy_names
 from .search.table import Table, every_key, table_of
 
 if TYPE_CHECKING:
-    import runtime
+    import netdsl_runtime as runtime
 
 TOP = 0.1  # the top fraction of networks whose overlap is measured
 CACHE_FILE = "scores.sqlite"  # in the data folder (--data-dir, $NETDSL_DATA, ~/.cache/netdsl)
@@ -86,7 +86,7 @@ class ScoreCache:
     of any scores again."""
 
     def __init__(self, data_dir: str | None, batch, seed: int):
-        import runtime
+        import netdsl_runtime as runtime
         import torch
 
         folder = Path(data_dir) if data_dir else runtime.default_data_dir()
@@ -154,7 +154,7 @@ def _code_version(*more: str) -> str:
     """A hash of the code a score depends on: the proxies (their names pair with their
     functions by place), what makes of them a network's score, and the layers a network is
     built of."""
-    from runtime import proxies, proxy_names
+    from netdsl_runtime import proxies, proxy_names
 
     from . import score as scoring
     from .module import layers, network

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runtime.recipe import SEEDS
+from netdsl_runtime.recipe import SEEDS
 
 from . import __version__
 from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
@@ -27,7 +27,7 @@ def run_command(family: Family, training: Training, runs: int = 1,
     printing the seed's table (one line a run when `quiet`); write the record to `json_file`
     and the last run's weights to `weights_file`. The exit code: 0, or diverged or
     interrupted."""
-    import runtime
+    import netdsl_runtime as runtime
 
     # -- the network and the recipe, checked before any data moves ----------------------------
     recipe, optional = training.recipe, training.optional

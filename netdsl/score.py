@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runtime.proxy_names import PROXY_NAMES
+from netdsl_runtime.proxy_names import PROXY_NAMES
 
 from .errors import NetdslError
 from .fit import bind_to_data
@@ -18,7 +18,7 @@ from .language import Bound, Family
 from .language.choices import drawn_at_random
 
 if TYPE_CHECKING:
-    import runtime
+    import netdsl_runtime as runtime
 
 DATA_FREE = ("flops",)  # read off the bound graph: no images, no module built
 # Every score's name: the network's size and cost (runtime's first score, its weights, then
@@ -78,8 +78,8 @@ def score(bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str],
     refused as `netdsl run` refuses it; a score that comes out other than a finite number is
     NaN, with the reason. FLOPs alone, read off the bound graph, need no batch (None) and
     build nothing."""
-    import runtime
-    from runtime.proxies import PROXIES as COMPUTED, Undefined
+    import netdsl_runtime as runtime
+    from netdsl_runtime.proxies import PROXIES as COMPUTED, Undefined
 
     start = time.perf_counter()
     if any(name not in DATA_FREE for name in proxies):

@@ -9,7 +9,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from runtime.recipe import (DEFAULT_PRESET, MAPPINGS, Recipe, RecipeError, as_field_type,
+from netdsl_runtime.recipe import (DEFAULT_PRESET, MAPPINGS, Recipe, RecipeError, as_field_type,
                             check_value, kind, presets, read_recipe, updated)
 
 from .errors import NetdslError

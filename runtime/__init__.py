@@ -1,7 +1,9 @@
-"""runtime: the shared trainer. It trains any nn.Module on a dataset kept whole on the device,
-with the seed's fast ResNet recipe, airbench's, or any recipe between; it knows nothing of
-netdsl's language.
+"""The shared trainer, the folder runtime/, installed as the package `netdsl_runtime` (a
+top-level name of netdsl's own: `runtime` is another PyPI project's). It trains any nn.Module
+on a dataset kept whole on the device, with the seed's fast ResNet recipe, airbench's, or any
+recipe between; it knows nothing of netdsl's language.
 
+    import netdsl_runtime as runtime
     images = runtime.load_images("cifar10")             # uint8 arrays in host memory, once
     data = runtime.DeviceData(images, "cuda")            # on the device, once
     for model in models:                                 # any number of runs on the same data
@@ -33,7 +35,7 @@ __all__ = ["PRECISIONS", "Recipe", "RecipeError", "load_recipe", "presets", *_WH
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
-        raise AttributeError(f"module 'runtime' has no attribute '{name}'")
+        raise AttributeError(f"module 'netdsl_runtime' has no attribute '{name}'")
     value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
     globals()[name] = value
     return value

@@ -7,7 +7,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import netdsl
-import runtime
+import netdsl_runtime as runtime
 from conftest import ROOT
 from netdsl import NetdslError
 from netdsl.module.layers import Whiten

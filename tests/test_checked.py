@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netdsl
-import runtime
+import netdsl_runtime as runtime
 from conftest import clear_error, netdsl_cli
 from netdsl import NetdslError
 from netdsl.cli import build_parser

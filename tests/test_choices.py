@@ -373,7 +373,7 @@ def test_a_finite_range_lists_its_values_and_writes_what_nni_draws_the_same(decl
 def test_a_validation_split_is_held_out_of_the_training_images_seeded():
     import numpy as np
 
-    from runtime.images import Images
+    from netdsl_runtime.images import Images
 
     train_x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
     images = Images("toy", ["a", "b"], train_x, np.arange(10) % 2,

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-import runtime
-from runtime import images as runtime_images
+import netdsl_runtime as runtime
+from netdsl_runtime import images as runtime_images
 
 SIZE = 12
 

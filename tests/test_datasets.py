@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torchvision
 
-import runtime
+import netdsl_runtime as runtime
 from conftest import netdsl_cli
 
 RNG = np.random.RandomState(0)

@@ -264,7 +264,7 @@ def check_dsl(example: Example, folder: Path) -> None:
 def workdir(tmp_path, monkeypatch):
     """A folder like a clone's, where the examples run: `models/` there; loading a dataset
     stops an example (CIFAR cannot be downloaded, nor trained on in a test's time)."""
-    import runtime
+    import netdsl_runtime as runtime
 
     def no_data(*args, **kwargs):
         raise runtime.DataError(NO_DATA)

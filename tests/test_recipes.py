@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import netdsl
-import runtime
+import netdsl_runtime as runtime
 from conftest import ROOT, netdsl_cli
-from runtime.muon import Muon, orthogonalise
-from runtime.recipe import Recipe, RecipeError, load_recipe, presets
-from runtime.trainer import _optimizers
+from netdsl_runtime.muon import Muon, orthogonalise
+from netdsl_runtime.recipe import Recipe, RecipeError, load_recipe, presets
+from netdsl_runtime.trainer import _optimizers
 from test_runtime import colour_images
 
 

@@ -11,7 +11,7 @@ import torch
 
 import netdsl
 from conftest import ROOT, clear_error, netdsl_cli
-import runtime
+import netdsl_runtime as runtime
 from netdsl import NetdslError
 from netdsl.module.network import transfer_weights
 from netdsl.nb201 import edges

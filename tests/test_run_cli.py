@@ -72,7 +72,7 @@ def test_plot_draws_the_curves_of_several_runs(tmp_path):
     here: plotting needs no training): one curve per run, named by its record and seed."""
     from dataclasses import asdict
 
-    from runtime import Epoch
+    from netdsl_runtime import Epoch
 
     for name, seed in (("first", 0), ("second", 5)):
         runs = [{"status": "finished", "hyperparameters": {"seed": seed + index},
@@ -99,8 +99,8 @@ def test_plot_draws_the_curves_of_several_runs(tmp_path):
 
 def test_the_progress_line_shows_images_loss_and_time_left(monkeypatch, capsys):
     import netdsl as dsl
-    import runtime
-    import runtime.trainer
+    import netdsl_runtime as runtime
+    import netdsl_runtime.trainer
     from test_runtime import colour_images
 
     monkeypatch.setattr(runtime.trainer, "PROGRESS_SECONDS", 0.0)  # every step, for the test
@@ -173,7 +173,7 @@ def test_ctrl_c_with_quiet_says_so_in_its_one_line(folder, tmp_path, monkeypatch
     """Ctrl-C at any moment from the network's build on interrupts the run: --quiet's one line
     says so, --json records it and the epochs done, exit 130. The key is pressed at that
     moment, not some seconds in."""
-    import runtime.trainer
+    import netdsl_runtime.trainer
     from netdsl import cli
     from netdsl.language import Bound
 

@@ -9,10 +9,10 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import netdsl
-import runtime
-from runtime.recipe import PRECISIONS
-from runtime import images as runtime_images
-from runtime.trainer import _scaled_parameters
+import netdsl_runtime as runtime
+from netdsl_runtime.recipe import PRECISIONS
+from netdsl_runtime import images as runtime_images
+from netdsl_runtime.trainer import _scaled_parameters
 
 TINY = "a(8, pool) -> b(16, pool) -> head(4, w=0.5)"
 
@@ -388,7 +388,7 @@ def test_offline_cifar_says_how_to_proceed(tmp_path, monkeypatch):
 
 
 def test_runtime_never_imports_the_language():
-    probe = subprocess.run([sys.executable, "-c", "import sys, runtime; "
+    probe = subprocess.run([sys.executable, "-c", "import sys, netdsl_runtime; "
                             "print(any(m.startswith('netdsl') for m in sys.modules))"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False"

@@ -9,8 +9,8 @@ from torch import nn
 
 import netdsl
 from conftest import clear_error, netdsl_cli
-from runtime import proxies
-from runtime.proxies import Undefined
+from netdsl_runtime import proxies
+from netdsl_runtime.proxies import Undefined
 
 CHOICES = ("param prep = choice(4, 8)\nparam op = choice(relu, identity, zero)\n"
            "a(prep, pool) -> x: op -> b(8, pool) -> head(3)")

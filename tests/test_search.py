@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 import netdsl
-import runtime
+import netdsl_runtime as runtime
 from conftest import ROOT, clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values

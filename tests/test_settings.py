@@ -10,7 +10,7 @@ from netdsl import NetdslError
 from netdsl.cli import build_parser
 from netdsl.commands.flags import recipe_of
 from netdsl.settings import apply, is_recipe_key, recipe_flags, search_keys
-from runtime.recipe import Recipe, check_value, kind
+from netdsl_runtime.recipe import Recipe, check_value, kind
 
 NAMES = [f.name for f in fields(Recipe)]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import netdsl
-import runtime
+import netdsl_runtime as runtime
 from conftest import clear_error, netdsl_cli
 from netdsl.fit import load_weights
 from netdsl.module.network import transfer_weights

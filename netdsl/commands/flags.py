@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from runtime.recipe import SEEDS
+from netdsl_runtime.recipe import SEEDS
 
 from ..errors import EXIT_BAD_INPUT
 from ..language import DEFAULT_INPUT_SHAPE, Family, read_text

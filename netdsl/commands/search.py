@@ -94,7 +94,7 @@ class Search(Command):
 def _training_only(args) -> tuple[str, ...]:
     """The flags given that only a training or a supernet's ranking reads, which a search by
     --table refuses (the seed aside: it draws the trials)."""
-    from runtime.recipe import DEFAULT_PRESET
+    from netdsl_runtime.recipe import DEFAULT_PRESET
 
     from ..settings import RECIPE_FIELDS, flag
 

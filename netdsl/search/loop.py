@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from runtime.recipe import SEEDS
+from netdsl_runtime.recipe import SEEDS
 
 from ..errors import EXIT_INTERRUPTED, NetdslError
 from ..fit import (Fitted, Training, bind_to_data, check_batch, device_from, early_recipe,

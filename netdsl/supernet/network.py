@@ -32,7 +32,7 @@ from ..language.choices import ChoicePoint, at_defaults, drawn_at_random
 from ..module.network import Network, build_module, module_name
 
 if TYPE_CHECKING:
-    import runtime
+    import netdsl_runtime as runtime
 
 CACHED_NETWORKS = 64  # networks whose structure is kept between steps
 MAX_EXPLORED = 2000   # bindings spent finding every layer of a space whose points nest
@@ -193,7 +193,7 @@ class Supernet(nn.Module):
         """The accuracy on `data`'s evaluation images of the network `bound` with the
         supernet's weights, its BatchNorm statistics first recalibrated: reset, then the mean over
         `batches` batches of training images (not augmented)."""
-        import runtime
+        import netdsl_runtime as runtime
 
         network = self.network(bound)
         structure, tensors = self._structure(bound)

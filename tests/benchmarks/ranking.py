@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 import netdsl.nb201
-import runtime
+import netdsl_runtime as runtime
 from netdsl.fit import fit
 from netdsl.language.choices import drawn_at_random
 from netdsl.score import BATCH_SIZE, SCORES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate
 from netdsl.supernet import Supernet
-from runtime.images import Images
+from netdsl_runtime.images import Images
 from search_side_by_side import best_so_far  # this folder's: run as a script
 
 NETWORKS = int(os.environ.get("NETWORKS", 30))  # NETWORKS=4 tries the script out

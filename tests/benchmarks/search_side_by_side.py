@@ -26,11 +26,11 @@ import numpy as np
 import optuna
 
 import netdsl.nb201
-import runtime
-import runtime.machine
+import netdsl_runtime as runtime
+import netdsl_runtime.machine
 from netdsl.fit import fit
 from netdsl.search.evolution import RegularizedEvolution
-from runtime.images import Images
+from netdsl_runtime.images import Images
 
 TRIALS = int(os.environ.get("TRIALS", 20))  # per run; TRIALS=2 tries the script out
 SEEDS = (0, 1, 2)

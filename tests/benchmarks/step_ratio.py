@@ -22,7 +22,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import netdsl  # noqa: E402
-import runtime  # noqa: E402
+import netdsl_runtime as runtime  # noqa: E402
 from handwritten import airbench94, resnet9  # noqa: E402
 from test_speed import step_function  # noqa: E402
 
@@ -44,7 +44,7 @@ def main():
     args = parser.parse_args()
     widths = dict(zip(("prep", "layer1", "layer2", "layer3"), map(int, args.widths.split(","))))
     if args.keep_freed_memory:
-        from runtime.machine import keep_freed_memory
+        from netdsl_runtime.machine import keep_freed_memory
 
         assert keep_freed_memory(), "not Linux with glibc"
     root = Path(__file__).resolve().parents[2]

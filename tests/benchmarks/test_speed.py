@@ -25,8 +25,8 @@ import pytest
 import torch
 
 import netdsl
-import runtime
-import runtime.machine
+import netdsl_runtime as runtime
+import netdsl_runtime.machine
 from handwritten import airbench94, resnet9
 from netdsl.module.layers import Whiten
 
