@@ -110,3 +110,26 @@ def test_check_notes_a_stage_named_like_a_block():
     for model in sorted((ROOT / "models").glob("*.net")):
         run = netdsl("check", str(model))
         assert run.returncode == 0 and run.stderr == "", model
+
+
+def test_a_bundled_model_is_reached_by_name_and_a_file_here_wins(tmp_path):
+    bundled = netdsl_cli("check", "resnet9", cwd=tmp_path)
+    assert bundled.returncode == 0 and "6,573,120 weights" in bundled.stdout, bundled.stderr
+    assert "resnet9: the bundled model" in bundled.stderr
+    as_path = netdsl_cli("show", "models/nb201.net", "--format", "nb201", cwd=tmp_path)
+    assert as_path.returncode == 0 and as_path.stdout.startswith("|"), as_path.stderr
+    (tmp_path / "resnet9.net").write_text("prep(8) -> head(10)\n")
+    here = netdsl_cli("check", "resnet9", cwd=tmp_path)
+    assert here.returncode == 0 and "312 weights" in here.stdout, here.stderr
+    assert "the file resnet9.net here, not the bundled model" in here.stderr
+    unknown = netdsl_cli("check", "resnet", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no bundled model of that name" in unknown.stderr
+    assert "resnet9_small" in unknown.stderr  # the names there are
+
+
+def test_models_lists_every_bundled_model(tmp_path):
+    listed = netdsl_cli("models", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines() if not line.startswith(" ")]
+    assert names[:-1] == sorted(path.stem for path in (ROOT / "models").glob("*.net"))
+    assert "David Page's DAWNBench ResNet-9" in listed.stdout

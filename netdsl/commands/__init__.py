@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from .command import Command
 from .editor import Fmt, Lsp
-from .network import Check, Diff, Draw, Export, Show, Space
+from .network import Check, Diff, Draw, Export, Models, Show, Space
 from .search import Best, Plot, Search, Trial, Trials
 from .training import Run, Score, Supernet
 
 # In the order `netdsl --help` lists them.
 COMMANDS: tuple[Command, ...] = (Show(), Draw(), Export(), Fmt(), Diff(), Space(), Check(),
-                                 Run(), Score(), Supernet(), Lsp(), Search(), Trial(), Trials(),
-                                 Best(), Plot())
+                                 Models(), Run(), Score(), Supernet(), Lsp(), Search(), Trial(),
+                                 Trials(), Best(), Plot())

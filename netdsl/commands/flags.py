@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from netdsl_runtime.recipe import SEEDS
@@ -91,6 +92,34 @@ def add_bindings(parser: argparse.ArgumentParser) -> None:
                         "architecture string, |nor_conv_3x3~0|+|...|+|...|")
 
 
+def network_file(text: str) -> str:
+    """A network's file: `text` where it exists; else, for a name (`resnet9`), the file
+    `resnet9.net` in the current folder, else the bundled model of that name (also for
+    `resnet9.net` or `models/resnet9.net` given outside the checkout). Which file a name
+    stood for is said on stderr; a path nothing matches stays as given, for the reader's
+    error."""
+    from netdsl.models import bundled
+
+    path = Path(text)
+    if path.exists():
+        return text
+    named = path.suffix == "" and len(path.parts) == 1
+    if named and Path(f"{text}.net").is_file():
+        print(f"netdsl: {text}: the file {text}.net here, not the bundled model",
+              file=sys.stderr)
+        return f"{text}.net"
+    models = bundled()
+    model = models.get(path.stem) if named or (
+        path.suffix == ".net" and path.parent in (Path("."), Path("models"))) else None
+    if model is None and named:
+        raise argparse.ArgumentTypeError(f"no file '{text}' or '{text}.net' here, and no "
+                                         f"bundled model of that name ({', '.join(models)})")
+    if model is None:
+        return text
+    print(f"netdsl: {text}: the bundled model {model}", file=sys.stderr)
+    return str(model)
+
+
 def add_input_shape(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", metavar="C,H,W", type=shape,
                         default=DEFAULT_INPUT_SHAPE,
@@ -107,7 +136,8 @@ def add_network(parser: argparse.ArgumentParser, sized: bool = False) -> None:
     checked against when no data says it."""
     add_bindings(parser)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="a .net file")
+    source.add_argument("file", nargs="?", type=network_file,
+                        help="a .net file, or a bundled model's name (netdsl models)")
     source.add_argument("-e", "--expr", metavar="TEXT", help="the network as a string")
     if sized:
         add_input_shape(parser)

@@ -1,5 +1,6 @@
 """The commands that read one network (or two) and print or write it: show, draw, export,
-diff, space, check. They load no data and no torch, except export."""
+diff, space, check; and models, the bundled ones listed. They load no data and no torch, except
+export."""
 from __future__ import annotations
 
 import argparse
@@ -152,8 +153,10 @@ class Diff(Command):
         flags.add_bindings(parser)
         flags.add_input_shape(parser)
         flags.add_rankdir(parser)
-        parser.add_argument("first", help="a .net file")
-        parser.add_argument("second", help="a .net file")
+        parser.add_argument("first", type=flags.network_file,
+                            help="a .net file, or a bundled model's name")
+        parser.add_argument("second", type=flags.network_file,
+                            help="a .net file, or a bundled model's name")
         parser.add_argument("-o", "--output", metavar="FILE",
                             help="draw both: .svg, .png, .pdf, .dot")
 
@@ -270,6 +273,27 @@ class Check(Command):
                      f"{'s' * (len(space.points) != 1)}, {space.checked()}")
         print(line)
         _note_misread_stages(bound.family)
+        return 0
+
+
+class Models(Command):
+    name = "models"
+    help = "list the bundled models, which any command takes by name"
+    description = ("List the model files that come with netdsl, by the name any command takes "
+                   "in place of a file (netdsl show resnet9); a file of that name in the "
+                   "current folder wins.")
+
+    def run(self, args):
+        from netdsl.models import bundled, summary
+
+        import textwrap
+
+        models = bundled()
+        width = max(map(len, models), default=0)
+        for name, path in models.items():
+            print(textwrap.fill(summary(path), 100, initial_indent=f"{name:<{width}}  ",
+                                subsequent_indent=" " * (width + 2)))
+        print(f"(in {next(iter(models.values())).parent})" if models else "no bundled models")
         return 0
 
 
