@@ -10,6 +10,7 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2     # bad DSL text, file, flag or value: a NetdslError, printed, no traceback
 EXIT_DIVERGED = 3      # the training loss stopped being finite
+EXIT_FAILED = 4        # a search whose every trial failed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 # What ends a line of DSL text: what the Language Server Protocol (and so an editor) counts.

@@ -12,6 +12,8 @@ from .errors import NetdslError
 
 PathLike = Union[str, "os.PathLike[str]"]
 Named = tuple[str, Union[PathLike, None]]  # (what it is, e.g. "--json" or "the network", path)
+SQLITE_HEADER = b"SQLite format 3\0"  # the first 16 bytes of every SQLite database file
+STORAGE = "--storage"  # the one output that is an SQLite database: a search's
 
 
 def _umask() -> int:
@@ -33,8 +35,9 @@ def file_identity(path: PathLike) -> tuple:
 
 def refuse_clashes(outputs: Iterable[Named], inputs: Iterable[Named] = ()) -> None:
     """Raise NetdslError, before any work, when an output is the same file as an input (the
-    network, weights, a search's storage...) or as another output: writing it would destroy
-    what the command reads, or one result would overwrite the other."""
+    network, weights, a search's storage...), as another output, or an SQLite database other
+    than a search's own --storage: writing it would destroy what the command reads, a
+    search's trials, or one result would overwrite the other."""
     taken: dict[tuple, tuple[str, str]] = {}
     for what, path in inputs:
         if path is not None:
@@ -52,7 +55,19 @@ def refuse_clashes(outputs: Iterable[Named], inputs: Iterable[Named] = ()) -> No
         if key in written:
             raise NetdslError(f"{what} {path} is also the file of {written[key]}: one would "
                               "overwrite the other; give another file")
+        if what != STORAGE and is_database(path):
+            raise NetdslError(f"{what} {path} is an SQLite database (a search's storage?): "
+                              "writing it would destroy that; give another file")
         written[key] = what
+
+
+def is_database(path: PathLike) -> bool:
+    """Whether `path` is an existing file that opens as an SQLite database does."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:  # not there, a folder, unreadable: nothing of a search's to destroy
+        return False
 
 
 def check_writable(path: Path, what: str) -> None:

@@ -11,11 +11,11 @@ written call made (`language.places`): hover (the nodes a label or call made, ru
 primitive's, block's, block parameter's or parameter's signature or value), inlay hints (each
 top-level item's output shape at its end), a code lens (how many networks a file with choices
 describes), completion (primitives, blocks, parameters, a block's own in its body; keyword
-arguments; after `<-` the paths that resolve there), go to definition (into the prelude or
-primitives.py for what is built in), references and rename, document symbols (blocks with
-their contents) and formatting (`netdsl fmt`, comments kept). While a text has an error, its
-hints and lens are those of the last text that had none. Analysing never raises: any text gets
-an answer.
+arguments; after `<-` the paths that resolve there, in a text that does not bind those of the
+text less the item being typed), go to definition (into the prelude or primitives.py for
+what is built in), references and rename, document symbols (blocks with their contents) and
+formatting (`netdsl fmt`, comments kept). While a text has an error, its hints and lens are
+those of the last text that had none. Analysing never raises: any text gets an answer.
 """
 from __future__ import annotations
 
@@ -322,10 +322,12 @@ def completions(analysis: Analysis, line: int, character: int, last: Analysis | 
                 trigger: str | None = None) -> list[Completion]:
     """What may be written at 0-based `line`, `character`, from this text or, while it does
     not bind, from `last` (the last version that did): after `<-`, the paths from the group
-    read there; inside a call's parentheses, its keyword arguments and the values; elsewhere,
-    primitives and blocks with their signatures and the values: the parameters and, in a
-    block's body, the block's own. Nothing in a comment or where a name is being declared,
-    and when typing `trigger` (a character) asked, nothing unless a name goes there."""
+    read there (while the text does not bind, the paths of the text less the item being
+    typed, when that binds); inside a call's parentheses, its keyword arguments and the
+    values; elsewhere, primitives and blocks with their signatures and the values: the
+    parameters and, in a block's body, the block's own. Nothing in a comment or where a name
+    is being declared, and when typing `trigger` (a character) asked, nothing unless a name
+    goes there."""
     lines = text_lines(analysis.text)
     before = lines[line][:character] if 0 <= line < len(lines) else ""
     if "#" in before or DECLARING.search(before) or not _name_goes(before, trigger):
@@ -334,6 +336,8 @@ def completions(analysis: Analysis, line: int, character: int, last: Analysis | 
     family = analysis.family or known.family
     block = enclosing_block(lines, line, character)
     if before.rfind("<-") > before.rfind("->"):
+        if analysis.bound is None:
+            known = _less_item(analysis, lines, line, character) or known
         return _paths(known, before, block[0] if block is not None else None)
     formals = block[1] if block is not None else []
     values = [Completion(name, "formal", f"parameter of block {block[0]}"
@@ -360,6 +364,26 @@ def _name_goes(before: str, trigger: str | None) -> bool:
     if trigger == "-":  # `<-`; a lone `-` is the start of `->`
         return before.endswith("<-")
     return True
+
+
+def _less_item(analysis: Analysis, lines: list[str], line: int, character: int
+               ) -> Analysis | None:
+    """The text without the item whose inputs are being typed at `line`, `character` (from
+    the `->` or `{` before it, or the line's start, to the `->`, `}` or comment after it, or
+    the line's end; with one arrow beside it, so the chain stays one), analysed without its
+    choices; None when that does not bind either. A path typed half way (`<- layer1/re`)
+    resolves nowhere, so a text that never bound has only the paths of the rest of it."""
+    text = lines[line]
+    start = max(text.rfind("->", 0, character), text.rfind("{", 0, character))
+    ends = [at for at in (text.find(mark, character) for mark in ("->", "}", "#")) if at >= 0]
+    end = min(ends, default=len(text))
+    arrow_before = text.startswith("->", start)
+    begin = start if arrow_before else start + 1  # -1, no mark before it: the line's start
+    if not arrow_before and text.startswith("->", end):
+        end += len("->")
+    cut = lines[:line] + [text[:begin] + text[end:]] + lines[line + 1:]
+    less = analyse("\n".join(cut), analysis.name, choices=False)
+    return less if less.bound is not None else None
 
 
 def _paths(analysis: Analysis, before: str, block: str | None) -> list[Completion]:

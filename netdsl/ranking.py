@@ -5,6 +5,7 @@ sample, score only the networks it has not scored before."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import sqlite3
 import sys
@@ -29,9 +30,9 @@ CACHE_FILE = "scores.sqlite"  # in the data folder (--data-dir, $NETDSL_DATA, ~/
 
 def agreement(truth: list[float], scores: list[float]) -> dict[str, float]:
     """How `scores` rank the networks against `truth`: Kendall's tau-b, Spearman's rho (both
-    with ties; nan when either side is constant) and the share of the top 10% by truth that
-    the top 10% by score holds. A network without a score (nan) ranks below every scored
-    one, as a search's prefilter ranks it."""
+    with ties) and the overlap of the two top 10% (`_top_overlap`), each nan (undefined) when
+    either side is constant. A network without a score (nan) ranks below every scored one, as
+    a search's prefilter ranks it."""
     from scipy.stats import kendalltau, spearmanr
 
     finite = [s for s in scores if not math.isnan(s)]
@@ -46,13 +47,26 @@ def agreement(truth: list[float], scores: list[float]) -> dict[str, float]:
 
 
 def _top_overlap(truth: list[float], scores: list[float]) -> float:
+    """The share of the top 10% by `truth` (`ceil(n / 10)` networks) that the top 10% by
+    `scores` holds, ties counted fairly: where values tie across the cut-off, each of the
+    tied networks holds an equal share of the places left (`_top_shares`), and a network
+    counts as much as the smaller of its two shares. Without ties at either cut-off that is
+    the plain overlap; one ranking against itself gives 1; the listing order changes nothing.
+    nan (undefined) when either side is constant: it has no top 10%."""
     count = math.ceil(len(truth) * TOP)
-    return len(_top(truth, count) & _top(scores, count)) / count if count else math.nan
+    if len(set(truth)) < 2 or len(set(scores)) < 2:
+        return math.nan
+    shared = zip(_top_shares(truth, count), _top_shares(scores, count))
+    return sum(min(by_truth, by_score) for by_truth, by_score in shared) / count
 
 
-def _top(values: list[float], count: int) -> set[int]:
-    """The places of the `count` highest values (of equal ones, the first)."""
-    return set(sorted(range(len(values)), key=lambda i: -values[i])[:count])
+def _top_shares(values: list[float], count: int) -> list[float]:
+    """Each value's share of the `count` highest places: 1 above the `count`-th highest
+    value, none below it, and the places left shared equally by the values equal to it."""
+    cut = sorted(values, reverse=True)[count - 1]
+    above = sum(v > cut for v in values)
+    share = (count - above) / sum(v == cut for v in values)
+    return [1.0 if v > cut else share if v == cut else 0.0 for v in values]
 
 
 def rankings(records: list[dict], proxies: list[str]) -> dict[str, dict[str, float]]:
@@ -65,11 +79,17 @@ def rankings(records: list[dict], proxies: list[str]) -> dict[str, dict[str, flo
 def print_agreement(measured: dict[str, dict[str, float]], count: int, table: Table) -> None:
     print(f"\nagainst {table.metric} of {table.path}: {count} networks, the top 10% "
           f"{math.ceil(count * TOP)} (a network without a score ranks last)")
-    print(f"{'score':>11} {'kendall_tau':>12} {'spearman_rho':>13} {'top_10%':>8} "
+    print(f"{'score':>11} {'kendall_tau':>12} {'spearman_rho':>13} {'top_10%':>9} "
           f"{'no score':>9}")
     for name, m in measured.items():
-        print(f"{name:>11} {m['kendall_tau']:>12.3f} {m['spearman_rho']:>13.3f} "
-              f"{m['top_overlap']:>8.2f} {m['without_score']:>9}")
+        print(f"{name:>11} {_shown(m['kendall_tau'], 12, 3)} {_shown(m['spearman_rho'], 13, 3)} "
+              f"{_shown(m['top_overlap'], 9, 2)} {m['without_score']:>9}")
+    if any(math.isnan(v) for m in measured.values() for v in m.values()):
+        print("(undefined: the table's values, or the score's, are all equal: no ranking)")
+
+
+def _shown(value: float, width: int, places: int) -> str:
+    return f"{'undefined':>{width}}" if math.isnan(value) else f"{value:>{width}.{places}f}"
 
 
 def json_safe(measured: dict[str, dict[str, float]]) -> dict[str, dict]:
@@ -83,7 +103,9 @@ class ScoreCache:
     fingerprint, the proxy, the batch (its images and labels, so the dataset, --train-limit,
     --batch-size and the seed that drew it), the seed of the initial weights, and the code
     that computes them (runtime/proxies.py, the network's layers, torch's version): a change
-    of any scores again."""
+    of any scores again. A file that is not such a cache (corrupt, or a table of another
+    shape) is set aside and a new one begun; where none can be written, scores are computed
+    and not kept. Either is said in a line on stderr; neither stops the scoring."""
 
     def __init__(self, data_dir: str | None, batch, seed: int):
         import netdsl_runtime as runtime
@@ -99,16 +121,30 @@ class ScoreCache:
         self.seed = seed
         self.code = _code_version(torch.__version__, x.device.type)
         self.path = folder / CACHE_FILE
+        self.keeping = True  # until a write fails: then scored on, unkept
+        self.db = self._open(folder)
+        self.reused = self.computed = 0  # this process's scores, a network's proxy each
+
+    def _open(self, folder: Path) -> sqlite3.Connection:
+        """The cache's file, or a new one where it is not a cache (the old set aside), or one
+        in memory where neither can be opened or written."""
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=60)  # another process may be writing
-            self.db.execute("CREATE TABLE IF NOT EXISTS scores (batch TEXT, code TEXT, "
-                            "seed INTEGER, fingerprint TEXT, proxy TEXT, value REAL, reason TEXT, "
-                            "PRIMARY KEY (batch, code, seed, fingerprint, proxy))")
-        except (OSError, sqlite3.Error) as e:
-            raise NetdslError(f"cannot keep scores in {self.path}: {e}; give --data-dir a "
-                              "folder you can write") from None
-        self.reused = self.computed = 0  # this process's scores, a network's proxy each
+            try:
+                return _connect(self.path)
+            except NotACache as e:
+                aside = _set_aside(self.path)
+                print(f"netdsl: {self.path} is not a cache of scores ({e}): set aside as "
+                      f"{aside.name}, a new one begun", file=sys.stderr)
+                return _connect(self.path)
+        except (OSError, sqlite3.Error, NotACache) as e:
+            self._stop_keeping(e)
+            return _connect(":memory:")
+
+    def _stop_keeping(self, error: Exception) -> None:
+        self.keeping = False
+        print(f"netdsl: cannot keep scores in {self.path} ({error}): scoring without the "
+              "cache (give --data-dir a folder you can write to keep them)", file=sys.stderr)
 
     def tally(self) -> str:
         """How many of this process's scores the cache gave and how many were computed."""
@@ -123,12 +159,17 @@ class ScoreCache:
                 for proxy, value, reason in rows}
 
     def keep(self, scored: Scored) -> None:
-        with self.db:  # one transaction a network: an interrupted run keeps what it scored
-            self.db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(self.batch, self.code, self.seed, scored.bound.fingerprint, name,
-                  None if math.isnan(value) else value, scored.undefined.get(name))
-                 for name, value in scored.scores.items()])
+        if not self.keeping:
+            return
+        try:
+            with self.db:  # one transaction a network: an interrupted run keeps what it scored
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(self.batch, self.code, self.seed, scored.bound.fingerprint, name,
+                      None if math.isnan(value) else value, scored.undefined.get(name))
+                     for name, value in scored.scores.items()])
+        except sqlite3.Error as e:  # a folder or file read-only, a disk full: said once
+            self._stop_keeping(e)
 
     def score(self, bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str]
               ) -> Scored:
@@ -148,6 +189,56 @@ class ScoreCache:
                     scored.undefined[name] = known[name][1]
         scored.scores = {name: scored.scores[name] for name in proxies}  # in the asked order
         return scored
+
+
+# The cache's one table: the key (the first five columns), a score and why it is not defined.
+SCHEMA = ("CREATE TABLE IF NOT EXISTS scores (batch TEXT, code TEXT, seed INTEGER, "
+          "fingerprint TEXT, proxy TEXT, value REAL, reason TEXT, "
+          "PRIMARY KEY (batch, code, seed, fingerprint, proxy))")
+COLUMNS = (("batch", 1), ("code", 2), ("seed", 3), ("fingerprint", 4), ("proxy", 5),
+           ("value", 0), ("reason", 0))  # each column's name and its place in the key (0: none)
+
+
+class NotACache(Exception):
+    """A file that SQLite reads, or fails to, as something other than a cache of scores."""
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    """The cache at `path` (a file, or ":memory:"), its table made if new; NotACache where
+    the file is corrupt or its table `scores` is of another shape, sqlite3.Error where it
+    cannot be opened or written."""
+    db = sqlite3.connect(path, timeout=60)  # another process may be writing
+    try:
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise NotACache(f"corrupt: {check}")
+        db.execute(SCHEMA)
+        columns = tuple((row[1], row[5]) for row in db.execute("PRAGMA table_info(scores)"))
+        if columns != COLUMNS:
+            names = lambda shape: ", ".join(name for name, _ in shape)
+            raise NotACache(f"its table 'scores' has the columns {names(columns)}, not "
+                            f"{names(COLUMNS)} keyed by the first five")
+        return db
+    except (sqlite3.Error, NotACache) as e:
+        db.close()
+        # OperationalError: it cannot be opened or written (read-only, locked), no fault of
+        # the file's; any other DatabaseError: not a database, or one of malformed pages.
+        if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+            raise NotACache(f"corrupt: {e}") from None
+        raise
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename `path` (and its journal, which would be played into the new file) to the first
+    free `path.bad-N`, which it returns."""
+    aside = next(path.with_name(f"{path.name}.bad-{n}") for n in itertools.count(1)
+                 if not path.with_name(f"{path.name}.bad-{n}").exists())
+    path.rename(aside)
+    for end in ("-journal", "-wal", "-shm"):
+        companion = path.with_name(path.name + end)
+        if companion.exists():
+            companion.rename(aside.with_name(aside.name + end))
+    return aside
 
 
 def _code_version(*more: str) -> str:

@@ -20,11 +20,13 @@ from .language.choices import drawn_at_random
 if TYPE_CHECKING:
     import netdsl_runtime as runtime
 
-DATA_FREE = ("flops",)  # read off the bound graph: no images, no module built
-# Every score's name: the network's size and cost (runtime's first score, its weights, then
-# flops), then the proxies computed from a batch (runtime/proxies.py, named without torch).
-# Higher ranks higher for every one.
-SCORES = (*PROXY_NAMES[:1], *DATA_FREE, *PROXY_NAMES[1:])
+FLOPS = "flops"  # read off the bound graph: nothing built
+# The scores that need no images: the network's size and cost (runtime's first score, its
+# weights, counted on the module built, then its FLOPs).
+DATA_FREE = (PROXY_NAMES[0], FLOPS)
+# Every score's name: those, then the proxies computed from a batch (runtime/proxies.py, named
+# without torch). Higher ranks higher for every one.
+SCORES = (*DATA_FREE, *PROXY_NAMES[1:])
 BATCH_SIZE = 64  # images in the scoring batch, as Abdelfattah et al. score NAS-Bench-201
 DRAWS_PER_NETWORK = 20  # draws that may repeat a network before a space counts as exhausted
 ALL = "all"  # --sample all: every network of the space
@@ -74,24 +76,25 @@ def score(bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str],
           seed: int = 0) -> Scored:
     """`proxies` of `bound`'s network on `batch` (images and labels of `data`), with weights
     initialised by `seed`, each on its own copy of those weights (a proxy's forward passes
-    move BatchNorm's statistics). A network whose outputs are not one per class of `data` is
-    refused as `netdsl run` refuses it; a score that comes out other than a finite number is
-    NaN, with the reason. FLOPs alone, read off the bound graph, need no batch (None) and
-    build nothing."""
+    move BatchNorm's statistics). With a batch, a network whose outputs are not one per class
+    of `data` is refused as `netdsl run` refuses it; a score that comes out other than a
+    finite number is NaN, with the reason. The DATA_FREE scores need no batch (None): the
+    weights are counted on the module built on the CPU, FLOPs read off the bound graph."""
     import netdsl_runtime as runtime
     from netdsl_runtime.proxies import PROXIES as COMPUTED, Undefined
 
     start = time.perf_counter()
-    if any(name not in DATA_FREE for name in proxies):
-        x, y = batch
-        initial = bound.module(seed=seed).to(x.device)
-        try:
-            runtime.check_outputs(initial, data)
-        except ValueError as e:
-            raise NetdslError(str(e)) from None
+    x, y = (None, None) if batch is None else batch
+    if any(name != FLOPS for name in proxies):
+        initial = bound.module(seed=seed).to("cpu" if x is None else x.device)
+        if x is not None:  # images to check the outputs on
+            try:
+                runtime.check_outputs(initial, data)
+            except ValueError as e:
+                raise NetdslError(str(e)) from None
     scored = Scored(bound, {})
     for name in proxies:
-        if name in DATA_FREE:
+        if name == FLOPS:
             scored.scores[name] = float(bound.flops)
             continue
         try:

@@ -347,11 +347,62 @@ def test_check_binds_every_option_and_draw_outlines_what_was_chosen(tmp_path):
 
 
 def test_a_range_of_tiny_numbers_keeps_its_values_apart():
-    # 12 significant digits, not 12 decimals: rounding to decimals made every value 0
+    # the decimals worked exactly, not rounded: rounding to 12 decimals made every value 0
     family = netdsl.load("param lr = range(1e-300, 1e-299, step=1e-301)\na: conv(8)")
     point = family.space().points[0]
     assert point.size == 91 and point.check(5e-300) == 5e-300
     assert family.bind(lr=1e-299).parameters["lr"] == 1e-299
+
+
+STEPPED = ("param w = choice(8, 16)\nparam s = range(0.1, 0.5, step=0.1)\n"
+           "conv(w) -> relu -> dropout(s) -> avgpool(global) -> flatten -> linear(10)")
+
+
+def test_a_stepped_range_binds_and_is_looked_up_by_the_values_written(tmp_path):
+    """0.1 + 2 * 0.1 is 0.30000000000000004 in floats, as Optuna draws it: binding it is the
+    0.3 a table's row holds; a row that spells it so is the same network."""
+    from netdsl.search.table import load_table
+
+    def write_table(path, rows):
+        path.write_text("".join(f"{w},{s},{value}\n" for w, s, value in
+                                [("w", "s", "accuracy"), *rows]))
+        return path
+
+    family = netdsl.load(STEPPED)
+    point = family.space().points[1]
+    assert point.listed() == [0.1, 0.2, 0.3, 0.4, 0.5] and point.values()[2] == 0.3
+    assert point.check(0.1 + 2 * 0.1) == 0.3 and point.check(0.3) == 0.3
+    bound = family.bind(w=16, s=0.1 + 2 * 0.1)
+    assert bound.choices == {"w": 16, "s": 0.3}
+    rows = [(w, s, 10 * w + i) for w in (8, 16) for i, s in enumerate(("0.1", "0.2", "0.3",
+                                                                        "0.4", "0.5"))]
+    path = write_table(tmp_path / "t.csv", rows)
+    table = load_table(str(path), "accuracy", family, family.space(), {})
+    assert table.look_up(bound) == 162
+    twice = write_table(tmp_path / "u.csv", rows + [(16, "0.30000000000000004", 1)])
+    with pytest.raises(NetdslError, match="rows 9 and 12: two values of accuracy for one "
+                                          "network, 162 and 1: w=16, s=0.3"):
+        load_table(str(twice), "accuracy", family, family.space(), {})
+
+
+@pytest.mark.parametrize("sampler", [optuna.samplers.RandomSampler, optuna.samplers.TPESampler])
+@pytest.mark.parametrize("declared", ["range(0.1, 0.5, step=0.1)", "range(0, 1, step=0.3)",
+                                      "range(0.7, 1.3, step=0.15)", "range(0, 10, step=3)"])
+def test_a_tuner_draws_a_stepped_range_s_listed_values_exactly(declared, sampler):
+    """What a tuner draws through `suggest` is one of the listed values, bit for bit; a high
+    off the step draws up to the last step, and no warning (an error here) says Optuna moved
+    it."""
+    from netdsl.search.space import suggest
+
+    point = netdsl.load(f"param v = {declared}\na: conv(8)").space().points[0]
+    listed = point.listed()
+    study = optuna.create_study(sampler=sampler(seed=0))
+    drawn = []
+    for _ in range(40):
+        trial = study.ask()
+        drawn.append(suggest(trial, point))
+        study.tell(trial, drawn[-1])
+    assert set(drawn) <= set(listed) and len(set(drawn)) > 1  # 0.3, never 0.30000000000000004
 
 
 @pytest.mark.parametrize("declared, values, nni", [

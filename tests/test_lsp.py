@@ -729,6 +729,23 @@ def test_path_completion_replaces_the_typed_path_with_what_resolves_there():
     asyncio.run(session(steps))
 
 
+def test_path_completion_in_a_text_that_never_bound_offers_the_paths_of_the_rest_of_it():
+    """A file opened with a path half typed has no text that bound: the paths are those of
+    the text less the item being typed (the item's own label not among them), at the top
+    level and in a block's body, where the item is one of a chain."""
+    async def steps(client, diagnostics):
+        uri = opened(client, "typing", MODELS["resnet9"] + "x: add <- layer1/re")
+        assert await published_after(diagnostics, 1)  # 'layer1/re' is not in the network
+        labels = {item.label for item in await completed(client, uri, 15, 19)}
+        assert {"layer1/residual", "layer1/residual/res2/relu", "layer1/conv", "layer1/.."
+                } <= labels and all(label.startswith("layer1/") for label in labels)
+        pair = opened(client, "pair", PAIR.replace("b: add <- a, bn", "b: add <- a, r -> relu"))
+        assert await published_after(diagnostics, 2)
+        assert {item.label for item in await completed(client, pair, 3, 18)} == {
+            "a", "bn", "relu", ".."}
+    asyncio.run(session(steps))
+
+
 def test_completion_offers_names_only_where_a_name_goes():
     """Nothing in a comment, after `param`, or after a space that no name follows; in a
     block's body, the block's own parameters, hiding the file's of the same name."""

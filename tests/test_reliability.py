@@ -65,7 +65,7 @@ def test_any_exception_in_a_trial_becomes_its_error(tmp_path, image_folder, monk
     monkeypatch.setenv("NETDSL_DATA", str(tmp_path))
     grid = space(tmp_path, {"prep": {"_type": "choice", "_value": [4, 8]}})
     assert cli.main(["search", "-e", FAMILY, "--space", str(grid), "--dataset",
-                     str(image_folder), "--trials", "2", *FAST]) == 0
+                     str(image_folder), "--trials", "2", *FAST]) == loop.EXIT_FAILED
     study = optuna.load_study(study_name="search", storage="sqlite:///netdsl.db")
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
     assert study.trials[0].user_attrs["error"] == "RuntimeError: boom: something torch did not like"

@@ -173,7 +173,8 @@ def test_ctrl_c_with_quiet_says_so_in_its_one_line(folder, tmp_path, monkeypatch
     """Ctrl-C at any moment from the network's build on interrupts the run: --quiet's one line
     says so, --json records it and the epochs done, exit 130. The key is pressed at that
     moment, not some seconds in."""
-    import netdsl_runtime.trainer
+    import netdsl_runtime as runtime
+    import netdsl_runtime.trainer  # noqa: F401 (runtime.trainer, below)
     from netdsl import cli
     from netdsl.language import Bound
 

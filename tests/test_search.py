@@ -469,6 +469,64 @@ def test_pareto_front():
     assert pareto_front(points) == [0, 3, 4]
 
 
+def plotted(study, folder, monkeypatch, capsys):
+    """`plot_study` of `study` into `folder`: each figure written, by its file's name, as its
+    axes' (x label, y label) and their points; and what it printed."""
+    from matplotlib.figure import Figure
+
+    from netdsl.search.study import plot_study
+
+    figures, savefig = {}, Figure.savefig
+
+    def keep(figure, path, **kwargs):
+        figures[path.name] = [(ax.get_xlabel(), ax.get_ylabel(), [
+            tuple(map(tuple, c.get_offsets())) for c in ax.collections]) for ax in figure.axes]
+        savefig(figure, path, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", keep)
+    plot_study(study, folder)
+    return figures, capsys.readouterr().out
+
+
+# Optuna marks its plots experimental; open_storage silences that, which this study skips.
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_repeats_are_not_plotted_against_time_and_a_table_search_plots_its_column(
+        tmp_path, monkeypatch, capsys):
+    """A repeat trained nothing: drawn again it has no seconds (it was plotted at 0 s, on the
+    Pareto front), taking its twin's result it has its twin's. A table search's seconds are
+    lookups: no time chart, and its objective is the table's column."""
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import create_trial
+
+    from netdsl.search.table import METRIC_ATTR
+
+    def study_of(*trials, **attrs):
+        study = optuna.create_study(study_name="t", direction="maximize")
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        for i, (accuracy, attrs) in enumerate(trials):
+            study.add_trial(create_trial(value=accuracy, params={"w": i % 3},
+                                         distributions={"w": CategoricalDistribution([0, 1, 2])},
+                                         user_attrs=attrs))
+        return study
+
+    trained = study_of((0.5, {"train_time": 10.0}), (0.7, {"train_time": 20.0}),
+                       (0.7, {"same_as": 1, "redrawn": True}),
+                       (0.7, {"same_as": 1, "train_time": 20.0}), (0.6, {"train_time": 5.0}))
+    figures, _ = plotted(trained, tmp_path / "a", monkeypatch, capsys)
+    [(x, y, [points])] = figures["accuracy_time.png"]
+    assert (x, y) == ("training time (s)", "validation accuracy")
+    assert sorted(points) == [(5.0, 0.6), (10.0, 0.5), (20.0, 0.7)]
+    assert figures["history.png"][0][1] == "validation accuracy"
+
+    looked_up = study_of((81.5, {"train_time": 1e-5}), (70.25, {"train_time": 2e-5}),
+                         (70.25, {"same_as": 1, "redrawn": True}), **{METRIC_ATTR: "cifar10"})
+    figures, out = plotted(looked_up, tmp_path / "b", monkeypatch, capsys)
+    assert "accuracy_time.png" not in figures and not (tmp_path / "b" / "accuracy_time.png"
+                                                       ).exists()
+    assert "accuracy_time.png not written: no trial of this search trained" in out
+    assert figures["history.png"][0][1] == "cifar10"
+
+
 def test_plots_are_written(tmp_path, image_folder, space_file):
     assert search(tmp_path, image_folder, space_file, trials=4).returncode == 0
     run = netdsl_cli("plot", "--name", "t", "-o", "plots", cwd=tmp_path)

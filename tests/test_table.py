@@ -1,5 +1,6 @@
 """A benchmark's table as the truth: `netdsl search --table` looks networks up instead of
 training them; every table the search cannot trust is refused before its first trial."""
+import contextlib
 import csv
 import gzip
 import itertools
@@ -8,6 +9,7 @@ import lzma
 import math
 import sqlite3
 import statistics
+from pathlib import Path
 
 import optuna
 import pytest
@@ -17,6 +19,7 @@ from netdsl import NetdslError, cli, nb201
 from netdsl.language import Family
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl.search.predictor import Predictor
+from netdsl.search import storage
 from netdsl.search.storage import spends_budget
 from netdsl.search.table import load_table
 
@@ -157,6 +160,94 @@ def test_a_file_that_is_not_the_compression_its_name_says_is_refused(tmp_path, m
     assert code == 2 and "t.csv.xz: not .xz data" in message
 
 
+def damaged(data: bytes, how: str) -> bytes:
+    """`data` cut off halfway, or with 16 bytes of its middle overwritten."""
+    middle = len(data) // 2
+    if how == "cut short":
+        return data[:middle]
+    return data[:middle] + b"\xff" * 16 + data[middle + 16:]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".xz"])
+@pytest.mark.parametrize("how", ["corrupt", "cut short"])
+def test_compressed_data_that_is_corrupt_or_cut_short_is_refused_naming_the_file(
+        tmp_path, monkeypatch, capsys, image_folder, suffix, how):
+    """By search and by score alike (a corrupt .gz stream is zlib's error, no OSError)."""
+    whole = write_table(tmp_path / f"whole.csv{suffix}", nb201_rows()).read_bytes()
+    table = tmp_path / f"t.csv{suffix}"
+    table.write_bytes(damaged(whole, how))
+    said = f"--table {table}: not {suffix} data, or its data is corrupt or cut short ("
+    code, message = refused(tmp_path, monkeypatch, capsys, table)
+    assert code == 2 and said in message
+    clear_error(netdsl_cli("score", NB201, *SETS, "--dataset", image_folder, "--sample", "all",
+                           "--table", table, "--metric", "cifar10", cwd=tmp_path), said)
+
+
+@pytest.mark.parametrize("name", ["NB201.CSV.XZ", "nb201.csv.Gz"])
+def test_a_compressed_table_is_known_by_its_suffix_in_any_case(tmp_path, name):
+    written = write_table(tmp_path / f"t{Path(name).suffix.lower()}", nb201_rows())
+    assert len(load(written.rename(tmp_path / name)).values) == 125
+
+
+def test_a_column_named_twice_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    """Else each row would keep the last cell of the two, unsaid."""
+    table = write_table(tmp_path / "t.csv", nb201_rows(), header=("arch", "cifar10", "cifar10"))
+    code, message = refused(tmp_path, monkeypatch, capsys, table)
+    assert code == 2
+    assert f"--table {table}, row 1: the column 'cifar10' is named twice" in message
+
+
+@pytest.mark.parametrize("padding", [0, 2000])
+def test_a_quote_left_open_is_refused_at_the_row_it_opens_on(tmp_path, monkeypatch, capsys,
+                                                             padding):
+    """Whether the reader meets the file's end in the quoted field or, `padding` characters a
+    row later, its field limit (131072 characters) first."""
+    rows = [(*row, "x" * padding) for row in nb201_rows()]
+    table = write_table(tmp_path / "t.csv", rows, header=("arch", "cifar10", "cifar100", "note"))
+    lines = table.read_text().splitlines(keepends=True)
+    lines[8] = lines[8].replace(",", ',"', 1)  # row 9: a quote opens its cifar10 cell
+    table.write_text("".join(lines))
+    code, message = refused(tmp_path, monkeypatch, capsys, table)
+    assert code == 2
+    assert f"--table {table}, row 9: not CSV: a quote opens a field here and is not closed" \
+        in message
+
+
+SWITCH = ("param r = choice(true, false)\nparam w = choice(8, 16)\n"
+          "conv(w, bias=r) -> relu -> avgpool(global) -> flatten -> linear(10)")
+
+
+@pytest.mark.parametrize("true, false", [("true", "false"), ("True", "False"),
+                                         ("TRUE", "FALSE")])
+def test_a_switch_is_read_as_space_writes_it_in_any_case_and_named_so(tmp_path, true, false):
+    """true as `netdsl space` prints it, True as Python's csv writes it, TRUE as a
+    spreadsheet does; a network missing is named as the text writes it (r=false)."""
+    family = Family(SWITCH)
+    rows = [(true, 8, 1), (true, 16, 2), (false, 8, 3), (false, 16, 4)]
+    path = write_table(tmp_path / "t.csv", rows, header=("r", "w", "acc"))
+    table = load_table(str(path), "acc", family, family.space(), {})
+    assert table.look_up(family.bind({"r": False, "w": 16})) == 4
+    with pytest.raises(NetdslError, match="lacks 1 of the 4 networks of .*, e.g. r=false, w=16$"):
+        load_table(str(write_table(tmp_path / "u.csv", rows[:3], header=("r", "w", "acc"))),
+                   "acc", family, family.space(), {})
+
+
+def test_rows_outside_the_space_are_counted_in_one_line_and_a_table_of_none_refused(tmp_path,
+                                                                                    capsys):
+    family = Family(SWITCH)
+    rows = [("true", 8, 1), ("true", 16, 2), ("false", 8, 3), ("false", 16, 4), ("maybe", 8, 5),
+            ("true", 32, 6)]
+    path = write_table(tmp_path / "t.csv", rows, header=("r", "w", "acc"))
+    assert len(load_table(str(path), "acc", family, family.space(), {}).values) == 4
+    assert capsys.readouterr().err == (
+        f"netdsl: --table {path}: rows outside the space of {family.name} left out: 2 of 6 "
+        "(e.g. row 6: r='maybe' is none of its options (true, false))\n")
+    none = write_table(tmp_path / "u.csv", rows[4:], header=("r", "w", "acc"))
+    with pytest.raises(NetdslError, match=r"u.csv: none of its rows names a network of .* \(2 "
+                                          r"outside its space, e.g. row 2: r='maybe' is none"):
+        load_table(str(none), "acc", family, family.space(), {})
+
+
 @pytest.mark.parametrize("flags, named", [
     (["--supernet", "super.pt"], "--supernet"),
     (["--pruner", "median"], "--pruner"),
@@ -188,7 +279,8 @@ def test_what_a_table_search_cannot_do_without_is_asked_for(tmp_path, monkeypatc
 
 # ---- a search against the table ---------------------------------------------------------------
 
-def test_a_search_looks_its_networks_up_and_is_stored_viewed_and_resumed_as_any(tmp_path):
+def test_a_search_looks_its_networks_up_and_is_stored_viewed_and_resumed_as_any(tmp_path,
+                                                                              monkeypatch):
     truth = sub_space()
     table = write_table(tmp_path / "nb201.csv.xz", nb201_rows(truth))
     search = ["search", NB201, *SETS, "--table", str(table), "--tuner", "tpe", "--seed", "3"]
@@ -217,13 +309,59 @@ def test_a_search_looks_its_networks_up_and_is_stored_viewed_and_resumed_as_any(
     assert len({t.user_attrs["fingerprint"] for t in study.trials if not
                 t.user_attrs.get("redrawn")}) == 20  # distinct networks, each looked up once
     # A trial's twenty-odd commits are synced at checkpoints, not one by one (write-ahead
-    # log): synced each, they were most of a lookup search's time.
+    # log): synced each, they were most of a lookup search's time. At its end the search
+    # moves the log into the database file.
+    opened, real = [], storage._synced_at_checkpoints
+
+    def synced(connection, record):
+        real(connection, record)
+        opened.append(connection.execute("PRAGMA journal_mode").fetchone())
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "_synced_at_checkpoints", synced)
+        assert netdsl_cli(*search, "--metric", "cifar10", "--trials", "21",
+                          cwd=tmp_path).returncode == 0
+    assert opened and set(opened) == {("wal",)}
     with sqlite3.connect(tmp_path / "netdsl.db") as db:
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
     other_metric = netdsl_cli(*search, "--metric", "cifar100", "--trials", "30", cwd=tmp_path)
     clear_error(other_metric, "search 'nb201' began looking up column cifar10",
                 "give another --name")
+
+
+def test_a_search_goes_on_only_with_the_table_it_began_with_wherever_it_lies(tmp_path):
+    """Another table of the same column would mix two truths in one search; a copy of the
+    table moved, compressed and its rows reordered is the same table."""
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    search = ["search", NB201, *SETS, "--metric", "cifar10", "--tuner", "random"]
+    assert netdsl_cli(*search, "--table", table, "--trials", "3", cwd=tmp_path).returncode == 0
+    other = write_table(tmp_path / "u.csv",
+                        nb201_rows({arch: v + 1 for arch, v in sub_space().items()}))
+    clear_error(netdsl_cli(*search, "--table", other, "--trials", "6", cwd=tmp_path),
+                f"search 'nb201' began looking up column cifar10 of {table.resolve()}; "
+                f"--table {other} holds other values of it", "give the table it began with")
+    (tmp_path / "moved").mkdir()
+    moved = write_table(tmp_path / "moved" / "t.csv.xz", nb201_rows()[::-1])
+    run = netdsl_cli(*search, "--table", moved, "--trials", "6", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "3 of 6 trials done" in run.stdout and f"column cifar10 of {moved}" in run.stdout
+
+
+def test_a_prefilter_by_weights_needs_no_images(tmp_path, capsys):
+    """The weights are counted on each candidate's module, built without a batch."""
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    url = f"sqlite:///{tmp_path}/w.db"
+    assert cli.main(["search", NB201, *SETS, *SMALL[:4], "--table", str(table), "--metric",
+                     "cifar10", "--trials", "3", "--tuner", "random", "--prefilter", "weights:3",
+                     "--storage", url]) == 0
+    capsys.readouterr()
+    family = nb201.family()
+    trials = optuna.load_study(study_name="nb201", storage=url).trials
+    candidates = [c for t in trials for c in t.user_attrs["prefilter"]["candidates"]]
+    assert len(candidates) == 3 * len(trials) >= 9
+    for candidate in candidates:
+        bound = family.bind({**FIXED, **candidate["choices"], "C": 4, "N": 1})
+        assert candidate["weights"] == bound.weight_count  # NB201 freezes no weight
 
 
 # ---- netdsl score against a table ------------------------------------------------------------
@@ -267,7 +405,7 @@ def test_each_score_ranks_against_the_table(tmp_path, monkeypatch, capsys, image
     assert text.endswith(f"25 of the 25 scores came from the cache {tmp_path / 'scores.sqlite'}"
                          ", 0 computed now\n")
     assert "#     weights  seconds     cifar10  choices" in text
-    assert "against cifar10 of" in text and "weights        1.000         1.000     1.00" in text
+    assert "against cifar10 of" in text and "weights        1.000         1.000      1.00" in text
 
 
 def test_scores_are_cached_by_network_proxy_batch_and_seed(tmp_path, monkeypatch, capsys,
@@ -299,6 +437,91 @@ def test_score_refuses_what_it_cannot_list_or_rank(tmp_path, image_folder):
     clear_error(netdsl_cli("score", "-e", "param w = range(0.5, 2)\nconv(4) -> mul(w)",
                            "--dataset", str(image_folder), "--sample", "all", cwd=tmp_path),
                 "--sample all", "choice 'w' is a range of real numbers")
+
+
+def said(notes: str) -> list[str]:
+    """The lines of a command's stderr that netdsl's own notes make."""
+    return [line for line in notes.splitlines() if line.startswith("netdsl: ")]
+
+
+def test_a_score_cache_of_another_shape_or_corrupt_is_set_aside_and_begun_again(
+        tmp_path, monkeypatch, capsys, image_folder):
+    """Each said in one line; the scoring goes on, and the new cache serves the next run."""
+    cache = tmp_path / "scores.sqlite"
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        db.execute("CREATE TABLE scores (batch TEXT, fingerprint TEXT, value REAL)")
+    out, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "2",
+                            "--proxy", "weights")
+    assert len(out["networks"]) == 2
+    assert said(notes) == [f"netdsl: {cache} is not a cache of scores (its table 'scores' has "
+                           "the columns batch, fingerprint, value, not batch, code, seed, "
+                           "fingerprint, proxy, value, reason keyed by the first five): set "
+                           "aside as scores.sqlite.bad-1, a new one begun"]
+    _, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "2",
+                          "--proxy", "weights")
+    assert not said(notes) and "2 of the 2 scores came from the cache" in notes
+    cache.write_bytes(b"not a database, " * 100)
+    _, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "2",
+                          "--proxy", "weights")
+    assert said(notes) == [f"netdsl: {cache} is not a cache of scores (corrupt: file is not a "
+                           "database): set aside as scores.sqlite.bad-2, a new one begun"]
+    assert (tmp_path / "scores.sqlite.bad-2").read_bytes() == b"not a database, " * 100
+
+
+def test_a_score_cache_that_cannot_be_written_scores_without_it_saying_so_once(
+        tmp_path, monkeypatch, capsys, image_folder):
+    """SQLite opening every file read-only, as in a folder one cannot write: the scores it
+    holds are read, the new ones computed and not kept; with no file at all, none kept."""
+    score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "2", "--proxy", "weights")
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda path, **kw: connect(
+        path if path == ":memory:" else f"file:{path}?mode=ro", uri=True, **kw))
+    out, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "4",
+                            "--proxy", "weights")
+    assert len(out["networks"]) == 4 and all(n["scores"]["weights"] for n in out["networks"])
+    assert said(notes) == [f"netdsl: cannot keep scores in {tmp_path / 'scores.sqlite'} ("
+                           "attempt to write a readonly database): scoring without the cache "
+                           "(give --data-dir a folder you can write to keep them)"]
+    assert "2 of the 4 scores came from the cache" in notes
+    (tmp_path / "scores.sqlite").unlink()
+    out, notes = score_json(tmp_path, monkeypatch, capsys, image_folder, "--sample", "4",
+                            "--proxy", "weights")
+    assert len(out["networks"]) == 4
+    assert said(notes) == [f"netdsl: cannot keep scores in {tmp_path / 'scores.sqlite'} ("
+                           "unable to open database file): scoring without the cache (give "
+                           "--data-dir a folder you can write to keep them)"]
+
+
+def test_the_top_10_percent_counts_ties_fairly_whatever_the_listing_order():
+    """Of 20 networks the top 2: the truth's best two are networks 18 and 19, which the score
+    ties with 17 for its top 2, so each holds two thirds of a place in the score's top; in
+    any order, the overlap is 2/3 (first listed first, it was 1 or 1/2). A ranking against
+    itself, ties and all, overlaps wholly."""
+    from netdsl.ranking import agreement
+
+    truth = [float(i) for i in range(20)]
+    scores = [0.0] * 17 + [1.0] * 3
+    for order in (list(range(20)), list(range(20))[::-1], [18, *range(18), 19]):
+        overlap = agreement([truth[i] for i in order], [scores[i] for i in order])["top_overlap"]
+        assert overlap == pytest.approx(2 / 3)
+    tied = [float(i // 4) for i in range(20)]
+    assert agreement(tied, tied[::-1][::-1])["top_overlap"] == 1.0
+    assert agreement(tied, list(reversed(tied)))["top_overlap"] == 0.0
+
+
+def test_a_ranking_against_a_constant_side_is_undefined(tmp_path, monkeypatch, capsys,
+                                                        image_folder):
+    """An all-equal truth has no top 10% or order: tau, rho and the overlap are undefined,
+    said so in the table and null in JSON."""
+    table = write_table(tmp_path / "t.csv", [(arch, 50, 0) for arch in sub_space()])
+    args = ["--sample", "all", "--proxy", "weights", "--table", str(table), "--metric", "cifar10"]
+    out, _ = score_json(tmp_path, monkeypatch, capsys, image_folder, *args)
+    assert out["table"]["rankings"]["weights"] == {"kendall_tau": None, "spearman_rho": None,
+                                                   "top_overlap": None, "without_score": 0}
+    assert cli.main(["score", NB201, *SETS, *SMALL, "--dataset", str(image_folder), *args]) == 0
+    text = capsys.readouterr().out
+    assert "    weights    undefined     undefined undefined         0\n" in text
+    assert "(undefined: the table's values, or the score's, are all equal: no ranking)" in text
 
 
 # ---- the tuners on a table: netdsl's loop against plain Optuna, the predictor -----------------

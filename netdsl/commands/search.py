@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..files import STORAGE
 from . import flags
 from .command import Command
 
@@ -77,7 +78,7 @@ class Search(Command):
     def writes(self, args):
         from ..search.storage import storage_file
 
-        return [("--storage", storage_file(args.storage))]
+        return [(STORAGE, storage_file(args.storage))]
 
     def run(self, args):
         from ..search.loop import SearchOptions, search_command

@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable
 
 from ..errors import NetdslError
@@ -60,8 +61,9 @@ class ChoicePoint:
             return self.options.size if isinstance(self.options, Combinations) \
                 else len(self.options)
         if self.kind == "whole" or self.step is not None:
-            # 1e-9: (0.5 - 0.1) / 0.1 is 3.9999999999999996, yet 0.5 is on the step
-            return math.floor((self.high - self.low) / (self.step or 1) + 1e-9) + 1
+            # in the decimals written: (0.5 - 0.1) / 0.1 is 4, not 3.9999999999999996
+            return math.floor((_written(self.high) - _written(self.low))
+                              / _written(self.step or 1)) + 1
         return None
 
     def values(self) -> Sequence:
@@ -97,10 +99,15 @@ class ChoicePoint:
                               f"{self.high:g}, got {value!r}")
         if self.kind == "whole" and not fits(value, "whole"):
             raise NetdslError(f"choice '{self.name}' takes whole numbers, got {value!r}")
-        if self.step is not None and not _on_step(value, self.low, self.step):
+        if self.step is None:
+            return int(value) if self.kind == "whole" else float(value)
+        place = round((value - self.low) / self.step)
+        if not (_on_step(value, self.low, self.step) and place < self.size):
             raise NetdslError(f"choice '{self.name}' takes {self.low:g}, {self.low + self.step:g}, "
                               f"... (steps of {self.step:g}), got {value!r}")
-        return int(value) if self.kind == "whole" else float(value)
+        # The step's own value, not `value`: a tuner's 0.30000000000000004 is the 0.3 that a
+        # table, a --set or the listed values hold, one key for one network.
+        return self.values()[place]
 
     def listed(self) -> list:
         """Every value it offers, as a list, for what needs them all (NNI's choice, a grid):
@@ -140,16 +147,23 @@ class ChoicePoint:
 
 class Steps(Sequence):
     """The values of a range: `low`, `low + step`, ... (`size` of them), each made from its
-    index when asked."""
+    index when asked. A real range's are worked in the decimals written, exactly, then made
+    the nearest float: 0.1 + 2 * 0.1 is 0.3, the float a user writing 0.3 gets, not the
+    0.30000000000000004 of float arithmetic."""
 
     def __init__(self, low: float, step: float, size: int):
         self.low, self.step, self.size = low, step, size
+        self._exact = _written(low), _written(step)
 
     def __len__(self) -> int:
         return self.size
 
     def __getitem__(self, index: int) -> float | int:
-        return _tidy(self.low + _place(index, self.size) * self.step)
+        place = _place(index, self.size)
+        if isinstance(self.low, int) and isinstance(self.step, int):
+            return self.low + place * self.step
+        low, step = self._exact
+        return float(low + place * step)  # one rounding, to the nearest float
 
     def __contains__(self, value: object) -> bool:
         return is_number(value) and self.low <= value <= self[-1] and \
@@ -244,10 +258,11 @@ def _place(index: int, size: int) -> int:
     return place
 
 
-def _tidy(value: float) -> float | int:
-    """A step's value without float noise (0.1 * 3 is 0.30000000000000004): 12 significant
-    digits, not 12 decimals, which would round a range of 1e-300 to 0."""
-    return value if isinstance(value, int) else float(f"{value:.12g}")
+def _written(number: float) -> Fraction:
+    """`number` as the decimal it prints as, exactly: the shortest that reads back as it, so
+    the 0.1 written, not the binary 0.1000000000000000055511151231257827 it is held as
+    (Optuna reads a step's bounds so too, by str)."""
+    return Fraction(repr(number))
 
 
 def _on_step(value: float, low: float, step: float) -> bool:

@@ -8,6 +8,7 @@ network and recipe already trained, fits, and records what happened.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import sys
@@ -15,11 +16,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from netdsl_runtime.recipe import SEEDS
 
-from ..errors import EXIT_INTERRUPTED, NetdslError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, NetdslError
 from ..fit import (Fitted, Training, bind_to_data, check_batch, device_from, early_recipe,
                    evaluates_each_epoch, fit, load_data, load_weights, read_supernet,
                    with_classes)
@@ -29,11 +30,13 @@ from ..records import plain
 from ..settings import (RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, recipe_flags,
                         search_keys)
 from ..score import BATCH_SIZE as SCORING_BATCH, score, scoring_batch
+from .interrupts import Interrupts, held
 from .space import (Space, distribution_of, distributions, grid, keys, load_space, sample, size,
                     suggest, whole_valued)
-from .storage import check_same_space, counted, open_storage, retry, spends_budget, tried
+from .storage import (check_same_space, counted, open_storage, retry_interrupted, settle,
+                      spends_budget, tried)
 from .study import TEST_ACCURACY, best_trials, pareto_front, print_best
-from .table import METRIC_ATTR, check_resumed, look_up_trial, no_images, table_of
+from .table import check_resumed, look_up_trial, no_images, remember, table_of
 
 TUNERS = ("tpe", "random", "grid", "cmaes", "evolution", "predictor")
 PRUNERS = ("none", "median", "hyperband")
@@ -132,20 +135,23 @@ def _neither(what: str, family: Family) -> str:
 
 def fingerprint(bound: Bound, recipe) -> str:
     """Same checked network and same hyperparameters -> same hash, however they were written.
-    Settings that only change how fast a trial runs (precision, compiling) are left out."""
+    Settings that only change how fast a trial runs (precision, compiling) are left out;
+    `recipe` None (a table search, whose values depend on the network alone): all are."""
     return _hash({"network": bound.fingerprint, "recipe": _trained_settings(recipe)})
 
 
 def setting_of(family: Family, base: dict[str, Any], recipe, space: Space) -> str:
     """A hash of what one run of a search draws its points in: the text, --set, the recipe
-    from the flags and --space. Its trials are told apart from an earlier run's under
-    another, which drew from another space."""
+    from the flags (None for a table search) and --space. Its trials are told apart from an
+    earlier run's under another, which drew from another space."""
     return _hash(plain({"text": family.text, "set": base, "recipe": _trained_settings(recipe),
                         "space": space}))
 
 
-def _trained_settings(recipe) -> dict[str, Any]:
+def _trained_settings(recipe) -> dict[str, Any] | None:
     """The recipe's settings less those that only change how fast it trains."""
+    if recipe is None:
+        return None
     return {name: value for name, value in recipe.to_dict().items()
             if not RECIPE_FIELDS[name].metadata["speed_only"]}
 
@@ -201,11 +207,22 @@ class Search:
     kept: dict[int, tuple[tuple[float, ...], Fitted]] = field(default_factory=dict)
     redraws: int = 0              # this process's draws in a row that repeated a network
     size: int | None = None       # the space's points (networks and recipes), if finite
+    # Each free choice point's values as the tuner draws them, where every network of the
+    # space is one value of each (no --space; the same points whatever is chosen; none a
+    # real range); else None.
+    listing: dict[str, Sequence] | None = None
+    interrupts: Interrupts = field(default_factory=Interrupts)  # Ctrl-C, held between steps
     setting: str = ""             # setting_of(...): which stored trials drew from this space
 
     @property
     def multi(self) -> bool:
         return self.objectives != "accuracy"
+
+    def fingerprint(self, bound: Bound, recipe) -> str:
+        """A trial's network and recipe as one hash; a lookup's value depends on the network
+        alone, so a table search's leaves the recipe out (resumed with another --seed, it
+        finds the lookups it made)."""
+        return fingerprint(bound, recipe if self.table is None else None)
 
 
 WAIT_SECONDS = 1.0  # how often a trial waiting for the same network elsewhere looks again
@@ -215,11 +232,44 @@ WAIT_SECONDS = 1.0  # how often a trial waiting for the same network elsewhere l
 # epoch; at 10, a space with one network of four left missed it 5.6% of the time ((3/4)^10,
 # a test that failed so), at 50 once in a million.
 MAX_REDRAWS = 50
+# Repeats in a row after which the sampler seems stuck: the next trial takes an untried network,
+# drawn at random. TPE and CMA-ES converge: of a 125-network space, without it they tried 123
+# and 121 networks in 130 trials (602 and 447 draws), with it all 125 (297 and 259 draws).
+UNTRIED_AFTER = 3
+LISTED_NETWORKS = 100_000  # listed and shuffled up to this many; drawn at random past it
+
+
+def _queue_untried(search: Search, seed: int) -> bool:
+    """Queue a network no trial has tried, drawn at random (seeded by `seed`), as the next
+    trial's values; False where the space's networks cannot be listed (`Search.listing`) or
+    none untried was found."""
+    if search.listing is None:
+        return False
+    import random
+
+    tried = _fingerprints(search)
+    rng = random.Random(seed)
+    names = list(search.listing)
+    size = math.prod(len(values) for values in search.listing.values())
+    if size <= LISTED_NETWORKS:
+        order = [dict(zip(names, values))
+                 for values in itertools.product(*search.listing.values())]
+        rng.shuffle(order)
+    else:
+        order = [{name: rng.choice(values) for name, values in search.listing.items()}
+                 for _ in range(LISTED_NETWORKS // 100)]
+    for values in order:
+        bound = bind_to_data(search.family, search.data, {**search.base, **values})
+        if search.fingerprint(bound, search.recipe) not in tried:
+            search.study.enqueue_trial(values, user_attrs={"untried_draw": True})
+            return True
+    return False
 
 
 def objective(trial, search: Search):
     """One trial: sample, bind, skip what was trained already or is being trained by another
     worker, fit, record. Any error inside becomes this trial's recorded failure."""
+    search.interrupts.check()  # a Ctrl-C held since the last trial: this one is tried again
     search.mine.append(trial.number)
     if _budget_full(search, trial):
         trial.set_user_attr("over_budget", True)
@@ -231,7 +281,7 @@ def objective(trial, search: Search):
     values = sample(trial, search.space, grid_mode=search.grid is not None)
     trial.set_user_attr("values", plain(values))
     try:
-        return _train_trial(trial, search, values)
+        return _checked(_train_trial(trial, search, values), search)
     except NetdslError as e:
         trial.set_user_attr("error", e.message if e.location is None else str(e))
         print(f"trial {trial.number} failed: {e.message}")
@@ -248,6 +298,17 @@ def objective(trial, search: Search):
         raise TrialFailed(str(e)) from None
 
 
+def _checked(result, search: Search):
+    """`result` where it fits the study: a finite number per objective. Optuna fails a trial
+    whose result does not without an error of its own, spending no budget."""
+    values = result if isinstance(result, tuple) else (result,)
+    if len(values) != len(search.study.directions) or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        raise NetdslError(f"the trial's result {values} is not a finite number for each "
+                          f"objective ({search.objectives})")
+    return result
+
+
 def _budget_full(search: Search, trial) -> bool:
     """Whether the trials numbered before this one fill the budget (trial numbers are given
     out one at a time by the storage). While trials still running elsewhere would fill it, it
@@ -262,6 +323,7 @@ def _budget_full(search: Search, trial) -> bool:
                       for t in earlier)
         if spent >= search.budget or spent + running < search.budget:
             return spent >= search.budget
+        search.interrupts.check()
         time.sleep(WAIT_SECONDS)
         optuna.storages.fail_stale_trials(search.study)  # a killed worker's trial ends
 
@@ -284,6 +346,7 @@ def _finished(search: Search, trial, twin):
 
     while twin is not None and twin.state == TrialState.RUNNING:
         search.study.sampler.reseed_rng()  # another worker drew the same point: part them
+        search.interrupts.check()
         time.sleep(WAIT_SECONDS)
         twin = _first_twin(search, trial, twin.user_attrs["fingerprint"])
     return twin
@@ -312,7 +375,8 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
     recipe = apply(search.recipe, changes)
     if search.table is None:  # a table search trains nothing (and --table takes no --space)
         check_batch(recipe, search.data)
-    if search.prefilter is not None:
+    queued = "retry_of" in trial.user_attrs or "untried_draw" in trial.user_attrs
+    if search.prefilter is not None and not queued:  # a queued trial's values are fixed
         _prefilter(trial, search, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
                          lambda point: suggest(trial, point, grid_mode=search.grid is not None),
@@ -322,7 +386,7 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
         trial.set_user_attr("score_time", trial.user_attrs.get("score_time", 0.0)
                             + take_seconds())
     trial.set_user_attr("values", plain({**values, **bound.choices}))  # the text's choices too
-    key = fingerprint(bound, recipe)
+    key = search.fingerprint(bound, recipe)
     trial.set_user_attr("dsl", bound.text)
     trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
     # Set before looking, so of two trials drawing one network at once at least one sees the
@@ -337,14 +401,18 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
 def _earlier_result(trial, search: Search, key: str):
     """The result of another trial with the same network and recipe (`key`, their
     fingerprint), so that none is trained twice; None when this trial's network is new. While
-    it may (MAX_REDRAWS in a row), a repeat is drawn again (`_draw_again`); past that it
-    takes its twin's result, waiting for a twin still training."""
+    it may (MAX_REDRAWS in a row), a repeat is drawn again (`_draw_again`), and after
+    UNTRIED_AFTER in a row an untried network is queued for the next trial where the space's
+    networks can be listed; past that it takes its twin's result, waiting for a twin still
+    training."""
     from optuna.trial import TrialState
 
     may_redraw = search.redraws < MAX_REDRAWS
     twin = _first_twin(search, trial, key, any_running=may_redraw)
     if twin is not None and may_redraw:
         search.redraws += 1
+        if search.redraws >= UNTRIED_AFTER and _queue_untried(search, trial.number):
+            search.redraws = 0
         return _draw_again(trial, search, twin)
     if twin is None:
         search.redraws = 0
@@ -398,9 +466,10 @@ def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, An
         trial.report(epoch.valid_acc, epoch.epoch)
         return trial.should_prune()
 
-    fitted = fit(bound, search.data, recipe, optional=search.optional, init=search.initial,
-                 log=None, should_stop=should_stop, evaluate_each_epoch=search.each_epoch,
-                 report_test=False)
+    with search.interrupts.at_once():
+        fitted = fit(bound, search.data, recipe, optional=search.optional,
+                     init=search.initial, log=None, should_stop=should_stop,
+                     evaluate_each_epoch=search.each_epoch, report_test=False)
     result = fitted.result
     trial.set_user_attr("train_time", result.train_time)
     trial.set_user_attr("epochs_time", result.total_time)
@@ -425,7 +494,8 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
     """The trial's score without training: its network's accuracy with the supernet's
     weights, BatchNorm recalibrated."""
     start = time.perf_counter()
-    accuracy = search.supernet.accuracy(bound, search.data, recipe)
+    with search.interrupts.at_once():
+        accuracy = search.supernet.accuracy(bound, search.data, recipe)
     seconds = time.perf_counter() - start
     trial.set_user_attr("supernet", True)
     trial.set_user_attr("valid_time", seconds)
@@ -451,7 +521,7 @@ def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
     # all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
     tried = _fingerprints(search)
     chosen = best_candidate([c.scores[proxy] for c in candidates],
-                            [fingerprint(c.bound, recipe) not in tried for c in candidates])
+                            [search.fingerprint(c.bound, recipe) not in tried for c in candidates])
     sampler.choose(trial, candidates[chosen].bound.choices)
     trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
     trial.set_user_attr("prefilter", plain({
@@ -535,17 +605,19 @@ def search_command(family: Family, training: Training, options: SearchOptions) -
     import optuna
 
     try:
-        return _search(family, training, options)
+        with held() as interrupts:
+            return _search(family, training, options, interrupts)
     except optuna.exceptions.StorageInternalError as e:
         reason = str(e.__cause__ or e).splitlines()[0]
         raise NetdslError(f"storage {options.storage} failed: {reason} (is it writable?)") \
             from None
 
 
-def _search(family: Family, training: Training, options: SearchOptions) -> int:
+def _search(family: Family, training: Training, options: SearchOptions,
+            interrupts: Interrupts) -> int:
     """A search as the command asks: its options, space and stored trials checked before any
     data moves, the text's space checked against the data's images, then the study set up
-    and its trials run."""
+    and its trials run. A Ctrl-C (`interrupts`) stops it between steps, or loading the data."""
     # -- everything checked before any data moves ------------------------------------------------
     space = load_space(options.space) if options.space is not None else {}
     check_space_fits(space, family)
@@ -553,8 +625,11 @@ def _search(family: Family, training: Training, options: SearchOptions) -> int:
     prefilter = _check_options(options, training, family, space)
     table = _table(options, training, family, base)
     recipe, optional = training.recipe, training.optional
-    device = device_from(training.device)
-    early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
+    # A table search without images trains nothing and needs no torch: importing it was 560 of
+    # the 700 MB a lookup search peaked at (for a 1.7 MB table).
+    device = device_from(training.device) if training.data else None
+    if table is None:
+        early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
 
     storage = open_storage(options.storage)
     name = options.name or (Path(family.name).stem if family.name != "<-e>" else "search")
@@ -571,8 +646,9 @@ def _search(family: Family, training: Training, options: SearchOptions) -> int:
         grid_values = _check_space(options.tuner, space, chosen, family, base,
                                    DEFAULT_INPUT_SHAPE, stored)
     initial = load_weights(training.init_from)
-    data = (load_data(training.data, device, seed=recipe.seed) if training.data
-            else no_images(family, device))
+    with interrupts.at_once():
+        data = (load_data(training.data, device, seed=recipe.seed) if training.data
+                else no_images(family, device))
     values = with_classes(family, data, base)
     if chosen is None or (values, data.image_shape) != (base, DEFAULT_INPUT_SHAPE):
         # Every option of the text's choices checked against the data's images, once.
@@ -581,6 +657,7 @@ def _search(family: Family, training: Training, options: SearchOptions) -> int:
                                    data.image_shape, stored)
     if table is None and not any(is_recipe_key(key) for key in keys(space)):
         check_batch(recipe, data)  # else each trial checks the batch it draws
+    interrupts.check()
 
     sampler = _sampler(options, recipe.seed, count_before, grid_values, prefilter is not None,
                        _log_flops(family, data, values))
@@ -595,10 +672,15 @@ def _search(family: Family, training: Training, options: SearchOptions) -> int:
                     prefilter, scoring_batch(data, SCORING_BATCH, recipe.seed)
                     if prefilter and training.data else None,
                     supernet, table=table, size=_size_of(space, chosen, base),
-                    setting=setting_of(family, base, recipe, space))
+                    listing=_listing(space, chosen, base, grid_values is not None),
+                    interrupts=interrupts,
+                    setting=setting_of(family, base, recipe if table is None else None, space))
     print(f"search '{name}' in {options.storage}: {count_before} of {options.trials} trials "
           "done")
-    return _run(search, name, options.timeout)
+    try:
+        return _run(search, name, options.timeout)
+    finally:
+        settle(storage)
 
 
 def _table(options: SearchOptions, training: Training, family: Family, fixed: dict[str, Any]):
@@ -630,8 +712,8 @@ def _refuse_training_options(options: SearchOptions, training: Training) -> None
 
 def _stored_search(options: SearchOptions, name: str, storage, table):
     """The search stored as `name` that this one goes on with, checked to go on with the
-    objective it began with (see `check_resumed`); None for a new search, which --resume
-    refuses."""
+    objectives it began with (a table's column, see `check_resumed`; --objectives); None for
+    a new search, which --resume refuses."""
     import optuna
 
     existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
@@ -642,6 +724,13 @@ def _stored_search(options: SearchOptions, name: str, storage, table):
         return None
     stored = optuna.load_study(study_name=name, storage=storage)
     check_resumed(stored, table)
+    began = stored.user_attrs.get("objectives", "accuracy")
+    if began != options.objectives or len(stored.directions) != len(began.split(",")):
+        raise NetdslError(f"search '{name}' began with --objectives {began}; it cannot go on "
+                          f"with --objectives {options.objectives} (its trials hold "
+                          f"{len(stored.directions)} value{'s' * (len(stored.directions) > 1)} "
+                          f"each): give --objectives {began}, or another --name for a new "
+                          "search")
     return stored
 
 
@@ -653,7 +742,6 @@ def _open_study(options: SearchOptions, family: Family, name: str, storage, samp
     and seen stale) is queued to run again, once; one still running whose worker died is
     marked failed."""
     import optuna
-    from optuna.trial import TrialState
 
     directions = ["maximize"] + (["minimize"] if options.objectives != "accuracy" else [])
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
@@ -662,9 +750,8 @@ def _open_study(options: SearchOptions, family: Family, name: str, storage, samp
     study.set_user_attr("dsl", family.text)
     study.set_user_attr("objectives", options.objectives)
     if table is not None:
-        study.set_user_attr(METRIC_ATTR, table.metric)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        retry(study, trial)  # interrupted by Ctrl-C, or killed and seen stale: try again
+        remember(study, table)
+    retry_interrupted(study)  # interrupted by Ctrl-C, or killed and seen stale: try again
     optuna.storages.fail_stale_trials(study)
     return study
 
@@ -672,8 +759,11 @@ def _open_study(options: SearchOptions, family: Family, name: str, storage, samp
 def _run(search: Search, name: str, timeout: float | None) -> int:
     """The search's trials, until its budget is spent, every point of a finite space is
     tried or `timeout` seconds pass; then the test accuracy of what it chose and its closing
-    lines. Ctrl-C stops it (EXIT_INTERRUPTED), to go on when the command runs again."""
+    lines. Ctrl-C stops it (EXIT_INTERRUPTED), to go on when the command runs again; a
+    search whose every trial failed exits EXIT_FAILED."""
     def stop_at_budget(study, trial) -> None:
+        search.interrupts.check()  # held while Optuna told the trial: told, it stops here
+        _refuse_unspent(study, trial)
         if counted(study) >= search.budget or _tried_all(search):
             study.stop()
 
@@ -683,13 +773,35 @@ def _run(search: Search, name: str, timeout: float | None) -> int:
         if not _tried_all(search):
             search.study.optimize(lambda trial: objective(trial, search), timeout=timeout,
                                   catch=(TrialFailed,), callbacks=[stop_at_budget])
+        test_seconds = _report_test(search)
+        _print_end(search, name, time.perf_counter() - start, test_seconds)
+        search.interrupts.check()  # pressed as the search ended: it says so all the same
     except KeyboardInterrupt:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    test_seconds = _report_test(search)
-    _print_end(search, name, time.perf_counter() - start, test_seconds)
-    return 0
+    return EXIT_FAILED if _failed_all(search.study) else 0
+
+
+def _refuse_unspent(study, trial) -> None:
+    """The loop's guard: a trial of this process that spent no budget must be a repeat drawn
+    again (bounded: MAX_REDRAWS in a row) or one turned away at a full budget (which stops
+    the search). Any other, one Optuna failed on its own, would be drawn again and again
+    without end (a result of two values for one objective did: thousands of trials): the
+    search stops, and goes on with it tried again when the command runs again."""
+    if spends_budget(trial) or trial.user_attrs.get("redrawn") or \
+            trial.user_attrs.get("over_budget"):
+        return
+    raise NetdslError(f"trial {trial.number} failed inside Optuna without an error of its "
+                      "own; the search stopped there")
+
+
+def _failed_all(study) -> int:
+    """How many trials the search has spent, when every one of them failed; else 0."""
+    from optuna.trial import TrialState
+
+    states = [t.state for t in study.get_trials(deepcopy=False) if spends_budget(t)]
+    return len(states) if all(state == TrialState.FAIL for state in states) else 0
 
 
 def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -> None:
@@ -701,6 +813,9 @@ def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -
         print(f"every one of the space's {search.size:,} networks has been tried: nothing "
               "more to search")
     print_best(study)
+    if _failed_all(study):
+        print(f"all {_failed_all(study)} trials failed: netdsl trials --name {name} shows why "
+              "each did")
     if search.table is not None:
         print(search.table.objective())
     elif search.data.report is None:
@@ -885,6 +1000,26 @@ def _size_of(space: Space, chosen, base: dict[str, Any]) -> int | None:
     return None if text is None or nni is None else text * nni
 
 
+def _listing(space: Space, chosen, base: dict[str, Any], grid_mode: bool
+             ) -> dict[str, Sequence] | None:
+    """`Search.listing`: the values the tuner draws each free choice point of the text from
+    (`distribution_of`), where they list every network of the space; else None."""
+    from optuna.distributions import CategoricalDistribution
+
+    if space or not chosen.static:
+        return None
+    listing = {}
+    for point in chosen.points:
+        if point.name in base:
+            continue
+        if point.size is None or point.size > LISTED_NETWORKS:
+            return None
+        by_place = not isinstance(distribution_of(point, grid_mode), CategoricalDistribution)
+        listing[point.name] = (range(point.size) if point.options and by_place
+                               else point.listed())
+    return listing
+
+
 def _tried_all(search: Search) -> bool:
     """Whether every point of a finite space has been tried (trained, failed, or training)."""
     return search.size is not None and tried(search.study, search.setting) >= search.size
@@ -912,11 +1047,12 @@ def _grid_sampler():
 
 
 def _peak_memory_mb(device) -> float:
-    """Peak resident memory of this process (CPU) or peak allocated device memory (CUDA)."""
+    """Peak resident memory of this process (CPU, or no device: a table search's) or peak
+    allocated device memory (CUDA)."""
     import resource
 
-    import torch
+    if device is not None and device.type == "cuda":
+        import torch
 
-    if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

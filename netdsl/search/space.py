@@ -241,8 +241,11 @@ def draw(trial, name: str, distribution: BaseDistribution) -> Any:
 
 def suggest(trial, point, grid_mode: bool = False) -> Any:
     """A value for a choice point of the network's own text (`language.choices`), drawn
-    through the Optuna `trial` under the point's name (every value a category for a grid)."""
-    return draw(trial, point.name, distribution_of(point, grid_mode))
+    through the Optuna `trial` under the point's name (every value a category for a grid);
+    a range's as the point lists it."""
+    drawn = draw(trial, point.name, distribution_of(point, grid_mode))
+    # Optuna's steps are low + k * step in floats (0.30000000000000004); the point's is 0.3
+    return drawn if point.options else point.check(drawn)
 
 
 def distribution_of(point, grid_mode: bool = False) -> BaseDistribution:
@@ -256,9 +259,12 @@ def distribution_of(point, grid_mode: bool = False) -> BaseDistribution:
         return CategoricalDistribution(point.listed())
     if point.options:  # too many to list (any 20 of 40 inputs): an option by its place
         return IntDistribution(0, point.size - 1)
+    # Up to the last step, not `high` (range(0, 1, step=0.3) ends at 0.9): Optuna warns at a
+    # high off the step, then ends there too
+    high = point.high if point.size is None else point.values()[-1]
     if point.kind == "whole":
-        return IntDistribution(point.low, point.high, step=point.step or 1, log=point.log)
-    return FloatDistribution(point.low, point.high, step=point.step, log=point.log)
+        return IntDistribution(point.low, high, step=point.step or 1, log=point.log)
+    return FloatDistribution(point.low, high, step=point.step, log=point.log)
 
 
 def _quantise(x: float, value: list) -> float:

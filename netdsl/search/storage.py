@@ -10,10 +10,10 @@ from typing import Any, Callable
 from urllib.parse import unquote, urlparse
 
 from ..errors import NetdslError
+from ..files import SQLITE_HEADER
 
 DEFAULT_STORAGE = "sqlite:///netdsl.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 2, 6  # a trial silent this long was killed: retry it
-SQLITE_HEADER = b"SQLite format 3\0"  # the first 16 bytes of every SQLite database file
 
 
 def storage_file(url: str) -> str | None:
@@ -44,7 +44,8 @@ def _sqlite_url(url: str):
 
 def open_storage(url: str, *, create: bool = True):
     """The Optuna storage at `url`. A SQLite file that does not exist is made only when
-    `create` (a search); reading views say there is none. In-memory SQLite is refused: it
+    `create` (a search); reading views say there is none and open the file read-only (in a
+    read-only folder too; nothing of theirs is written). In-memory SQLite is refused: it
     would keep nothing."""
     import warnings
 
@@ -68,12 +69,15 @@ def open_storage(url: str, *, create: bool = True):
     # SQLite lets one writer at a time; the others wait this long for its lock (not the
     # driver's 5 s) before "database is locked": workers sharing a file on a loaded machine.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    read_only = path is not None and not create
     for attempt in range(4):
         try:
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+            storage = optuna.storages.RDBStorage(_read_only(url) if read_only else url,
+                                                 heartbeat_interval=HEARTBEAT_SECONDS,
                                                  grace_period=GRACE_SECONDS,
                                                  heartbeat_stale_trial_callback=retry,
-                                                 engine_kwargs=engine_kwargs)
+                                                 engine_kwargs=engine_kwargs,
+                                                 skip_table_creation=read_only)
             if path is not None and create:  # a search, which writes
                 sqlalchemy.event.listen(storage.engine, "connect", _synced_at_checkpoints)
                 storage.engine.dispose()  # the connections made so far: without it
@@ -88,12 +92,48 @@ def open_storage(url: str, *, create: bool = True):
             raise NetdslError(f"cannot open storage {url}: {e}") from None
 
 
+def _read_only(url: str) -> str:
+    """A SQLite storage URL opened read-only: SQLite's URI form with mode=ro."""
+    from urllib.parse import quote
+
+    parsed = _sqlite_url(url)
+    database = parsed.database or ""
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        uri = database + ("&" if "?" in database else "?") + "mode=ro"
+    else:
+        uri = f"file:{quote(str(Path(database).absolute()))}?mode=ro"
+    return parsed.set(database=uri, query={**parsed.query, "uri": "true"}).render_as_string(
+        hide_password=False)
+
+
+def settle(storage) -> None:
+    """At a search's end, its write-ahead log moved into the database file and the file put
+    back in SQLite's rollback mode: netdsl.db alone then holds every trial (a copy of it is
+    whole) and opens in a read-only folder. Left for later while another worker has it open:
+    the last to end settles it."""
+    import contextlib
+    import sqlite3
+
+    path = storage_file(str(storage.engine.url))
+    if path is None:
+        return
+    storage.engine.dispose()  # this process's connections, which SQLite would count as others
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=0)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError:  # locked: another worker is writing
+        pass
+
+
 def _synced_at_checkpoints(connection, _record) -> None:
     """SQLite in WAL mode, synced to disk at its checkpoints, not at every commit. A trial
     commits about 20 times (each value drawn, each record); synced each time, that was most of
     a table search's time (`netdsl search models/nb201.net --table ... --trials 100`: 33 s,
     against 14 s so, on a loaded 2-core machine). A killed process still loses nothing; a power
-    cut may lose the last commits, whose trials a resumed search runs again."""
+    cut may lose the last commits, whose trials a resumed search runs again. While a search
+    runs (or after it was killed) the newest trials are in netdsl.db-wal: `settle` moves
+    them into netdsl.db at its end."""
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
 
@@ -119,6 +159,19 @@ def retry(study, trial) -> None:
     if any(t.user_attrs.get("retry_of") == trial.number for t in study.get_trials(deepcopy=False)):
         return
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def retry_interrupted(study) -> None:
+    """`retry` for every interrupted trial of a stored search, in one pass over its trials
+    (a retry's look at all trials for each was quadratic: minutes on a resume of thousands)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for trial in trials:
+        if (trial.state == TrialState.FAIL and "error" not in trial.user_attrs
+                and trial.number not in retried):
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
 def spends_budget(trial) -> bool:

@@ -12,6 +12,7 @@ from ..errors import NetdslError
 from ..files import write_atomically
 from ..records import to_json
 from .storage import open_storage
+from .table import METRIC_ATTR
 
 PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
 # A search's user attribute, + the number of the trial that trained the network: its test
@@ -36,19 +37,25 @@ def stored_study(url: str, name: str | None):
     return optuna.load_study(study_name=found, storage=storage)
 
 
-def test_accuracy(study, trial) -> float | None:
+def test_accuracy(study, trial, attrs: dict[str, Any] | None = None) -> float | None:
     """`trial`'s network's accuracy on the test set, where the search measured it: for the
-    network it chose, with a validation split (a repeat reads the trial it repeats)."""
-    return study.user_attrs.get(f"{TEST_ACCURACY}{trial.user_attrs.get('same_as', trial.number)}")
+    network it chose, with a validation split (a repeat reads the trial it repeats). `attrs`:
+    the study's user attributes, read once by a caller that looks at many trials (each read
+    is a query)."""
+    attrs = study.user_attrs if attrs is None else attrs
+    return attrs.get(f"{TEST_ACCURACY}{trial.user_attrs.get('same_as', trial.number)}")
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
+    """A row per trial, in one read of the trials and one of the study's attributes."""
     rows = []
     trials = study.get_trials(deepcopy=False)
+    attrs = study.user_attrs
+    retried = {t.user_attrs["retry_of"]: t.number for t in trials if "retry_of" in t.user_attrs}
     for t in trials:
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
-                     "test_accuracy": test_accuracy(study, t),
+                     "test_accuracy": test_accuracy(study, t, attrs),
                      "train_time": t.user_attrs.get("train_time"),
                      "flops": t.user_attrs.get("flops"),
                      "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
@@ -58,19 +65,19 @@ def trial_rows(study) -> list[dict[str, Any]]:
                      "retry_of": t.user_attrs.get("retry_of"),
                      "prefilter": t.user_attrs.get("prefilter"),
                      "error": t.user_attrs.get("error"),
-                     "interrupted": _interruption(t, trials)})
+                     "interrupted": _interruption(t, retried)})
     return rows
 
 
-def _interruption(trial, trials: list) -> str | None:
+def _interruption(trial, retried: dict[int, int]) -> str | None:
     """Why `trial` failed without an error of its own, and what became of its values: it
-    was interrupted (storage.retry tries it again). None for any other trial."""
+    was interrupted (storage.retry tries it again, as the trial `retried` maps it to). None
+    for any other trial."""
     from optuna.trial import TrialState
 
     if trial.state != TrialState.FAIL or "error" in trial.user_attrs:
         return None
-    again = next((t.number for t in trials if t.user_attrs.get("retry_of") == trial.number),
-                 None)
+    again = retried.get(trial.number)
     return ("interrupted: Ctrl-C, or its process was killed (marked failed once its heartbeat "
             "stopped); " + (f"tried again as trial {again}" if again is not None
                             else "tried again when the search goes on"))
@@ -198,9 +205,27 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][1])
 
 
+def objective_name(study) -> str:
+    """What a search's first objective is, for an axis: the table's column it looked up, else
+    the validation accuracy it trained for."""
+    return study.user_attrs.get(METRIC_ATTR) or "validation accuracy"
+
+
+def timed_points(study, trials: list) -> list[tuple[int, float, float]]:
+    """(number, accuracy, training seconds) of each of `trials` that trained its network, for
+    the chart of accuracy against training time. A repeat (drawn again, or taking its twin's
+    result) trained nothing: at 0 s it made the Pareto front, and at its twin's seconds it
+    would hide under its twin, so it is left out. A table search's seconds are lookups, and a
+    supernet's trials train nothing: neither has any point."""
+    if METRIC_ATTR in study.user_attrs:
+        return []
+    return [(t.number, t.values[0], t.user_attrs["train_time"]) for t in trials
+            if "same_as" not in t.user_attrs and t.user_attrs.get("train_time") is not None]
+
+
 def plot_study(study, out: Path) -> None:
-    """Write history.png, accuracy_time.png (with the Pareto front) and importance.png into
-    the folder `out`."""
+    """Write history.png, accuracy_time.png (with the Pareto front; not for a search that
+    trained nothing) and importance.png into the folder `out`."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -220,36 +245,46 @@ def plot_study(study, out: Path) -> None:
     except OSError as e:
         raise NetdslError(f"-o {out}: cannot make the folder ({e.strerror})") from None
     accuracy = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+    name = objective_name(study)
 
-    def save(ax, name: str) -> None:
-        ax.figure.savefig(out / name, dpi=120, bbox_inches="tight")
+    def save(ax, file: str) -> None:
+        ax.figure.savefig(out / file, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
-        print(f"wrote {out / name}")
+        print(f"wrote {out / file}")
 
     history, accuracy_time, importance = PLOTS
-    save(optuna_plots.plot_optimization_history(study, target=accuracy,
-                                                target_name="validation accuracy"), history)
-
-    points = [(t.values[0], t.user_attrs.get("train_time") or 0.0) for t in trials]
-    front = pareto_front(points)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([c for _, c in points], [a for a, _ in points], s=18, color="#80b1d3",
-               label="trials")
-    ax.plot([points[i][1] for i in front], [points[i][0] for i in front], "o-", color="#fb8072",
-            label="Pareto front")
-    for i in front:
-        ax.annotate(str(trials[i].number), (points[i][1], points[i][0]), fontsize=8,
-                    xytext=(3, 3), textcoords="offset points")
-    ax.set(xlabel="training time (s)", ylabel="validation accuracy",
-           title=f"{study.study_name}: accuracy against training time")
-    ax.legend()
-    save(ax, accuracy_time)
-
+    save(optuna_plots.plot_optimization_history(study, target=accuracy, target_name=name),
+         history)
+    points = timed_points(study, trials)
+    if points:
+        save(_accuracy_time(study.study_name, points, name), accuracy_time)
+    else:
+        print(f"{accuracy_time} not written: no trial of this search trained its network "
+              "(networks looked up in a table, or ranked by a supernet)")
     try:
         save(optuna_plots.plot_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), target=accuracy,
-            target_name="validation accuracy"), importance)
+            target_name=name), importance)
     except (ValueError, RuntimeError) as e:  # too few trials, or no parameter varies
         print(f"{importance} not written: {e}")
 
 
+def _accuracy_time(title: str, points: list[tuple[int, float, float]], name: str):
+    """The axes of each trial's `name` (its accuracy) against its training seconds, the
+    Pareto front joined and numbered."""
+    import matplotlib.pyplot as plt
+
+    front = pareto_front([(accuracy, seconds) for _, accuracy, seconds in points])
+    _, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([s for _, _, s in points], [a for _, a, _ in points], s=18, color="#80b1d3",
+               label="trials")
+    ax.plot([points[i][2] for i in front], [points[i][1] for i in front], "o-",
+            color="#fb8072", label="Pareto front")
+    for i in front:
+        number, accuracy, seconds = points[i]
+        ax.annotate(str(number), (seconds, accuracy), fontsize=8, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xlabel="training time (s)", ylabel=name,
+           title=f"{title}: accuracy against training time")
+    ax.legend()
+    return ax

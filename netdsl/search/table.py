@@ -2,24 +2,27 @@
 `netdsl search` looks each trial's network up in it instead of training it; `netdsl score`
 ranks its proxies against it.
 
-A table is CSV (read as it is, or compressed: `.xz`, `.gz`), a row a network. A row's network
-is named by one column per choice point of the file, holding the option's text as `netdsl
-space` prints it; for NAS-Bench-201's six edges (models/nb201.net), by an `arch` column of
-architecture strings instead. Every check runs before a search's first trial: the metric
-column is there, each value is a finite number, no network has two values, and the table holds
-every network of the space left free by `--set`.
+A table is CSV (read as it is, or compressed: `.xz`, `.gz`, in either case), a row a network.
+A row's network is named by one column per choice point of the file, holding the option's text
+as `netdsl space` prints it; for NAS-Bench-201's six edges (models/nb201.net), by an `arch`
+column of architecture strings instead. Every check runs before a search's first trial: each
+column is named once, the metric column is there, each value is a finite number, no network
+has two values, and the table holds every network of the space left free by `--set`.
 """
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import itertools
 import json
 import lzma
 import math
+import sys
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,7 +32,8 @@ from ..language import DEFAULT_INPUT_SHAPE, Bound, Family
 from ..language.choices import ChoicePoint, ChoiceSpace
 
 ARCH = "arch"  # NAS-Bench-201's column of architecture strings
-_OPENERS = {".xz": lzma.open, ".gz": gzip.open}
+_OPENERS = {".xz": lzma.open, ".gz": gzip.open}  # by the suffix in lower case: .XZ is xz too
+_CORRUPT = (lzma.LZMAError, zlib.error, EOFError)  # compressed data corrupt or cut short
 _OUTSIDE = object()  # a cell that names no option of its point: the row is outside the space
 
 Key = tuple  # a network: the option of each of the table's points, in their order
@@ -45,6 +49,9 @@ class Table:
     points: tuple[ChoicePoint, ...]
     by_arch: bool                  # keyed by NAS-Bench-201 strings in the `arch` column
     values: dict[Key, float]       # the networks of the space only
+    # sha256 of the metric of every network of the family's space that the table holds, in a
+    # canonical order: the same truth, wherever the file lies, however compressed or ordered
+    digest: str = ""
 
     def key(self, choices: dict[str, Any]) -> Key:
         """The network whose points chose `choices` (every point named)."""
@@ -57,7 +64,8 @@ class Table:
         """A network as a user writes it: its NAS-Bench-201 string, else point=option."""
         if self.by_arch:
             return nb201.arch({point.name: option for point, option in zip(self.points, key)})
-        return ", ".join(f"{point.name}={option}" for point, option in zip(self.points, key))
+        return ", ".join(f"{point.name}={_written(option)}"
+                         for point, option in zip(self.points, key))
 
     def objective(self) -> str:
         return (f"objective: column {self.metric} of {self.path}, looked up for each network "
@@ -67,8 +75,10 @@ class Table:
 def load_table(path: str, metric: str, family: Family, space: ChoiceSpace,
                fixed: dict[str, Any]) -> Table:
     """The table at `path`, its `metric` for each network of `family`'s `space` whose points
-    in `fixed` (--set) take those values; a NetdslError for a missing column, a value that is
-    not a finite number, two values for one network, or a network of the space not there."""
+    in `fixed` (--set) take those values; a NetdslError for a column named twice or missing,
+    a value that is not a finite number, two values for one network, no row of the space, or a
+    network of the space not there. Rows naming an option the space lacks are left out, their
+    count said in a line on stderr."""
     points = family.listed_points(space, fixed, "--table")
     columns, rows = _read(path)
     if metric not in columns:
@@ -82,56 +92,97 @@ def load_table(path: str, metric: str, family: Family, space: ChoiceSpace,
                           f"{', '.join(p.name for p in points)}; NAS-Bench-201's edges by "
                           f"'{ARCH}' instead); its columns: {', '.join(columns)}")
     table = Table(path, metric, points, by_arch, {})
-    options = [{} for _ in points]  # each point's cell text -> option: each text parsed once
+    values = _networks(table, rows, family.name)
+    wanted = {p.name: p.check(fixed[p.name]) for p in points if p.name in fixed}
+    table.values.update((key, value) for key, value in values.items()
+                        if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
+    _check_covers(table, wanted, family.name)
+    return replace(table, digest=_digest(values))
+
+
+def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: str
+              ) -> dict[Key, float]:
+    """Each network of the space (`name`'s) that `rows` name, and its value of the table's
+    metric; a NetdslError for a bad value, two values for one network, or no row of the
+    space. Rows outside the space are counted on stderr, in one line."""
+    options = [{} for _ in table.points]  # each point's cell text -> option: each parsed once
     values: dict[Key, tuple[float, int]] = {}  # every network of the table, and its row
+    outside, first = 0, None  # rows naming an option the space lacks; the first such
     for row_number, row in rows:
-        value = _number(row.get(metric), path, row_number, metric)
-        cells = _cells(row, points, by_arch, path, row_number)
-        key = tuple(_option(p, cells[p.name], known) for p, known in zip(points, options))
+        value = _number(row.get(table.metric), table.path, row_number, table.metric)
+        cells = _cells(row, table.points, table.by_arch, table.path, row_number)
+        key = tuple(_option(p, cells[p.name], known) for p, known in zip(table.points, options))
         if _OUTSIDE in key:
+            outside += 1
+            point = table.points[key.index(_OUTSIDE)]
+            first = first or (f"row {row_number}: {point.name}={cells[point.name]!r} is none of "
+                              f"its options ({point.describe_options()})")
             continue
         earlier = values.setdefault(key, (value, row_number))
         if earlier[0] != value:
-            raise NetdslError(f"{path}, rows {earlier[1]} and {row_number}: two values of "
-                              f"{metric} for one network, {earlier[0]:g} and {value:g}: "
+            raise NetdslError(f"{table.path}, rows {earlier[1]} and {row_number}: two values of "
+                              f"{table.metric} for one network, {earlier[0]:g} and {value:g}: "
                               f"{table.network(key)}")
-    wanted = {p.name: p.check(fixed[p.name]) for p in points if p.name in fixed}
-    table.values.update((key, value) for key, (value, _) in values.items()
-                        if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
-    _check_covers(table, wanted, family.name)
-    return table
+    if outside and not values:
+        raise NetdslError(f"--table {table.path}: none of its rows names a network of {name} "
+                          f"({outside:,} outside its space, e.g. {first})")
+    if outside:
+        print(f"netdsl: --table {table.path}: rows outside the space of {name} left out: "
+              f"{outside:,} of {outside + len(values):,} (e.g. {first})", file=sys.stderr)
+    return {key: value for key, (value, _) in values.items()}
+
+
+def _digest(values: dict[Key, float]) -> str:
+    """sha256 of `values`, each network written as JSON with its value, in sorted order."""
+    lines = sorted(json.dumps([*key, value], default=str) for key, value in values.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _read(path: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header's columns and the rows, each with its row number as a spreadsheet counts
-    them (the header is row 1). The file is decompressed and decoded whole here, so a file
-    that is not its compression or not text fails before any row is read."""
+    """The header's columns (each named once) and the rows, each with the row it begins on
+    as a spreadsheet counts them (the header is row 1). The file is decompressed and decoded
+    whole here, so a file that is not its compression or not text fails before any row is
+    read."""
+    suffix = Path(path).suffix.lower()
     try:
-        with _OPENERS.get(Path(path).suffix, open)(path, "rb") as f:
+        with _OPENERS.get(suffix, open)(path, "rb") as f:
             text = f.read().decode("utf-8-sig")  # BOM: a spreadsheet's CSV export
-    except (OSError, lzma.LZMAError, EOFError) as e:
+    except (OSError, *_CORRUPT) as e:
         if isinstance(e, OSError) and e.strerror:  # the file itself, not its compression
             raise NetdslError(f"--table: cannot read {path}: {e.strerror}") from None
-        raise NetdslError(f"--table {path}: not {Path(path).suffix} data ({e})") from None
+        raise NetdslError(f"--table {path}: not {suffix} data, or its data is corrupt or cut "
+                          f"short ({e})") from None
     except UnicodeDecodeError as e:
         raise NetdslError(f"--table {path}: not UTF-8 text ({e.reason} at byte {e.start})"
                           ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [column.strip() for column in next(reader, [])]
-    except csv.Error as e:
-        raise NetdslError(f"--table {path}, row 1: not CSV: {e}") from None
+    # strict: a quote left open is an error, not the rest of the file read as one cell
+    records = _records(csv.reader(io.StringIO(text, newline=""), strict=True), path)
+    header = [column.strip() for column in next(records, (1, []))[1]]
     if not any(header):
         raise NetdslError(f"--table {path}: no header row naming the columns")
+    twice = next((c for i, c in enumerate(header) if c and c in header[:i]), None)
+    if twice is not None:  # else a row's dict keeps the last one's cell, unsaid
+        raise NetdslError(f"--table {path}, row 1: the column '{twice}' is named twice; name "
+                          "each column once")
+    return header, ((row, dict(zip(header, cells))) for row, cells in records if cells)
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+
+def _records(reader, path: str) -> Iterator[tuple[int, list[str]]]:
+    """Each record of the CSV `reader` and the row it begins on; a record that is not CSV is
+    a NetdslError naming that row: a quote left open names the row it opened on, not where
+    the reader gave up (the file's end, or its field limit rows later)."""
+    while True:
+        start = reader.line_num + 1
         try:
-            for cells in reader:
-                if cells:
-                    yield reader.line_num, dict(zip(header, cells))
+            cells = next(reader)
+        except StopIteration:
+            return
         except csv.Error as e:
-            raise NetdslError(f"--table {path}, row {reader.line_num}: not CSV: {e}") from None
-    return header, rows()
+            if reader.line_num > start or str(e) == "unexpected end of data":
+                raise NetdslError(f"--table {path}, row {start}: not CSV: a quote opens a field "
+                                  f"here and is not closed ({e})") from None
+            raise NetdslError(f"--table {path}, row {start}: not CSV: {e}") from None
+        yield start, cells
 
 
 def _number(text: str | None, path: str, row: int, metric: str) -> float:
@@ -158,17 +209,33 @@ def _cells(row: dict[str, str], points: tuple[ChoicePoint, ...], by_arch: bool, 
 
 def _option(point: ChoicePoint, text: str, known: dict[str, Any]) -> Any:
     """The option of `point` a cell names: `64`, `true`, `nor_conv_3x3` as `space` prints
-    them (64.0 is 64 too); _OUTSIDE for anything else. `known`: the texts parsed already."""
+    them (64.0 is 64 too, and True or TRUE is true, as Python's csv and spreadsheets write a
+    switch); _OUTSIDE for anything else. `known`: the texts parsed already."""
     if text not in known:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text  # an op's or item's name
-        try:
-            known[text] = point.check(value)
-        except NetdslError:
-            known[text] = _OUTSIDE
+        known[text] = _OUTSIDE
+        for value in _readings(text):
+            try:
+                known[text] = point.check(value)
+                break
+            except NetdslError:
+                pass
     return known[text]
+
+
+def _readings(text: str) -> Iterator[Any]:
+    """What a cell's text may stand for, the likeliest first: a JSON value (a number, true)
+    or a name (an op's, an item's), then true or false in any case."""
+    try:
+        yield json.loads(text)
+    except ValueError:
+        yield text
+    if text.lower() in ("true", "false"):
+        yield text.lower() == "true"
+
+
+def _written(option: Any) -> str:
+    """An option as `netdsl space` prints it: true, not Python's True."""
+    return ("true" if option else "false") if isinstance(option, bool) else str(option)
 
 
 def every_key(points: tuple[ChoicePoint, ...], fixed: dict[str, Any]
@@ -194,6 +261,7 @@ def _check_covers(table: Table, fixed: dict[str, Any], name: str) -> None:
 # ---- netdsl search --table -------------------------------------------------------------------
 
 METRIC_ATTR = "table_metric"  # a search's user attribute: the column it looks up, if any
+TABLE_ATTR = "table"  # and the table's place and digest: {"path": ..., "sha256": ...}
 
 
 def table_of(path: str | None, metric: str | None, family: Family, fixed: dict[str, Any]
@@ -211,13 +279,28 @@ def table_of(path: str | None, metric: str | None, family: Family, fixed: dict[s
 
 def check_resumed(study, table: Table | None) -> None:
     """A stored search goes on with the objective it began with: a trained accuracy (a
-    fraction) and a table's metric (often percent) are not one scale."""
+    fraction) and a table's metric (often percent) are not one scale, and two tables' values
+    of one column are not one truth (a table is known by its digest: a copy moved or
+    compressed is the same table)."""
     before, now = study.user_attrs.get(METRIC_ATTR), table and table.metric
     if before != now:
         began = f"looking up column {before}" if before else "training its networks"
         asked = f"--table ... --metric {now}" if now else "training (no --table)"
         raise NetdslError(f"search '{study.study_name}' began {began}; it cannot go on with "
                           f"{asked}: give another --name for a new search")
+    stored = study.user_attrs.get(TABLE_ATTR)  # none in a search stored before digests
+    if table is not None and stored is not None and stored["sha256"] != table.digest:
+        raise NetdslError(f"search '{study.study_name}' began looking up column {now} of "
+                          f"{stored['path']}; --table {table.path} holds other values of it: "
+                          "give the table it began with, or another --name for a new search")
+
+
+def remember(study, table: Table) -> None:
+    """Store with `study` what `check_resumed` compares: the column, the table's digest, and
+    where it was read (to name it)."""
+    study.set_user_attr(METRIC_ATTR, table.metric)
+    study.set_user_attr(TABLE_ATTR, {"path": str(Path(table.path).resolve()),
+                                     "sha256": table.digest})
 
 
 @dataclass(frozen=True)

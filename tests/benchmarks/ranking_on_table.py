@@ -13,6 +13,11 @@ netdsl's score cache (`scores.sqlite` in the data folder), so an interrupted run
 OUT_DIR/nb201_scores.csv.xz (a row a network: `arch`, then each score; empty where not scored)
 and OUT_DIR/nb201_ranking.json (each score's Kendall tau, Spearman rho and top-10% overlap with
 the table's cifar10, cifar100 and imagenet16_120 columns, over the networks it scored).
+
+    python tests/benchmarks/ranking_on_table.py --ranked-from docs/nb201_scores.csv.xz TABLE docs
+
+ranks the scores of a run before against TABLE again (after a change in how agreement is
+measured), rewriting only the rankings of OUT_DIR/nb201_ranking.json: no images, no scoring.
 """
 from __future__ import annotations
 
@@ -41,12 +46,66 @@ METRICS = ("cifar10", "cifar100", "imagenet16_120")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data")
+    parser.add_argument("data", nargs="?")
     parser.add_argument("table")
     parser.add_argument("out", type=Path)
     parser.add_argument("--sample", type=int, default=1000)
+    parser.add_argument("--ranked-from", type=Path, metavar="SCORES.csv.xz",
+                        help="rank these scores (a run's nb201_scores.csv.xz) instead of scoring")
     args = parser.parse_args()
+    if args.ranked_from is not None:
+        rank_again(args.ranked_from, args.table, args.out)
+    elif args.data is None:
+        parser.error("give DATA, or --ranked-from SCORES.csv.xz")
+    else:
+        score_and_rank(args)
 
+
+def rank_again(scores_file: Path, table: str, out: Path) -> None:
+    """The rankings of nb201_ranking.json in `out` measured again from `scores_file`."""
+    scores = {}
+    with lzma.open(scores_file, "rt", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            arch = row.pop("arch")
+            # A drawn network (one with a proxy's score) has each proxy: an empty cell is one
+            # that came out undefined (nan), which ranks last; others have the sizes only.
+            drawn = any(value for name, value in row.items() if name not in SIZE_ONLY)
+            scores[arch] = {name: float(value) if value else math.nan
+                            for name, value in row.items()
+                            if value or (drawn and name not in SIZE_ONLY)}
+    summary = json.loads((out / "nb201_ranking.json").read_text())
+    summary["rankings"] = rankings(scores, table, nb201.family(), {})
+    summary["ranked_again"] = ("python tests/benchmarks/ranking_on_table.py --ranked-from "
+                               f"{scores_file} TABLE {out}")
+    (out / "nb201_ranking.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print_rankings(summary["rankings"])
+
+
+def rankings(scores: dict[str, dict[str, float]], table: str, family, values
+             ) -> dict[str, dict[str, dict]]:
+    """Each score's agreement with each column of `table`, over the networks it scored."""
+    results = {}
+    for metric in METRICS:
+        truth = load_table(table, metric, family, family.space(values), values)
+        results[metric] = {}
+        for name in SCORES:
+            archs = [arch for arch, row in scores.items() if name in row]
+            bound_keys = [truth.key(nb201.edges(arch)) for arch in archs]
+            measured = agreement([truth.values[key] for key in bound_keys],
+                                 [scores[arch][name] for arch in archs])
+            results[metric][name] = {"networks": len(archs), **measured}
+    return results
+
+
+def print_rankings(results: dict[str, dict[str, dict]]) -> None:
+    for name in SCORES:
+        figures = "  ".join(f"{metric}: tau {r[name]['kendall_tau']:.3f} rho "
+                            f"{r[name]['spearman_rho']:.3f} top10% {r[name]['top_overlap']:.2f}"
+                            for metric, r in results.items())
+        print(f"{name:>10} ({results['cifar10'][name]['networks']:,}): {figures}")
+
+
+def score_and_rank(args) -> None:
     family = nb201.family()
     data = load_data(DataWanted(args.data), torch.device("cpu"), seed=SEED)
     values = with_classes(family, data, {})
@@ -80,16 +139,7 @@ def main() -> None:
     with lzma.open(args.out / "nb201_scores.csv.xz", "wt", encoding="utf-8") as file:
         file.write(text.getvalue())
 
-    results = {}
-    for metric in METRICS:
-        truth = load_table(args.table, metric, family, family.space(values), values)
-        results[metric] = {}
-        for name in SCORES:
-            archs = [arch for arch, row in scores.items() if name in row]
-            bound_keys = [truth.key(nb201.edges(arch)) for arch in archs]
-            measured = agreement([truth.values[key] for key in bound_keys],
-                                 [scores[arch][name] for arch in archs])
-            results[metric][name] = {"networks": len(archs), **measured}
+    results = rankings(scores, args.table, family, values)
     summary = {"command": "python tests/benchmarks/ranking_on_table.py DATA TABLE OUT "
                           f"--sample {args.sample}",
                "size": "models/nb201.net as written (C=16, N=5)", "batch_size": BATCH_SIZE,
@@ -97,11 +147,7 @@ def main() -> None:
                                         f"{torch.get_num_threads()} torch threads",
                "cpu_seconds": seconds, "cache": cache.tally(), "rankings": results}
     (args.out / "nb201_ranking.json").write_text(json.dumps(summary, indent=1) + "\n")
-    for name in SCORES:
-        figures = "  ".join(f"{metric}: tau {r[name]['kendall_tau']:.3f} rho "
-                            f"{r[name]['spearman_rho']:.3f} top10% {r[name]['top_overlap']:.2f}"
-                            for metric, r in results.items())
-        print(f"{name:>10} ({results['cifar10'][name]['networks']:,}): {figures}")
+    print_rankings(results)
 
 
 if __name__ == "__main__":
