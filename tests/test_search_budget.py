@@ -163,7 +163,8 @@ def test_a_finished_search_leaves_one_file_that_the_views_read_without_writing(t
 def test_trials_and_a_resume_read_the_trials_once_however_many(tmp_path, monkeypatch):
     """Work linear in the trials: `trials` reads them and the search's attributes once (each
     trial's look-up of its test accuracy was a query; each interrupted trial's check of
-    whether it was tried again read every trial)."""
+    whether it was tried again read every trial; finding the search by its name read every
+    trial of every search)."""
     assert table_search(tmp_path, "--trials", "20").returncode == 0
     study = stored(tmp_path)
     for trial in study.trials[:10]:  # as if interrupted: failed without an error
@@ -182,7 +183,9 @@ def test_trials_and_a_resume_read_the_trials_once_however_many(tmp_path, monkeyp
         return counted
     monkeypatch.setattr(cached, "get_all_trials", count("trials", real_trials))
     monkeypatch.setattr(cached, "get_study_user_attrs", count("attrs", real_attrs))
-    rows = views.trial_rows(study)
+    opened = views.stored_study(f"sqlite:///{tmp_path}/netdsl.db", None)  # no trial read
+    assert reads["trials"] == 0
+    rows = views.trial_rows(opened)
     assert len(rows) == trials and reads == {"trials": 1, "attrs": 1}
     storage.retry_interrupted(study)
     assert reads["trials"] == 2

@@ -716,7 +716,7 @@ def _stored_search(options: SearchOptions, name: str, storage, table):
     a new search, which --resume refuses."""
     import optuna
 
-    existing = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    existing = optuna.get_all_study_names(storage)  # summaries would read every trial
     if options.resume and name not in existing:
         raise NetdslError(f"--resume: no search named '{name}' in {options.storage} "
                           f"(searches: {', '.join(existing) or 'none'})")

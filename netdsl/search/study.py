@@ -25,7 +25,7 @@ def stored_study(url: str, name: str | None):
     import optuna
 
     storage = open_storage(url, create=False)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    names = optuna.get_all_study_names(storage)  # summaries would read every trial
     found = name or (names[-1] if len(names) == 1 else None)
     if found not in names:
         have = ", ".join(names)
