@@ -56,11 +56,11 @@ def test_an_error_inside_a_trial_is_recorded_and_not_retried(tmp_path, image_fol
 
 def test_any_exception_in_a_trial_becomes_its_error(tmp_path, image_folder, monkeypatch, capsys):
     from netdsl import cli
-    from netdsl.search import loop
+    from netdsl.search import loop, objective
 
     def broken_fit(*args, **kwargs):
         raise RuntimeError("boom: something torch did not like")
-    monkeypatch.setattr(loop, "fit", broken_fit)
+    monkeypatch.setattr(objective, "fit", broken_fit)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NETDSL_DATA", str(tmp_path))
     grid = space(tmp_path, {"prep": {"_type": "choice", "_value": [4, 8]}})

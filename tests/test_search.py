@@ -15,7 +15,8 @@ import netdsl_runtime as runtime
 from conftest import ROOT, clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
-from netdsl.search.loop import MAX_REDRAWS, Search, _keep_if_best
+from netdsl.search.objective import Search, keep_if_best
+from netdsl.search.twins import MAX_REDRAWS
 from netdsl.search.storage import spends_budget
 from netdsl.search.space import check_space, grid, load_space, sample
 
@@ -354,11 +355,13 @@ def test_a_pruned_trial_is_stored_as_pruned_with_its_curve(tmp_path, image_folde
 def test_a_search_keeps_only_the_networks_it_may_choose(objectives, kept):
     """With a validation split the chosen network's test accuracy is measured at the end; only
     the networks that may be chosen keep their weights until then."""
-    search = Search(*[None] * 8, objectives, None, 5, False)
+    search = Search(family=None, space={}, grid=None, base={}, recipe=None, optional=frozenset(),
+                    data=None, initial=None, objectives=objectives, study=None, budget=5,
+                    each_epoch=False)
     networks = {}
     for number, scores in enumerate([(0.5, 10.0), (0.4, 20.0), (0.7, 30.0), (0.6, 5.0)]):
         networks[number] = object()  # a trained network, by identity
-        _keep_if_best(search, number, scores[:len(objectives.split(","))], networks[number])
+        keep_if_best(search, number, scores[:len(objectives.split(","))], networks[number])
     assert sorted(search.kept) == kept
     assert all(search.kept[n][1] is networks[n] for n in kept)
 

@@ -9,7 +9,8 @@ import optuna
 import pytest
 
 from conftest import clear_error, netdsl_cli
-from netdsl.search import loop, storage, study as views
+from netdsl import NetdslError
+from netdsl.search import loop, objective, storage, study as views
 from test_table import NB201, SETS, nb201_rows, write_table
 
 # Two more edges fixed than test_table's: 25 networks.
@@ -46,13 +47,13 @@ def test_resuming_with_other_objectives_is_refused_naming_the_stored_ones(tmp_pa
 
 def two_values_at_first(monkeypatch, calls: list):
     """A seam: the first five trials' results hold two values for the one objective."""
-    real = loop._train_trial
+    real = objective._train_trial
 
     def result(trial, search, values):
         calls.append(trial.number)
         value = real(trial, search, values)
         return (value, 1.0) if len(calls) <= 5 else value
-    monkeypatch.setattr(loop, "_train_trial", result)
+    monkeypatch.setattr(objective, "_train_trial", result)
 
 
 def test_a_result_that_does_not_fit_the_objectives_fails_its_trial_and_spends_it(
@@ -72,7 +73,7 @@ def test_the_loop_stops_at_a_trial_that_spent_nothing_unasked(tmp_path, monkeypa
     """The guard behind that check: any trial Optuna fails on its own stops the search."""
     calls = []
     two_values_at_first(monkeypatch, calls)
-    monkeypatch.setattr(loop, "_checked", lambda result, search: result)
+    monkeypatch.setattr(objective, "_checked", lambda result, search: result)
     run = table_search(tmp_path, "--trials", "3")
     clear_error(run, "trial 0 failed inside Optuna without an error of its own", "stopped")
     assert calls == [0] and len(stored(tmp_path).trials) == 1
@@ -104,7 +105,7 @@ def test_a_sampler_that_keeps_repeating_still_covers_a_space_smaller_than_its_tr
     """TPE and CMA-ES settle on a few networks and draw them again and again (TPE tried 123
     of 125 networks in 130 trials); a few repeats in a row, and the next trial takes an
     untried network, so every one is tried."""
-    monkeypatch.setattr(loop, "_sampler", lambda *args: Stuck())
+    monkeypatch.setattr(loop, "make_sampler", lambda *args: Stuck())
     run = table_search(tmp_path, "--trials", "40", sets=SMALLER)
     assert run.returncode == 0, run.stderr
     assert "every one of the space's 25 networks has been tried" in run.stdout
@@ -121,8 +122,8 @@ def test_tpe_with_a_prefilter_covers_a_space_smaller_than_its_trials(tmp_path):
 def test_a_search_whose_every_trial_failed_exits_non_zero_with_the_count(tmp_path,
                                                                          monkeypatch):
     def no_value(trial, table, bound, values, multi):
-        raise loop.NetdslError("no value for this network")
-    monkeypatch.setattr(loop, "look_up_trial", no_value)
+        raise NetdslError("no value for this network")
+    monkeypatch.setattr(objective, "look_up_trial", no_value)
     run = table_search(tmp_path, "--trials", "3")
     assert run.returncode == loop.EXIT_FAILED, (run.stdout, run.stderr)
     assert "all 3 trials failed: netdsl trials --name nb201 shows why" in run.stdout

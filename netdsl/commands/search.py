@@ -20,7 +20,7 @@ class Search(Command):
                    "out of memory are recorded as failed.")
 
     def add_arguments(self, parser):
-        from ..search.loop import OBJECTIVES, PRUNERS, TUNERS
+        from ..search.options import OBJECTIVES, PRUNERS, TUNERS
         from ..settings import search_keys
 
         flags.add_network(parser)

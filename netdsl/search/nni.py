@@ -6,7 +6,7 @@ from ..errors import NetdslError
 from ..fit import (Training, device_from, early_recipe, evaluates_each_epoch, load_data,
                    load_weights)
 from ..language import Family
-from .loop import fit_point, split_values
+from .values import fit_point, split_values
 
 
 def trial_command(family: Family, training: Training) -> int:

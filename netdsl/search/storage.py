@@ -151,6 +151,11 @@ def _check_database(path: str) -> None:
                           "file or one a search made")
 
 
+class TrialFailed(Exception):
+    """A trial that cannot give a result (invalid network, loss not finite, out of memory).
+    The search records it with its error and goes on."""
+
+
 def retry(study, trial) -> None:
     """An interrupted trial (killed, or Ctrl-C) failed without an error: try its values again,
     once."""

@@ -1,0 +1,277 @@
+"""One trial (`objective`): its values drawn, its network bound, a repeat's result taken or
+its network trained, ranked by a supernet or looked up; and `Search`, what every trial of one
+search shares."""
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import NetdslError
+from ..fit import Fitted, bind_to_data, check_batch, fit
+from ..language import Bound, Family
+from ..records import plain
+from ..settings import apply, recipe_flags
+from ..score import score
+from .interrupts import Interrupts
+from .space import Space, sample, suggest
+from .storage import TrialFailed, spends_budget
+from .study import pareto_front
+from .table import look_up_trial
+from .twins import WAIT_SECONDS, earlier_result, fingerprints
+from .values import fingerprint, split_values
+
+if TYPE_CHECKING:
+    import optuna
+
+    from netdsl_runtime import DeviceData, Recipe
+
+    from ..supernet import Supernet
+    from .table import NoImages, Table
+
+
+# ---- the search ------------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class Search:
+    """What every trial of one search shares."""
+
+    family: Family
+    space: Space                  # --space, NNI's form ({} without one)
+    grid: dict[str, list] | None  # the grid, for the grid tuner
+    base: dict[str, Any]          # bindings from --set
+    recipe: Recipe                # from the flags
+    optional: frozenset[str]      # its entries that apply where a network has what they name
+    data: DeviceData | NoImages   # the images on the device; a table search's stand-in
+    initial: dict[str, Any] | None  # --init-from's weights by node path
+    objectives: str
+    study: optuna.Study
+    budget: int                   # trials the whole search may spend, all workers together
+    each_epoch: bool              # evaluate after every epoch (a pruner reads them), else last
+    prefilter: tuple[str, int] | None = None  # (proxy, candidates per trial)
+    batch: tuple[Any, Any] | None = None  # the prefilter's scoring batch: (images, labels)
+    supernet: Supernet | None = None  # ranks instead of training
+    table: Table | None = None    # looks up instead of training
+    mine: list[int] = field(default_factory=list)  # numbers of the trials this process ran
+    # With a validation split: this process's best trained networks by trial number, with
+    # their scores, until the end measures the chosen one's test accuracy.
+    kept: dict[int, tuple[tuple[float, ...], Fitted]] = field(default_factory=dict)
+    redraws: int = 0              # this process's draws in a row that repeated a network
+    size: int | None = None       # the space's points (networks and recipes), if finite
+    # Each free choice point's values as the tuner draws them, where every network of the
+    # space is one value of each (no --space; the same points whatever is chosen; none a
+    # real range); else None.
+    listing: dict[str, Sequence] | None = None
+    interrupts: Interrupts = field(default_factory=Interrupts)  # Ctrl-C, held between steps
+    setting: str = ""             # setting_of(...): which stored trials drew from this space
+
+    @property
+    def multi(self) -> bool:
+        return self.objectives != "accuracy"
+
+    def fingerprint(self, bound: Bound, recipe) -> str:
+        """A trial's network and recipe as one hash; a lookup's value depends on the network
+        alone, so a table search's leaves the recipe out (resumed with another --seed, it
+        finds the lookups it made)."""
+        return fingerprint(bound, recipe if self.table is None else None)
+
+
+def objective(trial, search: Search):
+    """One trial: sample, bind, skip what was trained already or is being trained by another
+    worker, fit, record. Any error inside becomes this trial's recorded failure."""
+    search.interrupts.check()  # a Ctrl-C held since the last trial: this one is tried again
+    search.mine.append(trial.number)
+    if _budget_full(search, trial):
+        trial.set_user_attr("over_budget", True)
+        trial.set_user_attr("error", f"not run: the search's budget of {search.budget} trials "
+                            "was taken by other workers")
+        search.study.stop()
+        raise TrialFailed("over budget")
+    trial.set_user_attr("setting", search.setting)
+    values = sample(trial, search.space, grid_mode=search.grid is not None)
+    trial.set_user_attr("values", plain(values))
+    try:
+        return _checked(_train_trial(trial, search, values), search)
+    except NetdslError as e:
+        trial.set_user_attr("error", e.message if e.location is None else str(e))
+        print(f"trial {trial.number} failed: {e.message}")
+        raise TrialFailed(str(e)) from None
+    except Exception as e:  # whatever else a trial raises is its failure, not the search's
+        import optuna
+
+        if isinstance(e, (optuna.TrialPruned, TrialFailed)):  # recorded already
+            raise
+        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+        trial.set_user_attr("traceback", traceback.format_exc())
+        first_line = (str(e).splitlines() or [""])[0]
+        print(f"trial {trial.number} failed: {type(e).__name__}: {first_line}")
+        raise TrialFailed(str(e)) from None
+
+
+def _checked(result, search: Search):
+    """`result` where it fits the study: a finite number per objective. Optuna fails a trial
+    whose result does not without an error of its own, spending no budget."""
+    values = result if isinstance(result, tuple) else (result,)
+    if len(values) != len(search.study.directions) or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        raise NetdslError(f"the trial's result {values} is not a finite number for each "
+                          f"objective ({search.objectives})")
+    return result
+
+
+def _budget_full(search: Search, trial) -> bool:
+    """Whether the trials numbered before this one fill the budget (trial numbers are given
+    out one at a time by the storage). While trials still running elsewhere would fill it, it
+    waits for them: one may yet turn out a repeat that is drawn again and spends nothing."""
+    import optuna
+    from optuna.trial import TrialState
+
+    while True:
+        earlier = [t for t in search.study.get_trials(deepcopy=False) if t.number < trial.number]
+        spent = sum(spends_budget(t) for t in earlier)
+        running = sum(t.state == TrialState.RUNNING and not t.user_attrs.get("redrawn")
+                      for t in earlier)
+        if spent >= search.budget or spent + running < search.budget:
+            return spent >= search.budget
+        search.interrupts.check()
+        time.sleep(WAIT_SECONDS)
+        optuna.storages.fail_stale_trials(search.study)  # a killed worker's trial ends
+
+
+def _train_trial(trial, search: Search, values: dict[str, Any]):
+    """One trial's result from its `values`: its network bound and recorded, then the result
+    of an earlier trial of the same network and recipe where there is one, else its network
+    ranked by the supernet, looked up in the table, or trained."""
+    bound, recipe, key = _bind_trial(trial, search, values)
+    earlier = earlier_result(trial, search, key)
+    if earlier is not None:
+        return earlier
+    if search.supernet is not None:
+        return _rank_by_supernet(trial, search, bound, recipe, values)
+    if search.table is not None:
+        return look_up_trial(trial, search.table, bound, values, search.multi)
+    return _fit_trial(trial, search, bound, recipe, values)
+
+
+def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, Any, str]:
+    """The trial's network (its choices drawn from the text, a prefilter's candidate fixing
+    them), recipe (runtime.Recipe) and their fingerprint, from `values` and the search's --set
+    and flags; all stored with the trial, the fingerprint before any twin is looked for."""
+    bindings, changes = split_values(values, search.family)
+    recipe = apply(search.recipe, changes)
+    if search.table is None:  # a table search trains nothing (and --table takes no --space)
+        check_batch(recipe, search.data)
+    queued = "retry_of" in trial.user_attrs or "untried_draw" in trial.user_attrs
+    if search.prefilter is not None and not queued:  # a queued trial's values are fixed
+        _prefilter(trial, search, {**search.base, **bindings}, recipe)
+    bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
+                         lambda point: suggest(trial, point, grid_mode=search.grid is not None),
+                         ignore_unknown=True)
+    take_seconds = getattr(search.study.sampler, "take_seconds", None)
+    if take_seconds is not None:  # the predictor's features of its candidates, this trial's
+        trial.set_user_attr("score_time", trial.user_attrs.get("score_time", 0.0)
+                            + take_seconds())
+    trial.set_user_attr("values", plain({**values, **bound.choices}))  # the text's choices too
+    key = search.fingerprint(bound, recipe)
+    trial.set_user_attr("dsl", bound.text)
+    trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
+    # Set before looking, so of two trials drawing one network at once at least one sees the
+    # other: while it may draw again, a trial that sees a twin training, whatever its number,
+    # draws again (both may; neither trains it twice). Past that it waits only for a twin
+    # numbered before it, so two never wait for each other.
+    trial.set_user_attr("fingerprint", key)
+    trial.set_user_attr("flops", bound.flops)
+    return bound, recipe, key
+
+
+def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
+    """Train the trial's network, with one objective reporting each epoch's accuracy to the
+    pruner; its times and curve stored with it, its scores returned (accuracy, and training
+    time or FLOPs for two objectives). A loss that stops being finite fails the trial, the
+    pruner's stop prunes it, and Ctrl-C during training stops the search."""
+    import optuna
+
+    def should_stop(epoch) -> bool:
+        if search.multi:
+            return False
+        trial.report(epoch.valid_acc, epoch.epoch)
+        return trial.should_prune()
+
+    with search.interrupts.at_once():
+        fitted = fit(bound, search.data, recipe, optional=search.optional,
+                     init=search.initial, log=None, should_stop=should_stop,
+                     evaluate_each_epoch=search.each_epoch, report_test=False)
+    result = fitted.result
+    trial.set_user_attr("train_time", result.train_time)
+    trial.set_user_attr("epochs_time", result.total_time)
+    trial.set_user_attr("valid_time", result.valid_time)
+    trial.set_user_attr("curve", fitted.curve)
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    if result.status == "diverged":
+        raise NetdslError("the training loss stopped being finite")
+    if result.status == "stopped":
+        raise optuna.TrialPruned()
+    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
+          f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
+    scores = (fitted.accuracy,) if not search.multi else (
+        fitted.accuracy, result.train_time if search.objectives == "accuracy,time" else bound.flops)
+    if search.data.report is not None:
+        keep_if_best(search, trial.number, scores, fitted)
+    return scores[0] if not search.multi else scores
+
+
+def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
+    """The trial's score without training: its network's accuracy with the supernet's
+    weights, BatchNorm recalibrated."""
+    start = time.perf_counter()
+    with search.interrupts.at_once():
+        accuracy = search.supernet.accuracy(bound, search.data, recipe)
+    seconds = time.perf_counter() - start
+    trial.set_user_attr("supernet", True)
+    trial.set_user_attr("valid_time", seconds)
+    trial.set_user_attr("epochs_time", seconds)
+    print(f"trial {trial.number}: accuracy {accuracy:.4f} with the supernet's weights, "
+          f"{seconds:.1f} s, {json.dumps({**values, **bound.choices})}")
+    return accuracy if not search.multi else (accuracy, bound.flops)
+
+
+def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
+    """Draw the prefilter's candidates from the strategy, score each on the search's batch
+    with weights initialised as training would (`recipe`'s seed), and fix the trial's choices
+    to the best-scored one (`best_candidate`: a new network before one tried); the
+    candidates' choices and scores are stored with the trial."""
+    from .prefilter import best_candidate
+
+    proxy, count = search.prefilter
+    sampler = search.study.sampler
+    candidates = [score(bind_to_data(search.family, search.data, values,
+                                     sampler.candidate_chooser(search.study, trial)),
+                        search.data, search.batch, [proxy], recipe.seed) for _ in range(count)]
+    # A candidate some trial has tried would be drawn again: a new one ranks first. (Best of
+    # all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
+    tried = fingerprints(search)
+    chosen = best_candidate([c.scores[proxy] for c in candidates],
+                            [search.fingerprint(c.bound, recipe) not in tried for c in candidates])
+    sampler.choose(trial, candidates[chosen].bound.choices)
+    trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
+    trial.set_user_attr("prefilter", plain({
+        "proxy": proxy, "chosen": chosen,
+        "candidates": [{"choices": c.bound.choices, **c.to_dict()["scores"],
+                        **({"undefined": c.undefined[proxy]} if c.undefined else {})}
+                       for c in candidates]}))
+
+
+def keep_if_best(search: Search, number: int, scores: tuple[float, ...], fitted: Fitted) -> None:
+    """Keep trial `number`'s trained network while it is among this process's best (the most
+    accurate; for two objectives, its Pareto front), for the test report at the end; let the
+    others' weights go."""
+    search.kept[number] = scores, fitted
+    numbers = list(search.kept)
+    points = [search.kept[n][0] for n in numbers]
+    best = (pareto_front(points) if search.multi
+            else [max(range(len(points)), key=lambda i: points[i][0])])
+    search.kept = {numbers[i]: search.kept[numbers[i]] for i in best}
