@@ -1,5 +1,5 @@
 """The model files that come with netdsl, installed as the package netdsl.models (so that
-`netdsl.nb201` finds its space): `netdsl models` lists them, and a command given a name that is
+`netdsl.bench.nb201` finds its space): `netdsl models` lists them, and a command given a name that is
 not a file (`netdsl show resnet9`) reads the bundled file of that name."""
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from .language import Bound, Family
 from .records import to_json
 from .score import (ALL, BATCH_SIZE, SCORES, Scored, drawn_networks, proxy_names, score,
                     scoring_batch)
-from .search.table import Table, every_key, table_of
+from .bench.table import Table, every_key, table_of
 
 if TYPE_CHECKING:
     import netdsl_runtime as runtime

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netdsl
-import netdsl.nb201
+import netdsl.bench.nb201
 from conftest import clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search.evolution import RegularizedEvolution
@@ -169,8 +169,8 @@ def test_netdsl_space_lists_points_and_counts(tmp_path):
         run.stdout
     nni = json.loads(netdsl_cli("space", "models/nb201.net", "--format", "nni",
                                 cwd=os.getcwd()).stdout)
-    assert list(nni) == list(netdsl.nb201.EDGES)
-    assert nni["e1_0"] == {"_type": "choice", "_value": list(netdsl.nb201.OPS)}
+    assert list(nni) == list(netdsl.bench.nb201.EDGES)
+    assert nni["e1_0"] == {"_type": "choice", "_value": list(netdsl.bench.nb201.OPS)}
     ranges = netdsl_cli("space", "-e", "param w = range(8, 64, step=8)\nparam lr = logrange("
                         "0.01, 1)\na: conv(w)", "--format", "nni", cwd=tmp_path)
     assert json.loads(ranges.stdout) == {"w": {"_type": "quniform", "_value": [8, 64, 8]},
@@ -196,16 +196,16 @@ NB201_COUNTS = {
 
 @pytest.mark.parametrize("arch", NB201_COUNTS)
 def test_nb201_strings_convert_both_ways_with_the_authors_weight_counts(arch):
-    text = netdsl.nb201.to_text(arch)
+    text = netdsl.bench.nb201.to_text(arch)
     bound = netdsl.load(text).bind()
     assert bound.weight_count == NB201_COUNTS[arch]
-    assert netdsl.nb201.from_bound(bound) == arch
-    assert netdsl.nb201.from_bound(netdsl.nb201.family().bind(netdsl.nb201.edges(arch))) == arch
-    assert netdsl.nb201.to_text(netdsl.nb201.from_bound(bound)) == text
+    assert netdsl.bench.nb201.from_bound(bound) == arch
+    assert netdsl.bench.nb201.from_bound(netdsl.bench.nb201.family().bind(netdsl.bench.nb201.edges(arch))) == arch
+    assert netdsl.bench.nb201.to_text(netdsl.bench.nb201.from_bound(bound)) == text
 
 
 def test_nb201_cells_are_wired_as_the_authors_wire_them():
-    bound = netdsl.nb201.family().bind(netdsl.nb201.edges(
+    bound = netdsl.bench.nb201.family().bind(netdsl.bench.nb201.edges(
         "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_3x3~1|zero_x~2|"
         .replace("zero_x", "nor_conv_3x3")), C=4, N=1)
     graph = bound.graph
@@ -237,14 +237,14 @@ def test_nb201_cells_are_wired_as_the_authors_wire_them():
 ])
 def test_bad_nb201_strings_name_what_and_where(arch, words):
     with pytest.raises(NetdslError, match=words.replace("|", r"\|").replace("~", "~")):
-        netdsl.nb201.edges(arch)
+        netdsl.bench.nb201.edges(arch)
 
 
 def test_the_nb201_flag_binds_and_shows_both_ways(tmp_path):
     arch = next(iter(NB201_COUNTS))
     run = netdsl_cli("show", "models/nb201.net", "--nb201", arch, "--format", "dsl",
                      cwd=os.getcwd())
-    assert run.returncode == 0 and run.stdout == netdsl.nb201.to_text(arch)
+    assert run.returncode == 0 and run.stdout == netdsl.bench.nb201.to_text(arch)
     back = netdsl_cli("show", "-e", run.stdout, "--format", "nb201", cwd=tmp_path)
     assert back.stdout.strip() == arch
     clear_error(netdsl_cli("check", "models/nb201.net", "--nb201", "|x~0|", cwd=os.getcwd()),
@@ -361,7 +361,7 @@ STEPPED = ("param w = choice(8, 16)\nparam s = range(0.1, 0.5, step=0.1)\n"
 def test_a_stepped_range_binds_and_is_looked_up_by_the_values_written(tmp_path):
     """0.1 + 2 * 0.1 is 0.30000000000000004 in floats, as Optuna draws it: binding it is the
     0.3 a table's row holds; a row that spells it so is the same network."""
-    from netdsl.search.table import load_table
+    from netdsl.bench.table import load_table
 
     def write_table(path, rows):
         path.write_text("".join(f"{w},{s},{value}\n" for w, s, value in

@@ -14,7 +14,7 @@ from conftest import ROOT, clear_error, netdsl_cli
 import netdsl_runtime as runtime
 from netdsl import NetdslError
 from netdsl.module.network import transfer_weights
-from netdsl.nb201 import edges
+from netdsl.bench.nb201 import edges
 
 NET = "a(8, pool) -> head(3, w=0.5)"
 FAST = ["--epochs", "1", "--batch-size", "32", "--cutout", "0"]

@@ -500,7 +500,7 @@ def test_repeats_are_not_plotted_against_time_and_a_table_search_plots_its_colum
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import create_trial
 
-    from netdsl.search.table import METRIC_ATTR
+    from netdsl.bench.table import METRIC_ATTR
 
     def study_of(*trials, **attrs):
         study = optuna.create_study(study_name="t", direction="maximize")

@@ -15,13 +15,14 @@ import optuna
 import pytest
 
 from conftest import ROOT, clear_error, netdsl_cli
-from netdsl import NetdslError, cli, nb201
+from netdsl import NetdslError, cli
+from netdsl.bench import nb201
 from netdsl.language import Family
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl.search.predictor import Predictor
 from netdsl.search import storage
 from netdsl.search.storage import spends_budget
-from netdsl.search.table import load_table
+from netdsl.bench.table import load_table
 
 NB201 = str(ROOT / "models" / "nb201.net")
 # Three of the six edges fixed: the 125 networks of the other three make a fast search.

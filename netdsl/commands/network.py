@@ -49,7 +49,7 @@ class Show(Command):
         elif args.format == "dsl":
             print(bound.text, end="")
         elif args.format == "nb201":
-            from ..nb201 import from_bound
+            from ..bench.nb201 import from_bound
 
             print(from_bound(bound))
         else:

@@ -25,7 +25,7 @@ from .space import keys, load_space
 from .storage import (TrialFailed, counted, open_storage, retry_interrupted, settle,
                       spends_budget)
 from .study import TEST_ACCURACY, best_trials, print_best
-from .table import check_resumed, no_images, remember, table_of
+from ..bench.table import check_resumed, no_images, remember, table_of
 from .twins import tried_all
 from .values import check_space, check_space_fits, setting_of, size_of, space_or_none, listing_of
 

@@ -20,7 +20,7 @@ from .interrupts import Interrupts
 from .space import Space, sample, suggest
 from .storage import TrialFailed, spends_budget
 from .study import pareto_front
-from .table import look_up_trial
+from ..bench.table import look_up_trial
 from .twins import WAIT_SECONDS, earlier_result, fingerprints
 from .values import fingerprint, split_values
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from netdsl_runtime import DeviceData, Recipe
 
     from ..supernet import Supernet
-    from .table import NoImages, Table
+    from ..bench.table import NoImages, Table
 
 
 # ---- the search ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from ..errors import NetdslError
 from ..files import write_atomically
 from ..records import to_json
 from .storage import open_storage
-from .table import METRIC_ATTR
+from ..bench.table import METRIC_ATTR
 
 PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
 # A search's user attribute, + the number of the trial that trained the network: its test

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import netdsl
-import netdsl.nb201
+import netdsl.bench.nb201
 
 ARCHITECTURES = {
     "largest (all nor_conv_3x3)": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
@@ -52,7 +52,7 @@ def main(root: Path) -> int:
     for label, arch in ARCHITECTURES.items():
         torch.manual_seed(0)
         theirs = tiny.TinyNetwork(16, 5, genotypes.Structure.str2structure(arch), 10).eval()
-        bound = netdsl.load(netdsl.nb201.to_text(arch)).bind()
+        bound = netdsl.load(netdsl.bench.nb201.to_text(arch)).bind()
         ours = bound.module().eval()
         count = sum(p.numel() for p in theirs.parameters())
         source = [t for t in theirs.state_dict().values()]

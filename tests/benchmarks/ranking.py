@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-import netdsl.nb201
+import netdsl.bench.nb201
 import netdsl_runtime as runtime
 from netdsl.fit import fit
 from netdsl.language.choices import drawn_at_random
@@ -112,12 +112,12 @@ def main(folder: str, out: Path) -> None:
     data = runtime.DeviceData(split(runtime.load_images(folder)), "cpu")
     recipe = replace(runtime.Recipe(), epochs=EPOCHS, peak_epoch=EPOCHS * 0.3, batch_size=128,
                      peak_lr=0.1)  # the seed's 0.4 at batch 512, scaled to the batch
-    family = netdsl.nb201.family()
+    family = netdsl.bench.nb201.family()
     rng = random.Random(0)
     networks: dict[str, object] = {}
     while len(networks) < NETWORKS:
         bound = family.bind({**SIZE, "classes": 10}, chooser=drawn_at_random(rng))
-        networks.setdefault(netdsl.nb201.from_bound(bound), bound)
+        networks.setdefault(netdsl.bench.nb201.from_bound(bound), bound)
     archs = list(networks)
     trained: dict[tuple[str, int], dict] = {}  # (arch, seed) -> valid, test, CPU seconds
 
@@ -193,7 +193,7 @@ def main(folder: str, out: Path) -> None:
                 chosen = candidates[0] if not prefilter else candidates[best_candidate(
                     [score(c, data, batch, [prefilter], 0).scores[prefilter] for c in candidates])]
                 scoring = time.process_time() - start
-                arch = netdsl.nb201.from_bound(chosen)
+                arch = netdsl.bench.nb201.from_bound(chosen)
                 networks.setdefault(arch, chosen)
                 result = train(arch, 0)
                 trials.append({"arch": arch, **result, "seconds": result["seconds"] + scoring})

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import torch
 
-from netdsl import nb201
+from netdsl.bench import nb201
 from netdsl.fit import DataWanted, load_data, with_classes
 from netdsl.ranking import ScoreCache, agreement, every_network
 from netdsl.score import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
-from netdsl.search.table import load_table
+from netdsl.bench.table import load_table
 
 SEED = 0
 SIZE_ONLY = ("weights", "flops")  # cheap enough for every network

@@ -31,11 +31,12 @@ from unittest import mock
 
 import optuna
 
-from netdsl import cli, nb201
+from netdsl import cli
+from netdsl.bench import nb201
 from netdsl.language import load
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl.search.storage import spends_budget
-from netdsl.search.table import load_table
+from netdsl.bench.table import load_table
 
 NET = str(Path(__file__).resolve().parents[2] / "models" / "nb201.net")
 METRIC = "cifar10"

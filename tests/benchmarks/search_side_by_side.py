@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-import netdsl.nb201
+import netdsl.bench.nb201
 import netdsl_runtime as runtime
 import netdsl_runtime.machine
 from netdsl.fit import fit
@@ -61,12 +61,12 @@ def main(folder: str, out: Path) -> None:
     select = runtime.DeviceData(select_images, "cpu")
     report = runtime.DeviceData(report_images, "cpu")
     recipe = replace(runtime.Recipe(), epochs=3, peak_epoch=1)
-    family = netdsl.nb201.family()
+    family = netdsl.bench.nb201.family()
     trained: dict[str, tuple[float, float, float]] = {}  # arch -> (valid, test, CPU seconds)
 
     def train(arch: str) -> tuple[float, float, float]:
         if arch not in trained:
-            bound = family.bind({**netdsl.nb201.edges(arch), "C": 8, "N": 1})
+            bound = family.bind({**netdsl.bench.nb201.edges(arch), "C": 8, "N": 1})
             start = time.process_time()
             fitted = fit(bound, select, recipe, log=None)
             seconds = time.process_time() - start
@@ -84,10 +84,10 @@ def main(folder: str, out: Path) -> None:
             rows = []
 
             def objective(trial):
-                edges = {e: trial.suggest_categorical(e, list(netdsl.nb201.OPS))
-                         for e in netdsl.nb201.EDGES}
-                valid, test, seconds = train(netdsl.nb201.arch(edges))
-                rows.append({"arch": netdsl.nb201.arch(edges), "valid": valid, "test": test, "seconds": seconds})
+                edges = {e: trial.suggest_categorical(e, list(netdsl.bench.nb201.OPS))
+                         for e in netdsl.bench.nb201.EDGES}
+                valid, test, seconds = train(netdsl.bench.nb201.arch(edges))
+                rows.append({"arch": netdsl.bench.nb201.arch(edges), "valid": valid, "test": test, "seconds": seconds})
                 return valid
 
             study.optimize(objective, n_trials=TRIALS)

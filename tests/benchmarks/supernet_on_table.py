@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-from netdsl import nb201
+from netdsl.bench import nb201
 from netdsl.cli import build_parser
 from netdsl.commands.flags import recipe_of
 from netdsl.fit import DataWanted, load_data, read_supernet, with_classes
 from netdsl.ranking import agreement
 from netdsl.score import drawn_networks
-from netdsl.search.table import load_table
+from netdsl.bench.table import load_table
 
 SEED = 0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from .errors import NetdslError
-from .language import Bound, Family, load
+from ..errors import NetdslError
+from ..language import Bound, Family, load
 
 OPS = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "none")
 NODES = 3  # nodes after the cell's input; node j takes one edge from each earlier node

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import nb201
+from . import nb201
 from ..errors import NetdslError
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family
 from ..language.choices import ChoicePoint, ChoiceSpace
