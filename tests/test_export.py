@@ -8,7 +8,7 @@ import torch
 import netdsl
 from conftest import ROOT, netdsl_cli
 from netdsl import NetdslError
-from netdsl.export import export
+from netdsl.module.export import export
 
 MODELS = sorted(p.name for p in (ROOT / "models").glob("*.net"))
 

@@ -51,7 +51,7 @@ def test_its_graph_prints_back_as_the_same_network(primitive):
 
 @pytest.mark.parametrize("suffix", [".onnx", ".pt2", ".ts.pt"])
 def test_each_export_format_holds_it_or_names_it(primitive, suffix, tmp_path):
-    from netdsl.export import FORMATS, export
+    from netdsl.module.export import FORMATS, export
 
     bound = netdsl.load(network(primitive)).bind(input_shape=INPUT_SHAPE)
     try:

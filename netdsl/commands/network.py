@@ -131,7 +131,7 @@ class Export(Command):
         return [("-o", args.output)]
 
     def run(self, args):
-        from ..export import export, format_of
+        from ..module.export import export, format_of
         from ..fit import load_weights
 
         output = Path(args.output)

@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import NetdslError
-from .files import write_atomically
-from .language import Bound
+from ..errors import NetdslError
+from ..files import write_atomically
+from ..language import Bound
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export", ".ts.pt": "TorchScript"}
 ONNX_OPSET = 18
@@ -36,8 +36,8 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     from --save-weights) when given; the file appears whole or not at all."""
     import torch
 
-    from .fit import check_memory
-    from .module.network import transfer_weights
+    from ..fit import check_memory
+    from .network import transfer_weights
 
     suffix = format_of(output)
     # onnxscript: what torch's exporter translates the program with; onnx: checks the file
