@@ -6,7 +6,7 @@ The pipeline, one module per step:
     family = netdsl.load("models/resnet9.net")  # text -> Family, parsed once   (language/)
     net = family.bind({"prep": 32})             # -> Bound: the checked graph   (language/, graph/)
     model = net.module()                        # -> nn.Module                  (module/)
-    fitted = netdsl.fit(net, data, recipe)      # -> trained, by the trainer    (fit.py, runtime/)
+    fitted = netdsl.train(net, data, recipe)      # -> trained, by the trainer    (fit.py, runtime/)
 
 Shortcuts: `parse(text)` gives Page's nested dict, `compile(network)` an nn.Module and
 `draw(network)` a graphviz.Digraph, for DSL text, a .net path, a nested dict or a Graph;
@@ -110,7 +110,7 @@ def __getattr__(name: str) -> Any:
 
         return Network
     if name == "fit":  # the trainer's entry; loading it imports torch
-        from .fit import fit
+        from .train import fit
 
         return fit
     raise AttributeError(f"module 'netdsl' has no attribute '{name}'")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import NetdslError
-from .fit import DataWanted, bind_to_data, device_from, load_data, with_classes
+from .train import DataWanted, bind_to_data, device_from, load_data, with_classes
 from .language import Bound, Family
 from .records import to_json
 from .score import (ALL, BATCH_SIZE, SCORES, Scored, drawn_networks, proxy_names, score,

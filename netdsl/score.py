@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from netdsl_runtime.proxy_names import PROXY_NAMES
 
 from .errors import NetdslError
-from .fit import bind_to_data
+from .train import bind_to_data
 from .language import Bound, Family
 from .language.choices import drawn_at_random
 

@@ -167,7 +167,7 @@ def test_a_recipe_file_with_a_byte_order_mark_reads(tmp_path):
 def test_the_peak_given_is_the_peak_used(tmp_path):
     """A recipe's peak_epoch silently beat --peak-fraction, while the JSON recorded the
     fraction."""
-    from netdsl.settings import apply
+    from netdsl.train.settings import apply
 
     (tmp_path / "at.toml").write_text("peak_epoch = 2\n")
     args = build_parser().parse_args(["run", "-e", NO_BN, "--dataset", "x", "--recipe",

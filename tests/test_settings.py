@@ -9,7 +9,7 @@ from conftest import ROOT
 from netdsl import NetdslError
 from netdsl.cli import build_parser
 from netdsl.commands.flags import recipe_of
-from netdsl.settings import apply, is_recipe_key, recipe_flags, search_keys
+from netdsl.train.settings import apply, is_recipe_key, recipe_flags, search_keys
 from netdsl_runtime.recipe import Recipe, check_value, kind
 
 NAMES = [f.name for f in fields(Recipe)]
@@ -117,7 +117,8 @@ def test_bad_search_values_name_the_key(changes, message):
 def test_field_names_are_written_once_where_flags_keys_and_json_are_made():
     """Flags, search keys, --flags and the JSON are read off the fields: the code that makes
     them spells no field's name as a string (the seed's two aliases aside)."""
-    makers = ["cli.py", "settings.py", "run.py", "fit.py", "search/loop.py", "search/study.py",
+    makers = ["cli.py", "run.py", "commands/flags.py", "train/settings.py", "train/fitting.py",
+              "search/values.py", "search/objective.py", "search/loop.py", "search/study.py",
               "search/nni.py"]
     code = "\n".join(line for path in makers for line in (ROOT / "netdsl" / path).read_text()
                      .splitlines() if not line.startswith("SEED_NAMES"))

@@ -9,7 +9,7 @@ import torch
 import netdsl
 import netdsl_runtime as runtime
 from conftest import clear_error, netdsl_cli
-from netdsl.fit import load_weights
+from netdsl.train import load_weights
 from netdsl.module.network import transfer_weights
 from netdsl.supernet import Supernet, saved_form, weights_for
 

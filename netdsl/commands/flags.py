@@ -168,8 +168,6 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 def add_training(parser: argparse.ArgumentParser, dataset_needed: bool = True) -> None:
     """The flags of every command that trains: data, the recipe (a preset or file, and a flag
     per Recipe field over it), device, initial weights."""
-    from ..settings import add_recipe_flags  # reads runtime.Recipe's fields; no torch
-
     data = add_data(parser, dataset_needed)
     data.add_argument("--valid-split", type=count, default=0, metavar="N",
                       help="hold out a random N of those training images (seeded by --seed) "
@@ -212,7 +210,7 @@ def network_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 def training_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """What a command that trains reads besides its outputs: the network, the recipe's file,
     the initial weights."""
-    from ..settings import recipe_file
+    from ..train.settings import recipe_file
 
     return network_read(args) + [("the recipe", recipe_file(args.recipe)),
                                  ("--init-from", args.init_from)]
@@ -220,7 +218,7 @@ def training_read(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 
 def recipe_of(args: argparse.Namespace):
     """The recipe and its optional mappings (`settings.recipe_from_flags`) the flags ask for."""
-    from ..settings import RECIPE_FIELDS, recipe_from_flags
+    from ..train.settings import RECIPE_FIELDS, recipe_from_flags
 
     return recipe_from_flags(args.recipe, args.unset,
                              {name: getattr(args, name) for name in RECIPE_FIELDS
@@ -229,7 +227,7 @@ def recipe_of(args: argparse.Namespace):
 
 def data_wanted(args: argparse.Namespace):
     """The data the flags ask for; None when no --dataset is given (a search by --table)."""
-    from ..fit import DataWanted
+    from ..train import DataWanted
 
     if args.dataset is None:
         return None
@@ -239,8 +237,59 @@ def data_wanted(args: argparse.Namespace):
 
 def training_of(args: argparse.Namespace):
     """A command's training, its flags read once (`fit.Training`)."""
-    from ..fit import Training
+    from ..train import Training
 
     recipe, optional = recipe_of(args)
     return Training(dict(args.set), recipe, optional, data_wanted(args), args.device,
                     args.evaluate, args.init_from)
+
+
+def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
+    """`--recipe NAME|FILE`, then one flag per Recipe field, with its help, unit and choices:
+    a flag given overrides the recipe's value, one not given leaves it."""
+    from netdsl_runtime.recipe import DEFAULT_PRESET, kind, presets  # no torch
+
+    from ..train.settings import RECIPE_FIELDS, flag
+    group.add_argument("--recipe", default=DEFAULT_PRESET, metavar="NAME|FILE",
+                       help=f"start from a preset ({', '.join(presets())}) or a TOML file of "
+                       "these settings (its key 'base' may name a preset); the flags below "
+                       f"override it (default: {DEFAULT_PRESET})")
+    group.add_argument("--unset", action="append", default=[], metavar="FIELD/ENTRY",
+                       help="drop an entry the recipe maps, e.g. kind_lr_scale/BatchNorm2d.bias, "
+                       "or a whole mapping, e.g. lr_scale (repeatable; before the flags below "
+                       "add theirs)")
+    for name, f in RECIPE_FIELDS.items():
+        meta, value_kind = dict(f.metadata), kind(f)
+        meta["help"] = meta["help"].replace("%", "%%")  # argparse formats help with %
+        if f.default is None or value_kind is dict:
+            seed_value = ""
+        elif value_kind in (int, float):
+            seed_value = f" (seed: {f.default:g})"
+        else:
+            seed_value = f" (seed: {f.default})"
+        if value_kind is bool:
+            group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
+                               help=meta["help"] + seed_value)
+        elif value_kind is dict:
+            group.add_argument(flag(name), action="append", default=None, type=_entry,
+                               metavar=f"{meta['entry']}=FACTOR",
+                               help=meta["help"] + " (repeatable)")
+        elif value_kind is str:
+            group.add_argument(flag(name), choices=meta["choices"], default=None,
+                               help=meta["help"] + seed_value)
+        else:
+            group.add_argument(flag(name), type=value_kind, default=None,
+                               metavar=(meta["unit"] or name.split("_")[-1]).upper(),
+                               help=meta["help"] + seed_value)
+
+
+def _entry(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    try:
+        factor = float(value)
+    except ValueError:
+        sep = ""
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=FACTOR, e.g. layer3=2 or "
+                                         "BatchNorm2d.bias=64")
+    return key.strip().strip("/"), factor

@@ -132,7 +132,7 @@ class Export(Command):
 
     def run(self, args):
         from ..module.export import export, format_of
-        from ..fit import load_weights
+        from ..train import load_weights
 
         output = Path(args.output)
         format_of(output)  # a bad suffix fails before the weights load

@@ -21,7 +21,7 @@ class Search(Command):
 
     def add_arguments(self, parser):
         from ..search.options import OBJECTIVES, PRUNERS, TUNERS
-        from ..settings import search_keys
+        from ..train.settings import search_keys
 
         flags.add_network(parser)
         parser.add_argument("--space", metavar="SPACE.json",
@@ -97,7 +97,7 @@ def _training_only(args) -> tuple[str, ...]:
     --table refuses (the seed aside: it draws the trials)."""
     from netdsl_runtime.recipe import DEFAULT_PRESET
 
-    from ..settings import RECIPE_FIELDS, flag
+    from ..train.settings import RECIPE_FIELDS, flag
 
     given = [("--supernet", args.supernet), ("--pruner", args.pruner != "none"),
              ("--objectives accuracy,time", args.objectives == "accuracy,time"),
@@ -230,7 +230,7 @@ class Plot(Command):
 
             plot_study(stored_study(args.storage, args.name), self.output(args))
             return 0
-        from ..curves import plot_runs
+        from ..train.curves import plot_runs
 
         print(f"wrote {plot_runs([Path(run) for run in args.runs], self.output(args))}")
         return 0

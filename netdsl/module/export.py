@@ -36,7 +36,7 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     from --save-weights) when given; the file appears whole or not at all."""
     import torch
 
-    from ..fit import check_memory
+    from ..train import check_memory
     from .network import transfer_weights
 
     suffix = format_of(output)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, NetdslError
-from ..fit import (Training, check_batch, device_from, early_recipe, evaluates_each_epoch,
+from ..train import (Training, check_batch, device_from, early_recipe, evaluates_each_epoch,
                    load_data, load_weights, read_supernet, with_classes)
 from ..language import DEFAULT_INPUT_SHAPE, Family
 from ..score import BATCH_SIZE as SCORING_BATCH, scoring_batch
-from ..settings import is_recipe_key
+from ..train.settings import is_recipe_key
 from .interrupts import Interrupts, held
 from .objective import Search, objective
 from .options import SearchOptions, check_options, log_flops, make_pruner, make_sampler

@@ -3,7 +3,7 @@ imported when this runs."""
 from __future__ import annotations
 
 from ..errors import NetdslError
-from ..fit import (Training, device_from, early_recipe, evaluates_each_epoch, load_data,
+from ..train import (Training, device_from, early_recipe, evaluates_each_epoch, load_data,
                    load_weights)
 from ..language import Family
 from .values import fit_point, split_values

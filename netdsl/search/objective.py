@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import NetdslError
-from ..fit import Fitted, bind_to_data, check_batch, fit
+from ..train import Fitted, bind_to_data, check_batch, fit
 from ..language import Bound, Family
 from ..records import plain
-from ..settings import apply, recipe_flags
+from ..train.settings import apply, recipe_flags
 from ..score import score
 from .interrupts import Interrupts
 from .space import Space, sample, suggest

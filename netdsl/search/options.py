@@ -9,7 +9,7 @@ from typing import Any, Callable
 from netdsl_runtime.recipe import SEEDS
 
 from ..errors import NetdslError
-from ..fit import Training, bind_to_data
+from ..train import Training, bind_to_data
 from ..language import Family
 from .space import Space
 from .values import split_values

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import NetdslError
-from ..fit import bind_to_data
+from ..train import bind_to_data
 from .storage import TrialFailed, tried
 from .values import LISTED_NETWORKS
 

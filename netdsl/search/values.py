@@ -11,11 +11,11 @@ import math
 from typing import Any, Callable, Sequence
 
 from ..errors import NetdslError
-from ..fit import Fitted, bind_to_data, fit
+from ..train import Fitted, bind_to_data, fit
 from ..graph import fits
 from ..language import Bound, Family, load
 from ..records import plain
-from ..settings import RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, search_keys
+from ..train.settings import RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, search_keys
 from .space import Space, distribution_of, distributions, grid, keys, size, whole_valued
 from .storage import check_same_space
 
@@ -24,7 +24,7 @@ from .storage import check_same_space
 
 def split_values(values: dict[str, Any], family: Family) -> tuple[dict, dict]:
     """Values in NNI's form -> (network bindings, recipe keys). A key the family declares
-    binds the network; a recipe key (see netdsl.settings) sets the trainer; a nested choice
+    binds the network; a recipe key (see netdsl.train.settings) sets the trainer; a nested choice
     {"_name": ..., keys...} binds its keys (and its `_name`, if the family declares the
     choice's own key), and so does a key that may name one of its choice points (any key, in a
     family with choices: binding says which it does not). Any other key is an error."""
@@ -139,7 +139,7 @@ def fit_point(network: Family | str, data, recipe, values: dict[str, Any] | None
     """Bind `values` (network parameters and recipe keys, NNI's form) into a family (or DSL
     text) and `recipe`, and fit it on `data` (a runtime.DeviceData, loaded once by the
     caller). `optional`: the recipe's entries that apply only where the network has what
-    they name (a preset's, see `netdsl.fit.fit`). `init`: path-keyed weights of an earlier or
+    they name (a preset's, see `netdsl.train.fit`). `init`: path-keyed weights of an earlier or
     wider network to start from. `evaluate_each_epoch` False: only the result is evaluated
     (`should_stop` sees no epoch before it). Raises NetdslError for an invalid network or
     value; a loss that stops being finite gives status "diverged"."""

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
 from ..files import check_writable, write_atomically
-from ..fit import (TRAINING_COPIES, Training, applicable_recipe, device_from,
+from ..train import (TRAINING_COPIES, Training, applicable_recipe, device_from,
                    evaluates_each_epoch, load_data, refuse_beyond_free, train_model, with_classes)
 from ..language import Family
 from .file import saved_form

@@ -33,7 +33,7 @@ import numpy as np
 
 import netdsl.bench.nb201
 import netdsl_runtime as runtime
-from netdsl.fit import fit
+from netdsl.train import fit
 from netdsl.language.choices import drawn_at_random
 from netdsl.score import BATCH_SIZE, SCORES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from netdsl.bench import nb201
-from netdsl.fit import DataWanted, load_data, with_classes
+from netdsl.train import DataWanted, load_data, with_classes
 from netdsl.ranking import ScoreCache, agreement, every_network
 from netdsl.score import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
 from netdsl.bench.table import load_table

@@ -28,7 +28,7 @@ import optuna
 import netdsl.bench.nb201
 import netdsl_runtime as runtime
 import netdsl_runtime.machine
-from netdsl.fit import fit
+from netdsl.train import fit
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl_runtime.images import Images
 

@@ -1,18 +1,18 @@
 """The trainer's settings as the command line and a search space see them, all read off
-`runtime.Recipe`'s fields: a flag per field (`--peak-lr`), a search key per field (`peak_lr`),
-and the flags that give a recipe back (`netdsl best --flags`). A field added to the Recipe is a
-flag and a key here without a line changed.
+`runtime.Recipe`'s fields: a flag's name per field (`--peak-lr`; the flags themselves are
+`commands.flags.add_recipe_flags`), a search key per field (`peak_lr`), and the flags that give
+a recipe back (`netdsl best --flags`). A field added to the Recipe is a flag and a key without
+a line changed.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import fields
 from typing import Any
 
 from netdsl_runtime.recipe import (DEFAULT_PRESET, MAPPINGS, Recipe, RecipeError, as_field_type,
                             check_value, kind, presets, read_recipe, updated)
 
-from .errors import NetdslError
+from ..errors import NetdslError
 
 RECIPE_FIELDS = {f.name: f for f in fields(Recipe)}
 SEED_NAMES = {"base_wd": "weight_decay", "total_epoch": "epochs"}  # the seed's NNI space's names
@@ -22,42 +22,6 @@ SEED_NAMES = {"base_wd": "weight_decay", "total_epoch": "epochs"}  # the seed's 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def add_recipe_flags(group: argparse._ArgumentGroup) -> None:
-    """`--recipe NAME|FILE`, then one flag per Recipe field, with its help, unit and choices:
-    a flag given overrides the recipe's value, one not given leaves it."""
-    group.add_argument("--recipe", default=DEFAULT_PRESET, metavar="NAME|FILE",
-                       help=f"start from a preset ({', '.join(presets())}) or a TOML file of "
-                       "these settings (its key 'base' may name a preset); the flags below "
-                       f"override it (default: {DEFAULT_PRESET})")
-    group.add_argument("--unset", action="append", default=[], metavar="FIELD/ENTRY",
-                       help="drop an entry the recipe maps, e.g. kind_lr_scale/BatchNorm2d.bias, "
-                       "or a whole mapping, e.g. lr_scale (repeatable; before the flags below "
-                       "add theirs)")
-    for name, f in RECIPE_FIELDS.items():
-        meta, value_kind = dict(f.metadata), kind(f)
-        meta["help"] = meta["help"].replace("%", "%%")  # argparse formats help with %
-        if f.default is None or value_kind is dict:
-            seed_value = ""
-        elif value_kind in (int, float):
-            seed_value = f" (seed: {f.default:g})"
-        else:
-            seed_value = f" (seed: {f.default})"
-        if value_kind is bool:
-            group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
-                               help=meta["help"] + seed_value)
-        elif value_kind is dict:
-            group.add_argument(flag(name), action="append", default=None, type=_entry,
-                               metavar=f"{meta['entry']}=FACTOR",
-                               help=meta["help"] + " (repeatable)")
-        elif value_kind is str:
-            group.add_argument(flag(name), choices=meta["choices"], default=None,
-                               help=meta["help"] + seed_value)
-        else:
-            group.add_argument(flag(name), type=value_kind, default=None,
-                               metavar=(meta["unit"] or name.split("_")[-1]).upper(),
-                               help=meta["help"] + seed_value)
 
 
 def recipe_file(name_or_path: str) -> str | None:
@@ -70,7 +34,7 @@ def recipe_from_flags(preset: str, unset: list[str], given: dict[str, Any]
     """The Recipe the flags ask for: `preset`'s (--recipe: a preset's name or a file), less the
     `unset` entries (--unset), with each field `given` (a flag per field) set over it; and the
     (field, entry) pairs of its mappings that a preset set (they apply where the network has
-    what they name, see `netdsl.fit.applicable_recipe`). A bad value is a NetdslError naming the
+    what they name, see `netdsl.train.applicable_recipe`). A bad value is a NetdslError naming the
     flag, a bad recipe file one naming the file and key."""
     try:
         base, optional = read_recipe(preset)
@@ -169,15 +133,3 @@ def key_value(key: str, value: Any) -> Any:
     except ValueError as e:
         raise NetdslError(f"'{key}': {e}") from None
     return value
-
-
-def _entry(text: str) -> tuple[str, float]:
-    key, sep, value = text.partition("=")
-    try:
-        factor = float(value)
-    except ValueError:
-        sep = ""
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=FACTOR, e.g. layer3=2 or "
-                                         "BatchNorm2d.bias=64")
-    return key.strip().strip("/"), factor

@@ -6,8 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from .errors import NetdslError
-from .files import check_writable, write_atomically
+from ..errors import NetdslError
+from ..files import check_writable, write_atomically
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -7,47 +7,19 @@ shared trainer (`runtime`), and gives back one `Fitted`, however the training wa
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import NetdslError
-from .graph import format_shape
-from .language import Bound, Family
-from .language.choices import Chooser, at_defaults
+from ..errors import NetdslError
+from ..graph import format_shape
+from ..language import Bound, Family
+from ..language.choices import Chooser, at_defaults
+from .checks import check_memory
+from .wanted import DataWanted
 
 if TYPE_CHECKING:
     import netdsl_runtime as runtime
     from torch import nn
-
-    from .supernet import Supernet
-
-
-@dataclass(frozen=True)
-class DataWanted:
-    """The data a command asks for: a dataset (name or image folder; see `runtime.load_images`),
-    its download and cache folder (None: the default), a random `train_limit` of its training
-    images (0: all), of which a random `valid_split` are held out to evaluate on (0: none)."""
-    dataset: str
-    data_dir: str | None = None
-    train_limit: int = 0
-    valid_split: int = 0
-
-
-@dataclass(frozen=True)
-class Training:
-    """What a command that trains asks for, its flags read once: the values bound by name
-    (`bindings`: --set), the recipe and the preset mappings that apply only where the network
-    has what they name (`optional`), the data (None: a search that looks its networks up),
-    the device by name (auto, cpu, cuda, cuda:N), when to evaluate (every, last, auto) and the
-    weights to start from."""
-    bindings: dict[str, Any]
-    recipe: "runtime.Recipe"
-    optional: frozenset
-    data: DataWanted | None
-    device: str = "auto"
-    evaluate: str = "auto"
-    init_from: str | None = None
 
 
 @dataclass
@@ -125,51 +97,6 @@ def load_data(wanted: DataWanted, device, seed: int = 0,
         log(f"{images.name}: {len(images.train_y):,} training, {evaluated} images of "
             f"{format_shape(data.image_shape)}, {len(images.classes)} classes, on {device}")
     return data
-
-
-def device_from(name: str):
-    """The torch.device that `name` (the --device text: auto, cpu, cuda, cuda:N) asks for;
-    one this torch cannot use is a NetdslError."""
-    import netdsl_runtime as runtime
-    import torch
-
-    try:
-        device = runtime.default_device() if name == "auto" else torch.device(name)
-    except RuntimeError as e:
-        raise NetdslError(f"bad option: --device {name}: {e}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise NetdslError(f"bad option: --device {name}: netdsl trains on cpu or cuda")
-    if device.type == "cpu" and device.index not in (None, 0):
-        raise NetdslError(f"bad option: --device {name}: the CPU is one device; use "
-                          "--device cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NetdslError("bad option: --device cuda: this torch sees no CUDA device; "
-                          "use --device cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise NetdslError(f"bad option: --device {name}: this machine has "
-                          f"{torch.cuda.device_count()} CUDA devices (cuda:0 to "
-                          f"cuda:{torch.cuda.device_count() - 1})")
-    return device
-
-
-def check_batch(recipe: "runtime.Recipe", data: "runtime.DeviceData") -> None:
-    """Refuse, once the data is loaded and before any training, a batch larger than the
-    training images (all of a small dataset, or what --train-limit and --valid-split leave):
-    a step takes a whole batch, so no network could train."""
-    if recipe.batch_size > data.train_size:
-        split = data.report is not None
-        raise NetdslError(f"bad option: --batch-size {recipe.batch_size} is more than the "
-                          f"{data.train_size} training images"
-                          + " that --valid-split leaves" * split
-                          + f"; give --batch-size {data.train_size} or less"
-                          + " or a smaller --valid-split" * split)
-
-
-def evaluates_each_epoch(evaluate: str, wanted: bool) -> bool:
-    """Whether `evaluate` (the --evaluate text: every, last, auto) asks for every epoch's
-    validation accuracy; `auto`: when something reads it (`wanted`: the table, a record, a
-    pruner)."""
-    return {"every": True, "last": False, "auto": wanted}[evaluate]
 
 
 def bind_to_data(family: Family, data: "runtime.DeviceData",
@@ -261,7 +188,7 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
     finite is status "diverged"; Ctrl-C, from the module's build on, status "interrupted"."""
     import netdsl_runtime as runtime
 
-    from .module.network import transfer_weights
+    from ..module.network import transfer_weights
 
     check_memory(bound, recipe.batch_size, data.device)
     try:  # a large network takes seconds to build: Ctrl-C then interrupts the run too
@@ -269,7 +196,7 @@ def fit(bound: Bound, data: "runtime.DeviceData", recipe: "runtime.Recipe", *,
         recipe = applicable_recipe(model, recipe, optional)
         reused = None
         if init is not None:
-            from .supernet.file import FORMAT, weights_for
+            from ..supernet.file import FORMAT, weights_for
 
             reused = transfer_weights(weights_for(init, bound, model)
                                       if init.get("format") == FORMAT
@@ -303,115 +230,3 @@ def train_model(model: "nn.Module", data: "runtime.DeviceData", recipe: "runtime
         return runtime.train(model, data, recipe, **options)
     except (ValueError, runtime.OutOfMemory) as e:
         raise NetdslError(str(e)) from None
-
-
-BYTES_PER_VALUE = 4  # fp32: an upper bound for autocast, whose activations are half that
-TRAINING_COPIES = 4  # of each weight in training: itself, its gradient, momentum, an average
-
-
-def memory_needed(bound: Bound, batch_size: int, *, training: bool = True) -> int:
-    """Values a step holds at least: each weight (in training `TRAINING_COPIES` of it), and
-    each node's output for a batch (in training kept for the backward pass; a forward alone
-    frees them as it goes, but tracing for an export keeps them). A lower bound, so that only
-    a network that cannot fit is refused; one that fits this but not the device is caught
-    when the allocation fails."""
-    activations = sum(math.prod(shape) for shape in bound.shapes.values())
-    copies = TRAINING_COPIES if training else 1
-    return copies * bound.weight_count + batch_size * activations
-
-
-def refuse_beyond_free(values: int, device, needing: str, advice: str) -> None:
-    """Refuse, before anything is allocated, `values` (of BYTES_PER_VALUE bytes) that do not
-    fit the device's free memory: "{needing} about N GiB ..., more than the M GiB free on
-    {device}; {advice}"."""
-    import netdsl_runtime as runtime
-
-    free = runtime.free_memory(device)
-    need = BYTES_PER_VALUE * values
-    if free is not None and need > free:
-        raise NetdslError(f"{needing} about {need / 2 ** 30:,.1f} GiB, more than the "
-                          f"{free / 2 ** 30:,.1f} GiB free on {device}; {advice}")
-
-
-def check_memory(bound: Bound, batch_size: int, device, *, training: bool = True) -> None:
-    """Refuse a network that cannot fit the device's free memory at `batch_size` (in
-    training, or for one forward pass)."""
-    advice = (f"use a smaller network or --batch-size {max(batch_size // 2, 1)}" if training
-              else "use a smaller network or --input-shape")
-    refuse_beyond_free(memory_needed(bound, batch_size, training=training), device,
-                       f"the network {'to train at' if training else 'for a forward pass of'} "
-                       f"batch size {batch_size} ({bound.weight_count:,} weights, inputs of "
-                       f"{format_shape(bound.input_shape)}) needs", advice)
-
-
-def load_weights(path: str | None) -> dict[str, Any] | None:
-    """The path-keyed weights saved by --save-weights, a supernet saved by `netdsl supernet`,
-    or None; each checked whole (every entry of its kind, every weight a finite number)."""
-    if path is None:
-        return None
-    import torch
-
-    from .supernet.file import FORMAT, check_saved
-
-    weights = _unpickled(path)
-    saved_format = weights.get("format") if isinstance(weights, dict) else None
-    if saved_format == FORMAT:
-        tensors = check_saved(weights, path)["layers"]  # each network takes its own (`fit`)
-    elif isinstance(saved_format, str) and saved_format.startswith("netdsl-supernet-"):
-        raise NetdslError(f"{path}: a supernet saved as {saved_format}, which this netdsl "
-                          f"does not read ({FORMAT}): train it again with netdsl supernet")
-    elif not isinstance(weights, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
-        raise NetdslError(f"{path} holds no weights saved by --save-weights (a dict of node "
-                          "paths to tensors) or netdsl supernet")
-    else:
-        tensors = weights
-    for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise NetdslError(f"{path}: the file holds non-finite weights ('{name}' has nan "
-                              "or inf): it is damaged, or not from a finished training")
-    return weights
-
-
-def read_supernet(path: str, family: Family, values: dict[str, Any],
-                  input_shape: tuple[int, ...]) -> "Supernet":
-    """The supernet `netdsl supernet` saved at `path`, checked against `family` (see
-    `netdsl.supernet.load_supernet`)."""
-    from .supernet.file import FORMAT, load_supernet
-
-    saved = load_weights(path)
-    if saved.get("format") != FORMAT:
-        raise NetdslError(f"--supernet {path}: not a supernet saved by netdsl supernet (a "
-                          "network's weights?)")
-    return load_supernet(saved, family, values, input_shape, path)
-
-
-# How a file torch writes begins: a zip archive (torch.save's format), or the pickled magic
-# number of the format before it. Such a file that does not load is damaged, not another kind.
-TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80\x02\x8a\x0a")
-
-
-def _unpickled(path: str) -> Any:
-    """What torch saved at `path`, read without running code (weights_only)."""
-    import torch
-
-    try:
-        file = open(path, "rb")
-    except OSError as e:
-        raise NetdslError(f"cannot load weights from {path}: {e.strerror}") from None
-    with file:
-        try:
-            return torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as e:  # a file of anything else fails in torch's unpickler in many ways
-            # torch's first sentence: the rest of its messages are advice on pickles
-            reason = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
-            file.seek(0)
-            start = file.read(4)
-            if not start:
-                raise NetdslError(f"cannot load weights from {path}: the file is empty") \
-                    from None
-            if start.startswith(TORCH_FILE_STARTS):
-                raise NetdslError(f"cannot load weights from {path}: the file is truncated or "
-                                  f"corrupt ({type(e).__name__}: {reason})") from None
-            raise NetdslError(f"cannot load weights from {path}: not a file saved by "
-                              f"--save-weights ({type(e).__name__}: {reason})") from None
