@@ -498,7 +498,7 @@ def test_the_top_10_percent_counts_ties_fairly_whatever_the_listing_order():
     ties with 17 for its top 2, so each holds two thirds of a place in the score's top; in
     any order, the overlap is 2/3 (first listed first, it was 1 or 1/2). A ranking against
     itself, ties and all, overlaps wholly."""
-    from netdsl.ranking import agreement
+    from netdsl.rank import agreement
 
     truth = [float(i) for i in range(20)]
     scores = [0.0] * 17 + [1.0] * 3

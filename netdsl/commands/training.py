@@ -1,7 +1,7 @@
 """The commands that train or score on images: run, score, supernet."""
 from __future__ import annotations
 
-from ..score import BATCH_SIZE as SCORING_BATCH, SCORES
+from ..rank.scores import BATCH_SIZE as SCORING_BATCH, SCORES
 from . import flags
 from .command import Command
 
@@ -74,7 +74,7 @@ class Score(Command):
         return flags.network_read(args) + [("--table", args.table)]
 
     def run(self, args):
-        from ..ranking import score_command
+        from .scoring import score_command
 
         return score_command(flags.family_of(args), dict(args.set), flags.data_wanted(args),
                              device=args.device, proxy=args.proxy, sample=args.sample,

@@ -16,7 +16,7 @@ from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, NetdslError
 from ..train import (Training, check_batch, device_from, early_recipe, evaluates_each_epoch,
                    load_data, load_weights, read_supernet, with_classes)
 from ..language import DEFAULT_INPUT_SHAPE, Family
-from ..score import BATCH_SIZE as SCORING_BATCH, scoring_batch
+from ..rank.scores import BATCH_SIZE as SCORING_BATCH, scoring_batch
 from ..train.settings import is_recipe_key
 from .interrupts import Interrupts, held
 from .objective import Search, objective
@@ -129,7 +129,7 @@ def _table(options: SearchOptions, training: Training, family: Family, fixed: di
 def _refuse_training_options(options: SearchOptions, training: Training) -> None:
     """`--table` looks networks up: refuse what only a training, or a ranking by a
     supernet, would read (the seed stays: it draws the trials)."""
-    from ..score import DATA_FREE
+    from ..rank.scores import DATA_FREE
     from .prefilter import parse_prefilter
 
     if options.training_flags:

@@ -15,7 +15,7 @@ from ..train import Fitted, bind_to_data, check_batch, fit
 from ..language import Bound, Family
 from ..records import plain
 from ..train.settings import apply, recipe_flags
-from ..score import score
+from ..rank.scores import score
 from .interrupts import Interrupts
 from .space import Space, sample, suggest
 from .storage import TrialFailed, spends_budget

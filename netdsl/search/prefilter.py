@@ -1,5 +1,5 @@
 """`netdsl search --prefilter PROXY:K`: each trial draws K candidate networks from the search's
-strategy, scores each with a zero-cost proxy (`netdsl.score`) and trains only the best-scored
+strategy, scores each with a zero-cost proxy (`netdsl.rank.scores`) and trains only the best-scored
 one. The strategy learns from the trained one, as without a prefilter.
 
 The strategy is wrapped in `Prefiltered`, an Optuna sampler: while a trial's candidates are
@@ -15,7 +15,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from ..errors import NetdslError
-from ..score import SCORES
+from ..rank.scores import SCORES
 from .space import distribution_of
 
 

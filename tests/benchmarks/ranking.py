@@ -35,7 +35,7 @@ import netdsl.bench.nb201
 import netdsl_runtime as runtime
 from netdsl.train import fit
 from netdsl.language.choices import drawn_at_random
-from netdsl.score import BATCH_SIZE, SCORES, score, scoring_batch
+from netdsl.rank.scores import BATCH_SIZE, SCORES, score, scoring_batch
 from netdsl.search.prefilter import best_candidate
 from netdsl.supernet import Supernet
 from netdsl_runtime.images import Images

@@ -35,8 +35,8 @@ import torch
 
 from netdsl.bench import nb201
 from netdsl.train import DataWanted, load_data, with_classes
-from netdsl.ranking import ScoreCache, agreement, every_network
-from netdsl.score import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
+from netdsl.rank import ScoreCache, agreement, every_network
+from netdsl.rank.scores import BATCH_SIZE, SCORES, drawn_networks, scoring_batch
 from netdsl.bench.table import load_table
 
 SEED = 0

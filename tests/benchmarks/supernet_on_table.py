@@ -32,8 +32,8 @@ from netdsl.bench import nb201
 from netdsl.cli import build_parser
 from netdsl.commands.flags import recipe_of
 from netdsl.train import DataWanted, load_data, read_supernet, with_classes
-from netdsl.ranking import agreement
-from netdsl.score import drawn_networks
+from netdsl.rank import agreement
+from netdsl.rank.scores import drawn_networks
 from netdsl.bench.table import load_table
 
 SEED = 0

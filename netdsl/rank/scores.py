@@ -8,14 +8,15 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from netdsl_runtime.proxy_names import PROXY_NAMES
 
-from .errors import NetdslError
-from .train import bind_to_data
-from .language import Bound, Family
-from .language.choices import drawn_at_random
+from ..errors import NetdslError
+from ..bench.table import every_key
+from ..train import bind_to_data, with_classes
+from ..language import Bound, Family
+from ..language.choices import drawn_at_random
 
 if TYPE_CHECKING:
     import netdsl_runtime as runtime
@@ -122,3 +123,14 @@ def drawn_networks(family: Family, data: "runtime.DeviceData", values: dict[str,
         if len(networks) == count:
             break
     return list(networks.values())
+
+
+def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, Any]
+                  ) -> Iterator[Bound]:
+    """Each network of `family`'s space with `values` bound, one at a time: a space of finite
+    choice points met in every network (`--sample all`)."""
+    values = with_classes(family, data, values)
+    space = family.space(values, input_shape=data.image_shape)
+    points = family.listed_points(space, values, "--sample all")
+    for key in every_key(points, values)[1]:
+        yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})

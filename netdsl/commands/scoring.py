@@ -1,0 +1,102 @@
+"""`netdsl score`: networks scored one by one, or drawn from a family's space, and with --table
+how well each score ranks them against a table's truth."""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from ..bench.table import Table, table_of
+from ..errors import NetdslError
+from ..language import Family
+from ..records import to_json
+from ..rank import (ALL, BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network,
+                    json_safe, proxy_names, rankings, scoring_batch)
+from ..rank.agreement import TOP
+from ..train import DataWanted, bind_to_data, device_from, load_data
+
+
+def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, *,
+                  device: str = "auto", proxy: str = ",".join(SCORES),
+                  sample: int | str | None = None, table: str | None = None,
+                  metric: str | None = None, batch_size: int = BATCH_SIZE, seed: int = 0,
+                  as_json: bool = False) -> int:
+    """Print the scores (`proxy`: names, comma-separated) of `family`'s network with
+    `bindings`, or of `sample` networks drawn from its space (a count, or all), on one batch
+    of `batch_size` training images of the data `wanted` drawn by `seed`; beside each, its
+    truth in the column `metric` of `table`, and each score's agreement with it. A table, or
+    JSON when `as_json`."""
+    proxies = proxy_names(proxy)
+    if batch_size < 2:
+        raise NetdslError(f"bad option: --batch-size must be at least 2 (naswot compares "
+                          f"images), got {batch_size}")
+    values = dict(bindings)
+    if sample is None:
+        family.check_values(values)
+    elif not family.choice_points:
+        raise NetdslError(f"--sample: {family.name} declares no choice(...), range(...) or "
+                          "logrange(...) to draw networks from")
+    truth = table_of(table, metric, family, values)
+    note = (lambda line: print(line, file=sys.stderr)) if as_json else print  # stdout: JSON
+    data = load_data(wanted, device_from(device), seed=seed, log=note)
+    if batch_size > data.train_size:
+        raise NetdslError(f"bad option: --batch-size {batch_size} is more than the "
+                          f"{data.train_size} training images")
+    batch = scoring_batch(data, batch_size, seed)
+    cache = ScoreCache(wanted.data_dir, batch, seed)
+    networks = ([bind_to_data(family, data, values)] if sample is None
+                else every_network(family, data, values) if sample == ALL
+                else drawn_networks(family, data, values, sample, seed))
+    if isinstance(sample, int) and len(networks) < sample:
+        note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
+    results = []  # each network's record, not its network: `--sample all` may be thousands
+    sampled = sample is not None
+    for number, bound in enumerate(networks):
+        choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
+        try:
+            scored = cache.score(bound, data, batch, proxies)
+        except NetdslError as e:  # outputs that do not fit: which network of the sample
+            raise NetdslError(f"network {number} ({choices}): {e}" if sampled else str(e)) \
+                from None
+        scored.truth = None if truth is None else truth.look_up(bound)
+        results.append(scored.to_dict())
+        if not as_json:
+            if number == 0:  # after the first network is known to fit the data
+                print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies)
+                      + f" {'seconds':>8}" + ("" if truth is None else f" {metric:>11}")
+                      + ("  choices" if sampled else ""))
+            print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in proxies)
+                  + f" {scored.seconds:>8.3f}"
+                  + ("" if truth is None else f" {scored.truth:>11.4g}")
+                  + (f"  {choices}" if sampled else ""))
+    agreement = None if truth is None else rankings(results, proxies)
+    if as_json:
+        print(to_json({"proxies": proxies, "batch_size": batch_size, "seed": seed,
+                       "networks": results, **({} if truth is None else {"table": {
+                           "path": truth.path, "metric": truth.metric,
+                           "rankings": json_safe(agreement)}})}))
+    else:
+        for number, record in enumerate(results):
+            for name, reason in record["undefined"].items():
+                print(f"network {number}: {name} is not defined: {reason}")
+        if truth is not None:
+            print_agreement(agreement, len(results), truth)
+    if cache.reused:
+        note(cache.tally())
+    return 0
+
+
+def print_agreement(measured: dict[str, dict[str, float]], count: int, table: Table) -> None:
+    print(f"\nagainst {table.metric} of {table.path}: {count} networks, the top 10% "
+          f"{math.ceil(count * TOP)} (a network without a score ranks last)")
+    print(f"{'score':>11} {'kendall_tau':>12} {'spearman_rho':>13} {'top_10%':>9} "
+          f"{'no score':>9}")
+    for name, m in measured.items():
+        print(f"{name:>11} {_shown(m['kendall_tau'], 12, 3)} {_shown(m['spearman_rho'], 13, 3)} "
+              f"{_shown(m['top_overlap'], 9, 2)} {m['without_score']:>9}")
+    if any(math.isnan(v) for m in measured.values() for v in m.values()):
+        print("(undefined: the table's values, or the score's, are all equal: no ranking)")
+
+
+def _shown(value: float, width: int, places: int) -> str:
+    return f"{'undefined':>{width}}" if math.isnan(value) else f"{value:>{width}.{places}f}"
