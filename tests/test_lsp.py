@@ -20,7 +20,7 @@ from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 from netdsl.errors import text_lines  # noqa: E402
-from netdsl.lsp import analyse, diagnostics_of, hover_at  # noqa: E402
+from netdsl.editor import analyse, diagnostics_of, hover_at  # noqa: E402
 
 URI = "file:///tmp/netdsl-lsp-test/net.net"
 GOOD = "param width = 16\nstem: conv(width) -> bn -> relu\nhead(10)\n"
@@ -488,7 +488,7 @@ def test_a_position_converts_to_the_clients_units_and_back(encoding, width):
     end reads as its end, one inside a character's units as just after it."""
     from pygls.workspace import PositionCodec
 
-    from netdsl.lsp_protocol import Units
+    from netdsl.editor.protocol import Units
     text = "a →𝑥é b\r\nx"
     at, line = Units(PositionCodec(encoding), text), "a →𝑥é b"
     for character in range(len(line) + 1):

@@ -5,7 +5,7 @@ import netdsl
 from conftest import ROOT
 from netdsl.errors import NetdslError
 from netdsl.language.names import Symbol, occurrences
-from netdsl.lsp import analyse, occurrence_at, references, rename_target, renamed, renamed_text
+from netdsl.editor import analyse, occurrence_at, references, rename_target, renamed, renamed_text
 
 TWIN = """param c = 16
 block twin(c, wide=false) {

@@ -61,7 +61,7 @@ class Lsp(Command):
 
     def run(self, args):
         try:
-            from ..lsp_server import lsp_command
+            from ..editor.server import lsp_command
         except ImportError:
             raise NetdslError("netdsl lsp needs pygls: pip install 'netdsl[lsp]'") from None
 

@@ -174,7 +174,7 @@ def two_hundred_line_family() -> str:
 def test_language_server_work_per_keystroke(benchmark):
     """What `netdsl lsp` does after each change of a 200-line file: parse, bind at the
     defaults, shapes, the diagnostic there is, and every inlay hint. Aim: <= 20 ms median."""
-    from netdsl.lsp import analyse, shape_hints
+    from netdsl.editor import analyse, shape_hints
 
     text = two_hundred_line_family()
     assert len(text.splitlines()) == 200
@@ -240,7 +240,7 @@ def test_language_server_edit_of_nb201_to_its_diagnostics(benchmark):
 def test_language_server_rename(benchmark):
     """A rename in the 200-line family: the names found, the text renamed and analysed again
     to be sure every other name still means what it did."""
-    from netdsl.lsp import analyse, rename_target, renamed
+    from netdsl.editor import analyse, rename_target, renamed
 
     analysis = analyse(two_hundred_line_family(), "f.net")
     places = benchmark.pedantic(
@@ -252,7 +252,7 @@ def test_language_server_rename(benchmark):
 def test_language_server_one_megabyte_file(benchmark):
     """The largest text the language reads (a 986,014-character chain): what the server's
     worker spends on it before its diagnostic, while other documents are answered."""
-    from netdsl.lsp import analyse
+    from netdsl.editor import analyse
 
     text = "stem: conv(16)\n" + "conv(16) -> relu\n" * 58_000
     analysis = benchmark.pedantic(lambda: analyse(text, "large.net"), rounds=3)

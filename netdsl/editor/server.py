@@ -1,5 +1,5 @@
 """The `netdsl lsp` server: pygls's LanguageServer holding what it knows of each document, and
-a handler for each feature, which turns the protocol's params into a question for `netdsl.lsp`'s
+a handler for each feature, which turns the protocol's params into a question for `netdsl.editor`'s
 analysis and its answer into the protocol's result; and the command that starts it (pygls is
 the `[lsp]` extra: the command line imports this module only to run `netdsl lsp`).
 
@@ -22,15 +22,16 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from . import __version__
-from .errors import NetdslError
-from .language import read_text
-from .language.names import Occurrence, Symbol
-from .lsp import (Analysis, Completion, Outlined, analyse, builtin_declaration, call_costs,
-                  carried_hints, check_choices, completions, declaration, description,
-                  diagnostics_of, formatted, hover_at, occurrence_at, outline, references,
-                  rename_target, renamed, shape_hints, space_lens)
-from .lsp_protocol import EditorProtocol, Refused, Units
+from .. import __version__
+from ..errors import NetdslError
+from ..language import read_text
+from ..language.names import Occurrence, Symbol
+from .analysis import Analysis, analyse, check_choices, diagnostics_of, formatted, occurrence_at
+from .completion import Completion, completions
+from .hover import call_costs, carried_hints, description, hover_at, shape_hints, space_lens
+from .navigation import (Outlined, builtin_declaration, declaration, outline, references,
+                         rename_target, renamed)
+from .protocol import EditorProtocol, Refused, Units
 
 SEVERITIES = {"error": lsp.DiagnosticSeverity.Error, "hint": lsp.DiagnosticSeverity.Hint}
 SYMBOL_KINDS = {"param": lsp.SymbolKind.Variable, "block": lsp.SymbolKind.Function,

@@ -26,7 +26,7 @@ from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageS
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec, TextDocument, Workspace
 
-from .errors import text_lines
+from ..errors import text_lines
 
 logger = logging.getLogger(__name__)
 
