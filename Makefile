@@ -44,6 +44,7 @@ run-full: install
 	$(BIN)/netdsl run models/resnet9.net --dataset $(DATASET) --json resnet9.json $(RUN_FLAGS)
 
 test: install
+	$(BIN)/ruff check netdsl runtime
 	$(BIN)/python -m pytest
 
 bench: install

@@ -24,9 +24,12 @@ _LAZY = {
     "machine": ("AUTOCAST_DTYPES", "choose_precision", "default_device", "environment",
                 "free_memory", "now"),
     "muon": ("Muon",),
-    "trainer": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "check_fits",
-                "check_outputs", "initialise_from_data", "predict", "table_header",
-                "table_row", "train", "unmatched_entries", "validate"),
+    "trainer": ("train",),
+    "results": ("COLUMNS", "Epoch", "Evaluation", "OutOfMemory", "Result", "table_header",
+                "table_row"),
+    "groups": ("check_fits", "unmatched_entries"),
+    "evaluation": ("check_outputs", "predict", "validate"),
+    "init": ("initialise_from_data",),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -1,271 +1,34 @@
 """The shared trainer: the seed's fast ResNet recipe, airbench's and any between them, for any
-nn.Module, as one loop."""
+nn.Module, as one loop (`train`, with its run state `_Run`): results (results.py), parameter
+groups (groups.py), evaluation and TTA (evaluation.py), averaging and lookahead (averaging.py)
+and layers set from the data (init.py) are their own files."""
 from __future__ import annotations
 
 import copy
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .averaging import Lookahead, MovingAverage, NoAverage, NoLookahead
 from .data import DeviceData
+from .evaluation import TTA_VIEWS, check_outputs, check_trainable, validate
+from .groups import check_fits, limited_parameters, optimizers
+from .init import initialise_from_data
 from .machine import AUTOCAST_DTYPES, choose_precision, now, tune_for
-from .muon import Muon
 from .recipe import Recipe
+from .results import Epoch, Evaluation, OutOfMemory, Result, format_seconds, table_header, table_row
+
 
 PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} images {percentage:3.0f}% {rate_fmt}{postfix}"
+
+
 PROGRESS_SECONDS = 1.0  # between updates of the progress line's loss and time left
-COLUMNS = ("epoch", "lr", "train time", "train loss", "train acc", "valid time", "valid loss",
-           "valid acc", "epoch time")
-
-
-@dataclass
-class Epoch:
-    epoch: int
-    lr: float            # at the end of the epoch
-    train_time: float    # seconds
-    train_loss: float
-    train_acc: float
-    valid_time: float    # seconds; 0 when the epoch was not evaluated
-    valid_loss: float | None  # None: not evaluated (see `train`'s evaluate_each_epoch)
-    valid_acc: float | None
-    epoch_time: float    # train_time + valid_time
-
-
-@dataclass
-class Evaluation:
-    """The final evaluation with test-time augmentation (`level`: Recipe.tta)."""
-    level: int
-    valid_loss: float
-    valid_acc: float
-    seconds: float
-
-
-@dataclass
-class Result:
-    """What a run did. `status`: finished, stopped (by `should_stop`), diverged (loss not
-    finite) or interrupted."""
-
-    status: str
-    epochs: list[Epoch]
-    compile_seconds: float | None = None
-    message: str = ""
-    precision: str = ""          # the autocast precision used: fp16, bf16 or fp32
-    precision_reason: str = ""   # why: asked for, or what `auto` read off the device
-    init_seconds: float = 0.0    # setting layers from the data (whitening) before training
-    tta: Evaluation | None = None  # the final evaluation with test-time augmentation
-
-    @property
-    def valid_acc(self) -> float | None:
-        """The result's accuracy: with test-time augmentation when it ran, else the last
-        epoch's."""
-        if self.tta is not None:
-            return self.tta.valid_acc
-        return self.epochs[-1].valid_acc if self.epochs else None
-
-    @property
-    def train_time(self) -> float:
-        return sum(e.train_time for e in self.epochs)
-
-    @property
-    def valid_time(self) -> float:
-        """Seconds spent evaluating: after epochs, and the final test-time-augmented
-        evaluation."""
-        return sum(e.valid_time for e in self.epochs) + (self.tta.seconds if self.tta else 0.0)
-
-    @property
-    def core_time(self) -> float:
-        """Seconds as airbench counts them: setting layers from the data, the training steps
-        and the final test-time-augmented evaluation; the per-epoch evaluations left out."""
-        return self.init_seconds + self.train_time + (self.tta.seconds if self.tta else 0.0)
-
-    @property
-    def total_time(self) -> float:
-        """Every timed second: `core_time` and the per-epoch evaluations."""
-        return self.init_seconds + self.train_time + self.valid_time
-
-    def to_dict(self) -> dict:
-        return {"status": self.status, "message": self.message,
-                "precision": self.precision, "precision_reason": self.precision_reason,
-                "compile_seconds": self.compile_seconds, "init_seconds": self.init_seconds,
-                "epochs": [asdict(e) for e in self.epochs],
-                "tta": asdict(self.tta) if self.tta else None,
-                "final": {"valid_acc": self.valid_acc, "train_time": self.train_time,
-                          "valid_time": self.valid_time, "core_time": self.core_time,
-                          "total_time": self.total_time}}
-
-
-class OutOfMemory(Exception):
-    """The device ran out of memory; the message names the batch size."""
-
-
-def table_header() -> str:
-    return " ".join(f"{name:>12s}" for name in COLUMNS)
-
-
-def table_row(e: Epoch) -> str:
-    # The seed's table: 12-wide columns, the epoch as an integer, the rest to 4 decimals; a
-    # value not measured (an epoch not evaluated) is a dash.
-    values = [getattr(e, f.name) for f in fields(Epoch)]
-    return " ".join([f"{values[0]:>12d}"] + [f"{'-':>12s}" if v is None else f"{v:12.4f}"
-                                             for v in values[1:]])
-
-
-def parameter_path(model: nn.Module, name: str) -> str:
-    """The node path of parameter `name`: `model.path_of(name)` for models that name their
-    nodes by path (netdsl's), else the dotted name with `.` as `/`."""
-    path_of = getattr(model, "path_of", None)
-    return path_of(name) if callable(path_of) else name.replace(".", "/")
-
-
-def kind_names(module: nn.Module, parameter: str) -> list[str]:
-    """The names `kind_lr_scale` knows a parameter by: CLASS.PARAMETER for its module's class
-    and every class that derives from (`BatchNorm2d.bias` matches netdsl's BatchNorm)."""
-    return [f"{cls.__name__}.{parameter}" for cls in type(module).__mro__
-            if issubclass(cls, nn.Module) and cls is not nn.Module]
-
-
-def _is_under(path: str, prefix: str) -> bool:
-    """Whether `path` is `prefix` or below it (`layer3` takes `layer3/...`, not `layer30/...`)."""
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
-def _longest_prefix(path: str, prefixes) -> str | None:
-    """The longest of `prefixes` that `path` is under, or None."""
-    hits = [p for p in prefixes if _is_under(path, p)]
-    return max(hits, key=len) if hits else None
-
-
-def _named_parameters(model: nn.Module) -> Iterator[tuple[str, list[str], nn.Parameter]]:
-    """(node path, kind names, parameter) of every parameter of `model`."""
-    for module_name, module in model.named_modules():
-        for name, param in module.named_parameters(recurse=False):
-            path = parameter_path(model, f"{module_name}.{name}" if module_name else name)
-            yield path, kind_names(module, name), param
-
-
-def unmatched_entries(model: nn.Module, recipe: Recipe) -> dict[str, list[str]]:
-    """The entries of the recipe's mappings (lr_scale, kind_lr_scale, train_epochs) that match
-    no parameter of `model`, by field; fields whose entries all match are left out."""
-    paths, kinds = set(), set()
-    for path, kind_list, _ in _named_parameters(model):
-        paths.add(path)
-        kinds.update(kind_list)
-    under = lambda prefix: any(_is_under(path, prefix) for path in paths)
-    unmatched = {"lr_scale": [p for p in recipe.lr_scale if not under(p)],
-                 "kind_lr_scale": [k for k in recipe.kind_lr_scale if k not in kinds],
-                 "train_epochs": [p for p in recipe.train_epochs if not under(p)]}
-    return {name: entries for name, entries in unmatched.items() if entries}
-
-
-def check_fits(model: nn.Module, recipe: Recipe) -> None:
-    """Raise ValueError when `recipe` cannot train `model`: Muon without convolution filters to
-    take, or an entry of a mapping that matches no parameter (a typing mistake)."""
-    if recipe.optimizer == "muon" and not any(
-            param.requires_grad and param.ndim == 4 for param in model.parameters()):
-        raise ValueError("optimizer muon: the network has no trained convolution filters "
-                         "(4-D parameters) for Muon; use --optimizer sgd")
-    for name, entries in unmatched_entries(model, recipe).items():
-        what = "of kind" if name == "kind_lr_scale" else "under"
-        raise ValueError(f"{name}: no parameter {what} '{entries[0]}'")
-
-
-def _scaled_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
-    """Each parameter with its learning-rate factor: that of the longest `lr_scale` prefix of
-    its path times its `kind_lr_scale`."""
-    out = []
-    for path, kind_list, param in _named_parameters(model):
-        prefix = _longest_prefix(path, recipe.lr_scale)
-        kinds = [k for k in kind_list if k in recipe.kind_lr_scale]
-        scale = recipe.lr_scale[prefix] if prefix else 1.0
-        out.append((param, scale * (recipe.kind_lr_scale[kinds[0]] if kinds else 1.0)))
-    return out
-
-
-def _limited_parameters(model: nn.Module, recipe: Recipe) -> list[tuple[nn.Parameter, float]]:
-    """The trained parameters `train_epochs` stops, each with the epochs it trains for."""
-    out = []
-    for path, _, param in _named_parameters(model):
-        prefix = _longest_prefix(path, recipe.train_epochs)
-        if prefix is not None and param.requires_grad:  # one the network keeps fixed stays
-            out.append((param, recipe.train_epochs[prefix]))
-    return out
-
-
-def _optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]:
-    """The optimizers of a run: SGD, and Muon for the convolution filters with `--optimizer
-    muon`. Each group's `peak` is its learning rate per step at the peak of the schedule (the
-    trainer sets `lr` to a fraction of it every step). SGD's is for the mean loss of a batch;
-    with `decoupled`, peak_lr and weight_decay are airbench's: per 1024 examples of summed loss
-    over 1024 * (1 + 1/(1 - momentum)), and a group at k times the rate gets 1/k of the L2
-    coefficient, so that its decay per step does not change with the rate."""
-    scaled = [(p, scale) for p, scale in _scaled_parameters(model, recipe) if p.requires_grad]
-    muon = recipe.optimizer == "muon"
-    filters = [(p, scale) for p, scale in scaled if muon and p.ndim == 4]
-    peak_lr, decay = recipe.peak_lr, lambda scale: recipe.weight_decay
-    if recipe.decoupled:
-        peak_lr = recipe.peak_lr * recipe.batch_size / (1024 * (1 + 1 / (1 - recipe.momentum)))
-        decay = lambda scale: (recipe.weight_decay / (recipe.peak_lr * scale)
-                               if recipe.peak_lr * scale else 0.0)
-
-    def groups(pairs: list[tuple[nn.Parameter, float]], peak: float, sgd: bool) -> list[dict]:
-        by_scale: dict[float, list[nn.Parameter]] = {}
-        for param, scale in pairs:
-            by_scale.setdefault(scale, []).append(param)
-        return [{"params": params, "peak": peak * scale, **({"weight_decay": decay(scale)}
-                                                             if sgd else {})}
-                for scale, params in by_scale.items()]
-
-    in_muon = {id(p) for p, _ in filters}
-    rest = [(p, scale) for p, scale in scaled if id(p) not in in_muon]
-    optimizers: list[torch.optim.Optimizer] = []
-    if rest:
-        optimizers.append(torch.optim.SGD(groups(rest, peak_lr, sgd=True), lr=0.0,
-                                          momentum=recipe.momentum,
-                                          nesterov=recipe.momentum > 0))
-    if filters:
-        optimizers.append(Muon(groups(filters, recipe.muon_lr, sgd=False), lr=0.0,
-                               momentum=recipe.muon_momentum,
-                               nesterov=recipe.muon_momentum > 0))
-    return optimizers
-
-
-def predict(model: nn.Module, x: torch.Tensor, tta: int = 0) -> torch.Tensor:
-    """fp32 logits of a batch. Test-time augmentation `tta` 1: the mean of the image's and its
-    mirror image's; 2: half that, and a quarter each of the same for the image shifted by one
-    pixel up-left and down-right (edges reflected), 6 views in all (airbench's level 2)."""
-    logits = model(x).float()
-    if tta >= 1:
-        logits = (logits + model(x.flip(3)).float()) / 2
-    if tta >= 2:
-        height, width = x.shape[2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        up_left, down_right = padded[:, :, :height, :width], padded[:, :, 2:, 2:]
-        shifted = (predict(model, up_left, 1) + predict(model, down_right, 1)) / 2
-        logits = (logits + shifted) / 2
-    return logits
-
-
-def validate(model: nn.Module, data: DeviceData, recipe: Recipe,
-             dtype: torch.dtype | None, tta: int = 0) -> tuple[float, float]:
-    """Mean loss and accuracy on the test set, in eval mode, with test-time augmentation level
-    `tta` (see `predict`)."""
-    model.eval()
-    loss_sum = torch.zeros((), device=data.device)
-    correct = torch.zeros((), device=data.device, dtype=torch.long)
-    with torch.no_grad(), torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
-        for x, y in data.test_batches(recipe.eval_batch_size):
-            logits = predict(model, x, tta)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
-    n = len(data.test_y)
-    return loss_sum.item() / n, correct.item() / n
 
 
 def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
@@ -370,10 +133,10 @@ class _Run:
             raise ValueError(f"cutout {recipe.cutout} is larger than the {height}x{width} images")
         data.padded(recipe.translate)  # a translation too large for the images fails here
         check_outputs(self.model, data)
-        _check_trainable(self.model, data)
+        check_trainable(self.model, data)
         self.flips = _flip_schedule(recipe.flip, data.train_size, self.generator)
         self.set_trained = _trained_per_epoch(self.model, recipe)
-        self.optimizers = _optimizers(self.model, recipe)
+        self.optimizers = optimizers(self.model, recipe)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         start = now(device)
         initialise_from_data(self.model, data.train_images(recipe.whiten_images))
@@ -382,10 +145,10 @@ class _Run:
         if recipe.compile:
             self.step_model = torch.compile(self.model)
             self.compile_seconds = self._warm_up()
-        self.average = (_MovingAverage(self.model, recipe.ema) if recipe.ema
-                        else _NoAverage(self.step_model))
-        self.lookahead = (_Lookahead(self.model, recipe, self.steps_per_epoch, self.total_steps)
-                          if recipe.lookahead else _NoLookahead())
+        self.average = (MovingAverage(self.model, recipe.ema) if recipe.ema
+                        else NoAverage(self.step_model))
+        self.lookahead = (Lookahead(self.model, recipe, self.steps_per_epoch, self.total_steps)
+                          if recipe.lookahead else NoLookahead())
 
     def header(self) -> list[str]:
         """The lines before the table: compiling's time, the precision, the steps, the peak."""
@@ -494,87 +257,12 @@ def _trained_per_epoch(model: nn.Module, recipe: Recipe) -> Callable[[int], None
     for its layer's first `bias_epochs`, and `train_epochs` by path (no gradient: no step and
     no decay)."""
     layers = [m for m in model.modules() if getattr(m, "bias_epochs", None) is not None]
-    limited = [*((m.bias, m.bias_epochs) for m in layers), *_limited_parameters(model, recipe)]
+    limited = [*((m.bias, m.bias_epochs) for m in layers), *limited_parameters(model, recipe)]
 
     def set_for(epoch: int) -> None:
         for param, epochs in limited:
             param.requires_grad_(epoch < epochs)
     return set_for
-
-
-class _NoAverage:
-    """The weights evaluated are the model's own (the compiled one, when compiled)."""
-
-    def __init__(self, step_model: nn.Module):
-        self.evaluated = step_model
-
-    def update(self, model: nn.Module) -> None:
-        pass
-
-    def keep(self, model: nn.Module) -> None:
-        pass
-
-
-class _MovingAverage:
-    """A moving average of the weights and BatchNorm statistics, decay `decay` per step: what
-    is evaluated, and what the model holds at the end."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.average = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay),
-            use_buffers=True)
-        self.evaluated = self.average.module
-
-    def update(self, model: nn.Module) -> None:
-        self.average.update_parameters(model)
-
-    def keep(self, model: nn.Module) -> None:
-        _copy(model.state_dict().values(), self.average.module.state_dict().values())
-
-
-@torch.no_grad()
-def _copy(targets, sources) -> None:
-    """Each tensor of `targets` set to its counterpart in `sources`, in place."""
-    for target, source in zip(targets, sources):
-        target.copy_(source)
-
-
-class _NoLookahead:
-    def after_step(self, step: int) -> None:
-        pass
-
-    def after_epoch(self) -> None:
-        pass
-
-
-class _Lookahead:
-    """airbench's lookahead: from epoch `lookahead_from`, every `lookahead_every` steps, the
-    weights and BatchNorm statistics are pulled into a moving average with decay
-    lookahead^every * (step/total)^3 and copied back; after each epoch the model takes the
-    average."""
-
-    def __init__(self, model: nn.Module, recipe: Recipe, steps_per_epoch: int, total_steps: int):
-        # The live tensors themselves: copying into them changes the model.
-        self.live = [t for t in model.state_dict().values() if t.is_floating_point()]
-        self.average: list[torch.Tensor] | None = None  # made at the first update
-        self.every, self.total_steps = recipe.lookahead_every, total_steps
-        self.base = recipe.lookahead ** recipe.lookahead_every
-        self.first_step = recipe.lookahead_from * steps_per_epoch
-
-    @torch.no_grad()
-    def after_step(self, step: int) -> None:
-        if step % self.every or step <= self.first_step:
-            return
-        if self.average is None:
-            self.average = [t.clone() for t in self.live]
-        decay = self.base * (step / self.total_steps) ** 3
-        for average, tensor in zip(self.average, self.live):
-            average.lerp_(tensor, 1 - decay)
-            tensor.copy_(average)
-
-    def after_epoch(self) -> None:
-        if self.average is not None:
-            _copy(self.live, self.average)
 
 
 class _Progress:
@@ -609,91 +297,3 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-class _Reached(Exception):
-    """Ends a forward pass at the layer whose input was wanted."""
-
-
-INIT_CHUNK = 1000  # images per forward pass while setting layers from the data
-
-
-def initialise_from_data(model: nn.Module, images: torch.Tensor) -> None:
-    """Set each layer that has `initialise_from_images` (whitening) from what reaches it when
-    the model runs on `images`, not from the images themselves: the model runs (in eval mode,
-    no gradients, `INIT_CHUNK` images at a time) up to the first layer not yet set, which is
-    then set, and again for the next, so a later one sees what the earlier ones make."""
-    pending = [(name, module) for name, module in model.named_modules()
-               if callable(getattr(module, "initialise_from_images", None))]
-    was_training = model.training
-    model.eval()
-    try:
-        while pending:
-            reached: list[tuple[nn.Module, torch.Tensor]] = []
-
-            def stop(module: nn.Module, inputs: tuple) -> None:
-                reached.append((module, inputs[0]))
-                raise _Reached
-            hooks = [module.register_forward_pre_hook(stop) for _, module in pending]
-            try:
-                with torch.no_grad():
-                    for chunk in images.split(INIT_CHUNK):
-                        try:
-                            model(chunk)
-                        except _Reached:
-                            pass
-            finally:
-                for hook in hooks:
-                    hook.remove()
-            if not reached:  # the forward pass never uses them: nothing to set them from
-                return
-            module = reached[0][0]
-            name = next(name for name, m in pending if m is module)
-            try:
-                module.initialise_from_images(torch.cat([x for _, x in reached]))
-            except torch.linalg.LinAlgError as e:
-                raise ValueError(f"{parameter_path(model, name)}: cannot be set from the "
-                                 f"training images ({_first_line(e)})") from None
-            pending = [(n, m) for n, m in pending if m is not module]
-    finally:
-        model.train(was_training)
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def format_seconds(seconds: float) -> str:
-    """2:05 for 125 seconds, 1:02:05 from an hour up."""
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-TTA_VIEWS = {1: 2, 2: 6}  # forward passes per test image at each level of test-time augmentation
-
-
-def check_outputs(model: nn.Module, data: DeviceData) -> None:
-    """Raise ValueError when the model's outputs are not one per class of `data`: asked
-    before the first step (and before zero-cost scores), not met after an epoch."""
-    model.eval()
-    images = data.test_x[:2]  # a test set of one image has one
-    with torch.no_grad():
-        logits = model(data.normalise(images))
-    classes = len(data.classes)
-    if logits.shape != (len(images), classes):
-        shape = "x".join(map(str, logits.shape[1:]))
-        raise ValueError(f"the model gives {shape} outputs per image but {data.name} has "
-                         f"{classes} classes; give it {classes} outputs")
-
-
-def _check_trainable(model: nn.Module, data: DeviceData) -> None:
-    """Raise ValueError when the model's outputs depend on no trained weight: no step could
-    change them (and the backward pass of the first would fail)."""
-    model.eval()
-    with torch.enable_grad():
-        logits = model(data.normalise(data.test_x[:2]))
-    if not logits.requires_grad:
-        raise ValueError("the model's outputs depend on no trained weight (it has none, or "
-                         "every path from them to the output is cut, as by an op giving "
-                         "zeros): there is nothing to train")

@@ -13,7 +13,7 @@ import netdsl_runtime as runtime
 from conftest import ROOT, netdsl_cli
 from netdsl_runtime.muon import Muon, orthogonalise
 from netdsl_runtime.recipe import Recipe, RecipeError, load_recipe, presets
-from netdsl_runtime.trainer import _optimizers
+from netdsl_runtime.groups import optimizers
 from test_runtime import colour_images
 
 
@@ -124,7 +124,7 @@ def test_decoupled_rates_step_as_airbench_steps():
     recipe = Recipe(batch_size=32, decoupled=True, peak_lr=11.5, weight_decay=0.0153,
                     momentum=0.85, kind_lr_scale={"BatchNorm2d.bias": 64.0})
     x, y = torch.randn(32, 3, 8, 8), torch.randint(0, 3, (32,))
-    (optimizer,) = _optimizers(ours, recipe)
+    (optimizer,) = optimizers(ours, recipe)
     for group in optimizer.param_groups:
         group["lr"] = group["peak"]  # the schedule's peak
     F.cross_entropy(ours(x), y).backward()
@@ -267,7 +267,7 @@ def test_the_muon_recipe_trains_and_needs_conv_filters(data):
                     decoupled=True, peak_lr=6.5, weight_decay=0.0157, momentum=0.85)
     torch.manual_seed(0)
     net = netdsl.compile("a(8, pool) -> b(16, pool) -> head(4)", input_shape=(3, 16, 16))
-    (sgd, muon) = _optimizers(net, recipe)
+    (sgd, muon) = optimizers(net, recipe)
     assert all(p.ndim == 4 for g in muon.param_groups for p in g["params"])
     assert all(p.ndim < 4 for g in sgd.param_groups for p in g["params"])
     result = runtime.train(net, data, recipe, log=None)

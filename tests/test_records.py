@@ -51,7 +51,8 @@ def test_an_output_that_cannot_be_written_does_not_lose_the_other(
         tmp_path, image_folder, every_kind, monkeypatch, failing):
     """The record and the weights of a finished training are written each whatever becomes of
     the other; the failure is still raised."""
-    from netdsl import cli, run
+    from netdsl import cli
+    from netdsl.commands import run
 
     def fail(*args, **kwargs):
         raise TypeError("a value no record can hold")

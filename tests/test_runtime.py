@@ -12,7 +12,7 @@ import netdsl
 import netdsl_runtime as runtime
 from netdsl_runtime.recipe import PRECISIONS
 from netdsl_runtime import images as runtime_images
-from netdsl_runtime.trainer import _scaled_parameters
+from netdsl_runtime.groups import _scaled_parameters
 
 TINY = "a(8, pool) -> b(16, pool) -> head(4, w=0.5)"
 

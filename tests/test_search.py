@@ -15,7 +15,8 @@ import netdsl_runtime as runtime
 from conftest import ROOT, clear_error, kill_search_in_its_first_trial, netdsl_cli
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
-from netdsl.search.objective import Search, keep_if_best
+from netdsl.search.objective import keep_if_best
+from netdsl.search.state import Search
 from netdsl.search.twins import MAX_REDRAWS
 from netdsl.search.storage import spends_budget
 from netdsl.search.space import check_space, grid, load_space, sample

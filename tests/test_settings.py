@@ -117,7 +117,7 @@ def test_bad_search_values_name_the_key(changes, message):
 def test_field_names_are_written_once_where_flags_keys_and_json_are_made():
     """Flags, search keys, --flags and the JSON are read off the fields: the code that makes
     them spells no field's name as a string (the seed's two aliases aside)."""
-    makers = ["cli.py", "run.py", "commands/flags.py", "train/settings.py", "train/fitting.py",
+    makers = ["cli.py", "commands/run.py", "commands/flags.py", "train/settings.py", "train/fitting.py",
               "search/values.py", "search/objective.py", "search/loop.py", "search/study.py",
               "search/nni.py"]
     code = "\n".join(line for path in makers for line in (ROOT / "netdsl" / path).read_text()

@@ -1,6 +1,12 @@
 """The `netdsl` commands, one object each, as Optuna's CLI has them. `netdsl.cli` builds its
 parser by walking `COMMANDS`, checks what each writes against what it reads, and calls `run`.
-Heavy modules (torch, Optuna) load inside `run`, only for the command that needs them."""
+Heavy modules (torch, Optuna) load inside `run`, only for the command that needs them.
+
+The rule: a command holds its flags and its printing (here: the objects, flags.py, and the
+work of run, score and supernet in run.py, scoring.py and supernet.py); the library
+(language, graph, module, train, rank, bench, search) holds what Python can call, takes typed
+values (`train.Training`, `search.options.SearchOptions`), never an argparse namespace, and
+imports nothing from here (tests/test_architecture.py)."""
 from __future__ import annotations
 
 from .command import Command

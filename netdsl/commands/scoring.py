@@ -9,7 +9,7 @@ from typing import Any
 from ..bench.table import Table, table_of
 from ..errors import NetdslError
 from ..language import Family
-from ..records import to_json
+from ..language.records import to_json
 from ..rank import (ALL, BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network,
                     json_safe, proxy_names, rankings, scoring_batch)
 from ..rank.agreement import TOP

@@ -35,7 +35,7 @@ class Run(Command):
         return [("--json", args.json), ("--save-weights", args.save_weights)]
 
     def run(self, args):
-        from ..run import run_command
+        from .run import run_command
 
         return run_command(flags.family_of(args), flags.training_of(args), args.runs, args.json,
                            args.save_weights, args.quiet)
@@ -111,7 +111,7 @@ class Supernet(Command):
         return [("-o", args.output)]
 
     def run(self, args):
-        from ..supernet.command import supernet_command
+        from .supernet import supernet_command
 
         return supernet_command(flags.family_of(args), flags.training_of(args), args.output,
                                 args.sampling)

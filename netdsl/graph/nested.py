@@ -126,7 +126,8 @@ def _check_wiring(nodes: dict) -> str:
     return sources[0]
 
 
-def path_iter(nested: Nested, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+def path_iter(nested: Nested, prefix: tuple[str, ...] = ()
+              ) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every leaf with its path, depth first, in dict order."""
     for name, value in nested.items():
         if isinstance(value, dict):
@@ -172,7 +173,8 @@ def resolve(path: str, rel: str | int, order: list[str], index: int) -> str:
             raise NetdslError(f"node '{path}': input {rel} is before the first node")
         return order[index + rel]
     if not isinstance(rel, str):
-        raise NetdslError(f"node '{path}': an input must be a path or a negative index, got {rel!r}")
+        raise NetdslError(f"node '{path}': an input must be a path or a negative index, "
+                          f"got {rel!r}")
     return normpath(SEP.join((path, "..", rel)))
 
 

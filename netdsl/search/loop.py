@@ -19,9 +19,10 @@ from ..language import DEFAULT_INPUT_SHAPE, Family
 from ..rank.scores import BATCH_SIZE as SCORING_BATCH, scoring_batch
 from ..train.settings import is_recipe_key
 from .interrupts import Interrupts, held
-from .objective import Search, objective
+from .objective import objective
 from .options import SearchOptions, check_options, log_flops, make_pruner, make_sampler
 from .space import keys, load_space
+from .state import Search
 from .storage import (TrialFailed, counted, open_storage, retry_interrupted, settle,
                       spends_budget)
 from .study import TEST_ACCURACY, best_trials, print_best

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..files import write_atomically
-from ..records import to_json
+from ..language.records import to_json
 from .storage import open_storage
 from ..bench.table import METRIC_ATTR
 

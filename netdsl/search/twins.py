@@ -14,7 +14,7 @@ from .storage import TrialFailed, tried
 from .values import LISTED_NETWORKS
 
 if TYPE_CHECKING:
-    from .objective import Search
+    from .state import Search
 
 
 WAIT_SECONDS = 1.0  # how often a trial waiting for the same network elsewhere looks again

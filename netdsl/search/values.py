@@ -14,7 +14,7 @@ from ..errors import NetdslError
 from ..train import Fitted, bind_to_data, fit
 from ..graph import fits
 from ..language import Bound, Family, load
-from ..records import plain
+from ..language.records import plain
 from ..train.settings import RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, search_keys
 from .space import Space, distribution_of, distributions, grid, keys, size, whole_valued
 from .storage import check_same_space

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .language.choices import Callee
+from .choices import Callee
 
 
 def plain(value: Any) -> Any:

@@ -12,8 +12,8 @@ from ..files import check_writable, write_atomically
 from ..train import (TRAINING_COPIES, Training, applicable_recipe, device_from,
                    evaluates_each_epoch, load_data, refuse_beyond_free, train_model, with_classes)
 from ..language import Family
-from .file import saved_form
-from .network import Supernet
+from ..supernet.file import saved_form
+from ..supernet.network import Supernet
 
 
 def supernet_command(family: Family, training: Training, output: str,

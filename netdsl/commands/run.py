@@ -11,13 +11,13 @@ from typing import Any
 
 from netdsl_runtime.recipe import SEEDS
 
-from . import __version__
-from .errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
-from .files import check_writable, write_each
-from .train import (Training, bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit,
+from .. import __version__
+from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
+from ..files import check_writable, write_each
+from ..train import (Training, bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit,
                   load_data, load_weights)
-from .language import Family
-from .records import to_json
+from ..language import Family
+from ..language.records import to_json
 
 
 def run_command(family: Family, training: Training, runs: int = 1,
