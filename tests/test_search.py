@@ -632,3 +632,23 @@ def test_trials_says_why_an_interrupted_trial_failed(tmp_path):
     retry(study, study.trials[0])
     study.ask()
     assert "tried again as trial 1" in trials_json(tmp_path)[0]["interrupted"]
+
+
+@pytest.mark.parametrize("command", ["trial", "run", "search"])
+def test_a_bad_weights_file_fails_before_any_data_moves(tmp_path, command):
+    """Every command that trains runs one prologue (train/prologue.py; supernet refuses
+    --init-from): the weights are read before the data loads. Here the data could never load
+    (a folder that is not there), so an error naming the weights file says they were read
+    first; `netdsl trial` loaded the data first."""
+    (tmp_path / "params.json").write_text("{}")
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    env = {"NETDSL_DATA": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(ROOT / "tests" / "fake_nni"),
+           "FAKE_NNI_PARAMS": str(tmp_path / "params.json"), "FAKE_NNI_LOG": str(tmp_path / "log")}
+    family = "param w = choice(4, 8)\na(w) -> head(3)" if command == "search" else FAMILY
+    flag = ["--trials", "1"] if command == "search" else []
+    run = subprocess.run([sys.executable, "-m", "netdsl", command, "-e", family, "--dataset",
+                          str(tmp_path / "no-such-folder"), "--init-from", "bad.pt", *flag,
+                          *FAST], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "bad.pt" in run.stderr and "no-such-folder" not in run.stderr, run.stderr

@@ -6,16 +6,14 @@ import io
 import statistics
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from netdsl_runtime.recipe import SEEDS
 
 from .. import __version__
 from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
-from ..files import check_writable, write_each
-from ..train import (Training, bind_to_data, device_from, early_recipe, evaluates_each_epoch, fit,
-                  load_data, load_weights)
+from ..files import write_each
+from ..train import Training, bind_to_data, evaluates_each_epoch, fit, ready
 from ..language import Family
 from ..language.records import to_json
 
@@ -30,19 +28,16 @@ def run_command(family: Family, training: Training, runs: int = 1,
     import netdsl_runtime as runtime
 
     # -- the network and the recipe, checked before any data moves ----------------------------
-    recipe, optional = training.recipe, training.optional
-    device = device_from(training.device)
     if runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {runs}")
-    if recipe.seed + runs > SEEDS:
-        raise NetdslError(f"bad option: the runs' seeds {recipe.seed} to "
-                          f"{recipe.seed + runs - 1} must stay below 2**32")
-    recipe = early_recipe(family, training.bindings, recipe, optional)
-    for flag, path in (("--json", json_file), ("--save-weights", weights_file)):
-        if path:
-            check_writable(Path(path), flag)
-    initial = load_weights(training.init_from)
-    data = load_data(training.data, device, seed=recipe.seed)
+    if training.recipe.seed + runs > SEEDS:
+        raise NetdslError(f"bad option: the runs' seeds {training.recipe.seed} to "
+                          f"{training.recipe.seed + runs - 1} must stay below 2**32")
+    prepared = ready(family, training, outputs=[("--json", json_file),
+                                                ("--save-weights", weights_file)])
+    recipe, optional, initial, device = (prepared.recipe, training.optional, prepared.initial,
+                                         prepared.device)
+    data = prepared.load(training.data)
     bound = bind_to_data(family, data, training.bindings)
 
     # -- runs -----------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
-from ..files import check_writable, write_atomically
-from ..train import (TRAINING_COPIES, Training, applicable_recipe, device_from,
-                   evaluates_each_epoch, load_data, refuse_beyond_free, train_model, with_classes)
+from ..files import write_atomically
+from ..train import (TRAINING_COPIES, Training, applicable_recipe, evaluates_each_epoch, ready,
+                     refuse_beyond_free, train_model, with_classes)
 from ..language import Family
 from ..supernet.file import saved_form
 from ..supernet.network import Supernet
@@ -21,15 +21,14 @@ def supernet_command(family: Family, training: Training, output: str,
     """Train the family's supernet as `training` asks, networks drawn per step as `sampling`
     says (uniform, fair), and save it to `output`."""
     recipe, optional = training.recipe, training.optional
-    device = device_from(training.device)
     if training.init_from:
         raise NetdslError("bad option: netdsl supernet trains from its own initial weights; "
                           "--init-from starts a network from a supernet (netdsl run)")
     if not family.choice_points:
         raise NetdslError(f"supernet: {family.name} declares no choice(...) to share weights "
                           "between")
-    check_writable(Path(output), "-o")
-    data = load_data(training.data, device, seed=recipe.seed)
+    prepared = ready(family, training, outputs=[("-o", output)], fit_recipe=False)
+    device, data = prepared.device, prepared.load(training.data)
     supernet = Supernet(family, with_classes(family, data, training.bindings), data.image_shape,
                         seed=recipe.seed, sampling=sampling)
     if 2 * supernet.networks_per_step() > recipe.batch_size:  # BatchNorm needs 2 images

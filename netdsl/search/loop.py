@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, NetdslError
-from ..train import (Training, check_batch, device_from, early_recipe, evaluates_each_epoch,
-                   load_data, load_weights, read_supernet, with_classes)
+from ..train import (Training, check_batch, evaluates_each_epoch, read_supernet, ready,
+                     with_classes)
 from ..language import DEFAULT_INPUT_SHAPE, Family
 from ..rank.scores import BATCH_SIZE as SCORING_BATCH, scoring_batch
 from ..train.settings import is_recipe_key
@@ -55,11 +55,9 @@ def _search(family: Family, training: Training, options: SearchOptions,
     prefilter = check_options(options, training, family, space)
     table = _table(options, training, family, base)
     recipe, optional = training.recipe, training.optional
-    # A table search without images trains nothing and needs no torch: importing it was 560 of
-    # the 700 MB a lookup search peaked at (for a 1.7 MB table).
-    device = device_from(training.device) if training.data else None
-    if table is None:
-        early_recipe(family, base, recipe, optional)  # at the defaults; each trial's is its own
+    # At the defaults (each trial's recipe is its own). A table search trains nothing: without
+    # images it needs no torch, which was 560 of the 700 MB a lookup search peaked at.
+    prepared = ready(family, training, fit_recipe=table is None)
 
     storage = open_storage(options.storage)
     name = options.name or (Path(family.name).stem if family.name != "<-e>" else "search")
@@ -75,10 +73,9 @@ def _search(family: Family, training: Training, options: SearchOptions,
     if chosen is not None:
         grid_values = check_space(options.tuner, space, chosen, family, base,
                                    DEFAULT_INPUT_SHAPE, stored)
-    initial = load_weights(training.init_from)
     with interrupts.at_once():
-        data = (load_data(training.data, device, seed=recipe.seed) if training.data
-                else no_images(family, device))
+        data = (prepared.load(training.data) if training.data
+                else no_images(family, prepared.device))
     values = with_classes(family, data, base)
     if chosen is None or (values, data.image_shape) != (base, DEFAULT_INPUT_SHAPE):
         # Every option of the text's choices checked against the data's images, once.
@@ -95,9 +92,9 @@ def _search(family: Family, training: Training, options: SearchOptions,
     supernet = None
     if options.supernet:
         supernet = read_supernet(options.supernet, family, with_classes(family, data, base),
-                                 data.image_shape).to(device)
+                                 data.image_shape).to(prepared.device)
     search = Search(family=family, space=space, grid=grid_values, base=base, recipe=recipe,
-                    optional=optional, data=data, initial=initial,
+                    optional=optional, data=data, initial=prepared.initial,
                     objectives=options.objectives, study=study, budget=options.trials,
                     each_epoch=evaluates_each_epoch(training.evaluate,
                                                     wanted=options.pruner != "none"),

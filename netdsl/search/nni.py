@@ -3,8 +3,7 @@ imported when this runs."""
 from __future__ import annotations
 
 from ..errors import NetdslError
-from ..train import (Training, device_from, early_recipe, evaluates_each_epoch, load_data,
-                   load_weights)
+from ..train import Training, evaluates_each_epoch, ready
 from ..language import Family
 from .values import fit_point, split_values
 
@@ -21,16 +20,16 @@ def trial_command(family: Family, training: Training) -> int:
     values = nni.get_next_parameter() or {}
     base = training.bindings
     split_values(values, family)  # unknown keys fail before any data moves
-    recipe, optional = training.recipe, training.optional
-    early_recipe(family, base, recipe, optional)  # fails before any data moves
-    data = load_data(training.data, device_from(training.device), seed=recipe.seed)
+    prepared = ready(family, training)  # everything that can fail before any data moves
+    data = prepared.load(training.data)
 
     def report(epoch) -> bool:
         nni.report_intermediate_result(epoch.valid_acc)
         return False
 
-    fitted = fit_point(family, data, recipe, {**base, **values}, optional=optional, log=print,
-                      should_stop=report, init=load_weights(training.init_from),
+    fitted = fit_point(family, data, training.recipe, {**base, **values},
+                      optional=training.optional, log=print, should_stop=report,
+                      init=prepared.initial,
                       evaluate_each_epoch=evaluates_each_epoch(training.evaluate, wanted=True))
     if fitted.status != "finished":
         raise NetdslError(f"the trial did not finish: {fitted.status}")
