@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -48,9 +49,22 @@ class Overtaken(Exception):
     """The text being analysed is no longer the document's."""
 
 
+@dataclass
+class Document:
+    """What the server knows of one document: forgetting it (the editor closed it) is dropping
+    this."""
+    analysis: Analysis | None = None    # of its current text
+    last_bound: Analysis | None = None  # of its last text that bound
+    # (text, its analysis) under way; requests made meanwhile share it
+    analysing: tuple[str, asyncio.Future] | None = None
+    # (analysis, the check of its choices) under way; requests made meanwhile share it
+    checking: tuple[Analysis, asyncio.Future] | None = None
+    last_lens: str | None = None        # that of its last text without errors
+
+
 class NetdslServer(LanguageServer):
-    """pygls's server with what it knows of each document the editor has open, keyed by its
-    URI, and the one thread that analyses the documents' texts."""
+    """pygls's server with what it knows of each document the editor has open (a `Document`
+    by URI), and the one thread that analyses the documents' texts."""
 
     def __init__(self) -> None:
         super().__init__("netdsl", __version__, protocol_cls=EditorProtocol,
@@ -59,19 +73,14 @@ class NetdslServer(LanguageServer):
         # lark's parser is not known to be safe to run twice at once.
         self.analysis_thread = ThreadPoolExecutor(max_workers=1,
                                                   thread_name_prefix="netdsl-analysis")
-        self.analyses: dict[str, Analysis] = {}  # of each document's current text
-        self.last_bound: dict[str, Analysis] = {}  # of each document's last text that bound
-        # (text, its analysis) under way; requests made meanwhile share it
-        self.analyses_running: dict[str, tuple[str, asyncio.Future]] = {}
-        # (analysis, the check of its choices) under way; requests made meanwhile share it
-        self.checks_running: dict[str, tuple[Analysis, asyncio.Future]] = {}
-        self.last_lens: dict[str, str | None] = {}  # that of each one's last text without errors
+        self.documents: dict[str, Document] = {}
+
+    def document(self, uri: str) -> Document:
+        return self.documents.setdefault(uri, Document())
 
     def forget(self, uri: str) -> None:
         """Drops all the server knows of a document (the editor closed it)."""
-        for kept in (self.analyses, self.last_bound, self.analyses_running,
-                     self.checks_running, self.last_lens):
-            kept.pop(uri, None)
+        self.documents.pop(uri, None)
 
     def units(self, text: str) -> Units:
         """Where every position received or sent in `text` is converted: the client counts in
@@ -121,28 +130,31 @@ class NetdslServer(LanguageServer):
         the diagnostics of the rest are out); False if an edit overtook its text first."""
         if analysis.choices_checked:
             return True
-        if self.checks_running.get(uri, (None,))[0] is not analysis:
-            self.checks_running[uri] = (analysis, asyncio.get_running_loop().run_in_executor(
+        document = self.document(uri)
+        if document.checking is None or document.checking[0] is not analysis:
+            document.checking = (analysis, asyncio.get_running_loop().run_in_executor(
                 self.analysis_thread, self.check_if_current, uri, analysis))
-        done = await self.checks_running[uri][1]
-        if not done and self.checks_running.get(uri, (None,))[0] is analysis:
-            del self.checks_running[uri]  # its text may come back
+        checking = document.checking
+        done = await checking[1]
+        if not done and document.checking is checking:
+            document.checking = None  # its text may come back
         return done
 
     async def analysis_of(self, uri: str, text: str) -> Analysis | None:
         """The analysis of `text`, the document's text now; None if an edit overtakes it."""
-        if uri in self.analyses and self.analyses[uri].text == text:
-            return self.analyses[uri]
-        if uri not in self.analyses_running or self.analyses_running[uri][0] != text:
+        document = self.document(uri)
+        if document.analysis is not None and document.analysis.text == text:
+            return document.analysis
+        if document.analysing is None or document.analysing[0] != text:
             name = self.workspace.get_text_document(uri).filename or uri
-            self.analyses_running[uri] = (text, asyncio.get_running_loop().run_in_executor(
+            document.analysing = (text, asyncio.get_running_loop().run_in_executor(
                 self.analysis_thread, self.analyse_if_current, uri, text, name))
-        analysis = await self.analyses_running[uri][1]
+        analysis = await document.analysing[1]
         if analysis is None or self.overtaken(uri, text):
             return None
-        self.analyses[uri] = analysis
+        document.analysis = analysis
         if analysis.bound is not None:
-            self.last_bound[uri] = analysis
+            document.last_bound = analysis
         return analysis
 
     async def analysed(self, uri: str) -> Analysis:
@@ -193,17 +205,18 @@ class NetdslServer(LanguageServer):
                     ) -> list[tuple[int, int, str, tuple[int, int]]]:
         """`analysis`'s inlay hints (`lsp.shape_hints`); while its text does not bind, those of
         the document's last text that bound, on the lines unchanged since."""
-        if analysis.made is None and uri in self.last_bound:
-            return await self.in_worker(carried_hints, self.last_bound[uri], analysis.text)
+        last_bound = self.document(uri).last_bound
+        if analysis.made is None and last_bound is not None:
+            return await self.in_worker(carried_hints, last_bound, analysis.text)
         return await self.in_worker(shape_hints, analysis)
 
     def lens(self, uri: str, analysis: Analysis) -> str | None:
         """The code lens of `analysis`, whose choices are checked; a text with an error shows
         the lens of the document's last text without one."""
-        if analysis.errors:
-            return self.last_lens.get(uri)
-        self.last_lens[uri] = space_lens(analysis)
-        return self.last_lens[uri]
+        document = self.document(uri)
+        if not analysis.errors:
+            document.last_lens = space_lens(analysis)
+        return document.last_lens
 
     def builtin_location(self, symbol: Symbol) -> lsp.Location | None:
         """Where a symbol built into netdsl is declared: the prelude's, or a primitive's."""
@@ -322,10 +335,11 @@ async def inlay_hints(ls: NetdslServer, params: lsp.InlayHintParams) -> list[lsp
 async def inlay_hint_costs(ls: NetdslServer, hint: lsp.InlayHint) -> lsp.InlayHint:
     """On request, a hint's tooltip: what its call costs."""
     data = hint.data or {}
-    if data.get("uri") in ls.analyses:
+    known = ls.documents.get(data.get("uri"))
+    if known is not None and known.analysis is not None:
         analysis = await ls.analysed(data["uri"])
         if analysis.made is None:  # a hint carried from the last text that bound
-            analysis = ls.last_bound.get(data["uri"], analysis)
+            analysis = known.last_bound or analysis
         hint.tooltip = call_costs(analysis, tuple(data["origin"]))
     return hint
 
@@ -350,7 +364,8 @@ async def completion(ls: NetdslServer, params: lsp.CompletionParams) -> lsp.Comp
     analysis = await ls.analysed(uri)
     at = ls.units(analysis.text)
     line, character = at.received(params.position)
-    found = await ls.in_worker(completions, analysis, line, character, ls.last_bound.get(uri),
+    found = await ls.in_worker(completions, analysis, line, character,
+                               ls.document(uri).last_bound,
                                typed_trigger(params.context))
     return lsp.CompletionList(is_incomplete=False, items=[
         completion_item(each, analysis, at, line, character) for each in found])
