@@ -12,6 +12,10 @@ EXIT_BAD_INPUT = 2     # bad DSL text, file, flag or value: a NetdslError, print
 EXIT_DIVERGED = 3      # the training loss stopped being finite
 EXIT_FAILED = 4        # a search whose every trial failed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+# A training's status (netdsl_runtime's Result.status) -> the exit code of the command that ran
+# it; "stopped" (a pruner's, or a reporter's) is not a run's to end with.
+EXIT_OF_STATUS = {"finished": EXIT_OK, "diverged": EXIT_DIVERGED,
+                  "interrupted": EXIT_INTERRUPTED}
 
 # What ends a line of DSL text: what the Language Server Protocol (and so an editor) counts.
 # str.splitlines also breaks at form feed, U+2028 and others, which an editor shows inside a

@@ -16,6 +16,7 @@ from conftest import ROOT, clear_error, kill_search_in_its_first_trial, netdsl_c
 from netdsl import NetdslError
 from netdsl.search import check_space_fits, fit_point, split_values
 from netdsl.search.objective import keep_if_best
+from netdsl.search.options import Objectives
 from netdsl.search.state import Search
 from netdsl.search.twins import MAX_REDRAWS
 from netdsl.search.storage import spends_budget
@@ -357,7 +358,8 @@ def test_a_search_keeps_only_the_networks_it_may_choose(objectives, kept):
     """With a validation split the chosen network's test accuracy is measured at the end; only
     the networks that may be chosen keep their weights until then."""
     search = Search(family=None, space={}, grid=None, base={}, recipe=None, optional=frozenset(),
-                    data=None, initial=None, objectives=objectives, study=None, budget=5,
+                    data=None, initial=None, objectives=Objectives.parse(objectives),
+                    study=None, budget=5,
                     each_epoch=False)
     networks = {}
     for number, scores in enumerate([(0.5, 10.0), (0.4, 20.0), (0.7, 30.0), (0.6, 5.0)]):

@@ -11,7 +11,7 @@ from typing import Any
 from netdsl_runtime.recipe import SEEDS
 
 from .. import __version__
-from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
+from ..errors import EXIT_OF_STATUS, NetdslError
 from ..files import write_each
 from ..train import Training, bind_to_data, evaluates_each_epoch, fit, ready
 from ..language import Family
@@ -81,7 +81,7 @@ def run_command(family: Family, training: Training, runs: int = 1,
               f"+- {s['valid_acc_std']:.4f}, "
               f"train time {s['train_time_mean']:.2f} +- {s['train_time_std']:.2f} s")
     _save(report, fitted.model if status == "finished" else None, json_file, weights_file)
-    return {"finished": 0, "diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[status]
+    return EXIT_OF_STATUS[status]
 
 
 def _save(report: dict[str, Any], model, json_file: str | None, weights_file: str | None

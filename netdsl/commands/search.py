@@ -81,13 +81,15 @@ class Search(Command):
         return [(STORAGE, storage_file(args.storage))]
 
     def run(self, args):
-        from ..search.loop import SearchOptions, search_command
+        from ..search.loop import search_command
+        from ..search.options import Objectives, SearchOptions
 
         options = SearchOptions(
             trials=args.trials, storage=args.storage, name=args.name, space=args.space,
             tuner=args.tuner, population=args.population, tournament=args.tournament,
             prefilter=args.prefilter, supernet=args.supernet, table=args.table,
-            metric=args.metric, pruner=args.pruner, objectives=args.objectives,
+            metric=args.metric, pruner=args.pruner,
+            objectives=Objectives.parse(args.objectives),
             timeout=args.timeout, resume=args.resume, training_flags=_training_only(args))
         return search_command(flags.family_of(args), flags.training_of(args), options)
 

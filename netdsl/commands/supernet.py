@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import EXIT_DIVERGED, EXIT_INTERRUPTED, NetdslError
+from ..errors import EXIT_OF_STATUS, NetdslError
 from ..files import write_atomically
 from ..train import (TRAINING_COPIES, Training, applicable_recipe, evaluates_each_epoch, ready,
                      refuse_beyond_free, train_model, with_classes)
@@ -49,7 +49,7 @@ def supernet_command(family: Family, training: Training, output: str,
                          evaluate_each_epoch=evaluates_each_epoch(training.evaluate, wanted=True))
     if result.status != "finished":
         print(f"netdsl: {result.message}; {output} not written")
-        return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}[result.status]
+        return EXIT_OF_STATUS[result.status]
     supernet.eval()
     accuracy = supernet.accuracy(supernet.active, data, recipe)
     print(f"{len(supernet.drawn):,} different networks trained; the default network with the "

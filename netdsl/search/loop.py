@@ -154,7 +154,7 @@ def _stored_search(options: SearchOptions, name: str, storage, table):
     stored = optuna.load_study(study_name=name, storage=storage)
     check_resumed(stored, table)
     began = stored.user_attrs.get("objectives", "accuracy")
-    if began != options.objectives or len(stored.directions) != len(began.split(",")):
+    if began != str(options.objectives) or len(stored.directions) != len(began.split(",")):
         raise NetdslError(f"search '{name}' began with --objectives {began}; it cannot go on "
                           f"with --objectives {options.objectives} (its trials hold "
                           f"{len(stored.directions)} value{'s' * (len(stored.directions) > 1)} "
@@ -172,12 +172,12 @@ def _open_study(options: SearchOptions, family: Family, name: str, storage, samp
     marked failed."""
     import optuna
 
-    directions = ["maximize"] + (["minimize"] if options.objectives != "accuracy" else [])
+    directions = options.objectives.directions
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 pruner=make_pruner(options.pruner, epochs),
                                 directions=directions, load_if_exists=True)
     study.set_user_attr("dsl", family.text)
-    study.set_user_attr("objectives", options.objectives)
+    study.set_user_attr("objectives", str(options.objectives))
     if table is not None:
         remember(study, table)
     retry_interrupted(study)  # interrupted by Ctrl-C, or killed and seen stale: try again

@@ -167,7 +167,7 @@ def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, An
     print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
           f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
     scores = (fitted.accuracy,) if not search.multi else (
-        fitted.accuracy, result.train_time if search.objectives == "accuracy,time" else bound.flops)
+        fitted.accuracy, result.train_time if search.objectives.second == "time" else bound.flops)
     if search.data.report is not None:
         keep_if_best(search, trial.number, scores, fitted)
     return scores[0] if not search.multi else scores

@@ -25,6 +25,35 @@ OBJECTIVES = ("accuracy", "accuracy,time", "accuracy,flops")
 
 
 @dataclass(frozen=True)
+class Objectives:
+    """--objectives, parsed once: accuracy (maximised), and a `second` minimised beside it,
+    the training's seconds ("time") or the network's FLOPs ("flops"), or None. Its text is
+    what the study stores and a resume compares."""
+    second: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Objectives:
+        if text not in OBJECTIVES:
+            raise NetdslError(f"--objectives {text}: one of {', '.join(OBJECTIVES)}")
+        return cls(text.partition(",")[2] or None)
+
+    @property
+    def multi(self) -> bool:
+        return self.second is not None
+
+    @property
+    def names(self) -> list[str]:
+        return ["accuracy", *([self.second] if self.second else [])]
+
+    @property
+    def directions(self) -> list[str]:
+        return ["maximize"] + ["minimize"] * self.multi
+
+    def __str__(self) -> str:
+        return ",".join(self.names)
+
+
+@dataclass(frozen=True)
 class SearchOptions:
     """A search as its command asks for it, the flags read once: the budget (`trials`), where
     it is stored (`storage` URL, `name`; default: the file's name), an NNI `space` file, the
@@ -45,7 +74,7 @@ class SearchOptions:
     table: str | None = None
     metric: str | None = None
     pruner: str = "none"
-    objectives: str = "accuracy"
+    objectives: Objectives = Objectives()
     timeout: float | None = None
     resume: bool = False
     training_flags: tuple[str, ...] = ()
@@ -67,7 +96,7 @@ def check_options(options: SearchOptions, training: Training, family: Family, sp
         raise NetdslError(f"bad option: evolution needs --population of at least 2 and "
                           f"--tournament from 1 to the population, got {options.population} and "
                           f"{options.tournament}")
-    if options.objectives != "accuracy" and options.pruner != "none":
+    if options.objectives.multi and options.pruner != "none":
         raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
     from .prefilter import parse_prefilter
 
@@ -79,7 +108,7 @@ def check_options(options: SearchOptions, training: Training, family: Family, sp
         raise NetdslError(f"bad option: --prefilter: {family.name} declares no choice(...) "
                           "for candidates to differ in")
     if options.supernet and (options.space or options.pruner != "none"
-                          or options.objectives == "accuracy,time" or training.init_from):
+                          or options.objectives.second == "time" or training.init_from):
         raise NetdslError("bad option: --supernet ranks the file's choices with the "
                           "supernet's weights, untrained: it takes no --space, --pruner, "
                           "--init-from or training time objective")

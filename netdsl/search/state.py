@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..bench.table import NoImages, Table
     from ..supernet import Supernet
     from ..train import Fitted
+    from .options import Objectives
 
 
 @dataclass(kw_only=True)
@@ -32,7 +33,7 @@ class Search:
     optional: frozenset[str]      # its entries that apply where a network has what they name
     data: DeviceData | NoImages   # the images on the device; a table search's stand-in
     initial: dict[str, Any] | None  # --init-from's weights by node path
-    objectives: str
+    objectives: Objectives
     study: optuna.Study
     budget: int                   # trials the whole search may spend, all workers together
     each_epoch: bool              # evaluate after every epoch (a pruner reads them), else last
@@ -55,7 +56,7 @@ class Search:
 
     @property
     def multi(self) -> bool:
-        return self.objectives != "accuracy"
+        return self.objectives.multi
 
     def fingerprint(self, bound: Bound, recipe) -> str:
         """A trial's network and recipe as one hash; a lookup's value depends on the network
