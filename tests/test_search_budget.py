@@ -203,3 +203,21 @@ def test_a_table_search_without_images_imports_no_torch(tmp_path):
          "print(code, 'torch' in sys.modules)"],
         capture_output=True, text=True, cwd=tmp_path)
     assert probe.stdout.splitlines()[-1] == "0 False", probe.stderr
+
+
+def test_a_trial_attribute_is_named_once_and_a_misspelt_one_fails_where_it_is_used(tmp_path):
+    """A search writes and reads each trial's attributes by the names search/record.py lists:
+    a key spelt wrong fails there, not as a None read later."""
+    from netdsl.search.record import KEYS, Record, attrs, record
+
+    assert table_search(tmp_path, "--trials", "3").returncode == 0
+    trial = stored(tmp_path).trials[0]
+    assert set(trial.user_attrs) <= set(KEYS)  # every attribute a search stores is listed
+    assert Record(trial).fingerprint == trial.user_attrs["fingerprint"]
+    assert Record(trial).error is None and Record(trial).get("same_as", 7) == 7
+    with pytest.raises(AttributeError, match="no trial attribute 'fingerprnt'"):
+        Record(trial).fingerprnt
+    with pytest.raises(AttributeError, match="no trial attribute 'redrawm'"):
+        record(trial, redrawm=True)
+    with pytest.raises(AttributeError, match="no trial attribute 'retry'"):
+        attrs(retry=1)

@@ -20,7 +20,6 @@ import json
 import lzma
 import math
 import sys
-import time
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -317,14 +316,3 @@ class NoImages:
 def no_images(family: Family, device) -> NoImages:
     classes = family.parameters.get("classes")
     return NoImages(device, range(int(classes.default) if classes else 0))
-
-
-def look_up_trial(trial, table: Table, bound: Bound, values: dict[str, Any], multi: bool):
-    """The trial's score without training: its network's metric in the table (and its FLOPs,
-    for two objectives); its seconds, the lookup's."""
-    start = time.perf_counter()
-    value = table.look_up(bound)
-    trial.set_user_attr("train_time", time.perf_counter() - start)
-    print(f"trial {trial.number}: {table.metric} {value:g} from the table, "
-          f"{json.dumps({**values, **bound.choices})}")
-    return value if not multi else (value, bound.flops)

@@ -183,10 +183,11 @@ class Best(Command):
         so that `netdsl run -e "$(netdsl best)" $(netdsl best --flags)` trains it again: the
         best trial, or for two objectives the Pareto front's best at --objective (which trial
         of the front that is, stderr says)."""
+        from ..search.record import Record
         from ..search.study import picked, stored_study
 
         trial = picked(stored_study(args.storage, args.name), args.objective)
-        print(trial.user_attrs["flags" if args.flags else "dsl"].rstrip())
+        print(Record(trial).get("flags" if args.flags else "dsl").rstrip())
         return 0
 
 

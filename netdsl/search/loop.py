@@ -20,6 +20,7 @@ from ..rank.scores import BATCH_SIZE as SCORING_BATCH, scoring_batch
 from ..train.settings import is_recipe_key
 from .interrupts import Interrupts, held
 from .objective import objective
+from .record import Record
 from .options import SearchOptions, check_options, log_flops, make_pruner, make_sampler
 from .space import keys, load_space
 from .state import Search
@@ -218,8 +219,8 @@ def _refuse_unspent(study, trial) -> None:
     the search). Any other, one Optuna failed on its own, would be drawn again and again
     without end (a result of two values for one objective did: thousands of trials): the
     search stops, and goes on with it tried again when the command runs again."""
-    if spends_budget(trial) or trial.user_attrs.get("redrawn") or \
-            trial.user_attrs.get("over_budget"):
+    if spends_budget(trial) or Record(trial).redrawn or \
+            Record(trial).over_budget:
         return
     raise NetdslError(f"trial {trial.number} failed inside Optuna without an error of its "
                       "own; the search stopped there")
@@ -262,7 +263,7 @@ def where_the_time_went(trials, elapsed: float, test: float) -> str:
     data included), evaluating on the validation images, `test` seconds on the test set,
     scoring a prefilter's candidates, and the rest: sampling, binding, building, compiling,
     deduplicating, storing."""
-    seconds = lambda key: sum(t.user_attrs.get(key) or 0.0 for t in trials)
+    seconds = lambda key: sum(Record(t).get(key) or 0.0 for t in trials)
     valid, scoring = seconds("valid_time"), seconds("score_time")
     training = seconds("epochs_time") - valid
     rest = elapsed - training - valid - test - scoring
@@ -278,7 +279,7 @@ def _report_test(search: Search) -> float:
     validation split, the one evaluation on the test set. Returns its seconds."""
     seconds = 0.0
     for trial in best_trials(search.study):
-        trained = trial.user_attrs.get("same_as", trial.number)
+        trained = Record(trial).get("same_as", trial.number)
         if trained in search.kept:
             fitted = search.kept[trained][1]
             search.study.set_user_attr(f"{TEST_ACCURACY}{trained}",

@@ -14,18 +14,16 @@ from ..language import Bound
 from ..language.records import plain
 from ..train.settings import apply, recipe_flags
 from ..rank.scores import score
+from .record import Record, record
 from .state import Search
 from .space import sample, suggest
 from .storage import TrialFailed, spends_budget
 from .study import pareto_front
-from ..bench.table import look_up_trial
 from .twins import WAIT_SECONDS, earlier_result, fingerprints
 from .values import split_values
 
 if TYPE_CHECKING:
-
-
-    pass
+    from ..bench.table import Table
 
 
 def objective(trial, search: Search):
@@ -34,18 +32,18 @@ def objective(trial, search: Search):
     search.interrupts.check()  # a Ctrl-C held since the last trial: this one is tried again
     search.mine.append(trial.number)
     if _budget_full(search, trial):
-        trial.set_user_attr("over_budget", True)
-        trial.set_user_attr("error", f"not run: the search's budget of {search.budget} trials "
+        record(trial, over_budget=True)
+        record(trial, error=f"not run: the search's budget of {search.budget} trials "
                             "was taken by other workers")
         search.study.stop()
         raise TrialFailed("over budget")
-    trial.set_user_attr("setting", search.setting)
+    record(trial, setting=search.setting)
     values = sample(trial, search.space, grid_mode=search.grid is not None)
-    trial.set_user_attr("values", plain(values))
+    record(trial, values=plain(values))
     try:
         return _checked(_train_trial(trial, search, values), search)
     except NetdslError as e:
-        trial.set_user_attr("error", e.message if e.location is None else str(e))
+        record(trial, error=e.message if e.location is None else str(e))
         print(f"trial {trial.number} failed: {e.message}")
         raise TrialFailed(str(e)) from None
     except Exception as e:  # whatever else a trial raises is its failure, not the search's
@@ -53,8 +51,8 @@ def objective(trial, search: Search):
 
         if isinstance(e, (optuna.TrialPruned, TrialFailed)):  # recorded already
             raise
-        trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-        trial.set_user_attr("traceback", traceback.format_exc())
+        record(trial, error=f"{type(e).__name__}: {e}")
+        record(trial, traceback=traceback.format_exc())
         first_line = (str(e).splitlines() or [""])[0]
         print(f"trial {trial.number} failed: {type(e).__name__}: {first_line}")
         raise TrialFailed(str(e)) from None
@@ -81,7 +79,7 @@ def _budget_full(search: Search, trial) -> bool:
     while True:
         earlier = [t for t in search.study.get_trials(deepcopy=False) if t.number < trial.number]
         spent = sum(spends_budget(t) for t in earlier)
-        running = sum(t.state == TrialState.RUNNING and not t.user_attrs.get("redrawn")
+        running = sum(t.state == TrialState.RUNNING and not Record(t).redrawn
                       for t in earlier)
         if spent >= search.budget or spent + running < search.budget:
             return spent >= search.budget
@@ -113,7 +111,7 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
     recipe = apply(search.recipe, changes)
     if search.table is None:  # a table search trains nothing (and --table takes no --space)
         check_batch(recipe, search.data)
-    queued = "retry_of" in trial.user_attrs or "untried_draw" in trial.user_attrs
+    queued = Record(trial).retry_of is not None or Record(trial).untried_draw is not None
     if search.prefilter is not None and not queued:  # a queued trial's values are fixed
         _prefilter(trial, search, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
@@ -121,18 +119,18 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
                          ignore_unknown=True)
     take_seconds = getattr(search.study.sampler, "take_seconds", None)
     if take_seconds is not None:  # the predictor's features of its candidates, this trial's
-        trial.set_user_attr("score_time", trial.user_attrs.get("score_time", 0.0)
+        record(trial, score_time=Record(trial).get("score_time", 0.0)
                             + take_seconds())
-    trial.set_user_attr("values", plain({**values, **bound.choices}))  # the text's choices too
+    record(trial, values=plain({**values, **bound.choices}))  # the text's choices too
     key = search.fingerprint(bound, recipe)
-    trial.set_user_attr("dsl", bound.text)
-    trial.set_user_attr("flags", " ".join(recipe_flags(recipe)))
+    record(trial, dsl=bound.text)
+    record(trial, flags=" ".join(recipe_flags(recipe)))
     # Set before looking, so of two trials drawing one network at once at least one sees the
     # other: while it may draw again, a trial that sees a twin training, whatever its number,
     # draws again (both may; neither trains it twice). Past that it waits only for a twin
     # numbered before it, so two never wait for each other.
-    trial.set_user_attr("fingerprint", key)
-    trial.set_user_attr("flops", bound.flops)
+    record(trial, fingerprint=key)
+    record(trial, flops=bound.flops)
     return bound, recipe, key
 
 
@@ -154,10 +152,10 @@ def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, An
                      init=search.initial, log=None, should_stop=should_stop,
                      evaluate_each_epoch=search.each_epoch, report_test=False)
     result = fitted.result
-    trial.set_user_attr("train_time", result.train_time)
-    trial.set_user_attr("epochs_time", result.total_time)
-    trial.set_user_attr("valid_time", result.valid_time)
-    trial.set_user_attr("curve", fitted.curve)
+    record(trial, train_time=result.train_time)
+    record(trial, epochs_time=result.total_time)
+    record(trial, valid_time=result.valid_time)
+    record(trial, curve=fitted.curve)
     if result.status == "interrupted":
         raise KeyboardInterrupt
     if result.status == "diverged":
@@ -180,9 +178,9 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
     with search.interrupts.at_once():
         accuracy = search.supernet.accuracy(bound, search.data, recipe)
     seconds = time.perf_counter() - start
-    trial.set_user_attr("supernet", True)
-    trial.set_user_attr("valid_time", seconds)
-    trial.set_user_attr("epochs_time", seconds)
+    record(trial, supernet=True)
+    record(trial, valid_time=seconds)
+    record(trial, epochs_time=seconds)
     print(f"trial {trial.number}: accuracy {accuracy:.4f} with the supernet's weights, "
           f"{seconds:.1f} s, {json.dumps({**values, **bound.choices})}")
     return accuracy if not search.multi else (accuracy, bound.flops)
@@ -206,8 +204,8 @@ def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
     chosen = best_candidate([c.scores[proxy] for c in candidates],
                             [search.fingerprint(c.bound, recipe) not in tried for c in candidates])
     sampler.choose(trial, candidates[chosen].bound.choices)
-    trial.set_user_attr("score_time", sum(c.seconds for c in candidates))
-    trial.set_user_attr("prefilter", plain({
+    record(trial, score_time=sum(c.seconds for c in candidates))
+    record(trial, prefilter=plain({
         "proxy": proxy, "chosen": chosen,
         "candidates": [{"choices": c.bound.choices, **c.to_dict()["scores"],
                         **({"undefined": c.undefined[proxy]} if c.undefined else {})}
@@ -224,3 +222,14 @@ def keep_if_best(search: Search, number: int, scores: tuple[float, ...], fitted:
     best = (pareto_front(points) if search.multi
             else [max(range(len(points)), key=lambda i: points[i][0])])
     search.kept = {numbers[i]: search.kept[numbers[i]] for i in best}
+
+
+def look_up_trial(trial, table: Table, bound: Bound, values: dict[str, Any], multi: bool):
+    """The trial's score without training: its network's metric in the table (and its FLOPs,
+    for two objectives); its seconds, the lookup's."""
+    start = time.perf_counter()
+    value = table.look_up(bound)
+    record(trial, train_time=time.perf_counter() - start)
+    print(f"trial {trial.number}: {table.metric} {value:g} from the table, "
+          f"{json.dumps({**values, **bound.choices})}")
+    return value if not multi else (value, bound.flops)

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import NetdslError
 from ..files import SQLITE_HEADER
+from .record import Record, attrs
 
 DEFAULT_STORAGE = "sqlite:///netdsl.db"
 HEARTBEAT_SECONDS, GRACE_SECONDS = 2, 6  # a trial silent this long was killed: retry it
@@ -159,11 +160,11 @@ class TrialFailed(Exception):
 def retry(study, trial) -> None:
     """An interrupted trial (killed, or Ctrl-C) failed without an error: try its values again,
     once."""
-    if "error" in trial.user_attrs:
+    if Record(trial).error is not None:
         return
-    if any(t.user_attrs.get("retry_of") == trial.number for t in study.get_trials(deepcopy=False)):
+    if any(Record(t).retry_of == trial.number for t in study.get_trials(deepcopy=False)):
         return
-    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    study.enqueue_trial(trial.params, user_attrs=attrs(retry_of=trial.number))
 
 
 def retry_interrupted(study) -> None:
@@ -172,11 +173,11 @@ def retry_interrupted(study) -> None:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials}
+    retried = {Record(t).retry_of for t in trials}
     for trial in trials:
-        if (trial.state == TrialState.FAIL and "error" not in trial.user_attrs
+        if (trial.state == TrialState.FAIL and Record(trial).error is None
                 and trial.number not in retried):
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            study.enqueue_trial(trial.params, user_attrs=attrs(retry_of=trial.number))
 
 
 def spends_budget(trial) -> bool:
@@ -184,11 +185,11 @@ def spends_budget(trial) -> bool:
     because the budget was full, not a repeated network drawn again)."""
     from optuna.trial import TrialState
 
-    if trial.user_attrs.get("redrawn"):
+    if Record(trial).redrawn:
         return False
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and "error" in trial.user_attrs
-        and not trial.user_attrs.get("over_budget"))
+        trial.state == TrialState.FAIL and Record(trial).error is not None
+        and not Record(trial).over_budget)
 
 
 def counted(study) -> int:
@@ -204,10 +205,10 @@ def tried(study, setting: str) -> int:
     interrupted trials (tried again) add nothing."""
     from optuna.trial import TrialState
 
-    points = {trial.user_attrs.get("fingerprint")
-              or json.dumps(trial.user_attrs.get("values"), sort_keys=True)
+    points = {Record(trial).fingerprint
+              or json.dumps(Record(trial).values, sort_keys=True)
               for trial in study.get_trials(deepcopy=False)
-              if trial.user_attrs.get("setting") == setting
+              if Record(trial).setting == setting
               and (trial.state == TrialState.RUNNING or spends_budget(trial))}
     return len(points)
 

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..bench.table import METRIC_ATTR
 from ..errors import NetdslError
 from ..files import write_atomically
 from ..language.records import to_json
+from .record import Record
 from .storage import open_storage
-from ..bench.table import METRIC_ATTR
 
 PLOTS = ("history.png", "accuracy_time.png", "importance.png")  # what `netdsl plot` writes
 # A search's user attribute, + the number of the trial that trained the network: its test
@@ -43,7 +44,7 @@ def test_accuracy(study, trial, attrs: dict[str, Any] | None = None) -> float | 
     the study's user attributes, read once by a caller that looks at many trials (each read
     is a query)."""
     attrs = study.user_attrs if attrs is None else attrs
-    return attrs.get(f"{TEST_ACCURACY}{trial.user_attrs.get('same_as', trial.number)}")
+    return attrs.get(f"{TEST_ACCURACY}{Record(trial).get('same_as', trial.number)}")
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
@@ -51,20 +52,20 @@ def trial_rows(study) -> list[dict[str, Any]]:
     rows = []
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
-    retried = {t.user_attrs["retry_of"]: t.number for t in trials if "retry_of" in t.user_attrs}
+    retried = {Record(t).retry_of: t.number for t in trials if Record(t).retry_of is not None}
     for t in trials:
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
                      "test_accuracy": test_accuracy(study, t, attrs),
-                     "train_time": t.user_attrs.get("train_time"),
-                     "flops": t.user_attrs.get("flops"),
-                     "values": t.user_attrs.get("values", {}), "dsl": t.user_attrs.get("dsl"),
-                     "flags": t.user_attrs.get("flags"),
-                     "same_as": t.user_attrs.get("same_as"),
-                     "redrawn": bool(t.user_attrs.get("redrawn")),
-                     "retry_of": t.user_attrs.get("retry_of"),
-                     "prefilter": t.user_attrs.get("prefilter"),
-                     "error": t.user_attrs.get("error"),
+                     "train_time": Record(t).train_time,
+                     "flops": Record(t).flops,
+                     "values": Record(t).get("values", {}), "dsl": Record(t).dsl,
+                     "flags": Record(t).flags,
+                     "same_as": Record(t).same_as,
+                     "redrawn": bool(Record(t).redrawn),
+                     "retry_of": Record(t).retry_of,
+                     "prefilter": Record(t).prefilter,
+                     "error": Record(t).error,
                      "interrupted": _interruption(t, retried)})
     return rows
 
@@ -75,7 +76,7 @@ def _interruption(trial, retried: dict[int, int]) -> str | None:
     for any other trial."""
     from optuna.trial import TrialState
 
-    if trial.state != TrialState.FAIL or "error" in trial.user_attrs:
+    if trial.state != TrialState.FAIL or Record(trial).error is not None:
         return None
     again = retried.get(trial.number)
     return ("interrupted: Ctrl-C, or its process was killed (marked failed once its heartbeat "
@@ -219,8 +220,8 @@ def timed_points(study, trials: list) -> list[tuple[int, float, float]]:
     supernet's trials train nothing: neither has any point."""
     if METRIC_ATTR in study.user_attrs:
         return []
-    return [(t.number, t.values[0], t.user_attrs["train_time"]) for t in trials
-            if "same_as" not in t.user_attrs and t.user_attrs.get("train_time") is not None]
+    return [(t.number, t.values[0], Record(t).train_time) for t in trials
+            if Record(t).same_as is None and Record(t).train_time is not None]
 
 
 def plot_study(study, out: Path) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NetdslError
 from ..train import bind_to_data
+from .record import Record, attrs, record
 from .storage import TrialFailed, tried
 from .values import LISTED_NETWORKS
 
@@ -56,7 +57,7 @@ def _queue_untried(search: Search, seed: int) -> bool:
     for values in order:
         bound = bind_to_data(search.family, search.data, {**search.base, **values})
         if search.fingerprint(bound, search.recipe) not in tried:
-            search.study.enqueue_trial(values, user_attrs={"untried_draw": True})
+            search.study.enqueue_trial(values, user_attrs=attrs(untried_draw=True))
             return True
     return False
 
@@ -83,12 +84,12 @@ def earlier_result(trial, search: Search, key: str):
     if earlier is None:  # no twin, or the one training was interrupted
         return None
     for attr in ("train_time", "curve"):
-        trial.set_user_attr(attr, earlier.user_attrs.get(attr))
-    trial.set_user_attr("same_as", earlier.number)
+        record(trial, **{attr: Record(earlier).get(attr)})
+    record(trial, same_as=earlier.number)
     print(f"trial {trial.number}: same network and recipe as trial {earlier.number}")
     if earlier.state == TrialState.FAIL:
         raise NetdslError(f"same network and recipe as trial {earlier.number}, which "
-                          f"failed: {earlier.user_attrs['error']}")
+                          f"failed: {Record(earlier).error}")
     return earlier.values[0] if not search.multi else tuple(earlier.values)
 
 
@@ -98,7 +99,7 @@ def _first_twin(search: Search, trial, key: str, any_running: bool = False):
     from optuna.trial import TrialState
 
     twins = [t for t in search.study.get_trials(deepcopy=False)
-             if t.user_attrs.get("fingerprint") == key and t.number != trial.number
+             if Record(t).fingerprint == key and t.number != trial.number
              and _holds_network(t)
              and (t.state != TrialState.RUNNING or any_running or t.number < trial.number)]
     return min(twins, key=lambda t: t.number) if twins else None
@@ -112,7 +113,7 @@ def _finished(search: Search, trial, twin):
         search.study.sampler.reseed_rng()  # another worker drew the same point: part them
         search.interrupts.check()
         time.sleep(WAIT_SECONDS)
-        twin = _first_twin(search, trial, twin.user_attrs["fingerprint"])
+        twin = _first_twin(search, trial, Record(twin).fingerprint)
     return twin
 
 
@@ -127,8 +128,7 @@ def _draw_again(trial, search: Search, twin):
     # search drew other networks than Optuna's with that seed after its first repeat).
     if twin.number not in search.mine:
         search.study.sampler.reseed_rng()
-    trial.set_user_attr("same_as", twin.number)
-    trial.set_user_attr("redrawn", True)
+    record(trial, same_as=twin.number, redrawn=True)
     print(f"trial {trial.number}: same network and recipe as trial {twin.number}; "
           "drawn again")
     if twin.state == TrialState.COMPLETE:  # its result, which the sampler learns from
@@ -136,7 +136,7 @@ def _draw_again(trial, search: Search, twin):
     message = (f"not trained: the same network and recipe as trial {twin.number}, which "
                f"{'is training' if twin.state == TrialState.RUNNING else 'failed'}; "
                "drawn again")
-    trial.set_user_attr("error", message)
+    record(trial, error=message)
     raise TrialFailed(message)
 
 
@@ -145,14 +145,14 @@ def _holds_network(trial) -> bool:
     repeat drawn again, not interrupted)."""
     from optuna.trial import TrialState
 
-    return not trial.user_attrs.get("redrawn") and (
+    return not Record(trial).redrawn and (
         trial.state in (TrialState.COMPLETE, TrialState.RUNNING)
-        or trial.state == TrialState.FAIL and "error" in trial.user_attrs)
+        or trial.state == TrialState.FAIL and Record(trial).error is not None)
 
 
 def fingerprints(search: Search) -> set[str]:
     """The network and recipe of every trial that holds one (`_holds_network`)."""
-    return {t.user_attrs.get("fingerprint") for t in search.study.get_trials(deepcopy=False)
+    return {Record(t).fingerprint for t in search.study.get_trials(deepcopy=False)
             if _holds_network(t)}
 
 
