@@ -265,6 +265,26 @@ def test_training_flags_are_refused_with_a_table(tmp_path, monkeypatch, capsys, 
            f"{named}" in message
 
 
+def test_every_training_flag_a_table_search_does_not_read_is_refused():
+    """Read off the flags `add_training` adds: one added there later is refused too, and only
+    the data, the device and the seed are a table search's."""
+    from netdsl.commands.search import TABLE_READS, _training_only
+
+    args = cli.build_parser().parse_args(["search", NB201, "--trials", "1"])
+    assert _training_only(args) == ()
+    checked = []
+    for action in args.training_actions:
+        if action.dest in TABLE_READS:
+            continue
+        given = vars(args).copy()
+        given[action.dest] = object()  # any value but the default
+        assert _training_only(type(args)(**given)) == (action.option_strings[0],)
+        checked.append(action.option_strings[0])
+    assert {"--epochs", "--peak-lr", "--recipe", "--unset", "--init-from", "--valid-split",
+            "--evaluate"} <= set(checked)
+    assert not {"--dataset", "--seed", "--device"} & set(checked)
+
+
 def test_what_a_table_search_cannot_do_without_is_asked_for(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     table = write_table(tmp_path / "t.csv", nb201_rows())

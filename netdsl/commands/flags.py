@@ -165,9 +165,12 @@ def add_device(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
 
 
-def add_training(parser: argparse.ArgumentParser, dataset_needed: bool = True) -> None:
+def add_training(parser: argparse.ArgumentParser, dataset_needed: bool = True
+                 ) -> list[argparse.Action]:
     """The flags of every command that trains: data, the recipe (a preset or file, and a flag
-    per Recipe field over it), device, initial weights."""
+    per Recipe field over it), device, initial weights. Returns their actions (what a search
+    by --table refuses is read off them)."""
+    first = len(parser._actions)  # argparse lists a parser's actions only there
     data = add_data(parser, dataset_needed)
     data.add_argument("--valid-split", type=count, default=0, metavar="N",
                       help="hold out a random N of those training images (seeded by --seed) "
@@ -184,6 +187,7 @@ def add_training(parser: argparse.ArgumentParser, dataset_needed: bool = True) -
     parser.add_argument("--init-from", metavar="FILE.pt",
                         help="start from saved weights (--save-weights) of this or a wider "
                         "network: copied by node path, the first channels kept where it is wider")
+    return parser._actions[first:]
 
 
 def add_study(parser: argparse.ArgumentParser) -> None:

@@ -68,7 +68,7 @@ class Search(Command):
         parser.add_argument("--resume", action="store_true",
                             help="continue a stored search (an error if there is none); running "
                             "the same command again does the same")
-        flags.add_training(parser, dataset_needed=False)
+        parser.set_defaults(training_actions=flags.add_training(parser, dataset_needed=False))
 
     def reads(self, args):
         return flags.training_read(args) + [("--space", args.space),
@@ -94,20 +94,20 @@ class Search(Command):
         return search_command(flags.family_of(args), flags.training_of(args), options)
 
 
+# What a search by --table reads of the training flags: the data (a prefilter's images), the
+# device, and the seed (it draws the trials). It refuses any other given.
+TABLE_READS = ("dataset", "data_dir", "train_limit", "device", "seed")
+
+
 def _training_only(args) -> tuple[str, ...]:
     """The flags given that only a training or a supernet's ranking reads, which a search by
-    --table refuses (the seed aside: it draws the trials)."""
-    from netdsl_runtime.recipe import DEFAULT_PRESET
-
-    from ..train.settings import RECIPE_FIELDS, flag
-
+    --table refuses: the search's own, then every flag `add_training` added that a table
+    search does not read (a flag added there later is refused without a line here)."""
     given = [("--supernet", args.supernet), ("--pruner", args.pruner != "none"),
              ("--objectives accuracy,time", args.objectives == "accuracy,time"),
-             ("--space", args.space), ("--init-from", args.init_from),
-             ("--valid-split", args.valid_split), ("--evaluate", args.evaluate != "auto"),
-             ("--recipe", args.recipe != DEFAULT_PRESET), ("--unset", args.unset)]
-    given += [(flag(name), getattr(args, name) is not None)
-              for name in RECIPE_FIELDS if name != "seed"]
+             ("--space", args.space)]
+    given += [(action.option_strings[0], getattr(args, action.dest) != action.default)
+              for action in args.training_actions if action.dest not in TABLE_READS]
     return tuple(name for name, is_given in given if is_given)
 
 
