@@ -43,10 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "nb201", None) is not None:
-            from .bench.nb201 import with_edges
-
-            args.set = with_edges(args.set, args.nb201)
         refuse_clashes(args.command.writes(args), args.command.reads(args))
         return args.command.run(args)
     except NetdslError as e:

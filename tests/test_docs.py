@@ -184,11 +184,10 @@ def parsed(argv: list[str]):
 
 def bind(argv: list[str]) -> None:
     """The network a command line names, bound as it says (`--set`, `--nb201`)."""
-    from netdsl.commands.flags import family_of
-    from netdsl.bench.nb201 import edges
+    from netdsl.commands.flags import bindings, family_of
 
     args = parsed(argv)
-    family_of(args).bind(dict(args.set) | (edges(args.nb201) if args.nb201 else {}))
+    family_of(args).bind(bindings(args))
 
 
 def run_command(example: Example) -> None:

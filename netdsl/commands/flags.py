@@ -200,6 +200,16 @@ def add_study(parser: argparse.ArgumentParser) -> None:
                         "lets several workers share one search")
 
 
+def bindings(args: argparse.Namespace) -> dict[str, Any]:
+    """The values --set binds by name, with the six edges --nb201 binds (an edge bound both
+    ways is an error)."""
+    if getattr(args, "nb201", None) is None:
+        return dict(args.set)
+    from ..bench.nb201 import with_edges
+
+    return dict(with_edges(args.set, args.nb201))
+
+
 def family_of(args: argparse.Namespace) -> Family:
     """The network's family, from its file or -e text."""
     if args.expr is not None:
@@ -244,7 +254,7 @@ def training_of(args: argparse.Namespace):
     from ..train import Training
 
     recipe, optional = recipe_of(args)
-    return Training(dict(args.set), recipe, optional, data_wanted(args), args.device,
+    return Training(bindings(args), recipe, optional, data_wanted(args), args.device,
                     args.evaluate, args.init_from)
 
 

@@ -18,7 +18,7 @@ from .command import Command
 
 
 def _bound(args: argparse.Namespace) -> Bound:
-    return flags.family_of(args).bind(dict(args.set), input_shape=args.input_shape)
+    return flags.family_of(args).bind(flags.bindings(args), input_shape=args.input_shape)
 
 
 class Show(Command):
@@ -172,10 +172,11 @@ class Diff(Command):
         families = [Family(read_text(path), path) for path in (args.first, args.second)]
         # Each network takes the values it meets: a parameter, or a choice point (an item's by
         # its path) that binding meets; a value neither meets is a mistake.
-        bound = [family.bind(dict(args.set), input_shape=args.input_shape, ignore_unknown=True)
+        values = flags.bindings(args)
+        bound = [family.bind(values, input_shape=args.input_shape, ignore_unknown=True)
                  for family in families]
         known = [{*family.parameters, *one.points} for family, one in zip(families, bound)]
-        unknown = [name for name, _ in args.set if not any(name in names for names in known)]
+        unknown = [name for name in values if not any(name in names for names in known)]
         if unknown:
             declared = sorted(set().union(*known))
             raise NetdslError(f"--set {unknown[0]}: neither network declares it (they declare: "
@@ -217,7 +218,7 @@ class Space(Command):
 
     def run(self, args):
         family = flags.family_of(args)
-        space = family.space(dict(args.set), input_shape=args.input_shape)
+        space = family.space(flags.bindings(args), input_shape=args.input_shape)
         if args.format == "nni":
             print(json.dumps({point.name: point.nni() for point in space.points}, indent=1))
             if not space.static:
@@ -268,7 +269,7 @@ class Check(Command):
         line = (f"ok: {bound.family.name}: {len(bound.graph) - 1} nodes, "
                 f"{bound.weight_count:,} weights")
         if bound.family.choice_points:  # every option of every choice is checked too
-            space = bound.family.space(dict(args.set), input_shape=args.input_shape)
+            space = bound.family.space(flags.bindings(args), input_shape=args.input_shape)
             line += (f" at the defaults; {len(space.points)} choice point"
                      f"{'s' * (len(space.points) != 1)}, {space.checked()}")
         print(line)

@@ -76,7 +76,7 @@ class Score(Command):
     def run(self, args):
         from .scoring import score_command
 
-        return score_command(flags.family_of(args), dict(args.set), flags.data_wanted(args),
+        return score_command(flags.family_of(args), flags.bindings(args), flags.data_wanted(args),
                              device=args.device, proxy=args.proxy, sample=args.sample,
                              table=args.table, metric=args.metric, batch_size=args.batch_size,
                              seed=args.seed, as_json=args.json)
