@@ -51,16 +51,17 @@ class DeviceData:
         self.train_x = train
         self._padded: tuple[int, torch.Tensor] | None = None  # (pixels, images) of the last pad
         self.train_y = torch.from_numpy(images.train_y).to(self.device)
-        self.test_x = to_nchw(images.test_x).to(self.device)
-        self.test_y = torch.from_numpy(images.test_y).to(self.device)
-        self.image_shape = tuple(self.test_x.shape[1:])
-        # With a validation split, runs are evaluated on it (test_x/_y) and the test set waits
-        # here for the final network's report.
+        # What runs are evaluated on: the validation split where there is one (the test set then
+        # waits in `report`, whose evaluated images it is, for the final network), else the
+        # test set.
+        self.eval_x = to_nchw(images.test_x).to(self.device)
+        self.eval_y = torch.from_numpy(images.test_y).to(self.device)
+        self.image_shape = tuple(self.eval_x.shape[1:])
         self.report: DeviceData | None = None
         if images.report_x is not None:
             self.report = copy.copy(self)
-            self.report.test_x = to_nchw(images.report_x).to(self.device)
-            self.report.test_y = torch.from_numpy(images.report_y).to(self.device)
+            self.report.eval_x = to_nchw(images.report_x).to(self.device)
+            self.report.eval_y = torch.from_numpy(images.report_y).to(self.device)
 
     @property
     def train_size(self) -> int:
@@ -128,7 +129,8 @@ class DeviceData:
         """The first `n` training images as the network sees them, without augmentation."""
         return self.normalise(self.train_x[:n])
 
-    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(self.test_y), batch_size):
-            yield (self.normalise(self.test_x[start:start + batch_size]),
-                   self.test_y[start:start + batch_size])
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The evaluated images (`eval_x`) normalised, and their labels, a batch at a time."""
+        for start in range(0, len(self.eval_y), batch_size):
+            yield (self.normalise(self.eval_x[start:start + batch_size]),
+                   self.eval_y[start:start + batch_size])

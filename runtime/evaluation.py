@@ -39,11 +39,11 @@ def validate(model: nn.Module, data: DeviceData, recipe: Recipe,
     loss_sum = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.long)
     with torch.no_grad(), torch.autocast(data.device.type, dtype=dtype, enabled=dtype is not None):
-        for x, y in data.test_batches(recipe.eval_batch_size):
+        for x, y in data.eval_batches(recipe.eval_batch_size):
             logits = predict(model, x, tta)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
-    n = len(data.test_y)
+    n = len(data.eval_y)
     return loss_sum.item() / n, correct.item() / n
 
 
@@ -51,7 +51,7 @@ def check_outputs(model: nn.Module, data: DeviceData) -> None:
     """Raise ValueError when the model's outputs are not one per class of `data`: asked
     before the first step (and before zero-cost scores), not met after an epoch."""
     model.eval()
-    images = data.test_x[:2]  # a test set of one image has one
+    images = data.eval_x[:2]  # a set of one image has one
     with torch.no_grad():
         logits = model(data.normalise(images))
     classes = len(data.classes)
@@ -66,7 +66,7 @@ def check_trainable(model: nn.Module, data: DeviceData) -> None:
     change them (and the backward pass of the first would fail)."""
     model.eval()
     with torch.enable_grad():
-        logits = model(data.normalise(data.test_x[:2]))
+        logits = model(data.normalise(data.eval_x[:2]))
     if not logits.requires_grad:
         raise ValueError("the model's outputs depend on no trained weight (it has none, or "
                          "every path from them to the output is cut, as by an op giving "

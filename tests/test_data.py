@@ -44,10 +44,10 @@ def test_grey_folder_loads_as_one_channel(grey_folder, tmp_path):
     for x, y in batches:
         assert x.shape == (8, 1, SIZE, SIZE) and x.dtype == torch.float32 and y.shape == (8,)
         assert torch.isfinite(x).all()
-    x, _ = next(data.test_batches(16))
+    x, _ = next(data.eval_batches(16))
     assert x.shape == (16, 1, SIZE, SIZE)
     # Normalised with the training set's own statistics: about zero mean, unit std.
-    train = data.normalise(data.test_x.new_tensor(images.train_x).permute(0, 3, 1, 2))
+    train = data.normalise(data.eval_x.new_tensor(images.train_x).permute(0, 3, 1, 2))
     assert train.mean().item() == pytest.approx(0, abs=1e-4)
     assert train.std().item() == pytest.approx(1, abs=1e-2)
 

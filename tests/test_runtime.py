@@ -75,7 +75,7 @@ def test_normalisation_uses_the_training_statistics(data):
     x = data.normalise(data.train_x)
     assert torch.allclose(x.mean((0, 2, 3)), torch.zeros(3), atol=1e-3)
     assert torch.allclose(x.std((0, 2, 3)), torch.ones(3), atol=1e-2)
-    assert data.train_x.dtype == torch.uint8 and data.test_x.dtype == torch.uint8
+    assert data.train_x.dtype == torch.uint8 and data.eval_x.dtype == torch.uint8
 
 
 def test_augmentation_crops_flips_and_cuts_out(data):
@@ -285,10 +285,10 @@ def test_evaluating_only_for_the_result_skips_the_other_epochs(data, tta, monkey
 def test_tta_averages_the_mirror_image(data):
     net = netdsl.compile(TINY, input_shape=(3, 16, 16)).eval()
     loss, _ = runtime.validate(net, data, quick(), None, tta=1)
-    x = data.normalise(data.test_x)
+    x = data.normalise(data.eval_x)
     with torch.no_grad():
         logits = (net(x) + net(x.flip(3))) / 2
-    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.test_y).item(),
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.eval_y).item(),
                                  rel=1e-5)
 
 

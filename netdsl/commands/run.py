@@ -47,9 +47,9 @@ def run_command(family: Family, training: Training, runs: int = 1,
         "hyperparameters": recipe.to_dict() | {"runs": runs,
                                                "train_limit": training.data.train_limit},
         "dataset": {"name": data.name, "train": data.train_size,
-                    **({"valid": len(data.test_y), "valid_seed": recipe.seed,
-                        "test": len(data.report.test_y)} if data.report is not None
-                       else {"test": len(data.test_y)}),
+                    **({"valid": len(data.eval_y), "valid_seed": recipe.seed,
+                        "test": len(data.report.eval_y)} if data.report is not None
+                       else {"test": len(data.eval_y)}),
                     "classes": len(data.classes), "image_shape": list(data.image_shape)},
         "environment": runtime.environment(device), "runs": []}
     status = "finished"
