@@ -12,7 +12,7 @@ from ..language import Bound, Family
 from ..language.expand import prelude
 from ..language.names import Occurrence, Symbol
 from ..language.places import call_positions, item_end
-from ..language.printer import expression
+from ..language.printer import block_header
 from ..language.syntax import InputChoice, Item
 from .analysis import Analysis, items_of, occurrence_at, written
 
@@ -132,9 +132,7 @@ def signature(family: Family | None, name: str) -> str | None:
     """A block's (the file's or the prelude's) or a primitive's signature."""
     blocks = family.blocks if family is not None else prelude()
     if name in blocks:
-        formals = ", ".join(f.name if f.default is None else f"{f.name}={expression(f.default)}"
-                            for f in blocks[name].formals)
-        return f"block {name}({formals})"
+        return block_header(blocks[name])
     if name in PRIMITIVES:
         arguments = ", ".join(arg if default is REQUIRED else f"{arg}={default!r}"
                               for arg, default in PRIMITIVES[name].params)

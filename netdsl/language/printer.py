@@ -40,15 +40,21 @@ def literal(value: Any) -> str:
     return repr(float(value))
 
 
+def block_header(block: Block) -> str:
+    """`block NAME(FORMALS)`, each formal with its default as written: the one way a block's
+    parameters are printed (fmt, the printer, an editor's hover)."""
+    formals = ", ".join(f.name if f.default is None else f"{f.name}={expression(f.default)}"
+                        for f in block.formals)
+    return f"block {block.name}({formals})"
+
+
 def _statement(stmt: Param | Block | Item, values: dict[str, Any]) -> list[str]:
     if isinstance(stmt, Param):
         value = literal(values[stmt.name]) if stmt.name in values else expression(stmt.expr)
         return [f"param {stmt.name} = {value}"]
     if isinstance(stmt, Block):
-        formals = ", ".join(f.name if f.default is None else f"{f.name}={expression(f.default)}"
-                            for f in stmt.formals)
         body = [INDENT + line for inner in stmt.body for line in _statement(inner, values)]
-        return [f"block {stmt.name}({formals}) {{", *body, "}"]
+        return [f"{block_header(stmt)} {{", *body, "}"]
     return [_item(stmt)]
 
 
@@ -132,9 +138,7 @@ def format_text(statements: list, text: str) -> str:
     def emit(stmt, indent: str) -> None:
         start = _start_line(stmt)
         if isinstance(stmt, Block):
-            formals = ", ".join(f.name if f.default is None
-                                else f"{f.name}={expression(f.default)}" for f in stmt.formals)
-            printed.append((start, indent, f"block {stmt.name}({formals}) {{"))
+            printed.append((start, indent, f"{block_header(stmt)} {{"))
             for inner in stmt.body:
                 emit(inner, indent + INDENT)
             printed.append((-1, indent, "}"))

@@ -8,7 +8,7 @@ import graphviz
 
 from ..errors import NetdslError
 from ..files import write_atomically
-from ..graph import OPS, SEP, Graph
+from ..graph import OPS, SEP, Graph, format_shape
 from ..graph.nested import prefix_tree
 
 _INPUT_COLOUR = "#ffffff"
@@ -153,7 +153,7 @@ def _draw_edges(dot: graphviz.Digraph, graph: Graph, hidden: set[str], depth: in
             if edge[0] == edge[1] or edge in drawn:
                 continue
             drawn.add(edge)
-            label = {"label": " " + "x".join(map(str, shapes[source]))} if shapes else {}
+            label = {"label": " " + format_shape(shapes[source])} if shapes else {}
             dot.edge(ids[edge[0]], ids[edge[1]], **label)
 
 
