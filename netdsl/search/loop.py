@@ -204,13 +204,13 @@ def _run(search: Search, name: str, timeout: float | None) -> int:
             search.study.optimize(lambda trial: objective(trial, search), timeout=timeout,
                                   catch=(TrialFailed,), callbacks=[stop_at_budget])
         test_seconds = _report_test(search)
-        _print_end(search, name, time.perf_counter() - start, test_seconds)
+        failed = _print_end(search, name, time.perf_counter() - start, test_seconds)
         search.interrupts.check()  # pressed as the search ended: it says so all the same
     except KeyboardInterrupt:
         print(f"netdsl: interrupted; run the same command again to continue '{name}'",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if _failed_all(search.study) else 0
+    return EXIT_FAILED if failed else 0
 
 
 def _refuse_unspent(study, trial) -> None:
@@ -219,8 +219,8 @@ def _refuse_unspent(study, trial) -> None:
     the search). Any other, one Optuna failed on its own, would be drawn again and again
     without end (a result of two values for one objective did: thousands of trials): the
     search stops, and goes on with it tried again when the command runs again."""
-    if spends_budget(trial) or Record(trial).redrawn or \
-            Record(trial).over_budget:
+    stored = Record(trial)
+    if spends_budget(trial) or stored.redrawn or stored.over_budget:
         return
     raise NetdslError(f"trial {trial.number} failed inside Optuna without an error of its "
                       "own; the search stopped there")
@@ -234,18 +234,19 @@ def _failed_all(study) -> int:
     return len(states) if all(state == TrialState.FAIL for state in states) else 0
 
 
-def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -> None:
+def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -> int:
     """The search's closing lines: trials done, the best, what the accuracy was selected on,
-    where this process's `elapsed` seconds went."""
+    where this process's `elapsed` seconds went. Returns how many trials failed where every
+    one did (else 0)."""
     study = search.study
     print(f"search '{name}': {counted(study)} of {search.budget} trials done")
     if counted(study) < search.budget and tried_all(search):
         print(f"every one of the space's {search.size:,} networks has been tried: nothing "
               "more to search")
     print_best(study)
-    if _failed_all(study):
-        print(f"all {_failed_all(study)} trials failed: netdsl trials --name {name} shows why "
-              "each did")
+    failed = _failed_all(study)
+    if failed:
+        print(f"all {failed} trials failed: netdsl trials --name {name} shows why each did")
     if search.table is not None:
         print(search.table.objective())
     elif search.data.report is None:
@@ -256,6 +257,7 @@ def _print_end(search: Search, name: str, elapsed: float, test_seconds: float) -
         print(f"this process: {len(mine)} trials in {elapsed:.2f} s: "
               f"{where_the_time_went(mine, elapsed, test_seconds)}; "
               f"peak memory {_peak_memory_mb(search.data.device):.0f} MB")
+    return failed
 
 
 def where_the_time_went(trials, elapsed: float, test: float) -> str:

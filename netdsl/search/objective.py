@@ -111,7 +111,8 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
     recipe = apply(search.recipe, changes)
     if search.table is None:  # a table search trains nothing (and --table takes no --space)
         check_batch(recipe, search.data)
-    queued = Record(trial).retry_of is not None or Record(trial).untried_draw is not None
+    stored = Record(trial)
+    queued = stored.retry_of is not None or stored.untried_draw is not None
     if search.prefilter is not None and not queued:  # a queued trial's values are fixed
         _prefilter(trial, search, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},

@@ -185,11 +185,11 @@ def spends_budget(trial) -> bool:
     because the budget was full, not a repeated network drawn again)."""
     from optuna.trial import TrialState
 
-    if Record(trial).redrawn:
+    stored = Record(trial)
+    if stored.redrawn:
         return False
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and Record(trial).error is not None
-        and not Record(trial).over_budget)
+        trial.state == TrialState.FAIL and stored.error is not None and not stored.over_budget)
 
 
 def counted(study) -> int:
@@ -205,10 +205,9 @@ def tried(study, setting: str) -> int:
     interrupted trials (tried again) add nothing."""
     from optuna.trial import TrialState
 
-    points = {Record(trial).fingerprint
-              or json.dumps(Record(trial).values, sort_keys=True)
-              for trial in study.get_trials(deepcopy=False)
-              if Record(trial).setting == setting
+    points = {stored.fingerprint or json.dumps(stored.values, sort_keys=True)
+              for trial, stored in ((t, Record(t)) for t in study.get_trials(deepcopy=False))
+              if stored.setting == setting
               and (trial.state == TrialState.RUNNING or spends_budget(trial))}
     return len(points)
 

@@ -54,18 +54,15 @@ def trial_rows(study) -> list[dict[str, Any]]:
     attrs = study.user_attrs
     retried = {Record(t).retry_of: t.number for t in trials if Record(t).retry_of is not None}
     for t in trials:
+        stored = Record(t)
         rows.append({"number": t.number, "state": t.state.name.lower(),
                      "accuracy": t.values[0] if t.values else None,
                      "test_accuracy": test_accuracy(study, t, attrs),
-                     "train_time": Record(t).train_time,
-                     "flops": Record(t).flops,
-                     "values": Record(t).get("values", {}), "dsl": Record(t).dsl,
-                     "flags": Record(t).flags,
-                     "same_as": Record(t).same_as,
-                     "redrawn": bool(Record(t).redrawn),
-                     "retry_of": Record(t).retry_of,
-                     "prefilter": Record(t).prefilter,
-                     "error": Record(t).error,
+                     "train_time": stored.train_time, "flops": stored.flops,
+                     "values": stored.get("values", {}), "dsl": stored.dsl,
+                     "flags": stored.flags, "same_as": stored.same_as,
+                     "redrawn": bool(stored.redrawn), "retry_of": stored.retry_of,
+                     "prefilter": stored.prefilter, "error": stored.error,
                      "interrupted": _interruption(t, retried)})
     return rows
 
@@ -220,8 +217,9 @@ def timed_points(study, trials: list) -> list[tuple[int, float, float]]:
     supernet's trials train nothing: neither has any point."""
     if METRIC_ATTR in study.user_attrs:
         return []
-    return [(t.number, t.values[0], Record(t).train_time) for t in trials
-            if Record(t).same_as is None and Record(t).train_time is not None]
+    return [(t.number, t.values[0], stored.train_time)
+            for t, stored in ((t, Record(t)) for t in trials)
+            if stored.same_as is None and stored.train_time is not None]
 
 
 def plot_study(study, out: Path) -> None:

@@ -145,9 +145,10 @@ def _holds_network(trial) -> bool:
     repeat drawn again, not interrupted)."""
     from optuna.trial import TrialState
 
-    return not Record(trial).redrawn and (
+    stored = Record(trial)
+    return not stored.redrawn and (
         trial.state in (TrialState.COMPLETE, TrialState.RUNNING)
-        or trial.state == TrialState.FAIL and Record(trial).error is not None)
+        or trial.state == TrialState.FAIL and stored.error is not None)
 
 
 def fingerprints(search: Search) -> set[str]:
