@@ -2,7 +2,8 @@
 #   make run    install into .venv, then show, draw and train: models/resnet9.net on a GPU, a
 #               CPU-sized airbench94 without one
 #               (make run DATASET=path/to/image-folder RUN_FLAGS='--epochs 2')
-#   make test   install into .venv (with the test extras), then run the tests
+#   make test   install into .venv (with the test extras), lint (ruff), check the types (mypy),
+#               then run the tests
 VENV ?= .venv
 PYTHON ?= python3
 # torch is installed first and pinned: a bare `torch` requirement can pull a multi-GB build.
@@ -43,8 +44,10 @@ run-full: install
 	$(BIN)/netdsl draw models/resnet9.net -o resnet9.svg
 	$(BIN)/netdsl run models/resnet9.net --dataset $(DATASET) --json resnet9.json $(RUN_FLAGS)
 
+# mypy through .ci/typecheck.py: it checks each module under the name it installs as.
 test: install
 	$(BIN)/ruff check netdsl runtime
+	$(BIN)/python .ci/typecheck.py
 	$(BIN)/python -m pytest
 
 bench: install

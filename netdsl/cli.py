@@ -9,8 +9,8 @@ from typing import Sequence
 
 from . import __version__
 from .commands import COMMANDS
-from .commands.flags import Parser
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NetdslError
+from .commands.flags import Parser, flag_mention
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ArgumentError, NetdslError
 from .files import refuse_clashes
 
 _EPILOG = """\
@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         refuse_clashes(args.command.writes(args), args.command.reads(args))
         return args.command.run(args)
     except NetdslError as e:
-        print(f"netdsl: error: {e}", file=sys.stderr)
+        # the library names the arguments it was given; here they came from flags
+        message = e.words(flag_mention) if isinstance(e, ArgumentError) else str(e)
+        print(f"netdsl: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `netdsl show ... | head`
         sys.stderr.close()

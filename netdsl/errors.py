@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 # The exit codes of every netdsl command.
 EXIT_OK = 0
@@ -70,3 +71,33 @@ class NetdslError(Exception):
             if excerpt:
                 text += "\n" + excerpt
         return "\n".join([text, *self.notes])
+
+
+# How a message names an argument: mention("device") or, with its value,
+# mention("device", "cuda:9").
+Mention = Callable[..., str]
+
+
+def argument(parameter: str, *value: Any) -> str:
+    """An argument as Python passes it: `batch_size`, or `batch_size=600` with its value."""
+    return f"{parameter}={value[0]!r}" if value else parameter
+
+
+class ArgumentError(NetdslError):
+    """A bad argument of a library call, in a message that names each argument it speaks of
+    through a Mention: `words(mention)` is the message. Its own text names them as Python
+    passes them (`device='cuda:9'`, `argument`); the command line, where the values come
+    from flags, names the flags instead (`--device cuda:9`: commands.flags.flag_mention)."""
+
+    def __init__(self, words: Callable[[Mention], str]):
+        super().__init__(words(argument))
+        self.words = words
+
+
+def refusal(what: str | tuple[Any, ...], reason: str, between: str = ": ") -> NetdslError:
+    """`what` refused: "{what}{between}{reason}". `what` names what is refused in words, or
+    is the argument that asked, (parameter,) or (parameter, value), which the ArgumentError
+    names as its caller gave it."""
+    if isinstance(what, str):
+        return NetdslError(f"{what}{between}{reason}")
+    return ArgumentError(lambda given: f"{given(*what)}{between}{reason}")

@@ -6,9 +6,9 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Any, Callable, Iterable, Union
 
-from .errors import NetdslError
+from .errors import NetdslError, refusal
 
 PathLike = Union[str, "os.PathLike[str]"]
 Named = tuple[str, Union[PathLike, None]]  # (what it is, e.g. "--json" or "the network", path)
@@ -70,19 +70,20 @@ def is_database(path: PathLike) -> bool:
         return False
 
 
-def check_writable(path: Path, what: str) -> None:
+def check_writable(path: Path, what: str | tuple[Any, ...]) -> None:
     """Raise NetdslError now if `path` cannot be written later (its folder cannot be made or
-    written, or it is a folder): a run must not train for an hour and then lose its result."""
+    written, or it is a folder): a run must not train for an hour and then lose its result.
+    `what` names the output (a flag, or the argument: see errors.refusal)."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         if path.is_dir():
-            raise NetdslError(f"{what} {path}: that is a folder")
+            raise refusal(what, f"{path}: that is a folder", between=" ")
         directory.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise NetdslError(f"{what} {path}: cannot write there ({e.strerror})") from None
+        raise refusal(what, f"{path}: cannot write there ({e.strerror})", between=" ") from None
 
 
 def write_atomically(path: Path, data: bytes) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 from .recipe import PRECISIONS, Recipe, RecipeError, load_recipe, presets
 
 _LAZY = {
+    "bilevel": ("ArchitectureSteps", "Searched", "search", "unrolled_gradients"),
     "data": ("DeviceData",),
     "images": ("DataError", "Images", "default_data_dir", "load_images"),
     "machine": ("AUTOCAST_DTYPES", "choose_precision", "default_device", "environment",

@@ -125,6 +125,14 @@ class DeviceData:
                 x = x.masked_fill((inside_rows[:, :, None] & inside_cols[:, None, :])[:, None], 0)
             yield x, self.train_y[index]
 
+    def evaluated_as_training(self) -> DeviceData:
+        """The evaluated images (a validation split) as the training set of a copy, normalised
+        by this set's statistics: the held-out half a differentiable search trains its
+        architecture on."""
+        held_out = copy.copy(self)
+        held_out.train_x, held_out.train_y, held_out._padded = self.eval_x, self.eval_y, None
+        return held_out
+
     def train_images(self, n: int) -> torch.Tensor:
         """The first `n` training images as the network sees them, without augmentation."""
         return self.normalise(self.train_x[:n])

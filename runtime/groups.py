@@ -10,6 +10,7 @@ from torch import nn
 
 from .muon import Muon
 from .recipe import Recipe
+from .wording import WordedValueError
 
 
 def parameter_path(model: nn.Module, name: str) -> str:
@@ -64,8 +65,9 @@ def check_fits(model: nn.Module, recipe: Recipe) -> None:
     take, or an entry of a mapping that matches no parameter (a typing mistake)."""
     if recipe.optimizer == "muon" and not any(
             param.requires_grad and param.ndim == 4 for param in model.parameters()):
-        raise ValueError("optimizer muon: the network has no trained convolution filters "
-                         "(4-D parameters) for Muon; use --optimizer sgd")
+        raise WordedValueError(lambda given: "optimizer muon: the network has no trained "
+                               "convolution filters (4-D parameters) for Muon; use "
+                               f"{given('optimizer', 'sgd')}")
     for name, entries in unmatched_entries(model, recipe).items():
         what = "of kind" if name == "kind_lr_scale" else "under"
         raise ValueError(f"{name}: no parameter {what} '{entries[0]}'")

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .wording import Worded
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _CACHE_FORMAT = b"pillow-grey-or-rgb-uint8-v2"  # change it when decoding changes: old caches miss
 
 
-class DataError(Exception):
-    """A dataset that cannot be loaded; the message says what to do about it."""
+class DataError(Worded):
+    """A dataset that cannot be loaded; the message says what to do about it, naming the
+    arguments of `load_images` through a mention (`wording`)."""
 
 
 def default_data_dir() -> Path:
@@ -86,8 +89,9 @@ def load_images(dataset: str, data_dir: str | os.PathLike | None = None) -> Imag
     folder = Path(dataset)
     if folder.is_dir():
         return _image_folder(folder, data_dir)
-    raise DataError(f"--dataset {dataset}: not one of {', '.join(TORCHVISION)} nor a folder "
-                    "with train/ and test/ subfolders of class folders")
+    raise DataError(lambda given: f"{given('dataset', dataset)}: not one of "
+                    f"{', '.join(TORCHVISION)} nor a folder with train/ and test/ subfolders "
+                    "of class folders")
 
 
 def _torchvision(name: str, data_dir: Path) -> Images:
@@ -121,10 +125,11 @@ def _torchvision(name: str, data_dir: Path) -> Images:
             _name_unreadable_file(kind, data_dir)
         if not isinstance(e, (urllib.error.URLError, OSError, RuntimeError)):
             raise
-        raise DataError(
-            f"cannot get {name} into {data_dir}: {e}. Offline? Copy {_files(kind)} into "
-            f"--data-dir {data_dir}, or use an image folder: --dataset PATH with "
-            "PATH/train/<class>/*.png and PATH/test/<class>/*.png") from None
+        failed = f"cannot get {name} into {data_dir}: {e}. Offline? Copy {_files(kind)} into"
+        raise DataError(lambda given: (
+            f"{failed} {given('data_dir', str(data_dir))}, or use an image folder: "
+            f"{given('dataset', 'PATH')} with PATH/train/<class>/*.png and "
+            "PATH/test/<class>/*.png")) from None
     for train, (images, labels) in splits.items():
         where = _split_files(name, kind, data_dir, train)
         if len(labels) != len(images):
@@ -181,18 +186,21 @@ def _listing(folder: Path) -> dict[str, dict[str, list[Path]]]:
     for split in ("train", "test"):
         root = folder / split
         if not root.is_dir():
-            raise DataError(f"--dataset {folder}: no {split}/ folder (expected "
-                            f"{folder}/{split}/<class>/*.png|jpg)")
+            raise DataError(lambda given: f"{given('dataset', str(folder))}: no {split}/ "
+                            f"folder (expected {folder}/{split}/<class>/*.png|jpg)")
         classes = sorted(d.name for d in root.iterdir() if d.is_dir())
         if not classes:
-            raise DataError(f"--dataset {folder}: {root} has no class folders")
+            raise DataError(lambda given: f"{given('dataset', str(folder))}: {root} has no "
+                            "class folders")
         splits[split] = {c: sorted(p for p in (root / c).iterdir()
                                    if p.suffix.lower() in IMAGE_SUFFIXES) for c in classes}
         empty = [c for c, files in splits[split].items() if not files]
         if empty:
-            raise DataError(f"--dataset {folder}: {root / empty[0]} has no .png or .jpg images")
+            raise DataError(lambda given: f"{given('dataset', str(folder))}: "
+                            f"{root / empty[0]} has no .png or .jpg images")
     if list(splits["train"]) != list(splits["test"]):
-        raise DataError(f"--dataset {folder}: train/ and test/ have different class folders")
+        raise DataError(lambda given: f"{given('dataset', str(folder))}: train/ and test/ "
+                        "have different class folders")
     return splits
 
 
@@ -203,8 +211,8 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
     # again.
     key = hashlib.sha1(_CACHE_FORMAT)
     for by_class in splits.values():
-        for files in by_class.values():
-            for path in files:
+        for paths in by_class.values():
+            for path in paths:
                 stat = path.stat()
                 key.update(f"{path.relative_to(folder)}\0{stat.st_size}\0"
                            f"{stat.st_mtime_ns}\n".encode())
@@ -222,8 +230,9 @@ def _image_folder(folder: Path, data_dir: Path) -> Images:
     try:  # before decoding for minutes, not after
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"cannot make the cache folder {data_dir}: {e.strerror}; "
-                        "give --data-dir a folder you can write") from None
+        unmade = f"cannot make the cache folder {data_dir}: {e.strerror}"
+        raise DataError(lambda given: f"{unmade}; give {given('data_dir')} a folder you can "
+                        "write") from None
     _remove_stale_parts(cache)
     files = {split: [path for paths in by_class.values() for path in paths]
              for split, by_class in splits.items()}

@@ -48,7 +48,9 @@ def initialise_from_data(model: nn.Module, images: torch.Tensor) -> None:
             module = reached[0][0]
             name = next(name for name, m in pending if m is module)
             try:
-                module.initialise_from_images(torch.cat([x for _, x in reached]))
+                # a method of the layer's own, no nn.Module's: found by name, as `pending` is
+                initialise = getattr(module, "initialise_from_images")
+                initialise(torch.cat([x for _, x in reached]))
             except torch.linalg.LinAlgError as e:
                 raise ValueError(f"{parameter_path(model, name)}: cannot be set from the "
                                  f"training images ({_first_line(e)})") from None

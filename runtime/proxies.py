@@ -30,7 +30,7 @@ class Undefined(Exception):
     """The score is not defined for this network; the message says why."""
 
 
-def weights(model: nn.Module) -> list[nn.Parameter]:
+def weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, SCORED) and m.weight.requires_grad]
 
 

@@ -197,7 +197,7 @@ def read_recipe(name_or_path: str | os.PathLike) -> tuple[Recipe, frozenset[tupl
         raise RecipeError(f"{path}: cannot read it: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: not TOML: {e}") from None
-    recipe, inherited = Recipe(), frozenset()
+    recipe, inherited = Recipe(), frozenset[tuple[str, str]]()
     base = values.pop("base", None)
     if base is not None:
         if not isinstance(base, str) or base not in presets() or base == path.stem and (

@@ -8,7 +8,7 @@ import copy
 import math
 import sys
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +119,9 @@ class _Run:
         torch.manual_seed(recipe.seed)  # what draws from torch's generator in a step: dropout
         self.generator = torch.Generator(device=device).manual_seed(recipe.seed)
         tune_for(device)
-        self.model = model.to(device=device, memory_format=torch.channels_last)
+        # torch's stub offers memory_format only alone; Module.to takes it with device too
+        self.model = model.to(device=device,  # type: ignore[call-overload]
+                              memory_format=torch.channels_last)
         self.precision, self.why = choose_precision(recipe.precision, device)
         self.dtype = AUTOCAST_DTYPES[self.precision]
         self.steps_per_epoch = data.train_size // recipe.batch_size
@@ -257,7 +259,11 @@ def _trained_per_epoch(model: nn.Module, recipe: Recipe) -> Callable[[int], None
     for its layer's first `bias_epochs`, and `train_epochs` by path (no gradient: no step and
     no decay)."""
     layers = [m for m in model.modules() if getattr(m, "bias_epochs", None) is not None]
-    limited = [*((m.bias, m.bias_epochs) for m in layers), *limited_parameters(model, recipe)]
+    # A layer with bias_epochs (Whiten, a Conv2d) holds a bias Parameter and an int there:
+    # nn.Module's stub types every attribute it does not declare as Tensor | Module.
+    limited: list[tuple[torch.Tensor, float]] = [
+        *((cast(torch.Tensor, m.bias), cast(int, m.bias_epochs)) for m in layers),
+        *limited_parameters(model, recipe)]
 
     def set_for(epoch: int) -> None:
         for param, epochs in limited:

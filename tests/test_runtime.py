@@ -384,7 +384,7 @@ def test_offline_cifar_says_how_to_proceed(tmp_path, monkeypatch):
     with pytest.raises(runtime.DataError) as info:
         runtime.load_images("cifar10", tmp_path)
     assert "cifar-10-python.tar.gz" in str(info.value) and str(tmp_path) in str(info.value)
-    assert "--dataset PATH" in str(info.value)
+    assert "dataset='PATH'" in str(info.value)  # load_images's argument (the CLI: --dataset)
 
 
 def test_runtime_never_imports_the_language():

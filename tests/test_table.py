@@ -244,7 +244,8 @@ def test_rows_outside_the_space_are_counted_in_one_line_and_a_table_of_none_refu
         f"netdsl: --table {path}: rows outside the space of {family.name} left out: 2 of 6 "
         "(e.g. row 6: r='maybe' is none of its options (true, false))\n")
     none = write_table(tmp_path / "u.csv", rows[4:], header=("r", "w", "acc"))
-    with pytest.raises(NetdslError, match=r"u.csv: none of its rows names a network of .* \(2 "
+    # the library names its argument, table='.../u.csv' (the command line: --table .../u.csv)
+    with pytest.raises(NetdslError, match=r"u.csv': none of its rows names a network of .* \(2 "
                                           r"outside its space, e.g. row 2: r='maybe' is none"):
         load_table(str(none), "acc", family, family.space(), {})
 

@@ -62,15 +62,6 @@ def edges(arch: str) -> dict[str, str]:
     return {edge: out[edge] for edge in EDGES}
 
 
-def with_edges(settings: list[tuple[str, Any]], arch: str) -> list[tuple[str, Any]]:
-    """`--set`'s (name, value) pairs and the six edges of `--nb201 arch`; an edge bound both
-    ways is refused (neither may silently win)."""
-    ops = edges(arch)
-    both = [name for name, _ in settings if name in ops]
-    if both:
-        raise NetdslError(f"--set {both[0]}=... and --nb201 both bind edge {both[0]}: give the "
-                          "edges one way (--nb201 binds all six)")
-    return [*settings, *ops.items()]
 
 
 def to_text(arch: str, **values: Any) -> str:

@@ -23,15 +23,17 @@ import sys
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import nb201
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
+from ..graph import Shape
 from ..language import DEFAULT_INPUT_SHAPE, Bound, Family
 from ..language.choices import ChoicePoint, ChoiceSpace
 
 ARCH = "arch"  # NAS-Bench-201's column of architecture strings
-_OPENERS = {".xz": lzma.open, ".gz": gzip.open}  # by the suffix in lower case: .XZ is xz too
+# by the suffix in lower case: .XZ is xz too
+_OPENERS: dict[str, Callable[..., Any]] = {".xz": lzma.open, ".gz": gzip.open}
 _CORRUPT = (lzma.LZMAError, zlib.error, EOFError)  # compressed data corrupt or cut short
 _OUTSIDE = object()  # a cell that names no option of its point: the row is outside the space
 
@@ -71,32 +73,33 @@ class Table:
                 f"of the {len(self.values):,} (none trained)")
 
 
-def load_table(path: str, metric: str, family: Family, space: ChoiceSpace,
+def load_table(table: str, metric: str, family: Family, space: ChoiceSpace,
                fixed: dict[str, Any]) -> Table:
-    """The table at `path`, its `metric` for each network of `family`'s `space` whose points
-    in `fixed` (--set) take those values; a NetdslError for a column named twice or missing,
-    a value that is not a finite number, two values for one network, no row of the space, or a
-    network of the space not there. Rows naming an option the space lacks are left out, their
-    count said in a line on stderr."""
-    points = family.listed_points(space, fixed, "--table")
+    """The table at the path `table`, its `metric` for each network of `family`'s `space`
+    whose points in `fixed` take those values; a NetdslError (an ArgumentError of `table` or
+    `metric`) for a column named twice or missing, a value that is not a finite number, two
+    values for one network, no row of the space, or a network of the space not there. Rows
+    naming an option the space lacks are left out, their count said in a line on stderr."""
+    path = table
+    points = family.listed_points(space, fixed, ("table",))
     columns, rows = _read(path)
     if metric not in columns:
-        raise NetdslError(f"--metric {metric}: {path} has no column '{metric}' (its columns: "
-                          f"{', '.join(columns)})")
+        raise ArgumentError(lambda given: f"{given('metric', metric)}: {path} has no column "
+                            f"'{metric}' (its columns: {', '.join(columns)})")
     by_arch = {p.name for p in points} == set(nb201.EDGES) and ARCH in columns
     missing = [p.name for p in points if p.name not in columns]
     if missing and not by_arch:
-        raise NetdslError(f"--table {path} has no column '{missing[0]}': a table names a "
-                          f"network by one column per choice point of {family.name} ("
-                          f"{', '.join(p.name for p in points)}; NAS-Bench-201's edges by "
-                          f"'{ARCH}' instead); its columns: {', '.join(columns)}")
-    table = Table(path, metric, points, by_arch, {})
-    values = _networks(table, rows, family.name)
+        raise ArgumentError(lambda given: (
+            f"{given('table', path)} has no column '{missing[0]}': a table names a network by "
+            f"one column per choice point of {family.name} ({', '.join(p.name for p in points)}"
+            f"; NAS-Bench-201's edges by '{ARCH}' instead); its columns: {', '.join(columns)}"))
+    read = Table(path, metric, points, by_arch, {})
+    values = _networks(read, rows, family.name)
     wanted = {p.name: p.check(fixed[p.name]) for p in points if p.name in fixed}
-    table.values.update((key, value) for key, value in values.items()
-                        if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
-    _check_covers(table, wanted, family.name)
-    return replace(table, digest=_digest(values))
+    read.values.update((key, value) for key, value in values.items()
+                       if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
+    _check_covers(read, wanted, family.name)
+    return replace(read, digest=_digest(values))
 
 
 def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: str
@@ -104,7 +107,8 @@ def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: st
     """Each network of the space (`name`'s) that `rows` name, and its value of the table's
     metric; a NetdslError for a bad value, two values for one network, or no row of the
     space. Rows outside the space are counted on stderr, in one line."""
-    options = [{} for _ in table.points]  # each point's cell text -> option: each parsed once
+    # each point's cell text -> option: each parsed once
+    options: list[dict[str, Any]] = [{} for _ in table.points]
     values: dict[Key, tuple[float, int]] = {}  # every network of the table, and its row
     outside, first = 0, None  # rows naming an option the space lacks; the first such
     for row_number, row in rows:
@@ -123,8 +127,9 @@ def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: st
                               f"{table.metric} for one network, {earlier[0]:g} and {value:g}: "
                               f"{table.network(key)}")
     if outside and not values:
-        raise NetdslError(f"--table {table.path}: none of its rows names a network of {name} "
-                          f"({outside:,} outside its space, e.g. {first})")
+        raise ArgumentError(lambda given: f"{given('table', table.path)}: none of its rows "
+                            f"names a network of {name} ({outside:,} outside its space, e.g. "
+                            f"{first})")
     if outside:
         print(f"netdsl: --table {table.path}: rows outside the space of {name} left out: "
               f"{outside:,} of {outside + len(values):,} (e.g. {first})", file=sys.stderr)
@@ -148,21 +153,26 @@ def _read(path: str) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
             text = f.read().decode("utf-8-sig")  # BOM: a spreadsheet's CSV export
     except (OSError, *_CORRUPT) as e:
         if isinstance(e, OSError) and e.strerror:  # the file itself, not its compression
-            raise NetdslError(f"--table: cannot read {path}: {e.strerror}") from None
-        raise NetdslError(f"--table {path}: not {suffix} data, or its data is corrupt or cut "
-                          f"short ({e})") from None
+            reason = e.strerror
+            raise ArgumentError(lambda given: f"{given('table')}: cannot read {path}: {reason}"
+                                ) from None
+        corrupt = e
+        raise ArgumentError(lambda given: f"{given('table', path)}: not {suffix} data, or its "
+                            f"data is corrupt or cut short ({corrupt})") from None
     except UnicodeDecodeError as e:
-        raise NetdslError(f"--table {path}: not UTF-8 text ({e.reason} at byte {e.start})"
-                          ) from None
+        undecoded = e
+        raise ArgumentError(lambda given: f"{given('table', path)}: not UTF-8 text "
+                            f"({undecoded.reason} at byte {undecoded.start})") from None
     # strict: a quote left open is an error, not the rest of the file read as one cell
     records = _records(csv.reader(io.StringIO(text, newline=""), strict=True), path)
     header = [column.strip() for column in next(records, (1, []))[1]]
     if not any(header):
-        raise NetdslError(f"--table {path}: no header row naming the columns")
+        raise ArgumentError(lambda given: f"{given('table', path)}: no header row naming the "
+                            "columns")
     twice = next((c for i, c in enumerate(header) if c and c in header[:i]), None)
     if twice is not None:  # else a row's dict keeps the last one's cell, unsaid
-        raise NetdslError(f"--table {path}, row 1: the column '{twice}' is named twice; name "
-                          "each column once")
+        raise ArgumentError(lambda given: f"{given('table', path)}, row 1: the column "
+                            f"'{twice}' is named twice; name each column once")
     return header, ((row, dict(zip(header, cells))) for row, cells in records if cells)
 
 
@@ -177,17 +187,20 @@ def _records(reader, path: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            if reader.line_num > start or str(e) == "unexpected end of data":
-                raise NetdslError(f"--table {path}, row {start}: not CSV: a quote opens a field "
-                                  f"here and is not closed ({e})") from None
-            raise NetdslError(f"--table {path}, row {start}: not CSV: {e}") from None
+            at, why = start, str(e)
+            if reader.line_num > start or why == "unexpected end of data":
+                raise ArgumentError(lambda given: f"{given('table', path)}, row {at}: not CSV: "
+                                    f"a quote opens a field here and is not closed ({why})"
+                                    ) from None
+            raise ArgumentError(lambda given: f"{given('table', path)}, row {at}: not CSV: "
+                                f"{why}") from None
         yield start, cells
 
 
 def _number(text: str | None, path: str, row: int, metric: str) -> float:
     try:
-        value = float(text)
-    except (TypeError, ValueError):
+        value = math.nan if text is None else float(text)  # None: the row has no such cell
+    except ValueError:
         value = math.nan
     if not math.isfinite(value):
         raise NetdslError(f"{path}, row {row}: {metric} is {text or 'empty'!r}, not a finite "
@@ -252,9 +265,11 @@ def _check_covers(table: Table, fixed: dict[str, Any], name: str) -> None:
     if len(table.values) == count:
         return
     first = next(key for key in keys if key not in table.values)
-    subspace = " (with --set)" if fixed else ""
-    raise NetdslError(f"{table.path} lacks {count - len(table.values):,} of the {count:,} "
-                      f"networks of {name}{subspace}, e.g. {table.network(first)}")
+    lacking = (f"{table.path} lacks {count - len(table.values):,} of the {count:,} networks "
+               f"of {name}")
+    example = f", e.g. {table.network(first)}"
+    raise ArgumentError(lambda given: lacking + (f" (with {given('fixed')})" if fixed else "")
+                        + example)
 
 
 # ---- netdsl search --table -------------------------------------------------------------------
@@ -263,17 +278,19 @@ METRIC_ATTR = "table_metric"  # a search's user attribute: the column it looks u
 TABLE_ATTR = "table"  # and the table's place and digest: {"path": ..., "sha256": ...}
 
 
-def table_of(path: str | None, metric: str | None, family: Family, fixed: dict[str, Any]
+def table_of(table: str | None, metric: str | None, family: Family, fixed: dict[str, Any]
              ) -> Table | None:
-    """The table at `path` (--table) and its column `metric` (--metric), checked against
-    `family`'s space with `fixed` (--set) bound; None without a table."""
-    if path is None:
+    """The table at the path `table` and its column `metric`, checked against `family`'s
+    space with `fixed` bound; None without a table."""
+    if table is None:
         if metric is not None:
-            raise NetdslError("bad option: --metric names a column of --table; give --table")
+            raise ArgumentError(lambda given: f"bad option: {given('metric')} names a column "
+                                f"of {given('table')}; give {given('table')}")
         return None
     if metric is None:
-        raise NetdslError("bad option: --table needs --metric, the column to look up")
-    return load_table(path, metric, family, family.space(fixed), fixed)
+        raise ArgumentError(lambda given: f"bad option: {given('table')} needs "
+                            f"{given('metric')}, the column to look up")
+    return load_table(table, metric, family, family.space(fixed), fixed)
 
 
 def check_resumed(study, table: Table | None) -> None:
@@ -282,16 +299,21 @@ def check_resumed(study, table: Table | None) -> None:
     of one column are not one truth (a table is known by its digest: a copy moved or
     compressed is the same table)."""
     before, now = study.user_attrs.get(METRIC_ATTR), table and table.metric
+    name = study.study_name
     if before != now:
         began = f"looking up column {before}" if before else "training its networks"
-        asked = f"--table ... --metric {now}" if now else "training (no --table)"
-        raise NetdslError(f"search '{study.study_name}' began {began}; it cannot go on with "
-                          f"{asked}: give another --name for a new search")
+        raise ArgumentError(lambda given: (
+            f"search '{name}' began {began}; it cannot go on with "
+            + (f"{given('table')} ... {given('metric', now)}" if now
+               else f"training (no {given('table')})")
+            + f": give another {given('name')} for a new search"))
     stored = study.user_attrs.get(TABLE_ATTR)  # none in a search stored before digests
     if table is not None and stored is not None and stored["sha256"] != table.digest:
-        raise NetdslError(f"search '{study.study_name}' began looking up column {now} of "
-                          f"{stored['path']}; --table {table.path} holds other values of it: "
-                          "give the table it began with, or another --name for a new search")
+        path = table.path
+        raise ArgumentError(lambda given: (
+            f"search '{name}' began looking up column {now} of {stored['path']}; "
+            f"{given('table', path)} holds other values of it: give the table it began "
+            f"with, or another {given('name')} for a new search"))
 
 
 def remember(study, table: Table) -> None:
@@ -309,7 +331,7 @@ class NoImages:
 
     device: Any
     classes: range
-    image_shape: tuple[int, int, int] = DEFAULT_INPUT_SHAPE
+    image_shape: Shape = DEFAULT_INPUT_SHAPE
     report: None = None  # no test set held back
 
 

@@ -6,7 +6,10 @@ The rule: a command holds its flags and its printing (here: the objects, flags.p
 work of run, score and supernet in run.py, scoring.py and supernet.py); the library
 (language, graph, module, train, rank, bench, search) holds what Python can call, takes typed
 values (`train.Training`, `search.options.SearchOptions`), never an argparse namespace, and
-imports nothing from here (tests/test_architecture.py)."""
+imports nothing from here (tests/test_architecture.py). So the library's errors speak of no
+flag: one about an argument names the parameter it was passed as (`device='cuda:9'`, an
+`errors.ArgumentError`), and the command line names the flag that gave it (`--device cuda:9`:
+`flags.flag_mention`, through the one table `flags.FLAG_OF`, in `cli.main`)."""
 from __future__ import annotations
 
 from .command import Command

@@ -4,14 +4,27 @@ family, the data wanted, the recipe. Nothing past a command reads the namespace.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from netdsl_runtime.recipe import SEEDS
 
-from ..errors import EXIT_BAD_INPUT
+from ..errors import EXIT_BAD_INPUT, NetdslError
 from ..language import DEFAULT_INPUT_SHAPE, Family, read_text
+
+
+# A library parameter -> the flag a command gives it from, where that is not the parameter
+# in dashes (batch_size: --batch-size).
+FLAG_OF = {"output": "-o", "fixed": "--set"}
+
+
+def flag_mention(parameter: str, *value: Any) -> str:
+    """An argument as the command line gives it (an errors.Mention, for an ArgumentError's
+    message): `--batch-size`, or `--device cuda:9` with its value."""
+    flag = FLAG_OF.get(parameter, "--" + parameter.replace("_", "-"))
+    return f"{flag} {value[0]}" if value else flag
 
 
 class Parser(argparse.ArgumentParser):
@@ -143,6 +156,39 @@ def add_network(parser: argparse.ArgumentParser, sized: bool = False) -> None:
         add_input_shape(parser)
 
 
+def fraction(text: str) -> float:
+    value = positive(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"a fraction above 0 and below 1, got {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    value = not_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"a number above 0, got {text}")
+    return value
+
+
+def not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"a finite number at least 0, got {text}")
+    return value
+
+
+def add_truth(parser: argparse.ArgumentParser | argparse._ArgumentGroup, use: str) -> None:
+    """`--table PATH --metric COLUMN`: a table of the networks' truth, which the command
+    uses as `use` says."""
+    parser.add_argument("--table", metavar="PATH",
+                        help="a CSV table of the networks' truth (as `search --table` reads "
+                        f"it): {use}")
+    parser.add_argument("--metric", metavar="COLUMN", help="--table's column, e.g. cifar10")
+
+
 def add_data(parser: argparse.ArgumentParser, needed: bool = True) -> argparse._ArgumentGroup:
     """The dataset and how much of it: the flags of every command that loads data (`needed`
     False: a command that may do without, and says when it cannot)."""
@@ -205,9 +251,14 @@ def bindings(args: argparse.Namespace) -> dict[str, Any]:
     ways is an error)."""
     if getattr(args, "nb201", None) is None:
         return dict(args.set)
-    from ..bench.nb201 import with_edges
+    from ..bench.nb201 import edges
 
-    return dict(with_edges(args.set, args.nb201))
+    ops = edges(args.nb201)
+    both = [name for name, _ in args.set if name in ops]
+    if both:  # neither may silently win
+        raise NetdslError(f"--set {both[0]}=... and --nb201 both bind edge {both[0]}: give the "
+                          "edges one way (--nb201 binds all six)")
+    return dict([*args.set, *ops.items()])
 
 
 def family_of(args: argparse.Namespace) -> Family:

@@ -72,6 +72,11 @@ class Draw(Command):
                             help="draw Identity nodes too (hidden by default)")
         parser.add_argument("--choices", action="store_true",
                             help="outline in blue the nodes an item's or inputs' choice made")
+        parser.add_argument("--alphas", metavar="RECORD.json",
+                            help="draw every option of the choices a differentiable search "
+                            "(`netdsl supernet --method ... --json`) mixed, each option's edge "
+                            "into its mix labelled with its last epoch's probability, the "
+                            "options found outlined in blue")
         parser.add_argument("--shapes", action="store_true",
                             help="label each edge with the shape of the tensor it carries")
         parser.add_argument("--depth", type=flags.count, metavar="N",
@@ -86,7 +91,7 @@ class Draw(Command):
         return Path(args.file).with_suffix(".svg").name if args.file else "network.svg"
 
     def reads(self, args):
-        return flags.network_read(args)
+        return flags.network_read(args) + [("--alphas", args.alphas)]
 
     def writes(self, args):
         return [("-o", self.output(args))]
@@ -94,6 +99,8 @@ class Draw(Command):
     def run(self, args):
         from ..module.draw import write_drawing
 
+        if args.alphas:
+            return self.draw_alphas(args)
         bound = _bound(args)
         marks = {}
         if args.choices:  # the nodes an item's or inputs' choice made, outlined
@@ -104,6 +111,37 @@ class Draw(Command):
                                   if node == path or node.startswith(path + "/")})
         drawing = bound.draw(show_identity=args.show_identity, shapes=args.shapes,
                              depth=args.depth, rankdir=args.rankdir, marks=marks)
+        print(f"wrote {write_drawing(drawing, self.output(args))}")
+        return 0
+
+
+    def draw_alphas(self, args) -> int:
+        from ..language.choices import mixing
+        from ..module.draw import write_drawing
+        from ..supernet.alphas import read_alphas
+
+        points, alphas = read_alphas(Path(args.alphas))
+        bound = flags.family_of(args).bind(flags.bindings(args), input_shape=args.input_shape,
+                                           chooser=mixing)
+        mixes = {path: (op.kwargs["point"], inputs) for path, (op, inputs) in bound.graph.items()
+                 if op is not None and op.type == "Mix"}
+        missing = {point for point, _ in mixes.values()} - set(points)
+        if missing:
+            raise NetdslError(f"--alphas {args.alphas}: no probabilities for choice "
+                              f"'{sorted(missing)[0]}': the record is of another space")
+        labels, marks = {}, {}
+        for path, (point, inputs) in mixes.items():
+            if point.endswith(INPUTS_MARK):  # a slot of an inputs choice: not one per option
+                continue
+            probabilities = alphas[-1][point]
+            best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            for i, source in enumerate(inputs):
+                labels[source, path] = f"p={probabilities[i]:.2f}"
+            group = inputs[best].rsplit("/", 1)[0]
+            marks.update({node: "chosen" for node in bound.graph if node.startswith(group + "/")})
+        drawing = bound.draw(show_identity=args.show_identity, shapes=args.shapes,
+                             depth=args.depth, rankdir=args.rankdir, marks=marks,
+                             edge_labels=labels)
         print(f"wrote {write_drawing(drawing, self.output(args))}")
         return 0
 

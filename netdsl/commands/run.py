@@ -27,6 +27,7 @@ def run_command(family: Family, training: Training, runs: int = 1,
     interrupted."""
     import netdsl_runtime as runtime
 
+    assert training.data is not None  # run's --dataset is required
     # -- the network and the recipe, checked before any data moves ----------------------------
     if runs < 1:
         raise NetdslError(f"bad option: runs must be at least 1, got {runs}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 from ..bench.table import Table, table_of
 from ..errors import NetdslError
-from ..language import Family
+from ..language import Bound, Family
 from ..language.records import to_json
-from ..rank import (ALL, BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network,
-                    json_safe, proxy_names, rankings, scoring_batch)
+from ..rank import (BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network, json_safe,
+                    proxy_names, rankings, scoring_batch)
 from ..rank.agreement import TOP
 from ..train import DataWanted, bind_to_data, device_from, load_data
 
@@ -44,11 +44,14 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
                           f"{data.train_size} training images")
     batch = scoring_batch(data, batch_size, seed)
     cache = ScoreCache(wanted.data_dir, batch, seed)
-    networks = ([bind_to_data(family, data, values)] if sample is None
-                else every_network(family, data, values) if sample == ALL
-                else drawn_networks(family, data, values, sample, seed))
-    if isinstance(sample, int) and len(networks) < sample:
-        note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
+    if sample is None:
+        networks: Iterable[Bound] = [bind_to_data(family, data, values)]
+    elif isinstance(sample, int):
+        networks = drawn_networks(family, data, values, sample, seed)
+        if len(networks) < sample:
+            note(f"{family.name}'s space holds {len(networks)} networks; scoring them all")
+    else:  # rank.ALL, the one text it takes: every network
+        networks = every_network(family, data, values)
     results = []  # each network's record, not its network: `--sample all` may be thousands
     sampled = sample is not None
     for number, bound in enumerate(networks):
@@ -69,18 +72,17 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
                   + f" {scored.seconds:>8.3f}"
                   + ("" if truth is None else f" {scored.truth:>11.4g}")
                   + (f"  {choices}" if sampled else ""))
-    agreement = None if truth is None else rankings(results, proxies)
     if as_json:
         print(to_json({"proxies": proxies, "batch_size": batch_size, "seed": seed,
                        "networks": results, **({} if truth is None else {"table": {
                            "path": truth.path, "metric": truth.metric,
-                           "rankings": json_safe(agreement)}})}))
+                           "rankings": json_safe(rankings(results, proxies))}})}))
     else:
         for number, record in enumerate(results):
             for name, reason in record["undefined"].items():
                 print(f"network {number}: {name} is not defined: {reason}")
         if truth is not None:
-            print_agreement(agreement, len(results), truth)
+            print_agreement(rankings(results, proxies), len(results), truth)
     if cache.reused:
         note(cache.tally())
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import NetdslError
 from ..files import STORAGE
 from . import flags
 from .command import Command
@@ -199,7 +200,9 @@ class Plot(Command):
                    "accuracy_time.png (accuracy against training time, with the Pareto front) "
                    "and importance.png (parameter importance) of a search into a folder. With "
                    "`netdsl run --json` records: their training curves, loss and validation "
-                   "accuracy per epoch, every run overlaid, in one image.")
+                   "accuracy per epoch, every run overlaid, in one image. With one record of "
+                   "`netdsl supernet --method ... --json`: its choice points' probabilities "
+                   "over the epochs, one panel a point (default: alphas.png).")
 
     def add_arguments(self, parser):
         parser.add_argument("runs", nargs="*", metavar="RUN.json",
@@ -211,7 +214,11 @@ class Plot(Command):
 
     @staticmethod
     def output(args) -> Path:
-        return Path(args.output or ("curves.png" if args.runs else "plots"))
+        from ..supernet.alphas import is_search_record
+
+        alphas = len(args.runs) == 1 and is_search_record(Path(args.runs[0]))
+        return Path(args.output or ("alphas.png" if alphas else "curves.png" if args.runs
+                                    else "plots"))
 
     def reads(self, args):
         from ..search.storage import storage_file
@@ -233,7 +240,15 @@ class Plot(Command):
 
             plot_study(stored_study(args.storage, args.name), self.output(args))
             return 0
+        from ..supernet.alphas import is_search_record, plot_alphas
         from ..train.curves import plot_runs
 
+        searches = [run for run in args.runs if is_search_record(Path(run))]
+        if searches and len(args.runs) > 1:
+            raise NetdslError(f"{searches[0]}: a differentiable search's record is plotted "
+                              "alone (its alphas, one panel a point), not with other records")
+        if searches:
+            print(f"wrote {plot_alphas(Path(searches[0]), self.output(args))}")
+            return 0
         print(f"wrote {plot_runs([Path(run) for run in args.runs], self.output(args))}")
         return 0

@@ -53,7 +53,7 @@ def check_choices(analysis: Analysis, between: Callable[[], None] | None = None)
     """Every option of every choice of a text that bound checked (`Family.space`): the space
     they describe, or the first option's error in `errors`. `between`, called before each of
     the bindings, may raise to abandon the check (the analysis stays unchecked)."""
-    if not analysis.choices_checked:
+    if not analysis.choices_checked and analysis.family is not None:  # unchecked: it bound
         with _recorded(analysis):
             analysis.space = analysis.family.space(between=between)
         analysis.choices_checked = True
@@ -116,7 +116,7 @@ def diagnostics_of(analysis: Analysis
     marks = [("error", *_span_of(e, analysis.text), diagnostic_message(e))
              for e in analysis.errors]
     if analysis.bound is not None:
-        for stage, message in misread_stages(names_in(analysis), analysis.family.blocks):
+        for stage, message in misread_stages(names_in(analysis), analysis.bound.family.blocks):
             start = (stage.line - 1, stage.column - 1)
             marks.append(("hint", start, (start[0], start[1] + len(stage.symbol.name)),
                           message))

@@ -57,8 +57,8 @@ def completions(analysis: Analysis, line: int, character: int, last: Analysis | 
         if analysis.bound is None:
             known = _less_item(analysis, lines, line, character) or known
         return _paths(known, before, block[0] if block is not None else None)
-    formals = block[1] if block is not None else []
-    values = [Completion(name, "formal", f"parameter of block {block[0]}"
+    owner, formals = block if block is not None else ("", [])
+    values = [Completion(name, "formal", f"parameter of block {owner}"
                          + (f", default {default}" if default else ""))
               for name, default in formals]
     hidden = {name for name, _ in formals}  # in its body a block's parameter hides the file's
@@ -69,8 +69,10 @@ def completions(analysis: Analysis, line: int, character: int, last: Analysis | 
     if keywords_ is not None:
         return [Completion(f"{name}=", "keyword", default) for name, default in keywords_] + values
     blocks = family.blocks if family is not None else prelude()
-    return ([Completion(name, "primitive", signature(family, name)) for name in sorted(PRIMITIVES)]
-            + [Completion(name, "block", signature(family, name)) for name in sorted(blocks)]
+    # `or ""`: a primitive's and a block's signature is never None
+    return ([Completion(name, "primitive", signature(family, name) or "")
+             for name in sorted(PRIMITIVES)]
+            + [Completion(name, "block", signature(family, name) or "") for name in sorted(blocks)]
             + values)
 
 
@@ -109,12 +111,12 @@ def _paths(analysis: Analysis, before: str, block: str | None) -> list[Completio
     group that `block`'s body ran in first (None: the top level), each node and group under
     the folder typed (`layer1/`), and `..` where there is a group above; each replaces what
     is typed."""
-    if analysis.made is None:
+    if analysis.bound is None or analysis.made is None:
         return []
     groups = [""] if block is None else analysis.made.bodies.get(block, [])
     if not groups:  # the block is not called
         return []
-    typed = re.search(r"[A-Za-z0-9_./]*$", before).group()
+    typed = re.split(r"[^A-Za-z0-9_./]", before)[-1]  # the path typed so far, maybe none
     start, folder = len(before) - len(typed), typed[:typed.rfind(SEP) + 1]
     try:
         base = normpath(SEP.join(part for part in (groups[0], folder.rstrip(SEP)) if part))

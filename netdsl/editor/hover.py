@@ -11,7 +11,7 @@ from ..graph.nested import normpath
 from ..language import Bound, Family
 from ..language.expand import prelude
 from ..language.names import Occurrence, Symbol
-from ..language.places import call_positions, item_end
+from ..language.places import Made, call_positions, item_end
 from ..language.printer import block_header
 from ..language.syntax import InputChoice, Item
 from .analysis import Analysis, items_of, occurrence_at, written
@@ -25,21 +25,21 @@ def hover_at(analysis: Analysis, line: int, character: int) -> str | None:
     block or a primitive, its signature and what it is. A call in a block's body runs once per
     call of the block: its runs alike share a line, those that differ have one each."""
     reached = _path_reached(analysis, line, character)
-    if reached is not None:
+    if reached is not None and analysis.bound is not None:  # a path reached: the text bound
         return "\n".join(made_lines(analysis.bound, reached)) or None
     occurrence = occurrence_at(analysis, line, character)
     if occurrence is None:
         return None
     symbol, family = occurrence.symbol, analysis.family
-    lines = []
+    lines: list[str | None] = []
     if symbol.kind == "param":
         lines.append(_parameter_line(analysis, symbol.name))
     elif symbol.kind == "formal":
         lines.append(_formal_line(family, symbol))
     elif symbol.kind in ("block", "primitive"):
         lines += [signature(family, symbol.name), description(family, symbol.name)]
-    if analysis.made is not None:
-        lines += made_lines(analysis.bound, _runs_named(analysis, occurrence))
+    if analysis.bound is not None and analysis.made is not None:
+        lines += made_lines(analysis.bound, _runs_named(analysis.made, analysis, occurrence))
     return "\n".join(line for line in lines if line) or None
 
 
@@ -66,16 +66,17 @@ def _formal_line(family: Family | None, symbol: Symbol) -> str:
 
 
 
-def _runs_named(analysis: Analysis, occurrence: Occurrence) -> list[tuple[str, list[str]]]:
-    """(name, nodes) of each run of the call that `occurrence` names or labels."""
+def _runs_named(made: Made, analysis: Analysis, occurrence: Occurrence
+                ) -> list[tuple[str, list[str]]]:
+    """(name, nodes) of each run of the call that `occurrence` names or labels (`made`: what
+    the calls of `analysis`'s text made)."""
     where = (occurrence.line, occurrence.column)
     positions = [where] if occurrence.called else []
     if occurrence.symbol.kind == "label" and occurrence.declares and not occurrence.called:
         item = next((item for item in items_of(written(analysis)) if item.label_pos == where),
                     None)
         positions = call_positions(item) if item is not None else []
-    return [(run.name, list(run.paths)) for at in positions
-            for run in analysis.made.calls.get(at, ())]
+    return [(run.name, list(run.paths)) for at in positions for run in made.calls.get(at, ())]
 
 
 def _path_reached(analysis: Analysis, line: int, character: int
@@ -83,7 +84,7 @@ def _path_reached(analysis: Analysis, line: int, character: int
     """Over a path after `<-`: (path, nodes) of the node or group that the path reaches
     through the part at the place (`layer1/residual` over `residual` of
     `layer1/residual/res2`), from each group the item ran in; None elsewhere."""
-    if analysis.made is None:
+    if analysis.bound is None or analysis.made is None:
         return None
     for item in items_of(written(analysis)):
         refs = item.inputs.refs if isinstance(item.inputs, InputChoice) else item.inputs or []
@@ -161,21 +162,22 @@ def shape_hints(analysis: Analysis) -> list[tuple[int, int, str, tuple[int, int]
     """(0-based line, character, shape, origin) after each top-level item's call and repeat
     (`cell(C) * N`): the output shape of the last node it made; origin is its call's 1-based
     (line, column)."""
-    if analysis.made is None:
+    if analysis.bound is None or analysis.made is None:
         return []
     lines = text_lines(analysis.text)
     hints = []
-    for item in analysis.family.statements:
-        paths = _item_nodes(analysis, item) if isinstance(item, Item) else []
+    for item in analysis.bound.family.statements:
+        paths = _item_nodes(analysis.made, item) if isinstance(item, Item) else []
         if paths:
             hints.append((*item_end(lines, item), format_shape(analysis.bound.shapes[paths[-1]]),
                           item.call.pos))
     return hints
 
 
-def _item_nodes(analysis: Analysis, item: Item) -> list[str]:
-    """The nodes a written item made, its runs in order (a repeat's in turn)."""
-    return [path for where in call_positions(item) for run in analysis.made.calls.get(where, ())
+def _item_nodes(made: Made, item: Item) -> list[str]:
+    """The nodes a written item made (`made`: what its text's calls made), its runs in order
+    (a repeat's in turn)."""
+    return [path for where in call_positions(item) for run in made.calls.get(where, ())
             for path in run.paths]
 
 
@@ -196,11 +198,11 @@ def carried_hints(analysis: Analysis, text: str) -> list[tuple[int, int, str, tu
 def call_costs(analysis: Analysis, origin: tuple[int, int]) -> str | None:
     """What the top-level item whose call is at 1-based `origin` made costs: its weights and
     FLOPs per image."""
-    if analysis.made is None:
+    if analysis.bound is None or analysis.made is None:
         return None
-    item = next((s for s in analysis.family.statements
+    item = next((s for s in analysis.bound.family.statements
                  if isinstance(s, Item) and s.call.pos == origin), None)
-    return None if item is None else costs_of(analysis.bound, _item_nodes(analysis, item))
+    return None if item is None else costs_of(analysis.bound, _item_nodes(analysis.made, item))
 
 
 def costs_of(bound: Bound, paths: list[str]) -> str:

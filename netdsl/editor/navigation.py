@@ -52,7 +52,8 @@ def outline(analysis: Analysis) -> list[Outlined]:
     def entry(o: Occurrence) -> Outlined:
         name, kind = o.symbol.name, o.symbol.kind
         at = (o.line - 1, o.column - 1)
-        start, end, children = at, (at[0], at[1] + len(name)), ()
+        start, end = at, (at[0], at[1] + len(name))
+        children: tuple[Outlined, ...] = ()
         if kind == "param":
             start = (at[0], lines[at[0]].rfind("param", 0, at[1]))
             end = expression_end(lines, *end)

@@ -335,7 +335,7 @@ async def inlay_hints(ls: NetdslServer, params: lsp.InlayHintParams) -> list[lsp
 async def inlay_hint_costs(ls: NetdslServer, hint: lsp.InlayHint) -> lsp.InlayHint:
     """On request, a hint's tooltip: what its call costs."""
     data = hint.data or {}
-    known = ls.documents.get(data.get("uri"))
+    known = ls.documents.get(data.get("uri", ""))  # "": no document
     if known is not None and known.analysis is not None:
         analysis = await ls.analysed(data["uri"])
         if analysis.made is None:  # a hint carried from the last text that bound

@@ -5,7 +5,7 @@ import itertools
 import json
 
 from ..errors import NetdslError
-from .nested import SEP, Graph, Nested, pipeline
+from .nested import SEP, Graph, Nested, ShapedGraph, pipeline
 from .primitives import Op, format_shape
 
 
@@ -53,12 +53,12 @@ def from_json(records: str | list) -> Graph:
     return Graph(nodes)
 
 
-def summary(graph: Graph, cost: dict[str, tuple[int, int]]) -> str:
+def summary(graph: ShapedGraph, cost: dict[str, tuple[int, int]]) -> str:
     """A table of each node's output shape, parameters and FLOPs per image (a shaped graph and
     its `costs`), with a subtotal for each top-level group (stage) and the total for the network."""
     rows = [("node", "op", "output", "weights", "FLOPs")]
-    for top, paths in itertools.groupby(graph, key=lambda path: path.split(SEP)[0]):
-        paths = list(paths)
+    for top, group in itertools.groupby(graph, key=lambda path: path.split(SEP)[0]):
+        paths = list(group)
         for path in paths:
             op = graph[path][0]
             rows.append((path, "-" if op is None else op.type, format_shape(graph.shapes[path]),

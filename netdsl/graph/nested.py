@@ -11,7 +11,7 @@ before it. A leaf without inputs takes `[-1]`. The first node is `'input': (None
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Iterator
 
 from ..errors import NetdslError
@@ -31,7 +31,8 @@ class Graph(Mapping):
     checks, and never changed after (torch.fx's invariant): the nodes are in execution order,
     each after its inputs, the input first and the output last, the written order kept where
     it allows; `readers` holds each node's readers. `shapes`, every node's output shape per
-    image for `input_shape`, is known once the graph is `shaped` (a bound network's is)."""
+    image for `input_shape`, is known once the graph is `shaped` (a bound network's is), a
+    ShapedGraph; until then both are None."""
 
     def __init__(self, nodes: Mapping | Iterable = (), /):
         nodes = dict(nodes)
@@ -81,14 +82,22 @@ class Graph(Mapping):
         """The path of the node the network returns: the last one run."""
         return next(reversed(self._nodes))
 
-    def with_leaves(self, leaves: dict[str, Any], input_shape: Shape,
-                    shapes: dict[str, Shape]) -> Graph:
+    def with_leaves(self, leaves: dict[str, Any], input_shape: Sequence[int],
+                    shapes: dict[str, Shape]) -> ShapedGraph:
         """The same wiring (order and readers kept, not found again) with each node's leaf
         replaced by `leaves[path]`, shaped for `input_shape`."""
-        graph = object.__new__(Graph)
+        graph = object.__new__(ShapedGraph)
         graph._nodes = {path: (leaves[path], inputs) for path, (_, inputs) in self.items()}
         graph.readers, graph.input_shape, graph.shapes = self.readers, tuple(input_shape), shapes
         return graph
+
+
+class ShapedGraph(Graph):
+    """A Graph whose nodes' output shapes per image are known, for `input_shape`: what `shaped`
+    and `with_leaves` give, a bound network's graph."""
+
+    input_shape: Shape
+    shapes: dict[str, Shape]
 
 
 def _check_wiring(nodes: dict) -> str:
@@ -136,8 +145,10 @@ def path_iter(nested: Nested, prefix: tuple[str, ...] = ()
             yield (*prefix, name), value
 
 
-def pipeline(nested: Nested) -> list[tuple[str, tuple[Op | None, list]]]:
-    """The leaves in order as `(path, (op, relative_inputs))`: the seed's "operations"."""
+def pipeline(nested: Nested) -> list[tuple[str, tuple[Any, list]]]:
+    """The leaves in order as `(path, (op, relative_inputs))`: the seed's "operations". A leaf
+    is as `nested` holds it: an Op (None: the input), or before the shapes are checked the
+    language's pending primitive."""
     return [(SEP.join(path), leaf if isinstance(leaf, tuple) else (leaf, [-1]))
             for path, leaf in path_iter(nested)]
 
@@ -258,11 +269,11 @@ def _execution_order(graph: Mapping[str, tuple[Any, list[str]]]) -> list[str]:
     done: set[str] = set()
     order: list[str] = []
     for start in graph:
-        stack = [(start, iter(graph[start][1]))]
+        stack = [(start, iter(graph[start][1]))]  # each node on the way, its inputs not yet seen
         on_stack = [start]
         while stack:
-            path, inputs = stack[-1]
-            for source in inputs:
+            path, unseen = stack[-1]
+            for source in unseen:
                 if source in done:
                     continue
                 if source in on_stack:
@@ -302,7 +313,7 @@ def shapes(graph: Mapping, input_shape: Any) -> dict[str, Shape]:
     return shaped(graph, input_shape).shapes
 
 
-def shaped(graph: Mapping, input_shape: Any) -> Graph:
+def shaped(graph: Mapping, input_shape: Any) -> ShapedGraph:
     """`graph` (made a Graph if it is not one) with every node's output shape per image for
     inputs of `input_shape`; a Graph already shaped for it is returned as it is. A graph
     written by hand that is no network is a NetdslError naming the node: wiring that is not a
@@ -314,7 +325,7 @@ def shaped(graph: Mapping, input_shape: Any) -> Graph:
         raise NetdslError(f"input_shape must be (channels, height, width), three whole numbers "
                           f">= 1, got {input_shape!r}")
     graph = graph if isinstance(graph, Graph) else Graph(graph)
-    if graph.input_shape == tuple(input_shape):
+    if isinstance(graph, ShapedGraph) and graph.input_shape == tuple(input_shape):
         return graph
     out: dict[str, Shape] = {}
     for path, (op, sources) in graph.items():
@@ -355,7 +366,7 @@ def shaped(graph: Mapping, input_shape: Any) -> Graph:
     return graph.with_leaves({path: op for path, (op, _) in graph.items()}, input_shape, out)
 
 
-def costs(graph: Graph) -> dict[str, tuple[int, int]]:
+def costs(graph: ShapedGraph) -> dict[str, tuple[int, int]]:
     """(weights, frozen ones too; forward FLOPs per image) of every node of a shaped graph."""
     out_shapes = graph.shapes
     return {path: (0, 0) if op is None else

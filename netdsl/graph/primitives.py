@@ -328,7 +328,8 @@ def _pool(prim: str):
                                   f"size {k}")
         if k > min(h, w) + 2 * padding:
             raise NetdslError(f"{prim}: kernel size {k} is larger than the {h}x{w} input")
-        window = (("kernel_size", k), ("stride", stride), ("padding", padding))
+        window: tuple[tuple[str, int | bool], ...] = (
+            ("kernel_size", k), ("stride", stride), ("padding", padding))
         if prim == "avgpool":  # whether padded zeros count in the mean (NAS-Bench-201: no)
             window += (("count_include_pad", switch(a["pad_counts"], "avgpool: pad_counts")),)
         return window
@@ -361,6 +362,14 @@ def _cat(a: Args, shapes: list[Shape]):
         raise NetdslError("cat: inputs must have the same height and width, got "
                           + ", ".join(format_shape(s) for s in shapes))
     return ()
+
+
+def _mix(a: Args, shapes: list[Shape]):
+    if len(set(shapes)) != 1:
+        raise NetdslError(f"choice '{a['point']}': a differentiable search adds its options' "
+                          "outputs, which must have one shape; they give "
+                          + ", ".join(format_shape(s) for s in shapes))
+    return (("point", a["point"]), ("selects", a["selects"]))
 
 
 def _linear(a: Args, shapes: list[Shape]):
@@ -482,7 +491,15 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
               description="zeroes each value with probability p while training"),
 )}
 
-OPS: dict[str, Primitive] = {p.op: p for p in PRIMITIVES.values()}  # by class name
+# A mixed choice's outputs weighed by its options' probabilities (differentiable search).
+# Binding makes it, the text cannot write it: it is in OPS, not in PRIMITIVES.
+MIX = Primitive("mix", "Mix", (("point", REQUIRED), ("selects", REQUIRED)), _mix,
+                inputs=(1, None), colour=_JOIN,
+                flops=lambda a, out, shapes: 2 * math.prod(out) * len(shapes),
+                repr=lambda a: f"point={a['point']!r}",
+                description="a choice's options, each output times its probability, summed")
+
+OPS: dict[str, Primitive] = {p.op: p for p in (*PRIMITIVES.values(), MIX)}  # by class name
 
 
 def primitive_of(op: Op) -> Primitive:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import INPUT, OPS, SEP, Graph, Nested, Op, Shape, format_shape, pipeline
+from ..graph import INPUT, OPS, SEP, Graph, Nested, Op, Shape, ShapedGraph, format_shape, pipeline
 from ..graph.nested import InputError, normpath, relative, resolved_leaves
 from .evaluate import error_at
 
 
-def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, Graph]:
+def resolve_ops(nested: Nested, input_shape: Shape) -> tuple[Nested, ShapedGraph]:
     """`nested` with every pending leaf replaced by its Op, and its graph, shaped."""
     flat = pipeline(nested)
     pending: dict[str, tuple[Any, list[str]]] = {}

@@ -18,13 +18,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn, cast, overload
 
 from ..errors import NetdslError
 from ..graph import fits, is_number, kind_of
 
 SPACES = ("choice", "range", "logrange")  # the calls that write a space, not a layer
 INPUTS_MARK = "<-"  # an input choice's point is named by its node's path and this
+MIXED_KINDS = ("op", "item", "inputs")  # the points whose options a binding can mix
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ChoicePoint:
     `step` from low when given, log-uniform when `log`), and the `default`."""
     name: str
     kind: str
-    options: tuple = ()
+    options: tuple | Combinations = ()  # an inputs choice's: its Combinations, never listed
     default: Any = None
     low: float | None = None
     high: float | None = None
@@ -62,16 +63,26 @@ class ChoicePoint:
                 else len(self.options)
         if self.kind == "whole" or self.step is not None:
             # in the decimals written: (0.5 - 0.1) / 0.1 is 4, not 3.9999999999999996
-            return math.floor((_written(self.high) - _written(self.low))
+            low, high = self._bounds()
+            return math.floor((_written(high) - _written(low))
                               / _written(self.step or 1)) + 1
         return None
+
+    def _bounds(self) -> tuple[float, float]:
+        """`low` and `high` of a range: space_point gives both to every point without
+        options, and none to one with them."""
+        low, high = self.low, self.high
+        assert low is not None and high is not None, f"choice '{self.name}' is no range"
+        return low, high
 
     def values(self) -> Sequence:
         """Every value it offers, in order (a finite point only), as a sequence that makes each
         from its index when asked: a range of 10**9 values is never a list."""
         if self.options:
             return self.options
-        return Steps(self.low, self.step or 1, self.size)
+        # A finite point only, as said: `size` is None just for a real range without a step,
+        # whose values no sequence holds (a caller asks `size` first, as listed() does).
+        return Steps(self._bounds()[0], self.step or 1, cast(int, self.size))
 
     def check(self, value: Any) -> Any:
         """`value` as this point takes it (an option's label, an op's name, a number in the
@@ -101,9 +112,10 @@ class ChoicePoint:
             raise NetdslError(f"choice '{self.name}' takes whole numbers, got {value!r}")
         if self.step is None:
             return int(value) if self.kind == "whole" else float(value)
-        place = round((value - self.low) / self.step)
-        if not (_on_step(value, self.low, self.step) and place < self.size):
-            raise NetdslError(f"choice '{self.name}' takes {self.low:g}, {self.low + self.step:g}, "
+        low = self._bounds()[0]
+        place = round((value - low) / self.step)
+        if not (_on_step(value, low, self.step) and place < self.size):
+            raise NetdslError(f"choice '{self.name}' takes {low:g}, {low + self.step:g}, "
                               f"... (steps of {self.step:g}), got {value!r}")
         # The step's own value, not `value`: a tuner's 0.30000000000000004 is the 0.3 that a
         # table, a --set or the listed values hold, one key for one network.
@@ -131,17 +143,21 @@ class ChoicePoint:
     def nni(self) -> dict:
         """This point in NNI's search-space JSON."""
         if self.options:
-            if self.size > LISTED_AT_MOST:  # an option by its place, which binding takes too
-                return {"_type": "randint", "_value": [0, self.size]}
+            size = cast(int, self.size)  # a count of options: None is a real range's only
+            if size > LISTED_AT_MOST:  # an option by its place, which binding takes too
+                return {"_type": "randint", "_value": [0, size]}
             return {"_type": "choice", "_value": list(self.options)}
         if self.step is not None or self.kind == "whole":
+            low, high = self._bounds()
             if self.log:
-                return {"_type": "qloguniform", "_value": [self.low, self.high, 1]}
+                return {"_type": "qloguniform", "_value": [low, high, 1]}
             if (self.step or 1) == 1 and self.kind == "whole":
-                return {"_type": "randint", "_value": [self.low, self.high + 1]}
-            if not _on_step(self.low, 0, self.step):  # NNI's q steps from 0, ours from low
+                return {"_type": "randint", "_value": [low, high + 1]}
+            step = self.step
+            assert step is not None  # a whole range without one took randint just above
+            if not _on_step(low, 0, step):  # NNI's q steps from 0, ours from low
                 return {"_type": "choice", "_value": self.listed()}
-            return {"_type": "quniform", "_value": [self.low, self.high, self.step]}
+            return {"_type": "quniform", "_value": [low, high, step]}
         return {"_type": "loguniform" if self.log else "uniform", "_value": [self.low, self.high]}
 
 
@@ -158,7 +174,15 @@ class Steps(Sequence):
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> float | int:
+    @overload
+    def __getitem__(self, index: int) -> float | int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> NoReturn: ...
+
+    def __getitem__(self, index: int | slice) -> float | int:
+        if isinstance(index, slice):  # a slice of 10**9 values would be a list of them
+            raise TypeError("a range's values are taken one at a time, not sliced")
         place = _place(index, self.size)
         if isinstance(self.low, int) and isinstance(self.step, int):
             return self.low + place * self.step
@@ -166,8 +190,9 @@ class Steps(Sequence):
         return float(low + place * step)  # one rounding, to the nearest float
 
     def __contains__(self, value: object) -> bool:
-        return is_number(value) and self.low <= value <= self[-1] and \
-            _on_step(value, self.low, self.step)
+        # isinstance narrows `value` for mypy; is_number refuses true and false besides
+        return isinstance(value, (int, float)) and is_number(value) and \
+            self.low <= value <= self[-1] and _on_step(value, self.low, self.step)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Steps) and self._key() == other._key()
@@ -188,7 +213,7 @@ class Combinations(Sequence):
     them (40 paths, k=20: 1.4e11): each is made from its index, and found by its label, on
     demand, never listed."""
 
-    def __init__(self, refs: tuple[str, ...], k: int):
+    def __init__(self, refs: Sequence[str], k: int):
         self.refs, self.k = tuple(refs), k
         self.size = math.comb(len(self.refs), k)
 
@@ -198,8 +223,17 @@ class Combinations(Sequence):
     def __bool__(self) -> bool:
         return self.size > 0
 
-    def __getitem__(self, index: int) -> str:
-        index, n, chosen = _place(index, self.size), len(self.refs), []
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> NoReturn: ...
+
+    def __getitem__(self, index: int | slice) -> str:
+        if isinstance(index, slice):  # 1.4e11 labels: each is made from its index, none listed
+            raise TypeError("combinations are taken one at a time, not sliced")
+        index, n = _place(index, self.size), len(self.refs)
+        chosen: list[int] = []  # the place in `refs` of each slot's ref, so far
         for slot in range(self.k):  # the ref in each slot, skipping the blocks of smaller ones
             ref = chosen[-1] + 1 if chosen else 0
             while index >= (block := math.comb(n - ref - 1, self.k - slot - 1)):
@@ -276,6 +310,24 @@ def _show(option: Any) -> str:
     return str(option)
 
 
+class Mixed:
+    """What a chooser answers for a point whose options are all to be computed and mixed
+    (differentiable search): binding expands every option of an op, item or inputs choice
+    and joins their outputs in one `mix` node weighted by the point's probabilities."""
+
+    def __repr__(self) -> str:
+        return "MIXED"
+
+
+MIXED = Mixed()
+
+
+@dataclass(frozen=True)
+class MixedCallee:
+    """A parameter's value where its op choice is mixed: a call of it calls every option."""
+    point: ChoicePoint
+
+
 Chooser = Callable[[ChoicePoint], Any]
 
 
@@ -284,15 +336,22 @@ def at_defaults(point: ChoicePoint) -> Any:
     return point.default
 
 
+def mixing(point: ChoicePoint) -> Any:
+    """The chooser of a differentiable search: every point mixed (binding refuses a number's
+    point, which no mixture of outputs can search)."""
+    return MIXED
+
+
 def drawn_at_random(rng: random.Random) -> Chooser:
     """A chooser drawing each point uniformly from `rng`: one of its options, a value of its
     range (on its step), or a real number (log-uniform for a logrange)."""
     def choose(point: ChoicePoint) -> Any:
         if point.size is not None:  # as rng.choice draws, without a list
             return point.values()[rng.randrange(point.size)]
+        low, high = point._bounds()  # no size: a range of real numbers
         if point.log:
-            return math.exp(rng.uniform(math.log(point.low), math.log(point.high)))
-        return rng.uniform(point.low, point.high)
+            return math.exp(rng.uniform(math.log(low), math.log(high)))
+        return rng.uniform(low, high)
     return choose
 
 

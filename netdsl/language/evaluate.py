@@ -10,7 +10,8 @@ from typing import Any
 
 from ..errors import NetdslError
 from ..graph import REQUIRED, is_number
-from .syntax import MAX_NUMBER, PRELUDE, Call, CallValue, Const, Expr, Name, Source, Unary
+from .syntax import (MAX_NUMBER, PRELUDE, Binary, Call, CallValue, Const, Expr, Name, Source,
+                     Unary)
 
 # The calls that led to a place: (text, (line, column), callee) for each, outermost first.
 # Locations are made from it only when an error is raised: parsing is on a search's hot path.
@@ -58,6 +59,7 @@ def value_of(expr: Expr, env: dict, frame: Frame) -> Any:
                 raise error_at(f"'not' needs true or false, got {value!r}", moved(frame, expr.pos))
             return not value
         return -_number(value, "-", frame, expr.pos)
+    assert isinstance(expr, Binary), expr  # the one kind of expression left
     left = _number(value_of(expr.left, env, frame), expr.op, frame, expr.left.pos)
     right = _number(value_of(expr.right, env, frame), expr.op, frame, expr.right.pos)
     if expr.op in ("/", "//") and right == 0:

@@ -8,9 +8,10 @@ import math
 from typing import Any
 
 from ..errors import NetdslError
-from ..graph import PRIMITIVES, SEP, Nested, Primitive, fits, kind_of, path_iter, whole
-from .choices import (INPUTS_MARK, SPACES, Callee, ChoicePoint, Chooser, Combinations,
-                      at_defaults, options_point, space_point)
+from ..graph import MIX, PRIMITIVES, SEP, Nested, Primitive, fits, kind_of, path_iter, whole
+from .choices import (INPUTS_MARK, LISTED_AT_MOST, MIXED, MIXED_KINDS, SPACES, Callee,
+                      ChoicePoint, Chooser, Combinations, MixedCallee, at_defaults,
+                      options_point, space_point)
 from .evaluate import Frame, bind_arguments, error_at, moved, value_of
 from .printer import call_text
 from .syntax import (MAX_NUMBER, PRELUDE, Block, Call, CallValue, Expr, InputChoice, Item, Name,
@@ -84,11 +85,26 @@ class Choices:
         self.picks, self.chooser = picks, chooser
         self.points: dict[str, ChoicePoint] = {}
         self.made: dict[str, Any] = {}
+        self.mixing: str | None = None  # the mixed point whose options are being expanded
 
     def choose(self, point: ChoicePoint, frame: Frame) -> Any:
         if point.name in self.points:
             raise error_at(f"two choices are named '{point.name}'; label one otherwise", frame)
         value = self.picks[point.name] if point.name in self.picks else self.chooser(point)
+        if value is MIXED:
+            if point.kind not in MIXED_KINDS:
+                raise error_at(f"choice '{point.name}' offers numbers "
+                               f"({point.describe_options()}), which no mixture of outputs "
+                               "searches: bind it to one", frame)
+            if self.mixing is not None:
+                raise error_at(f"choice '{point.name}' lies inside an option of the mixed "
+                               f"choice '{self.mixing}': mixing is one level deep; bind one "
+                               "of the two", frame)
+            if isinstance(point.options, Combinations) and point.options.size > LISTED_AT_MOST:
+                raise error_at(f"choice '{point.name}' has {point.size:,} combinations of "
+                               f"inputs, more than a mixture weighs ({LISTED_AT_MOST:,})", frame)
+            self.points[point.name], self.made[point.name] = point, MIXED
+            return MIXED
         try:
             value = point.check(value)
         except NetdslError as e:
@@ -113,7 +129,8 @@ def bind_parameters(statements: list, source: Source, params: dict[str, Any],
         if isinstance(param.expr, CallValue):
             point = _declared_space(param, env, callables, here)
             value = choices.choose(point, moved(here, param.expr.pos))
-            env[param.name] = Callee(value) if point.kind == "op" else value
+            env[param.name] = MixedCallee(point) if value is MIXED else \
+                Callee(value) if point.kind == "op" else value
             continue
         if isinstance(param.expr, Name) and param.expr.name not in env and \
                 param.expr.name in callables:
@@ -139,6 +156,7 @@ def unknown_names(statements: list, source: Source, params: dict[str, Any],
 def _declared_space(param: Param, env: dict, callables: frozenset[str],
                     frame: Frame) -> ChoicePoint:
     """The point of `param x = choice(...)`, `range(...)` or `logrange(...)`."""
+    assert isinstance(param.expr, CallValue)  # bind_parameters calls it for those only
     call = param.expr.call
     at = moved(frame, call.pos)
     if call.name not in SPACES:
@@ -191,6 +209,19 @@ def whole_at(value: Any, what: str, frame: Frame, minimum: int = 1) -> int:
         return whole(value, what, minimum)
     except NetdslError as e:
         raise error_at(e.message, frame) from None
+
+
+def _option_keys(names: list[str]) -> list[str]:
+    """The group names of a mixed choice's options: what each calls, numbered where two call
+    the same (`conv_bn`, `conv_bn_1`), never `in` or `mix` (the group's own nodes)."""
+    keys: list[str] = []
+    for name in names:
+        key, n = name, 0
+        while key in keys or key in ("in", "mix"):
+            n += 1
+            key = f"{name}_{n}"
+        keys.append(key)
+    return keys
 
 
 def _written(frame: Frame) -> tuple:
@@ -279,19 +310,36 @@ class Expander:
         for i in range(count):
             name = None if label is None else label if i == 0 else f"{label}_{i}"
             inputs = item.inputs
-            if chooses:
-                if call.name == "choice":
-                    chosen = self.chosen_call(call, prefix + name, env, here)
+            mixed: tuple[ChoicePoint, list[Call]] | None = None
+            made = call  # the call this instance makes: for a choice, the option chosen
+            if call.name == "choice":
+                assert name is not None  # a choice has a label: refused above without one
+                chosen = self.chosen_call(call, prefix + name, env, here)
+                if isinstance(chosen, tuple):
+                    mixed = chosen
+                else:
+                    made = chosen
                     primitive, block, here = self.callee(chosen, item, env, source, frame)
-                if isinstance(inputs, InputChoice):
-                    inputs = self.chosen_inputs(inputs, prefix + name, env,
-                                                moved(here, inputs.pos))
-            if primitive is not None:
-                self.add_primitive(primitive, chosen if call.name == "choice" else call, item,
-                                   name, inputs, env, here, nodes)
+            elif primitive is None and block is None:  # a parameter's op choice, mixed
+                point = env[call.name].point
+                mixed = point, [Call(option, call.args, call.pos) for option in point.options]
+            if isinstance(inputs, InputChoice):
+                assert name is not None  # a choice has a label: refused above without one
+                at = moved(here, inputs.pos)
+                picked = self.chosen_inputs(inputs, prefix + name, env, at)
+                inputs = self.mixed_inputs(picked, name, at, nodes) \
+                    if isinstance(picked, ChoicePoint) else picked
+            if mixed is not None:
+                self.add_mixed(*mixed, item, name or call.name, inputs, env, source, here,
+                               nodes)
+            elif primitive is not None:
+                self.add_primitive(primitive, made, item, name, inputs, env, here, nodes)
             else:
-                sub = self.call_block(block, chosen if call.name == "choice" else call, env,
-                                      here, prefix + name + SEP if name is not None else prefix)
+                # callee() found one of the two: a choice's options, and a parameter's callee,
+                # were checked to name a primitive or a block
+                assert block is not None
+                sub = self.call_block(block, made, env, here,
+                                      prefix + name + SEP if name is not None else prefix)
                 self.add_block(sub, item, name, inputs, source, here, nodes)
 
     def callee(self, call: Call, item: Item, env: dict, source: Source, frame: Frame
@@ -303,6 +351,8 @@ class Expander:
         if call.name in PRIMITIVES or call.name in self.blocks:
             return PRIMITIVES.get(call.name), self.blocks.get(call.name), here
         callee = env.get(call.name)
+        if isinstance(callee, MixedCallee):  # every option is called: `item` expands them
+            return None, None, here
         if isinstance(callee, Callee):  # the frame names what is called, not the parameter
             return (PRIMITIVES.get(callee.name), self.blocks.get(callee.name),
                     frame + ((source, call.pos, callee.name),))
@@ -313,9 +363,11 @@ class Expander:
             raise error_at(f"unknown block '{call.name}'", here)
         return None, self.blocks["stage"], frame + ((source, call.pos, "stage"),)
 
-    def chosen_call(self, call: Call, path: str, env: dict, frame: Frame) -> Call:
+    def chosen_call(self, call: Call, path: str, env: dict, frame: Frame
+                    ) -> Call | tuple[ChoicePoint, list[Call]]:
         """The call an item choice `path: choice(option, ...)` makes: each option a call (or a
-        block's or primitive's name), `default=N` marking the N-th (from 0) as the default."""
+        block's or primitive's name), `default=N` marking the N-th (from 0) as the default.
+        Mixed: the point and every option's call."""
         options: list[Call] = []
         default = 0
         for arg in call.args:
@@ -346,10 +398,13 @@ class Expander:
         if len(set(labels)) != len(labels):
             raise error_at(f"an option is listed twice: {', '.join(labels)}", frame)
         point = options_point(path, "item", labels, default, _written(frame))
-        return options[labels.index(self.choices.choose(point, frame))]
+        chosen = self.choices.choose(point, frame)
+        return (point, options) if chosen is MIXED else options[labels.index(chosen)]
 
-    def chosen_inputs(self, choice: InputChoice, path: str, env: dict, frame: Frame) -> list[str]:
-        """The paths `<- choice(ref, ..., k=K)` reads: K of them (1 unless given)."""
+    def chosen_inputs(self, choice: InputChoice, path: str, env: dict, frame: Frame
+                      ) -> list[str] | ChoicePoint:
+        """The paths `<- choice(ref, ..., k=K)` reads: K of them (1 unless given); the point
+        when it is mixed."""
         k = 1 if choice.k is None else whole_at(value_of(choice.k, env, frame), "choice: k",
                                                  frame)
         if not choice.refs:
@@ -360,7 +415,61 @@ class Expander:
             raise error_at(f"choice of {k} inputs from {len(choice.refs)} paths", frame)
         point = options_point(path + INPUTS_MARK, "inputs", Combinations(choice.refs, k), 0,
                               _written(frame))
-        return self.choices.choose(point, frame).split(",")
+        chosen = self.choices.choose(point, frame)
+        return point if chosen is MIXED else chosen.split(",")
+
+    def mixed_inputs(self, point: ChoicePoint, name: str, frame: Frame,
+                     nodes: Nested) -> list[str]:
+        """A mixed `name: ... <- choice(refs..., k=K)`: the K inputs it reads become K `mix`
+        nodes beside it, `name_inputs`, `name_inputs_1`, ..., the j-th weighing each ref by
+        the probabilities of the combinations whose j-th input it is; their paths."""
+        options = point.options
+        assert isinstance(options, Combinations)  # an inputs point's: options_point makes them
+        combinations = [label.split(",") for label in options]
+        slots = []
+        for j in range(options.k):
+            selects = {ref: tuple(c for c, chosen in enumerate(combinations) if chosen[j] == ref)
+                       for ref in options.refs}
+            refs = [ref for ref, chosen in selects.items() if chosen]
+            leaf = Pending(MIX, {"point": point.name,
+                                 "selects": tuple(selects[ref] for ref in refs)}, frame)
+            leaf.inputs_frame, leaf.written_inputs = frame, refs
+            slot = f"{name}_inputs" + (f"_{j}" if j else "")
+            self.put(nodes, slot, (leaf, refs), frame)
+            slots.append(slot)
+        return slots
+
+    def add_mixed(self, point: ChoicePoint, options: list[Call], item: Item, name: str,
+                  inputs: list[str] | None, env: dict, source: Source, frame: Frame,
+                  nodes: Nested) -> None:
+        """A mixed op or item choice: the group `name` holding each option's nodes in its own
+        group (named by what it calls), each reading the item's inputs (through an `in`
+        identity where the item takes the node before it), and their `mix`, its output."""
+        group: Nested = {}
+        if inputs is None:
+            group["in"] = Pending(PRIMITIVES["identity"], {}, frame)
+        reads = ["in"] if inputs is None else ["../" + ref for ref in inputs]
+        keys = _option_keys([option.name for option in options])
+        outer = frame[:-1]  # each option's call takes the item's place in the frame
+        self.choices.mixing = point.name
+        try:
+            for key, option in zip(keys, options):
+                primitive, block, at = self.callee(option, item, env, source, outer)
+                prefix = f"{name}{SEP}{key}{SEP}"
+                sub: Nested = {}
+                if primitive is not None:
+                    self.add_primitive(primitive, option, item, None, None, env, at, sub)
+                else:
+                    assert block is not None  # each option was checked to name one of the two
+                    sub = self.call_block(block, option, env, at, prefix)
+                self.add_block(sub, item, key, reads, source, at, group)
+        finally:
+            self.choices.mixing = None
+        leaf = Pending(MIX, {"point": point.name,
+                             "selects": tuple((i,) for i in range(len(options)))}, frame)
+        leaf.inputs_frame, leaf.written_inputs = frame, keys
+        group["mix"] = (leaf, keys)
+        self.put(nodes, name, group, frame, item.label_pos)
 
     def add_primitive(self, primitive: Primitive, call: Call, item: Item, name: str | None,
                       inputs: list[str] | None, env: dict, frame: Frame, nodes: Nested) -> None:
@@ -377,17 +486,23 @@ class Expander:
             self.last_number[key] = n
         self.put(nodes, name, leaf, frame, item.label_pos)
         if inputs is not None:
-            leaf.inputs_frame = moved(frame, item.inputs_pos)
+            inputs_pos = item.inputs_pos
+            # inputs given here are the item's own, after a `<-` whose place the parser keeps
+            # (add_mixed gives its options none)
+            assert inputs_pos is not None
+            leaf.inputs_frame = moved(frame, inputs_pos)
             leaf.written_inputs = list(inputs)
             nodes[name] = (leaf, list(inputs))
 
     def add_block(self, sub: Nested, item: Item, name: str | None, inputs: list[str] | None,
                   source: Source, frame: Frame, nodes: Nested) -> None:
         if inputs is not None:
-            inputs_frame = moved(frame, item.inputs_pos)
-            first, leaf = next(path_iter(sub), (None, None))
-            if first is None:
+            # No `<-` where add_mixed gives an option its group's `in`: the call's place then.
+            inputs_frame = frame if item.inputs_pos is None else moved(frame, item.inputs_pos)
+            found = next(path_iter(sub), None)
+            if found is None:
                 raise error_at(f"{item.call.name} has no nodes to take the inputs", inputs_frame)
+            first, leaf = found
             group = sub
             for part in first[:-1]:
                 group = group[part]

@@ -22,8 +22,9 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
-from ..errors import NetdslError
-from ..graph import INPUT, PRIMITIVES, Graph, Nested, Shape, costs, kind_of, pipeline, summary
+from ..errors import NetdslError, refusal
+from ..graph import (INPUT, PRIMITIVES, Graph, Nested, Shape, ShapedGraph, costs, kind_of,
+                     pipeline, summary)
 from ..graph.listings import to_records
 from ..graph.nested import shaped
 from .choices import Callee, ChoicePoint, Chooser, at_defaults
@@ -56,6 +57,13 @@ class Parameter:
     kind: str
 
 
+def _kind(value: Any) -> str:
+    """The kind of a parameter whose default is `value` (see Parameter)."""
+    kind = "op" if isinstance(value, Callee) else kind_of(value)
+    assert kind is not None, value  # a param's value is a number, true/false or a callee
+    return kind
+
+
 class Family:
     """DSL text parsed once: its statements, block definitions and parameters. `bind` makes
     networks of it."""
@@ -67,8 +75,7 @@ class Family:
             self.blocks = definitions(self.statements, self.source, prelude())
             self.callables = frozenset(PRIMITIVES) | frozenset(self.blocks)
             defaults = bind_parameters(self.statements, self.source, {}, self.callables)
-        self.parameters = {name: Parameter(name, value, "op" if isinstance(value, Callee)
-                                           else kind_of(value))
+        self.parameters = {name: Parameter(name, value, _kind(value))
                            for name, value in defaults.items()}
         self._items = [s for s in self.statements if isinstance(s, Item)]
         if not self._items:
@@ -121,21 +128,24 @@ class Family:
 
         return survey(bind, frozenset(values))
 
-    def listed_points(self, space: ChoiceSpace, fixed: dict[str, Any], what: str
-                      ) -> tuple[ChoicePoint, ...]:
-        """Every choice point of the family's networks, those `fixed` (--set) and the others of its
+    def listed_points(self, space: ChoiceSpace, fixed: dict[str, Any],
+                      what: str | tuple[Any, ...]) -> tuple[ChoicePoint, ...]:
+        """Every choice point of the family's networks, those `fixed` and the others of its
         `space`, in the order the text declares them, when the space's networks can be listed
-        (for `what`, a flag): each point finite, and met in every network."""
+        (for `what`: the argument that asks, as (parameter,) or (parameter, value), which an
+        ArgumentError names; or a text that names it): each point finite, and met in every
+        network."""
+        refused = functools.partial(refusal, what)
         if not self.choice_points:
-            raise NetdslError(f"{what}: {self.name} declares no choice(...) to list networks by")
+            raise refused(f"{self.name} declares no choice(...) to list networks by")
         if not space.static:
-            raise NetdslError(f"{what}: {self.name}'s choices are met only for some values of "
-                              "others; networks are listed by one value per choice point, so "
-                              "every point must be met in every network")
+            raise refused(f"{self.name}'s choices are met only for some values of others; "
+                          "networks are listed by one value per choice point, so every point "
+                          "must be met in every network")
         endless = next((p for p in space.points if p.size is None), None)
         if endless is not None:
-            raise NetdslError(f"{what}: {self.name}'s choice '{endless.name}' is a range of "
-                              "real numbers: its networks are endless")
+            raise refused(f"{self.name}'s choice '{endless.name}' is a range of real numbers: "
+                          "its networks are endless")
         points = {p.name: p for p in space.points}
         points.update((name, point) for name, point in self.choice_points.items()
                       if name in fixed and name not in points)
@@ -197,7 +207,7 @@ class Bound:
     text printed from the syntax tree."""
 
     def __init__(self, family: Family, values: dict[str, Any], parameters: dict[str, Any],
-                 nested: Nested, graph: Graph, choices: dict[str, Any] | None = None,
+                 nested: Nested, graph: ShapedGraph, choices: dict[str, Any] | None = None,
                  points: dict[str, ChoicePoint] | None = None):
         self.family = family
         self.values = values          # the parameters' values bound, as given
@@ -279,14 +289,15 @@ class Bound:
 
     def draw(self, *, shapes: bool = False, depth: int | None = None, rankdir: str = "TB",
              show_identity: bool = False, marks: dict[str, str] | None = None,
-             name: str = "network") -> "graphviz.Digraph":
+             name: str = "network",
+             edge_labels: dict[tuple[str, str], str] | None = None) -> "graphviz.Digraph":
         """The network drawn with graphviz (see `netdsl.module.draw.draw_graph`): `shapes`
         labels the edges with tensor shapes, `depth` collapses deeper paths into boxes."""
         from ..module.draw import draw_graph
 
         return draw_graph(self.graph, shapes=self.shapes if shapes else None, costs=self.costs,
                           show_identity=show_identity, depth=depth, rankdir=rankdir,
-                          marks=marks, name=name)
+                          marks=marks, name=name, edge_labels=edge_labels)
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a bound network as its drawing."""

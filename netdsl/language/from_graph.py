@@ -17,7 +17,7 @@ import re
 from typing import Any, Callable, Iterator
 
 from ..errors import NetdslError
-from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape
+from ..graph import INPUT, OPS, PRIMITIVES, REQUIRED, SEP, Graph, Op, Shape, ShapedGraph
 from ..graph.nested import INPUT_SIZES, prefix_tree, relative
 from .expand import prelude
 from .printer import INDENT, literal, written_call
@@ -31,7 +31,7 @@ SPLICED = ("head", "conv_bn")  # also tried on runs of nodes, as a call without 
 Expand = Callable[[str, Shape], "Graph | None"]
 
 
-def candidate_texts(graph: Graph, expand: Expand) -> Iterator[str]:
+def candidate_texts(graph: ShapedGraph, expand: Expand) -> Iterator[str]:
     """DSL texts that may parse back to `graph` (shaped: `graph.nested.shaped`), the likelier
     first; `family.graph_to_text` keeps the first that does (`same_graph`). The built-in blocks
     are learnt by expanding calls of them with `expand`."""
@@ -144,7 +144,7 @@ def _argument_traces(block: str, expand: Expand) -> tuple[tuple, ...]:
     base = {name: next(fractional) if isinstance(default, float) else next(whole)
             for name, default in params if not isinstance(default, bool)}
     made = _made(block, base, expand)
-    traces = []
+    traces: list[tuple] = []  # (name, how, where...): `where` as long as `how` needs
     for name, default in params:
         if isinstance(default, bool):
             on = _made(block, {**base, name: True}, expand)
@@ -197,6 +197,8 @@ def _spliced_names(block: str, expand: Expand) -> tuple[str, ...]:
     args = {name: 11 for name, default in _params(block) if default is REQUIRED}
     call = call_with(block, _params(block), args)
     made = _expansion(call, (3, PROBE_SIZE, PROBE_SIZE), expand)
+    if made is None:
+        raise NetdslError(f"the built-in block {block} does not expand on probe images")
     return tuple(dict.fromkeys(path.split(SEP)[0] for path, _, _ in made))
 
 
@@ -246,7 +248,7 @@ _RESERVED = set(PRIMITIVES) | set(BUILTINS)
 # ---- writing ------------------------------------------------------------------------------------
 
 class _Writer:
-    def __init__(self, graph: Graph, use_builtins: bool, expand: Expand):
+    def __init__(self, graph: ShapedGraph, use_builtins: bool, expand: Expand):
         self.graph, self.shapes, self.use_builtins = graph, graph.shapes, use_builtins
         self.expand = expand
         self.blocks: dict[tuple[str, ...], str] = {}  # body -> block name

@@ -169,7 +169,7 @@ class _Walk:
 
     def item(self, item: Item, block: Block | None, body: list[Item]) -> None:
         scope = self.scope_of(block)
-        if item.label is not None:
+        if item.label is not None and item.label_pos is not None:  # given together
             self.add("label", item.label, item.label_pos, scope, declares=True)
         self.call(item.call, block, labelled=item.label is not None)
         self.expr(item.repeat, block)

@@ -65,7 +65,7 @@ def made(bound) -> Made:
             if source is family.source:
                 runs.setdefault(pos, {}).setdefault((group, own), []).append(path)
     order = {path: i for i, path in enumerate(bound.graph)}
-    calls = {}
+    calls: dict[tuple[int, int], list[Run]] = {}
     for pos, by_run in runs.items():
         calls[pos] = []
         for (group, own), paths in by_run.items():

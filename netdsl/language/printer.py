@@ -98,6 +98,7 @@ def expression(expr: Expr) -> str:
     if isinstance(expr, Unary):
         operator = "not " if expr.op == "not" else "-"
         return operator + _operand(expr.operand, _UNARY)
+    assert isinstance(expr, Binary), expr  # the one kind of expression left
     level = _LEVEL[expr.op]
     # Left-associative: a right operand of the same strength needs parentheses, a left one not.
     return (f"{_operand(expr.left, level)} {expr.op} "
@@ -128,7 +129,8 @@ def format_text(statements: list, text: str) -> str:
     end of a line after the last statement that starts on that line; and one blank line where
     the text had blank lines between statements. Formatting formatted text changes nothing."""
     lines = text_lines(text)
-    own, trailing = {}, {}  # source line -> comment
+    own: dict[int, str] = {}  # source line -> comment
+    trailing: dict[int, str] = {}
     for number, line in enumerate(lines, 1):
         column = line.find("#")  # '#' means nothing else in the language
         if column >= 0:

@@ -77,7 +77,7 @@ class _Survey:
         self.base = bind({})
         self.nodes = _nodes(self.base)
         self.free = {name: p for name, p in self.base.points.items() if name not in fixed}
-        roots = {_root(p) for p in self.free.values() if _root(p) is not None}
+        roots = {root for p in self.free.values() if (root := _root(p)) is not None}
         self.subtrees = _subtrees(self.nodes, roots)
         self.classes: dict[tuple, tuple[ChoicePoint, _Outcome]] = {}
 
@@ -162,6 +162,7 @@ class _Survey:
             return None
         probed, outcome = self.classes[key]
         there, here = _root(probed), _root(point)
+        assert there is not None and here is not None  # a point with a key has a root
         entries = {source for path in self.subtrees.get(there, ())
                    for source in self.nodes[path][1] if not _under(source, there)}
         group, to = there.rpartition(SEP)[0], here.rpartition(SEP)[0]
@@ -226,7 +227,9 @@ class _Survey:
     def walk(self, seen: dict[str, ChoicePoint]) -> int | None:
         """The distinct networks of every combination, walked point by point as binding meets
         them (adding to `seen`); None past MAX_EXPANSIONS bindings or MAX_WALKED_NODES."""
-        fingerprints, expansions, nodes, stack = set(), 0, 0, [{}]
+        fingerprints: set[str] = set()
+        stack: list[dict[str, Any]] = [{}]  # the picks of each binding still to walk
+        expansions = nodes = 0
         while stack:
             picks = stack.pop()
             bound = self.bind(picks)
@@ -253,11 +256,12 @@ def _checked_values(point: ChoicePoint, budget: int) -> tuple[list, str | None]:
     """Which values of `point` a survey binds: all of them (and None) up to `budget`, else a
     sample of about `budget` (and which, in words)."""
     if point.size is None:
-        low, high = (math.log(point.low), math.log(point.high)) if point.log \
-            else (point.low, point.high)
+        first, last = point.low, point.high
+        assert first is not None and last is not None  # a range of real numbers has both ends
+        low, high = (math.log(first), math.log(last)) if point.log else (first, last)
         spaced = [low + (high - low) * i / (budget - 1) for i in range(budget)]
         if point.log:  # exp(log(0.1)) is 0.10000000000000002: past the end, so clamped
-            spaced = [min(max(math.exp(v), point.low), point.high) for v in spaced]
+            spaced = [min(max(math.exp(v), first), last) for v in spaced]
         return (spaced,
                 f"{budget} of its real numbers, evenly spaced from one end to the other")
     values, size = point.values(), point.size
@@ -286,8 +290,10 @@ def _changes(base: dict[str, Node], other: dict[str, Node]) -> dict[str, Node | 
     made.update((path, None) for path in base if path not in other)
     changed = dict(made)
     for path, node in other.items():
-        was = base.get(path)
-        if path not in made and was[1] != node[1] and not (len(was[1]) == len(node[1]) and all(
+        if path in made:
+            continue
+        was = base[path]  # a node of `other` not in `made` is in `base` too
+        if was[1] != node[1] and not (len(was[1]) == len(node[1]) and all(
                 a == b or (a in made and b in made) for a, b in zip(was[1], node[1]))):
             changed[path] = node
     return changed

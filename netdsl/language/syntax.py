@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import cast
 
 import lark
 
@@ -38,6 +39,7 @@ class Source:
 
 class Expr:
     __slots__ = ("pos",)
+    pos: tuple[int, int]  # (line, column)
 
 
 class Const(Expr):
@@ -317,13 +319,16 @@ def parse_statements(source: Source) -> list:
         # A lone \r ends a line for an editor; the grammar's line break is \n or \r\n, and
         # lark counts lines at \n. Made \n, it ends the same line for both, and every offset,
         # line and column stays the text's.
-        return _parser().parse(LONE_CR.sub("\n", source.text))
+        # The inline transformer makes the tree as lark parses: the result is start()'s list,
+        # not the lark.Tree that parse() is typed to return.
+        return cast(list, _parser().parse(LONE_CR.sub("\n", source.text)))
     except _NumberTooLarge as e:
         raise NetdslError("number too large", source.at(e.pos)) from None
     except _Misplaced as e:
         raise NetdslError(e.message, source.at(e.pos)) from None
     except lark.UnexpectedCharacters as e:
-        char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
+        at = e.pos_in_stream  # an offset into the text; lark types it optional
+        char = source.text[at] if at is not None and at < len(source.text) else ""
         raise NetdslError(f"unexpected character {char!r}", source.at((e.line, e.column))) from None
     except lark.UnexpectedToken as e:
         token = e.token

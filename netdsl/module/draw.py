@@ -31,13 +31,15 @@ DIFF_COLOURS = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59",
 def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None,
                costs: dict[str, tuple[int, int]] | None = None, show_identity: bool = False,
                depth: int | None = None, rankdir: str = "TB",
-               marks: dict[str, str] | None = None, name: str = "network") -> graphviz.Digraph:
+               marks: dict[str, str] | None = None, name: str = "network",
+               edge_labels: dict[tuple[str, str], str] | None = None) -> graphviz.Digraph:
     """A drawing of `graph`: nodes filled by op type, one cluster per path prefix, edges from
     the inputs, the module's repr as tooltip, and a one-row legend of the op types present.
     `shapes` (path -> output shape) labels each edge with the tensor it carries; `depth`
     collapses everything below that many path parts into one box per prefix, labelled with
     its parameters and FLOPs from `costs`; `marks` (path -> added/removed/changed/chosen) outlines
-    nodes in the diff's colours. Identity nodes are bypassed unless `show_identity`."""
+    nodes in the diff's colours; `edge_labels` ((source, reader) -> text) labels those edges,
+    after their shapes. Identity nodes are bypassed unless `show_identity`."""
     if rankdir not in RANKDIRS:
         raise NetdslError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     if depth is not None and depth < 1:
@@ -54,7 +56,7 @@ def draw_graph(graph: Graph, *, shapes: dict[str, tuple[int, ...]] | None = None
                            edge_attr={"fontname": "Helvetica", "fontsize": "9",
                                       "arrowsize": "0.6"})
     _draw_boxes(dot, graph, boxes, ids, name, costs, marks or {})
-    _draw_edges(dot, graph, hidden, depth, ids, shapes)
+    _draw_edges(dot, graph, hidden, depth, ids, shapes, edge_labels or {})
     # The legend's op types in the order they first appear in the graph.
     _draw_legend(dot, name, dict.fromkeys(_kind(graph, box, nodes)
                                           for box, nodes in boxes.items()))
@@ -126,10 +128,12 @@ def _draw_box(target: graphviz.Digraph, graph: Graph, box: str, nodes: list[str]
         label = _text(short) if op is None else _text(short) + "\\n" + _text(kind)
         tooltip = box + ": " + ("the network's input" if op is None else repr(op))
     else:  # a collapsed prefix
-        weights = sum(costs[p][0] for p in nodes) if costs else None
-        flops = sum(costs[p][1] for p in nodes) if costs else None
-        label = _text(short) + (f"\\n{weights:,} weights\\n{_si(flops)}FLOP"
-                                if costs else f"\\n{len(nodes)} nodes")
+        if costs:
+            weights = sum(costs[p][0] for p in nodes)
+            flops = sum(costs[p][1] for p in nodes)
+            label = _text(short) + f"\\n{weights:,} weights\\n{_si(flops)}FLOP"
+        else:
+            label = _text(short) + f"\\n{len(nodes)} nodes"
         tooltip = f"{box}: {len(nodes)} nodes"
     attributes = {"fillcolor": _colour(kind)}
     mark = marks.get(box) or next((marks[p] for p in nodes if p in marks), None)
@@ -139,21 +143,26 @@ def _draw_box(target: graphviz.Digraph, graph: Graph, box: str, nodes: list[str]
 
 
 def _draw_edges(dot: graphviz.Digraph, graph: Graph, hidden: set[str], depth: int | None,
-                ids: dict[str, str], shapes: dict[str, tuple[int, ...]] | None) -> None:
+                ids: dict[str, str], shapes: dict[str, tuple[int, ...]] | None,
+                edge_labels: dict[tuple[str, str], str]) -> None:
     """One edge for each box that feeds another (none inside a box), from the node a hidden
-    one passes on; labelled with the shape of the tensor it carries, given `shapes`."""
+    one passes on; labelled with the shape of the tensor it carries, given `shapes`, and the
+    edge's own label."""
     drawn = set()
     for path, (_, inputs) in graph.items():
         if path in hidden:
             continue
-        for source in inputs:
+        for written in inputs:
+            source = written
             while source in hidden:  # an identity passes on its one input
                 source = graph[source][1][0]
             edge = _box_of(source, depth), _box_of(path, depth)
             if edge[0] == edge[1] or edge in drawn:
                 continue
             drawn.add(edge)
-            label = {"label": " " + format_shape(shapes[source])} if shapes else {}
+            words = [format_shape(shapes[source])] if shapes else []
+            words += [edge_labels[written, path]] if (written, path) in edge_labels else []
+            label = {"label": " " + " ".join(words)} if words else {}
             dot.edge(ids[edge[0]], ids[edge[1]], **label)
 
 

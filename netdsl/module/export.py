@@ -36,7 +36,7 @@ def export(bound: Bound, output: Path, weights: dict[str, Any] | None = None) ->
     from --save-weights) when given; the file appears whole or not at all."""
     import torch
 
-    from ..train import check_memory
+    from .memory import check_memory
     from .network import transfer_weights
 
     suffix = format_of(output)
@@ -81,6 +81,7 @@ def _onnx(model, inputs: tuple) -> bytes:
                                     input_names=names, output_names=["logits"],
                                     dynamic_shapes=_any_batch(model, inputs),
                                     optimize=True, verbose=False)
+    assert program is not None  # dynamo=True's ONNXProgram: None is the legacy exporter's
     proto = program.model_proto
     if hasattr(model, "paths"):
         _name_by_path(proto, model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Add", "BatchNorm", "Cat", "Conv2d", "Flatten", "Mul", "Whiten", "Zero"]
+__all__ = ["Add", "BatchNorm", "Cat", "Conv2d", "Flatten", "Mix", "Mul", "Whiten", "Zero"]
 
 
 def Conv2d(*args, dirac: bool = False, **kwargs) -> nn.Conv2d:
@@ -72,6 +72,41 @@ class Mul(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
+
+
+class Mix(nn.Module):
+    """A mixed choice point's outputs joined (differentiable search): input i times its
+    weight, the sum of `probabilities[o]` over the options o in `selects[i]`, summed.
+    `probabilities` (the point's, one per option) is set by the search before each forward
+    pass; it carries their gradient. An input passed as None (a path the search did not run,
+    GDAS) adds its weight alone, as GDAS's cells do: zero in value, yet its option's gradient
+    flows."""
+
+    weighs: torch.Tensor
+
+    def __init__(self, point: str, selects: tuple[tuple[int, ...], ...]):
+        super().__init__()
+        self.point, self.selects = point, selects
+        options = 1 + max(o for chosen in selects for o in chosen)
+        weighs = torch.zeros(len(selects), options)
+        for i, chosen in enumerate(selects):
+            weighs[i, list(chosen)] = 1
+        self.register_buffer("weighs", weighs, persistent=False)  # inputs x options, 0 or 1
+        self.probabilities: torch.Tensor | None = None
+
+    def forward(self, *inputs: torch.Tensor | None) -> torch.Tensor:
+        if self.probabilities is None:
+            raise RuntimeError(f"mix of choice '{self.point}' run before the search set its "
+                               "probabilities")
+        weights = self.weighs @ self.probabilities
+        terms = [weight if x is None else weight * x for weight, x in zip(weights, inputs)]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    def extra_repr(self) -> str:
+        return f"point={self.point!r}"
 
 
 class Zero(nn.Module):

@@ -66,12 +66,24 @@ class Network(nn.Module):
             self._steps.append((getattr(self, module_name(path)), sources, done))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def run(self, x: torch.Tensor, needed: list[bool] | None = None) -> torch.Tensor:
+        """The output for `x`; `needed` (one per node, in graph order) skips the nodes it
+        marks False, their outputs None to their readers (a differentiable search's paths not
+        taken). Not `forward`'s argument: torch.fx would trace it as an input."""
         values: list[torch.Tensor | None] = [x]
-        for module, sources, done in self._steps:
+        for k, (module, sources, done) in enumerate(self._steps, 1):
+            if needed is not None and not needed[k]:
+                values.append(None)
+                continue
             values.append(module(*[values[i] for i in sources]))
             for i in done:
                 values[i] = None  # its last reader has run: let the memory go
-        return values[-1]
+        output = values[-1]
+        if output is None:
+            raise ValueError("needed skips the output node, which is always needed")
+        return output
 
     def node(self, path: str) -> nn.Module:
         """The module of the node at `path` (`layer1/residual/res2/conv`)."""

@@ -105,9 +105,10 @@ class ScoreCache:
         self.computed += len(missing)
         for name in proxies:
             if name in known:
-                scored.scores[name] = known[name][0]
-                if known[name][1] is not None:
-                    scored.undefined[name] = known[name][1]
+                value, reason = known[name]
+                scored.scores[name] = value
+                if reason is not None:
+                    scored.undefined[name] = reason
         scored.scores = {name: scored.scores[name] for name in proxies}  # in the asked order
         return scored
 
@@ -173,6 +174,7 @@ def _code_version(*more: str) -> str:
 
     digest = hashlib.sha256()
     for module in (proxies, proxy_names, scoring, layers, network):
+        assert module.__file__ is not None  # each a module of a file, read below
         digest.update(Path(module.__file__).read_bytes())
     for text in more:
         digest.update(text.encode())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from netdsl_runtime.proxy_names import PROXY_NAMES
 
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 from ..bench.table import every_key
 from ..train import bind_to_data, with_classes
 from ..language import Bound, Family
@@ -52,15 +52,17 @@ class Scored:
                 **({} if self.truth is None else {"truth": self.truth})}
 
 
-def proxy_names(text: str) -> list[str]:
-    """`grad_norm,synflow` -> the names, each checked."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
+def proxy_names(proxy: str) -> list[str]:
+    """`grad_norm,synflow` -> the names, each checked (an ArgumentError of `proxy`)."""
+    names = [name.strip() for name in proxy.split(",") if name.strip()]
+    scores = ", ".join(SCORES)
     for name in names:
         if name not in SCORES:
-            raise NetdslError(f"bad option: --proxy: no score named '{name}' (scores: "
-                              f"{', '.join(SCORES)})")
+            raise ArgumentError(lambda given: f"bad option: {given('proxy')}: no score named "
+                                f"'{name}' (scores: {scores})")
     if not names:
-        raise NetdslError(f"bad option: --proxy names no score (scores: {', '.join(SCORES)})")
+        raise ArgumentError(lambda given: f"bad option: {given('proxy')} names no score "
+                            f"(scores: {scores})")
     return names
 
 
@@ -99,7 +101,8 @@ def score(bound: Bound, data: "runtime.DeviceData", batch, proxies: list[str],
             scored.scores[name] = float(bound.flops)
             continue
         try:
-            value = COMPUTED[name](copy.deepcopy(initial), x, y)
+            # x and y are None only without a batch, for DATA_FREE scores: they read neither
+            value = COMPUTED[name](copy.deepcopy(initial), x, y)  # type: ignore[arg-type]
             if not math.isfinite(value):
                 raise Undefined(f"it came out {value}: the network's outputs or gradients are "
                                 "not finite at initialisation")
@@ -131,6 +134,6 @@ def every_network(family: Family, data: "runtime.DeviceData", values: dict[str, 
     choice points met in every network (`--sample all`)."""
     values = with_classes(family, data, values)
     space = family.space(values, input_shape=data.image_shape)
-    points = family.listed_points(space, values, "--sample all")
+    points = family.listed_points(space, values, ("sample", ALL))
     for key in every_key(points, values)[1]:
         yield bind_to_data(family, data, {**values, **{p.name: o for p, o in zip(points, key)}})

@@ -117,8 +117,8 @@ def other_value(distribution: BaseDistribution, value: Any, rng: random.Random) 
         if distribution.step is not None:
             count = round((distribution.high - distribution.low) / distribution.step) + 1
             index = rng.randrange(count - 1)
-            other = distribution.low + index * distribution.step
-            return other + distribution.step if other >= value - 1e-12 else other
+            below = distribution.low + index * distribution.step
+            return below + distribution.step if below >= value - 1e-12 else below
         if distribution.log:
             return math.exp(rng.uniform(math.log(distribution.low), math.log(distribution.high)))
         return rng.uniform(distribution.low, distribution.high)

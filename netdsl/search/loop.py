@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, NetdslError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, ArgumentError, NetdslError
 from ..train import (Training, check_batch, evaluates_each_epoch, read_supernet, ready,
                      with_classes)
 from ..language import DEFAULT_INPUT_SHAPE, Family
@@ -118,8 +118,8 @@ def _table(options: SearchOptions, training: Training, family: Family, fixed: di
     done: the options, then the table against the family's space with `fixed` (--set)
     bound."""
     if options.table is None and training.data is None and options.metric is None:
-        raise NetdslError("bad option: --dataset is needed to train the networks (or "
-                          "--table, to look them up)")
+        raise ArgumentError(lambda given: f"bad option: {given('dataset')} is needed to train "
+                            f"the networks (or {given('table')}, to look them up)")
     if options.table is not None:
         _refuse_training_options(options, training)
     return table_of(options.table, options.metric, family, fixed)
@@ -131,13 +131,15 @@ def _refuse_training_options(options: SearchOptions, training: Training) -> None
     from ..rank.scores import DATA_FREE
     from .prefilter import parse_prefilter
 
-    if options.training_flags:
-        raise NetdslError(f"bad option: --table looks each network's {options.metric} up "
-                          f"instead of training it: it takes no {options.training_flags[0]}")
+    if options.training_flags:  # flags, as the command names them
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('table')} looks each network's {options.metric} up instead "
+            f"of training it: it takes no {options.training_flags[0]}"))
     if options.prefilter and training.data is None and \
             parse_prefilter(options.prefilter)[0] not in DATA_FREE:
-        raise NetdslError("bad option: --prefilter scores images: give --dataset with --table "
-                          f"(or a score read off the network: {', '.join(DATA_FREE)})")
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('prefilter')} scores images: give {given('dataset')} with "
+            f"{given('table')} (or a score read off the network: {', '.join(DATA_FREE)})"))
 
 
 def _stored_search(options: SearchOptions, name: str, storage, table):
@@ -148,19 +150,20 @@ def _stored_search(options: SearchOptions, name: str, storage, table):
 
     existing = optuna.get_all_study_names(storage)  # summaries would read every trial
     if options.resume and name not in existing:
-        raise NetdslError(f"--resume: no search named '{name}' in {options.storage} "
-                          f"(searches: {', '.join(existing) or 'none'})")
+        raise ArgumentError(lambda given: f"{given('resume')}: no search named '{name}' in "
+                            f"{options.storage} (searches: {', '.join(existing) or 'none'})")
     if name not in existing:
         return None
     stored = optuna.load_study(study_name=name, storage=storage)
     check_resumed(stored, table)
     began = stored.user_attrs.get("objectives", "accuracy")
     if began != str(options.objectives) or len(stored.directions) != len(began.split(",")):
-        raise NetdslError(f"search '{name}' began with --objectives {began}; it cannot go on "
-                          f"with --objectives {options.objectives} (its trials hold "
-                          f"{len(stored.directions)} value{'s' * (len(stored.directions) > 1)} "
-                          f"each): give --objectives {began}, or another --name for a new "
-                          "search")
+        count = len(stored.directions)
+        raise ArgumentError(lambda given: (
+            f"search '{name}' began with {given('objectives', began)}; it cannot go on with "
+            f"{given('objectives', str(options.objectives))} (its trials hold {count} "
+            f"value{'s' * (count > 1)} each): give {given('objectives', began)}, or another "
+            f"{given('name')} for a new search"))
     return stored
 
 

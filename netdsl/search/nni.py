@@ -21,6 +21,7 @@ def trial_command(family: Family, training: Training) -> int:
     base = training.bindings
     split_values(values, family)  # unknown keys fail before any data moves
     prepared = ready(family, training)  # everything that can fail before any data moves
+    assert training.data is not None  # the command's --dataset is required
     data = prepared.load(training.data)
 
     def report(epoch) -> bool:

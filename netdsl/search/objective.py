@@ -24,6 +24,7 @@ from .values import split_values
 
 if TYPE_CHECKING:
     from ..bench.table import Table
+    from ..supernet import Supernet
 
 
 def objective(trial, search: Search):
@@ -97,7 +98,7 @@ def _train_trial(trial, search: Search, values: dict[str, Any]):
     if earlier is not None:
         return earlier
     if search.supernet is not None:
-        return _rank_by_supernet(trial, search, bound, recipe, values)
+        return _rank_by_supernet(trial, search, search.supernet, bound, recipe, values)
     if search.table is not None:
         return look_up_trial(trial, search.table, bound, values, search.multi)
     return _fit_trial(trial, search, bound, recipe, values)
@@ -114,7 +115,7 @@ def _bind_trial(trial, search: Search, values: dict[str, Any]) -> tuple[Bound, A
     stored = Record(trial)
     queued = stored.retry_of is not None or stored.untried_draw is not None
     if search.prefilter is not None and not queued:  # a queued trial's values are fixed
-        _prefilter(trial, search, {**search.base, **bindings}, recipe)
+        _prefilter(trial, search, search.prefilter, {**search.base, **bindings}, recipe)
     bound = bind_to_data(search.family, search.data, {**search.base, **bindings},
                          lambda point: suggest(trial, point, grid_mode=search.grid is not None),
                          ignore_unknown=True)
@@ -163,21 +164,24 @@ def _fit_trial(trial, search: Search, bound: Bound, recipe, values: dict[str, An
         raise NetdslError("the training loss stopped being finite")
     if result.status == "stopped":
         raise optuna.TrialPruned()
-    print(f"trial {trial.number}: accuracy {fitted.accuracy:.4f}, "
+    accuracy = fitted.accuracy
+    assert accuracy is not None  # a training that finished evaluated its last epoch
+    print(f"trial {trial.number}: accuracy {accuracy:.4f}, "
           f"{result.train_time:.1f} s, {json.dumps({**values, **bound.choices})}")
-    scores = (fitted.accuracy,) if not search.multi else (
-        fitted.accuracy, result.train_time if search.objectives.second == "time" else bound.flops)
+    scores: tuple[float, ...] = (accuracy,) if not search.multi else (
+        accuracy, result.train_time if search.objectives.second == "time" else bound.flops)
     if search.data.report is not None:
         keep_if_best(search, trial.number, scores, fitted)
     return scores[0] if not search.multi else scores
 
 
-def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[str, Any]):
-    """The trial's score without training: its network's accuracy with the supernet's
-    weights, BatchNorm recalibrated."""
+def _rank_by_supernet(trial, search: Search, supernet: Supernet, bound: Bound, recipe,
+                      values: dict[str, Any]):
+    """The trial's score without training: its network's accuracy with the weights of
+    `supernet` (the search's), BatchNorm recalibrated."""
     start = time.perf_counter()
     with search.interrupts.at_once():
-        accuracy = search.supernet.accuracy(bound, search.data, recipe)
+        accuracy = supernet.accuracy(bound, search.data, recipe)
     seconds = time.perf_counter() - start
     record(trial, supernet=True)
     record(trial, valid_time=seconds)
@@ -187,15 +191,18 @@ def _rank_by_supernet(trial, search: Search, bound: Bound, recipe, values: dict[
     return accuracy if not search.multi else (accuracy, bound.flops)
 
 
-def _prefilter(trial, search: Search, values: dict[str, Any], recipe) -> None:
-    """Draw the prefilter's candidates from the strategy, score each on the search's batch
-    with weights initialised as training would (`recipe`'s seed), and fix the trial's choices
-    to the best-scored one (`best_candidate`: a new network before one tried); the
-    candidates' choices and scores are stored with the trial."""
-    from .prefilter import best_candidate
+def _prefilter(trial, search: Search, prefilter: tuple[str, int], values: dict[str, Any],
+               recipe) -> None:
+    """Draw the prefilter's candidates (`prefilter`: the search's proxy and how many) from the
+    strategy, score each on the search's batch with weights initialised as training would
+    (`recipe`'s seed), and fix the trial's choices to the best-scored one (`best_candidate`: a
+    new network before one tried); the candidates' choices and scores are stored with the
+    trial."""
+    from .prefilter import Prefiltered, best_candidate
 
-    proxy, count = search.prefilter
+    proxy, count = prefilter
     sampler = search.study.sampler
+    assert isinstance(sampler, Prefiltered)  # a search with a prefilter samples through it
     candidates = [score(bind_to_data(search.family, search.data, values,
                                      sampler.candidate_chooser(search.study, trial)),
                         search.data, search.batch, [proxy], recipe.seed) for _ in range(count)]

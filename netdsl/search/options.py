@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from netdsl_runtime.recipe import SEEDS
 
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 from ..train import Training, bind_to_data
 from ..language import Family
 from .space import Space
@@ -34,7 +34,8 @@ class Objectives:
     @classmethod
     def parse(cls, text: str) -> Objectives:
         if text not in OBJECTIVES:
-            raise NetdslError(f"--objectives {text}: one of {', '.join(OBJECTIVES)}")
+            raise ArgumentError(lambda given: f"{given('objectives', text)}: one of "
+                                f"{', '.join(OBJECTIVES)}")
         return cls(text.partition(",")[2] or None)
 
     @property
@@ -46,8 +47,8 @@ class Objectives:
         return ["accuracy", *([self.second] if self.second else [])]
 
     @property
-    def directions(self) -> list[str]:
-        return ["maximize"] + ["minimize"] * self.multi
+    def directions(self) -> list[Literal["maximize", "minimize"]]:  # Optuna's words
+        return ["maximize", "minimize"] if self.multi else ["maximize"]
 
     def __str__(self) -> str:
         return ",".join(self.names)
@@ -81,40 +82,48 @@ class SearchOptions:
 
 
 def check_options(options: SearchOptions, training: Training, family: Family, space: Space):
-    """The search's options, checked against each other and the family; returns the parsed
-    --prefilter (proxy, candidates) or None."""
+    """The search's options, checked against each other and the family (an ArgumentError
+    names the fields of `options` and `training` it refuses); returns the parsed prefilter
+    (proxy, candidates) or None."""
+    o = options
     if not space and not family.choice_points:
-        raise NetdslError(f"nothing to search: {family.name} declares no choice(...), range(...) "
-                          "or logrange(...), and no --space is given")
-    if options.trials < 1:
-        raise NetdslError(f"bad option: --trials must be at least 1, got {options.trials}")
-    if options.timeout is not None and not options.timeout > 0:
-        raise NetdslError(f"bad option: --timeout must be a positive number of seconds, "
-                          f"got {options.timeout}")
-    if options.tuner == "evolution" and not (2 <= options.population and
-                                          1 <= options.tournament <= options.population):
-        raise NetdslError(f"bad option: evolution needs --population of at least 2 and "
-                          f"--tournament from 1 to the population, got {options.population} and "
-                          f"{options.tournament}")
-    if options.objectives.multi and options.pruner != "none":
-        raise NetdslError("bad option: pruning needs a single objective (--objectives accuracy)")
+        raise ArgumentError(lambda given: f"nothing to search: {family.name} declares no "
+                            "choice(...), range(...) or logrange(...), and no "
+                            f"{given('space')} is given")
+    if o.trials < 1:
+        raise ArgumentError(lambda given: f"bad option: {given('trials')} must be at least 1, "
+                            f"got {o.trials}")
+    if o.timeout is not None and not o.timeout > 0:
+        raise ArgumentError(lambda given: f"bad option: {given('timeout')} must be a positive "
+                            f"number of seconds, got {o.timeout}")
+    if o.tuner == "evolution" and not (2 <= o.population and 1 <= o.tournament <= o.population):
+        raise ArgumentError(lambda given: (
+            f"bad option: evolution needs {given('population')} of at least 2 and "
+            f"{given('tournament')} from 1 to the population, got {o.population} and "
+            f"{o.tournament}"))
+    if o.objectives.multi and o.pruner != "none":
+        raise ArgumentError(lambda given: "bad option: pruning needs a single objective "
+                            f"({given('objectives', 'accuracy')})")
     from .prefilter import parse_prefilter
 
-    prefilter = parse_prefilter(options.prefilter) if options.prefilter else None
-    if prefilter is not None and options.tuner == "grid":
-        raise NetdslError("bad option: --prefilter with --tuner grid: a grid trains every "
-                          "network anyway; use another tuner")
+    prefilter = parse_prefilter(o.prefilter) if o.prefilter else None
+    if prefilter is not None and o.tuner == "grid":
+        raise ArgumentError(lambda given: f"bad option: {given('prefilter')} with "
+                            f"{given('tuner', 'grid')}: a grid trains every network anyway; "
+                            "use another tuner")
     if prefilter is not None and not family.choice_points:
-        raise NetdslError(f"bad option: --prefilter: {family.name} declares no choice(...) "
-                          "for candidates to differ in")
-    if options.supernet and (options.space or options.pruner != "none"
-                          or options.objectives.second == "time" or training.init_from):
-        raise NetdslError("bad option: --supernet ranks the file's choices with the "
-                          "supernet's weights, untrained: it takes no --space, --pruner, "
-                          "--init-from or training time objective")
-    if options.pruner != "none" and training.evaluate == "last":
-        raise NetdslError(f"bad option: --pruner {options.pruner} reads every epoch's accuracy; "
-                          "--evaluate last gives only the last")
+        raise ArgumentError(lambda given: f"bad option: {given('prefilter')}: {family.name} "
+                            "declares no choice(...) for candidates to differ in")
+    if o.supernet and (o.space or o.pruner != "none" or o.objectives.second == "time"
+                       or training.init_from):
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('supernet')} ranks the file's choices with the supernet's "
+            f"weights, untrained: it takes no {given('space')}, {given('pruner')}, "
+            f"{given('init_from')} or training time objective"))
+    if o.pruner != "none" and training.evaluate == "last":
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('pruner', o.pruner)} reads every epoch's accuracy; "
+            f"{given('evaluate', 'last')} gives only the last"))
     return prefilter
 
 

@@ -115,23 +115,25 @@ class Predictor(PlanningSampler):
                       ) -> tuple[np.ndarray, np.ndarray]:
         """The feature of the known networks and the candidates, standardised over the known
         ones; 0 (their mean) where there is none."""
-        if self._feature is None:
+        feature = self._feature
+        if feature is None:
             return np.zeros(len(known)), np.zeros(len(candidates))
-        fa, fb = (np.array([self._feature_of(values) for values in group], dtype=float)
+        fa, fb = (np.array([self._feature_of(feature, values) for values in group], dtype=float)
                   for group in (known, candidates))
         mean, spread = np.nanmean(fa), np.nanstd(fa)
         if not math.isfinite(mean) or not spread > 0:
             return np.zeros(len(known)), np.zeros(len(candidates))
         return tuple(np.nan_to_num((f - mean) / spread) for f in (fa, fb))
 
-    def _feature_of(self, values: dict[str, Any]) -> float:
+    def _feature_of(self, feature: Feature, values: dict[str, Any]) -> float:
+        """`feature` (the sampler's) of `values`, computed once; NaN where it has none."""
         key = _key(values)
         if key not in self._features:
             start = time.perf_counter()
-            self._features[key] = self._feature(values)
+            self._features[key] = feature(values)
             self._seconds += time.perf_counter() - start
-        feature = self._features[key]
-        return math.nan if feature is None else feature
+        known = self._features[key]
+        return math.nan if known is None else known
 
 
 def _kernel(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
@@ -162,6 +164,7 @@ def _encode(group: list[dict], names: list[str], spaces: dict[str, BaseDistribut
 def _place(d: BaseDistribution, value: Any) -> float:
     if isinstance(d, CategoricalDistribution):
         return 2.0 * d.to_internal_repr(value)  # options 2 apart: capped at 1 in the kernel
+    assert isinstance(d, (IntDistribution, FloatDistribution))  # a range: the kinds left
     low, high = float(d.low), float(d.high)
     if high <= low:
         return 0.0

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 
-from ..errors import NetdslError
+from ..errors import ArgumentError
 from ..rank.scores import SCORES
 from .space import distribution_of
 
@@ -26,20 +26,21 @@ from .space import distribution_of
 MAX_CANDIDATES = 1000
 
 
-def parse_prefilter(text: str) -> tuple[str, int]:
-    """`synflow:8` -> ("synflow", 8), checked."""
+def parse_prefilter(prefilter: str) -> tuple[str, int]:
+    """`synflow:8` -> ("synflow", 8), checked (an ArgumentError of `prefilter`)."""
+    text = prefilter
     name, sep, count = text.partition(":")
     count = count.strip()
     if not sep or not (count.isascii() and count.isdigit()) or int(count) < 2:
-        raise NetdslError(f"bad option: --prefilter {text}: give PROXY:K, K candidates of at "
-                          "least 2 per trial (e.g. synflow:8)")
+        raise ArgumentError(lambda given: f"bad option: {given('prefilter', text)}: give "
+                            "PROXY:K, K candidates of at least 2 per trial (e.g. synflow:8)")
     if int(count) > MAX_CANDIDATES:
-        raise NetdslError(f"bad option: --prefilter {text}: at most {MAX_CANDIDATES} candidates "
-                          "per trial (each is bound, built, scored and stored with the trial, "
-                          "every trial)")
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('prefilter', text)}: at most {MAX_CANDIDATES} candidates per "
+            "trial (each is bound, built, scored and stored with the trial, every trial)"))
     if name not in SCORES:
-        raise NetdslError(f"bad option: --prefilter: no score named '{name}' (scores: "
-                          f"{', '.join(SCORES)})")
+        raise ArgumentError(lambda given: f"bad option: {given('prefilter')}: no score named "
+                            f"'{name}' (scores: {', '.join(SCORES)})")
     return name, int(count)
 
 

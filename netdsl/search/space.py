@@ -146,7 +146,8 @@ def size(space: Space) -> int | None:
         kind, value = spec["_type"], spec["_value"]
         if kind == "choice":
             counts = [size(_inside(o)) if isinstance(o, dict) else 1 for o in value]
-            count = None if None in counts else sum(counts)
+            finite = [c for c in counts if c is not None]
+            count = sum(finite) if len(finite) == len(counts) else None
         elif kind == "randint":
             count = int(value[1]) - int(value[0])
         elif kind in ("quniform", "qloguniform"):
@@ -228,13 +229,15 @@ def _inside(option: dict[str, Any]) -> Space:
 
 def draw(trial, name: str, distribution: BaseDistribution) -> Any:
     """A value drawn through the Optuna `trial` under `name` from `distribution`."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.distributions import (CategoricalDistribution, FloatDistribution,
+                                      IntDistribution)
 
     if isinstance(distribution, CategoricalDistribution):
         return trial.suggest_categorical(name, distribution.choices)
     if isinstance(distribution, IntDistribution):
         return trial.suggest_int(name, distribution.low, distribution.high,
                                  step=distribution.step, log=distribution.log)
+    assert isinstance(distribution, FloatDistribution)  # the one kind left: `distributions`
     return trial.suggest_float(name, distribution.low, distribution.high,
                                step=distribution.step, log=distribution.log)
 

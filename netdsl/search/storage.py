@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote, urlparse
 
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 from ..files import SQLITE_HEADER
 from .record import Record, attrs
 
@@ -148,8 +148,8 @@ def _check_database(path: str) -> None:
     except OSError as e:
         raise NetdslError(f"cannot read the storage {path}: {e.strerror}") from None
     if header and header != SQLITE_HEADER:
-        raise NetdslError(f"the storage {path} is not an SQLite database; give --storage a new "
-                          "file or one a search made")
+        raise ArgumentError(lambda given: f"the storage {path} is not an SQLite database; "
+                            f"give {given('storage')} a new file or one a search made")
 
 
 class TrialFailed(Exception):
@@ -230,11 +230,13 @@ def check_same_space(study, drawn_now: Callable[[str], Any]) -> None:
                 if now is not None:
                     check_distribution_compatibility(before, now)
             except ValueError:
-                raise NetdslError(
-                    f"search '{study.study_name}' drew '{name}' from {_described(before)}; "
-                    f"this one would draw it from {_described(now)}, which one search cannot "
-                    f"hold. Start a new search with --name (e.g. --name "
-                    f"{study.study_name}-2), or put the options back as they were") from None
+                drawn = (f"search '{study.study_name}' drew '{name}' from {_described(before)}; "
+                         f"this one would draw it from {_described(now)}, which one search "
+                         "cannot hold")
+                again = f"{study.study_name}-2"
+                raise ArgumentError(lambda given: (
+                    f"{drawn}. Start a new search with {given('name')} (e.g. "
+                    f"{given('name', again)}), or put the options back as they were")) from None
 
 
 def _described(distribution) -> str:

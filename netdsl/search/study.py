@@ -6,10 +6,10 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..bench.table import METRIC_ATTR
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 from ..files import write_atomically
 from ..language.records import to_json
 from .record import Record
@@ -33,7 +33,8 @@ def stored_study(url: str, name: str | None):
         if not names:
             raise NetdslError(f"no searches in {url}")
         if name is None:
-            raise NetdslError(f"{url} holds several searches ({have}); give --name")
+            raise ArgumentError(lambda given: f"{url} holds several searches ({have}); give "
+                                f"{given('name')}")
         raise NetdslError(f"no search named '{name}' in {url} (searches: {have})")
     return optuna.load_study(study_name=found, storage=storage)
 
@@ -182,8 +183,10 @@ def picked(study, objective: str | None):
     names = study.user_attrs.get("objectives", "accuracy").split(",")
     objective = objective or names[0]
     if objective not in names:
-        raise NetdslError(f"--objective {objective}: search '{study.study_name}' has "
-                          f"{' and '.join(names)} as its objective{'s' * (len(names) > 1)}")
+        asked = objective
+        raise ArgumentError(lambda given: (
+            f"{given('objective', asked)}: search '{study.study_name}' has "
+            f"{' and '.join(names)} as its objective{'s' * (len(names) > 1)}"))
     if len(names) == 1:
         return best[0]
     place = names.index(objective)  # accuracy is maximised, the other minimised
@@ -195,9 +198,9 @@ def picked(study, objective: str | None):
     return trial
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points that no other point beats on both accuracy (higher) and cost
-    (lower), sorted by cost."""
+def pareto_front(points: Sequence[tuple[float, ...]]) -> list[int]:
+    """Indices of the points (accuracy, cost) that no other point beats on both accuracy
+    (higher) and cost (lower), sorted by cost."""
     front = [i for i, (acc, cost) in enumerate(points)
              if not any(a >= acc and c <= cost and (a, c) != (acc, cost) for a, c in points)]
     return sorted(front, key=lambda i: points[i][1])

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import NetdslError
 from ..train import Fitted, bind_to_data, fit
-from ..graph import fits
+from ..graph import Shape, fits
 from ..language import Bound, Family, load
 from ..language.records import plain
 from ..train.settings import RECIPE_FIELDS, apply, is_recipe_key, key_kind, key_value, search_keys
@@ -188,7 +188,7 @@ def space_or_none(family: Family, base: dict[str, Any]):
 
 
 def check_space(tuner: str, space: Space, chosen, family: Family, values: dict[str, Any],
-                 shape: tuple[int, int, int], stored) -> dict[str, list] | None:
+                 shape: Shape, stored) -> dict[str, list] | None:
     """Before any trial: the grid a grid search walks (None for another tuner), refusing a
     space it cannot cover; and that the `stored` search (None: a new one) goes on over the
     space it began with (see `check_same_space`). `chosen`: the text's space with `values`

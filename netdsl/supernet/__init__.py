@@ -1,6 +1,20 @@
-"""A weight-sharing supernet of a family's space: the module (`network`), its file (`file`),
-and `netdsl supernet` (`command`)."""
-from .file import FORMAT, check_saved, load_supernet, saved_form, weights_for
-from .network import Supernet
+"""Weight sharing over a family's space: the single-path supernet (`network`) and its file
+(`file`), and differentiable search (`differentiable`: DARTS, GDAS, DrNAS). Loads no torch
+until one of them is used: the command line reads `METHODS` from here."""
+from importlib import import_module
+from typing import Any
 
-__all__ = ["FORMAT", "Supernet", "check_saved", "load_supernet", "saved_form", "weights_for"]
+METHODS = ("darts", "gdas", "drnas")  # differentiable search's, beside spos (the supernet)
+
+_WHERE = {"FORMAT": "file", "check_saved": "file", "load_supernet": "file",
+          "saved_form": "file", "weights_for": "file", "Supernet": "network"}
+
+__all__ = ["METHODS", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'netdsl.supernet' has no attribute '{name}'")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -124,13 +124,14 @@ class Supernet(nn.Module):
         return _Inherited(self, bound)
 
     def networks_per_step(self) -> int:
-        return max((p.size for p in self._fair_points), default=1)
+        return max((len(p.values()) for p in self._fair_points), default=1)
 
     def dealt(self) -> list[Bound]:
         """Fair sampling's networks for one step: each point's options in a new random order,
         the i-th network taking each point's i-th option (a point with fewer options starts
         its order again; with every point fixed by the values, the one network they make)."""
-        orders = [(p.name, self._rng.sample(p.values(), p.size)) for p in self._fair_points]
+        orders = [(p.name, self._rng.sample(p.values(), len(p.values())))
+                  for p in self._fair_points]
         count = max((len(order) for _, order in orders), default=1)
         return [self.bind({name: order[i % len(order)] for name, order in orders})
                 for i in range(count)]
@@ -263,7 +264,7 @@ def _networks_with_every_layer(family: Family, values: dict[str, Any],
         if base.fingerprint not in seen:
             seen.add(base.fingerprint)
             yield base
-        queue = [({}, base)]
+        queue: list[tuple[dict[str, Any], Bound]] = [({}, base)]
         while queue and bound_count < MAX_EXPLORED:
             picks, bound = queue.pop(0)
             for name, point in bound.points.items():

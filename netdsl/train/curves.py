@@ -65,9 +65,9 @@ def plot_runs(paths: list[Path], output: Path) -> Path:
         raise NetdslError(f"cannot write '{output}': the suffix must be one of "
                           f"{', '.join(IMAGE_SUFFIXES)}")
     runs = [run for path in paths for run in read_runs(path)]
-    check_writable(output, "-o")
+    check_writable(output, ("output",))
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 4))
-    for (label, epochs), colour in zip(runs, plt.cm.tab10.colors * 10):
+    for (label, epochs), colour in zip(runs, matplotlib.color_sequences["tab10"] * 10):
         evaluated = [row for row in epochs if row["valid_acc"] is not None]  # --evaluate last
         loss.plot([row["epoch"] for row in epochs], [row["train_loss"] for row in epochs], "--",
                   color=colour, label=f"{label} train")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import NetdslError
+from netdsl_runtime.wording import WordedValueError
+
+from ..errors import ArgumentError, NetdslError
 from ..graph import format_shape
 from ..language import Bound, Family
 from ..language.choices import Chooser, at_defaults
-from .checks import check_memory
+from ..module.memory import check_memory
 from .wanted import DataWanted
 
 if TYPE_CHECKING:
@@ -85,14 +87,15 @@ def load_data(wanted: DataWanted, device, seed: int = 0,
         images = runtime.load_images(wanted.dataset, wanted.data_dir)
         if wanted.train_limit:
             images = images.subset(wanted.train_limit, seed=seed)
-        if wanted.valid_split:
-            images = images.held_out(wanted.valid_split, seed=seed)
+        held_out = wanted.valid_split or round(wanted.held_out * len(images.train_y))
+        if held_out:
+            images = images.held_out(held_out, seed=seed)
         data = runtime.DeviceData(images, device)
-    except runtime.DataError as e:
-        raise NetdslError(str(e)) from None
+    except runtime.DataError as e:  # naming load_images's arguments, as ArgumentError does
+        raise ArgumentError(e.words) from None
     if log:
         evaluated = (f"{len(images.test_y):,} validation (held out, seed {seed}) and "
-                     f"{len(images.report_y):,} test" if wanted.valid_split
+                     f"{len(images.report_y):,} test" if held_out
                      else f"{len(images.test_y):,} test")
         log(f"{images.name}: {len(images.train_y):,} training, {evaluated} images of "
             f"{format_shape(data.image_shape)}, {len(images.classes)} classes, on {device}")
@@ -143,6 +146,8 @@ def early_recipe(family: Family, values: dict[str, Any], recipe: "runtime.Recipe
     recipe = applicable_recipe(model, recipe, optional, log)
     try:
         runtime.check_fits(model, recipe)
+    except WordedValueError as e:  # naming the recipe's fields, as ArgumentError does
+        raise ArgumentError(e.words) from None
     except ValueError as e:
         raise NetdslError(str(e)) from None
     return recipe
@@ -160,10 +165,11 @@ def applicable_recipe(model: "nn.Module", recipe: "runtime.Recipe", optional: fr
     dropped = {(name, entry) for name, entries in unmatched.items() for entry in entries
                if (name, entry) in optional}
     if dropped:
-        recipe = replace(recipe, **{name: {entry: value for entry, value in
-                                           getattr(recipe, name).items()
-                                           if (name, entry) not in dropped}
-                                    for name, _ in dropped})
+        kept: dict[str, Any] = {name: {entry: value for entry, value in
+                                       getattr(recipe, name).items()
+                                       if (name, entry) not in dropped}
+                                for name, _ in dropped}  # each mapping less what it drops
+        recipe = replace(recipe, **kept)
         if log:
             log("not applied (the network has nothing they name): " + ", ".join(
                 f"{name} {entry}" for name, entry in sorted(dropped)))

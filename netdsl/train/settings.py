@@ -12,7 +12,7 @@ from typing import Any
 from netdsl_runtime.recipe import (DEFAULT_PRESET, MAPPINGS, Recipe, RecipeError, as_field_type,
                             check_value, kind, presets, read_recipe, updated)
 
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 
 RECIPE_FIELDS = {f.name: f for f in fields(Recipe)}
 SEED_NAMES = {"base_wd": "weight_decay", "total_epoch": "epochs"}  # the seed's NNI space's names
@@ -29,28 +29,30 @@ def recipe_file(name_or_path: str) -> str | None:
     return None if name_or_path in presets() else name_or_path
 
 
-def recipe_from_flags(preset: str, unset: list[str], given: dict[str, Any]
+def recipe_from_flags(recipe: str, unset: list[str], given: dict[str, Any]
                       ) -> tuple[Recipe, frozenset[tuple[str, str]]]:
-    """The Recipe the flags ask for: `preset`'s (--recipe: a preset's name or a file), less the
-    `unset` entries (--unset), with each field `given` (a flag per field) set over it; and the
-    (field, entry) pairs of its mappings that a preset set (they apply where the network has
-    what they name, see `netdsl.train.applicable_recipe`). A bad value is a NetdslError naming the
-    flag, a bad recipe file one naming the file and key."""
+    """The Recipe the flags ask for: `recipe`'s (a preset's name or a file), less the `unset`
+    entries (FIELD/ENTRY, or a whole FIELD), with each field `given` (a flag per field) set
+    over it; and the (field, entry) pairs of its mappings that a preset set (they apply where
+    the network has what they name, see `netdsl.train.applicable_recipe`). A bad value is a
+    NetdslError naming the field, a bad recipe file an ArgumentError of `recipe` naming the
+    file and key, a bad entry to unset one of `unset`."""
     try:
-        base, optional = read_recipe(preset)
+        base, optional = read_recipe(recipe)
     except RecipeError as e:
-        raise NetdslError(f"--recipe: {e}") from None
+        unread = str(e)
+        raise ArgumentError(lambda named: f"{named('recipe')}: {unread}") from None
     mappings = {name: dict(getattr(base, name)) for name in MAPPINGS}
     for text in unset:
         name, _, entry = text.partition("/")
         name = name.replace("-", "_")
         if name not in MAPPINGS:
-            raise NetdslError(f"bad option: --unset {text}: '{name}' is not one of the recipe's "
-                              f"mappings ({', '.join(MAPPINGS)})")
+            raise ArgumentError(lambda named: f"bad option: {named('unset', text)}: '{name}' is "
+                                f"not one of the recipe's mappings ({', '.join(MAPPINGS)})")
         if entry and entry not in mappings[name]:
             have = ", ".join(mappings[name]) or "no entries"
-            raise NetdslError(f"bad option: --unset {text}: the recipe's {name} has no entry "
-                              f"'{entry}' (it has {have})")
+            raise ArgumentError(lambda named: f"bad option: {named('unset', text)}: the "
+                                f"recipe's {name} has no entry '{entry}' (it has {have})")
         for key in [entry] if entry else list(mappings[name]):
             del mappings[name][key]
     values = dict(given)

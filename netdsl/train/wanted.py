@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 class DataWanted:
     """The data a command asks for: a dataset (name or image folder; see `runtime.load_images`),
     its download and cache folder (None: the default), a random `train_limit` of its training
-    images (0: all), of which a random `valid_split` are held out to evaluate on (0: none)."""
+    images (0: all), of which a random `valid_split` are held out to evaluate on (0: none), or
+    a random `held_out` fraction of them (a differentiable search's architecture's half)."""
     dataset: str
     data_dir: str | None = None
     train_limit: int = 0
     valid_split: int = 0
+    held_out: float = 0.0
 
 
 @dataclass(frozen=True)

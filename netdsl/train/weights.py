@@ -2,15 +2,19 @@
 a supernet file, for `search --supernet`."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from ..errors import NetdslError
+from ..errors import ArgumentError, NetdslError
 from ..language import Family
 
 if TYPE_CHECKING:
     from ..supernet import Supernet
 
 
+@overload
+def load_weights(path: str) -> dict[str, Any]: ...
+@overload
+def load_weights(path: None) -> None: ...
 def load_weights(path: str | None) -> dict[str, Any] | None:
     """The path-keyed weights saved by --save-weights, a supernet saved by `netdsl supernet`,
     or None; each checked whole (every entry of its kind, every weight a finite number)."""
@@ -40,16 +44,17 @@ def load_weights(path: str | None) -> dict[str, Any] | None:
     return weights
 
 
-def read_supernet(path: str, family: Family, values: dict[str, Any],
+def read_supernet(supernet: str, family: Family, values: dict[str, Any],
                   input_shape: tuple[int, ...]) -> "Supernet":
-    """The supernet `netdsl supernet` saved at `path`, checked against `family` (see
-    `netdsl.supernet.load_supernet`)."""
+    """The supernet `netdsl supernet` saved at the path `supernet`, checked against `family`
+    (see `netdsl.supernet.load_supernet`)."""
     from ..supernet.file import FORMAT, load_supernet
 
+    path = supernet
     saved = load_weights(path)
     if saved.get("format") != FORMAT:
-        raise NetdslError(f"--supernet {path}: not a supernet saved by netdsl supernet (a "
-                          "network's weights?)")
+        raise ArgumentError(lambda given: f"{given('supernet', path)}: not a supernet saved by "
+                            "netdsl supernet (a network's weights?)")
     return load_supernet(saved, family, values, input_shape, path)
 
 
