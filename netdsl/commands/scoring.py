@@ -6,6 +6,8 @@ import math
 import sys
 from typing import Any, Iterable
 
+from netdsl_runtime.recipe import Recipe  # no torch
+
 from ..bench.table import Table, table_of
 from ..errors import NetdslError
 from ..language import Bound, Family
@@ -13,7 +15,7 @@ from ..language.records import to_json
 from ..rank import (BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network, json_safe,
                     proxy_names, rankings, scoring_batch)
 from ..rank.agreement import TOP
-from ..train import DataWanted, bind_to_data, device_from, load_data
+from ..train import DataWanted, Training, bind_to_data, ready
 
 
 def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, *,
@@ -38,7 +40,9 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
                           "logrange(...) to draw networks from")
     truth = table_of(table, metric, family, values)
     note = (lambda line: print(line, file=sys.stderr)) if as_json else print  # stdout: JSON
-    data = load_data(wanted, device_from(device), seed=seed, log=note)
+    # The prologue every training command runs: here it checks the device, then loads.
+    training = Training(values, Recipe(seed=seed), frozenset(), wanted, device)
+    data = ready(family, training, fit_recipe=False).load(wanted, log=note)
     if batch_size > data.train_size:
         raise NetdslError(f"bad option: --batch-size {batch_size} is more than the "
                           f"{data.train_size} training images")
