@@ -1,9 +1,9 @@
 """The prologue of every command that trains or scores (run, search, trial, supernet, score),
 in one order: the device named, the recipe fitted to the network at its defaults, every output
 checked writable, the initial weights read whole; only then, from what that made
-(`Ready.load`), the
-data. Whatever can fail without the data fails before it moves (`netdsl trial` once loaded the
-data before it read --init-from: a bad weights file failed minutes in)."""
+(`Ready.load`), the data. Whatever can fail without the data fails before it moves (`netdsl
+trial` once loaded the data before it read --init-from: a bad weights file failed minutes
+in)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
