@@ -121,7 +121,7 @@ def search(model: nn.Module, architecture: Architecture, data: DeviceData, recip
             if not math.isfinite(train_loss):
                 searched.status = "diverged"
                 searched.message = (f"the training loss became {train_loss} in epoch "
-                                    f"{epoch + 1}; try a lower peak learning rate")
+                                    f"{epoch + 1}")
                 break
             start = now(data.device)
             valid_loss, valid_acc = validate(model, data, recipe, run.dtype)

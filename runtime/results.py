@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .wording import Worded
+
 
 
 
@@ -87,8 +89,9 @@ class Result:
                           "total_time": self.total_time}}
 
 
-class OutOfMemory(Exception):
-    """The device ran out of memory; the message names the batch size."""
+class OutOfMemory(Worded):
+    """The device ran out of memory; the message names the batch size and the one to try
+    (worded through a mention: `batch_size=32`, or a command line's flag)."""
 
 
 def table_header() -> str:

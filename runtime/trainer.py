@@ -65,8 +65,7 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
             train_time = now(device) - start
             if not math.isfinite(train_loss):
                 status = "diverged"
-                message = (f"the training loss became {train_loss} in epoch {epoch + 1}; "
-                           "try a lower --peak-lr")
+                message = f"the training loss became {train_loss} in epoch {epoch + 1}"
                 break
             last = step == run.total_steps
             evaluated = evaluate_each_epoch or last and not recipe.tta
@@ -92,8 +91,9 @@ def train(model: nn.Module, data: DeviceData, recipe: Recipe | None = None,
         # On the CPU running out of memory is a RuntimeError from the allocator.
         if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
             raise
-        raise OutOfMemory(f"out of memory on {device} with batch size {recipe.batch_size}; try "
-                          f"--batch-size {max(recipe.batch_size // 2, 1)}") from None
+        half = max(recipe.batch_size // 2, 1)
+        raise OutOfMemory(lambda mention: f"out of memory on {device} with batch size "
+                          f"{recipe.batch_size}; try {mention('batch_size', half)}") from None
     finally:
         bar.close()
     if run is None:

@@ -13,6 +13,9 @@ import netdsl
 from conftest import ROOT, clear_error, netdsl_cli
 import netdsl_runtime as runtime
 from netdsl import NetdslError
+from netdsl.commands.flags import flag_mention
+from netdsl.errors import ArgumentError
+from netdsl.train import train_model
 from netdsl.module.network import transfer_weights
 from netdsl.bench.nb201 import edges
 
@@ -107,8 +110,13 @@ def test_running_out_of_cpu_memory_names_the_batch_size():
                             rng.randint(0, 2, 64), rng.randint(0, 255, (8, 8, 8, 3), np.uint8),
                             rng.randint(0, 2, 8))
     data = runtime.DeviceData(images, "cpu")
-    with pytest.raises(runtime.OutOfMemory, match="batch size 32; try --batch-size 16"):
+    with pytest.raises(runtime.OutOfMemory, match="batch size 32; try batch_size=16"):
         runtime.train(Greedy(), data, runtime.Recipe(epochs=1, batch_size=32, cutout=0), log=None)
+    # netdsl's one place of training words it for whoever called: a command names the flag
+    with pytest.raises(ArgumentError) as raised:
+        train_model(Greedy(), data, runtime.Recipe(epochs=1, batch_size=32, cutout=0), log=None)
+    assert "try batch_size=16" in str(raised.value)
+    assert "try --batch-size 16" in raised.value.words(flag_mention)
 
 
 # ---- the language's limits ---------------------------------------------------------------------

@@ -130,7 +130,7 @@ def test_diverging_loss_exits_3_with_the_status_in_json(folder, tmp_path):
     run = netdsl_cli("run", "-e", NET, "--dataset", str(folder), *FAST, "--peak-lr", "1e12",
                      "--json", str(out), cwd=tmp_path)
     assert run.returncode == 3
-    assert "loss became" in run.stdout
+    assert "loss became" in run.stdout and "try a lower --peak-lr" in run.stdout
     assert json.loads(out.read_text())["status"] == "diverged"
 
 

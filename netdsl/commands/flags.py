@@ -27,6 +27,12 @@ def flag_mention(parameter: str, *value: Any) -> str:
     return f"{flag} {value[0]}" if value else flag
 
 
+def why_stopped(status: str, message: str) -> str:
+    """A run's or a search's message, as a command prints it: a diverged one's with the flag
+    that cures it (the library reports what happened; it never took flags)."""
+    return f"{message}; try a lower --peak-lr" if status == "diverged" else message
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own exit code is 2 too; keep its usage line
         self.print_usage(sys.stderr)

@@ -16,6 +16,7 @@ from ..files import write_each
 from ..train import Training, bind_to_data, evaluates_each_epoch, fit, ready
 from ..language import Family
 from ..language.records import to_json
+from .flags import why_stopped
 
 
 def run_command(family: Family, training: Training, runs: int = 1,
@@ -71,7 +72,7 @@ def run_command(family: Family, training: Training, runs: int = 1,
         report["runs"].append(fitted.to_dict())
         status = fitted.status
         if status != "finished":
-            print(f"netdsl: {fitted.result.message}")
+            print(f"netdsl: {why_stopped(status, fitted.result.message)}")
             break
     finished = [r for r in report["runs"] if r["status"] == "finished"]
     report["status"] = status

@@ -20,6 +20,7 @@ from ..language import Family
 from ..language.choices import MIXED_KINDS
 from ..supernet.file import saved_form
 from ..supernet.network import Supernet
+from .flags import why_stopped
 
 if TYPE_CHECKING:
     import netdsl_runtime as runtime
@@ -59,7 +60,7 @@ def supernet_command(family: Family, training: Training, output: str,
     result = train_model(supernet, data, recipe,
                          evaluate_each_epoch=evaluates_each_epoch(training.evaluate, wanted=True))
     if result.status != "finished":
-        print(f"netdsl: {result.message}; {output} not written")
+        print(f"netdsl: {why_stopped(result.status, result.message)}; {output} not written")
         return EXIT_OF_STATUS[result.status]
     supernet.eval()
     accuracy = supernet.accuracy(supernet.active, data, recipe)
@@ -119,7 +120,7 @@ def differentiable_command(family: Family, training: Training, method: str,
           f"{len(model.network.paths):,} nodes")
     searched = runtime.search(model, architecture, data, recipe, steps)
     if not searched.epochs:
-        print(f"netdsl: {searched.message}; nothing found")
+        print(f"netdsl: {why_stopped(searched.status, searched.message)}; nothing found")
         return EXIT_OF_STATUS[searched.status]
     found = architecture.found()
     bound = family.bind({**values, **found}, input_shape=data.image_shape)
@@ -135,7 +136,8 @@ def differentiable_command(family: Family, training: Training, method: str,
             + "\n").encode())
         print(f"wrote {record}")
     if searched.status != "finished":
-        print(f"netdsl: {searched.message}; the network found is its last epoch's")
+        print(f"netdsl: {why_stopped(searched.status, searched.message)}; the network found is "
+              "its last epoch's")
     return EXIT_OF_STATUS[searched.status]
 
 

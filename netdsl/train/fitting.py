@@ -234,5 +234,7 @@ def train_model(model: "nn.Module", data: "runtime.DeviceData", recipe: "runtime
 
     try:
         return runtime.train(model, data, recipe, **options)
-    except (ValueError, runtime.OutOfMemory) as e:
+    except (WordedValueError, runtime.OutOfMemory) as e:
+        raise ArgumentError(e.words) from None
+    except ValueError as e:
         raise NetdslError(str(e)) from None
