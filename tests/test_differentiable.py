@@ -1,4 +1,4 @@
-"""Differentiable search (`netdsl supernet --method darts|gdas|drnas`): every option of a
+"""Differentiable search (`netdsl supernet --method darts|gdas|beta-darts|drnas`): every option of a
 file's op, item and inputs choices computed and mixed by architecture weights trained by
 gradient, on tiny networks and tiny data."""
 import json
@@ -82,6 +82,29 @@ def test_gradients_reach_every_architecture_weight(method):
     else:
         assert reached == list(grads)
         assert all(p.grad is not None for p in model.network.parameters())
+
+
+def test_beta_decay_pulls_the_weights_together_more_as_the_search_goes_on():
+    """beta-DARTS's regulariser alone, descended: none at the start; later the weights' spread
+    shrinks (the largest falls most), which is what keeps one op from running away."""
+    architecture = mixed("beta-darts").architecture[0]
+    with torch.no_grad():
+        for w in architecture.weights:
+            w.copy_(torch.linspace(2.0, -1.0, len(w)))
+    architecture.anneal(0.0)
+    assert architecture.regulariser().item() == 0.0
+    spread = [float((w.max() - w.min()).detach()) for w in architecture.weights]
+    architecture.anneal(1.0)
+    optimizer = torch.optim.SGD(architecture.parameters(), lr=0.01)
+    for _ in range(3):
+        optimizer.zero_grad()
+        architecture.regulariser().backward()
+        optimizer.step()
+    assert all(float((w.max() - w.min()).detach()) < before
+               for w, before in zip(architecture.weights, spread))
+    # its mixing is darts's softmax
+    assert architecture.mixing_weights(True)[0].tolist() == pytest.approx(
+        architecture.weights[0].softmax(0).tolist())
 
 
 def test_one_hot_weights_compute_exactly_the_bound_network():

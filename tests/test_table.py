@@ -369,6 +369,69 @@ def test_a_search_goes_on_only_with_the_table_it_began_with_wherever_it_lies(tmp
     assert "3 of 6 trials done" in run.stdout and f"column cifar10 of {moved}" in run.stdout
 
 
+def test_a_search_selects_on_its_metric_and_reports_another_column(tmp_path, monkeypatch,
+                                                                    capsys):
+    """NAS-Bench-201's protocol: the tuner sees the metric (here cifar100) only; the report
+    column (cifar10) is each trial's test accuracy, shown by trials, best and the closing
+    lines. Made so the two rank the networks differently: the reported best is not the one
+    selected."""
+    monkeypatch.chdir(tmp_path)
+    truth = sub_space()
+    rows = [(arch, value, 200 - value) for arch, value in truth.items()]  # opposite orders
+    table = write_table(tmp_path / "t.csv", rows)
+    assert cli.main(["search", NB201, *SETS, "--table", str(table), "--metric", "cifar100",
+                     "--report", "cifar10", "--trials", "8", "--tuner", "random",
+                     "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    study = optuna.load_study(study_name="nb201", storage=f"sqlite:///{tmp_path}/netdsl.db")
+    done = [t for t in study.trials if t.values and not t.user_attrs.get("redrawn")]
+    assert len(done) == 8
+    for t in done:  # what the tuner saw: the metric, nothing of the report in the trial
+        arch = nb201.arch({**FIXED, **t.params})
+        assert t.values == [200 - truth[arch]]
+        assert truth[arch] not in [v for v in t.user_attrs.values() if isinstance(v, float)]
+    rows = json.loads(netdsl_cli("trials", "--json", cwd=tmp_path).stdout)
+    for row in rows:
+        if row["accuracy"] is not None:
+            assert row["test_accuracy"] == truth[nb201.arch(row["values"])]
+    best = max(done, key=lambda t: t.values[0])
+    reported = truth[nb201.arch({**FIXED, **best.params})]
+    assert (f"best: trial {best.number}, accuracy {best.values[0]:.4f} "
+            f"(test accuracy {reported:.4f})") in out
+    assert "column cifar10 reported as the test accuracy, never shown to the tuner" in out
+    listed = netdsl_cli("trials", cwd=tmp_path).stdout
+    assert listed.splitlines()[0].split()[:4] == ["trial", "state", "accuracy", "test"]
+    assert f"{reported:.4f}" in listed
+    picked = netdsl_cli("best", cwd=tmp_path)
+    assert f"(test accuracy {reported:.4f})" in picked.stderr
+    assert nb201.from_bound(Family(picked.stdout).bind()) == nb201.arch(
+        {**FIXED, **best.params})
+    # a search goes on reporting the column it began with
+    again = netdsl_cli("search", NB201, *SETS, "--table", str(table), "--metric", "cifar100",
+                       "--trials", "10", "--tuner", "random", cwd=tmp_path)
+    clear_error(again, "search 'nb201' began reporting column cifar10; it cannot go on "
+                "without --report")
+
+
+def test_a_report_column_is_refused_like_a_metric_column_before_any_trial(tmp_path,
+                                                                         monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    table = write_table(tmp_path / "t.csv", nb201_rows())
+    search = ["search", NB201, *SETS, "--trials", "3"]
+    for args, said in [(["--table", str(table), "--metric", "cifar10", "--report",
+                         "cifar10_test"],
+                        "--report cifar10_test: " + str(table) + " has no column "
+                        "'cifar10_test' (its columns: arch, cifar10, cifar100)"),
+                       (["--report", "cifar100"], "--report names a column of --table")]:
+        assert cli.main([*search, *args]) == 2
+        assert said in capsys.readouterr().err
+    bad = write_table(tmp_path / "bad.csv", [(*row[:2], "n/a") for row in nb201_rows()])
+    assert cli.main([*search, "--table", str(bad), "--metric", "cifar10", "--report",
+                     "cifar100"]) == 2
+    assert "bad.csv, row 2: cifar100 is 'n/a', not a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "netdsl.db").exists()
+
+
 def test_a_prefilter_by_weights_needs_no_images(tmp_path, capsys):
     """The weights are counted on each candidate's module, built without a batch."""
     table = write_table(tmp_path / "t.csv", nb201_rows())

@@ -3,11 +3,14 @@
 ranks its proxies against it.
 
 A table is CSV (read as it is, or compressed: `.xz`, `.gz`, in either case), a row a network.
+A search may select on one column and report another (`--report`: NAS-Bench-201's protocol,
+selecting on the 12-epoch validation accuracy and reporting the 200-epoch test accuracy).
 A row's network is named by one column per choice point of the file, holding the option's text
 as `netdsl space` prints it; for NAS-Bench-201's six edges (models/nb201.net), by an `arch`
 column of architecture strings instead. Every check runs before a search's first trial: each
-column is named once, the metric column is there, each value is a finite number, no network
-has two values, and the table holds every network of the space left free by `--set`.
+column is named once, the metric column (and the report column) is there, each value is a
+finite number, no network has two values, and the table holds every network of the space left
+free by `--set`.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import lzma
 import math
 import sys
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -43,7 +46,8 @@ Key = tuple  # a network: the option of each of the table's points, in their ord
 @dataclass(frozen=True)
 class Table:
     """The metric of every network of a space, read from `path`, keyed by the options of
-    `points` (all the family's choice points, in order)."""
+    `points` (all the family's choice points, in order), and with a `report` column its value
+    too (`reported`: what a search shows beside the metric it selects on)."""
 
     path: str
     metric: str
@@ -53,6 +57,8 @@ class Table:
     # sha256 of the metric of every network of the family's space that the table holds, in a
     # canonical order: the same truth, wherever the file lies, however compressed or ordered
     digest: str = ""
+    report: str | None = None
+    reported: dict[Key, float] = field(default_factory=dict)
 
     def key(self, choices: dict[str, Any]) -> Key:
         """The network whose points chose `choices` (every point named)."""
@@ -60,6 +66,10 @@ class Table:
 
     def look_up(self, bound: Bound) -> float:
         return self.values[self.key(bound.choices)]
+
+    def look_up_report(self, bound: Bound) -> float | None:
+        """The network's value of the report column; None without one."""
+        return self.reported[self.key(bound.choices)] if self.report else None
 
     def network(self, key: Key) -> str:
         """A network as a user writes it: its NAS-Bench-201 string, else point=option."""
@@ -69,23 +79,26 @@ class Table:
                          for point, option in zip(self.points, key))
 
     def objective(self) -> str:
+        reported = (f"; column {self.report} reported as the test accuracy, never shown to the "
+                    "tuner" if self.report else "")
         return (f"objective: column {self.metric} of {self.path}, looked up for each network "
-                f"of the {len(self.values):,} (none trained)")
+                f"of the {len(self.values):,} (none trained){reported}")
 
 
 def load_table(table: str, metric: str, family: Family, space: ChoiceSpace,
-               fixed: dict[str, Any]) -> Table:
-    """The table at the path `table`, its `metric` for each network of `family`'s `space`
-    whose points in `fixed` take those values; a NetdslError (an ArgumentError of `table` or
-    `metric`) for a column named twice or missing, a value that is not a finite number, two
-    values for one network, no row of the space, or a network of the space not there. Rows
-    naming an option the space lacks are left out, their count said in a line on stderr."""
+               fixed: dict[str, Any], report: str | None = None) -> Table:
+    """The table at the path `table`, its `metric` (and `report`) for each network of
+    `family`'s `space` whose points in `fixed` take those values; a NetdslError (an
+    ArgumentError of `table`, `metric` or `report`) for a column named twice or missing, a
+    value that is not a finite number, two values for one network, no row of the space, or a
+    network of the space not there. Rows naming an option the space lacks are left out, their
+    count said in a line on stderr."""
     path = table
     points = family.listed_points(space, fixed, ("table",))
     columns, rows = _read(path)
-    if metric not in columns:
-        raise ArgumentError(lambda given: f"{given('metric', metric)}: {path} has no column "
-                            f"'{metric}' (its columns: {', '.join(columns)})")
+    for parameter, column in (("metric", metric), ("report", report)):
+        if column is not None and column not in columns:
+            raise _no_column(parameter, column, path, columns)
     by_arch = {p.name for p in points} == set(nb201.EDGES) and ARCH in columns
     missing = [p.name for p in points if p.name not in columns]
     if missing and not by_arch:
@@ -93,26 +106,39 @@ def load_table(table: str, metric: str, family: Family, space: ChoiceSpace,
             f"{given('table', path)} has no column '{missing[0]}': a table names a network by "
             f"one column per choice point of {family.name} ({', '.join(p.name for p in points)}"
             f"; NAS-Bench-201's edges by '{ARCH}' instead); its columns: {', '.join(columns)}"))
-    read = Table(path, metric, points, by_arch, {})
-    values = _networks(read, rows, family.name)
+    read = Table(path, metric, points, by_arch, {}, report=report)
+    both = _networks(read, rows, family.name)
     wanted = {p.name: p.check(fixed[p.name]) for p in points if p.name in fixed}
-    read.values.update((key, value) for key, value in values.items()
-                       if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)))
+    for key, (value, reported) in both.items():
+        if all(key[i] == wanted.get(p.name, key[i]) for i, p in enumerate(points)):
+            read.values[key] = value
+            if report is not None:
+                read.reported[key] = reported
     _check_covers(read, wanted, family.name)
-    return replace(read, digest=_digest(values))
+    # the digest is the metric's alone: the truth a search selects on, what a resumed one checks
+    return replace(read, digest=_digest({key: value for key, (value, _) in both.items()}))
+
+
+def _no_column(parameter: str, column: str, path: str, columns: list[str]) -> ArgumentError:
+    return ArgumentError(lambda given: f"{given(parameter, column)}: {path} has no column "
+                         f"'{column}' (its columns: {', '.join(columns)})")
 
 
 def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: str
-              ) -> dict[Key, float]:
-    """Each network of the space (`name`'s) that `rows` name, and its value of the table's
-    metric; a NetdslError for a bad value, two values for one network, or no row of the
-    space. Rows outside the space are counted on stderr, in one line."""
+              ) -> dict[Key, tuple[float, float]]:
+    """Each network of the space (`name`'s) that `rows` name, and its values of the table's
+    metric and report column (the metric's again without one); a NetdslError for a bad value,
+    two values for one network, or no row of the space. Rows outside the space are counted on
+    stderr, in one line."""
     # each point's cell text -> option: each parsed once
     options: list[dict[str, Any]] = [{} for _ in table.points]
-    values: dict[Key, tuple[float, int]] = {}  # every network of the table, and its row
+    # every network of the table: its metric, its report, its row
+    values: dict[Key, tuple[float, float, int]] = {}
     outside, first = 0, None  # rows naming an option the space lacks; the first such
     for row_number, row in rows:
         value = _number(row.get(table.metric), table.path, row_number, table.metric)
+        reported = value if table.report is None else _number(
+            row.get(table.report), table.path, row_number, table.report)
         cells = _cells(row, table.points, table.by_arch, table.path, row_number)
         key = tuple(_option(p, cells[p.name], known) for p, known in zip(table.points, options))
         if _OUTSIDE in key:
@@ -121,11 +147,13 @@ def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: st
             first = first or (f"row {row_number}: {point.name}={cells[point.name]!r} is none of "
                               f"its options ({point.describe_options()})")
             continue
-        earlier = values.setdefault(key, (value, row_number))
-        if earlier[0] != value:
-            raise NetdslError(f"{table.path}, rows {earlier[1]} and {row_number}: two values of "
-                              f"{table.metric} for one network, {earlier[0]:g} and {value:g}: "
-                              f"{table.network(key)}")
+        earlier = values.setdefault(key, (value, reported, row_number))
+        for column, before, now in ((table.metric, earlier[0], value),
+                                    (table.report, earlier[1], reported)):
+            if before != now:
+                raise NetdslError(f"{table.path}, rows {earlier[2]} and {row_number}: two "
+                                  f"values of {column} for one network, {before:g} and "
+                                  f"{now:g}: {table.network(key)}")
     if outside and not values:
         raise ArgumentError(lambda given: f"{given('table', table.path)}: none of its rows "
                             f"names a network of {name} ({outside:,} outside its space, e.g. "
@@ -133,7 +161,7 @@ def _networks(table: Table, rows: Iterator[tuple[int, dict[str, str]]], name: st
     if outside:
         print(f"netdsl: --table {table.path}: rows outside the space of {name} left out: "
               f"{outside:,} of {outside + len(values):,} (e.g. {first})", file=sys.stderr)
-    return {key: value for key, (value, _) in values.items()}
+    return {key: (value, reported) for key, (value, reported, _) in values.items()}
 
 
 def _digest(values: dict[Key, float]) -> str:
@@ -275,22 +303,24 @@ def _check_covers(table: Table, fixed: dict[str, Any], name: str) -> None:
 # ---- netdsl search --table -------------------------------------------------------------------
 
 METRIC_ATTR = "table_metric"  # a search's user attribute: the column it looks up, if any
+REPORT_ATTR = "table_report"  # and the column it reports as the test accuracy, if any
 TABLE_ATTR = "table"  # and the table's place and digest: {"path": ..., "sha256": ...}
 
 
-def table_of(table: str | None, metric: str | None, family: Family, fixed: dict[str, Any]
-             ) -> Table | None:
-    """The table at the path `table` and its column `metric`, checked against `family`'s
-    space with `fixed` bound; None without a table."""
+def table_of(table: str | None, metric: str | None, family: Family, fixed: dict[str, Any],
+             report: str | None = None) -> Table | None:
+    """The table at the path `table`, its column `metric` (and `report`), checked against
+    `family`'s space with `fixed` bound; None without a table."""
     if table is None:
-        if metric is not None:
-            raise ArgumentError(lambda given: f"bad option: {given('metric')} names a column "
-                                f"of {given('table')}; give {given('table')}")
+        named = "metric" if metric is not None else "report" if report is not None else None
+        if named is not None:
+            raise ArgumentError(lambda given: f"bad option: {given(named)} names a column of "
+                                f"{given('table')}; give {given('table')}")
         return None
     if metric is None:
         raise ArgumentError(lambda given: f"bad option: {given('table')} needs "
                             f"{given('metric')}, the column to look up")
-    return load_table(table, metric, family, family.space(fixed), fixed)
+    return load_table(table, metric, family, family.space(fixed), fixed, report)
 
 
 def check_resumed(study, table: Table | None) -> None:
@@ -307,6 +337,15 @@ def check_resumed(study, table: Table | None) -> None:
             + (f"{given('table')} ... {given('metric', now)}" if now
                else f"training (no {given('table')})")
             + f": give another {given('name')} for a new search"))
+    reported = study.user_attrs.get(REPORT_ATTR)
+    now_reported = table and table.report
+    if before and reported != now_reported:  # else its trials would report two columns
+        began_reporting = f"reporting column {reported}" if reported else "reporting none"
+        raise ArgumentError(lambda given: (
+            f"search '{name}' began {began_reporting}; it cannot go on "
+            + (f"with {given('report', now_reported)}" if now_reported
+               else f"without {given('report')}")
+            + f": give the same, or another {given('name')} for a new search"))
     stored = study.user_attrs.get(TABLE_ATTR)  # none in a search stored before digests
     if table is not None and stored is not None and stored["sha256"] != table.digest:
         path = table.path
@@ -320,6 +359,8 @@ def remember(study, table: Table) -> None:
     """Store with `study` what `check_resumed` compares: the column, the table's digest, and
     where it was read (to name it)."""
     study.set_user_attr(METRIC_ATTR, table.metric)
+    if table.report:
+        study.set_user_attr(REPORT_ATTR, table.report)
     study.set_user_attr(TABLE_ATTR, {"path": str(Path(table.path).resolve()),
                                      "sha256": table.digest})
 

@@ -58,6 +58,11 @@ class Search(Command):
                             "--dataset needed")
         parser.add_argument("--metric", metavar="COLUMN",
                             help="--table's column to maximise, e.g. cifar10")
+        parser.add_argument("--report", metavar="COLUMN",
+                            help="--table's column to report as each network's test accuracy "
+                            "(trials, best, the closing lines), never shown to the tuner: "
+                            "NAS-Bench-201's protocol selects on --metric cifar10_valid12 and "
+                            "reports --report cifar10")
         parser.add_argument("--pruner", choices=PRUNERS, default="none",
                             help="stop poor trials early on their per-epoch accuracy (default: "
                             "none)")
@@ -89,7 +94,7 @@ class Search(Command):
             trials=args.trials, storage=args.storage, name=args.name, space=args.space,
             tuner=args.tuner, population=args.population, tournament=args.tournament,
             prefilter=args.prefilter, supernet=args.supernet, table=args.table,
-            metric=args.metric, pruner=args.pruner,
+            metric=args.metric, report=args.report, pruner=args.pruner,
             objectives=Objectives.parse(args.objectives),
             timeout=args.timeout, resume=args.resume, training_flags=_training_only(args))
         return search_command(flags.family_of(args), flags.training_of(args), options)

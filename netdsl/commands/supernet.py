@@ -1,6 +1,6 @@
 """`netdsl supernet FILE --dataset D -o super.pt`: a family's supernet trained by the shared
-trainer through `fit`, and saved; with `--method darts|gdas|drnas`, its choices searched by
-gradient instead (runtime's bilevel loop)."""
+trainer through `fit`, and saved; with `--method darts|gdas|beta-darts|drnas`, its choices
+searched by gradient instead (runtime's bilevel loop)."""
 from __future__ import annotations
 
 import io
@@ -78,8 +78,8 @@ def differentiable_command(family: Family, training: Training, method: str,
                            record: str | None = None, table: str | None = None,
                            metric: str | None = None) -> int:
     """Search `family`'s op, item and inputs choices by gradient with `method` (darts, gdas,
-    drnas; see supernet.differentiable): weights train on the training images less the
-    `arch_split` fraction that the architecture trains on. Prints the network found as --set
+    beta-darts, drnas; see supernet.differentiable): weights train on the training images less
+    the `arch_split` fraction that the architecture trains on. Prints the network found as --set
     values and as text, and its value in `table`'s column `metric`; `record` gets the JSON."""
     import netdsl_runtime as runtime
 

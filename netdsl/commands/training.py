@@ -90,9 +90,10 @@ class Supernet(Command):
                    "(--sampling), with the recipe. Then `netdsl search FILE --supernet FILE.pt` "
                    "ranks networks by their accuracy with its weights (BatchNorm recalibrated), "
                    "and `netdsl run --init-from FILE.pt` starts a network from them. "
-                   "With --method darts, gdas or drnas, search the op, item and inputs choices "
-                   "by gradient instead: every option computed and mixed by architecture "
-                   "weights that train on --arch-split of the training images, in turn with "
+                   "With --method darts, gdas, beta-darts or drnas, search the op, item and "
+                   "inputs choices by gradient instead: every option computed and mixed by "
+                   "architecture weights that train on --arch-split of the training images, in "
+                   "turn with "
                    "the network's weights on the rest; prints the network found as --set "
                    "values and as text. Exit 0 when done, 2 for bad input, 3 when the loss "
                    "stops being finite, 130 when interrupted.")
@@ -108,14 +109,17 @@ class Supernet(Command):
                             "random order to as many networks as the largest point has options, "
                             "each trained on its share of the batch, so every option trains on "
                             "as many images (default: uniform; --method spos)")
-        search = parser.add_argument_group("differentiable search (--method darts, gdas, drnas)")
+        search = parser.add_argument_group(
+            "differentiable search (--method darts, gdas, beta-darts, drnas)")
         search.add_argument("--method", choices=("spos", *METHODS), default="spos",
                             help="spos: the single-path supernet, saved with -o; darts: every "
                             "option mixed by the softmax of its weights (Liu et al. 2019); gdas: "
                             "one option per point per step, Gumbel-softmax, temperature 10 -> "
-                            "0.1 (Dong & Yang 2019); drnas: mixing weights drawn from a "
-                            "Dirichlet (Chen et al. 2021), which does not collapse to "
-                            "parameter-free ops as DARTS does (default: spos)")
+                            "0.1 (Dong & Yang 2019); beta-darts: darts with beta-decay, the "
+                            "logsumexp of the weights in the architecture's loss (Ye et al. "
+                            "2022); drnas: mixing weights drawn from a Dirichlet (Chen et al. "
+                            "2021); these two do not collapse to parameter-free ops as DARTS "
+                            "does (default: spos)")
         search.add_argument("--arch-split", type=flags.fraction, default=0.5, metavar="FRACTION",
                             help="the fraction of the training images the architecture trains "
                             "on, held out from the network's weights (default: 0.5)")

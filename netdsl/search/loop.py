@@ -117,12 +117,13 @@ def _table(options: SearchOptions, training: Training, family: Family, fixed: di
     """The table the search looks its networks up in (None: it trains them), every check
     done: the options, then the table against the family's space with `fixed` (--set)
     bound."""
-    if options.table is None and training.data is None and options.metric is None:
+    if options.table is None and training.data is None and options.metric is None \
+            and options.report is None:
         raise ArgumentError(lambda given: f"bad option: {given('dataset')} is needed to train "
                             f"the networks (or {given('table')}, to look them up)")
     if options.table is not None:
         _refuse_training_options(options, training)
-    return table_of(options.table, options.metric, family, fixed)
+    return table_of(options.table, options.metric, family, fixed, options.report)
 
 
 def _refuse_training_options(options: SearchOptions, training: Training) -> None:

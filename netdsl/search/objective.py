@@ -18,7 +18,7 @@ from .record import Record, record
 from .state import Search
 from .space import sample, suggest
 from .storage import TrialFailed, spends_budget
-from .study import pareto_front
+from .study import TEST_ACCURACY, pareto_front
 from .twins import WAIT_SECONDS, earlier_result, fingerprints
 from .values import split_values
 
@@ -237,7 +237,10 @@ def look_up_trial(trial, table: Table, bound: Bound, values: dict[str, Any], mul
     for two objectives); its seconds, the lookup's."""
     start = time.perf_counter()
     value = table.look_up(bound)
+    reported = table.look_up_report(bound)
     record(trial, train_time=time.perf_counter() - start)
+    if reported is not None:  # a study's attribute, where no sampler reads it
+        trial.study.set_user_attr(f"{TEST_ACCURACY}{trial.number}", reported)
     print(f"trial {trial.number}: {table.metric} {value:g} from the table, "
           f"{json.dumps({**values, **bound.choices})}")
     return value if not multi else (value, bound.flops)

@@ -59,7 +59,8 @@ class SearchOptions:
     """A search as its command asks for it, the flags read once: the budget (`trials`), where
     it is stored (`storage` URL, `name`; default: the file's name), an NNI `space` file, the
     `tuner` (with evolution's `population` and `tournament`), a `prefilter` (PROXY:K), a
-    `supernet` file to rank by or a `table` and its `metric` to look networks up in, the
+    `supernet` file to rank by or a `table` and its `metric` to look networks up in (and its
+    `report` column, each network's test accuracy: shown, never the tuner's), the
     `pruner`, the `objectives`, a `timeout` in seconds, `resume` (refuse a new search), and
     `training_flags`: the flags given that only a training or a supernet's ranking reads (a
     table search refuses them)."""
@@ -74,6 +75,7 @@ class SearchOptions:
     supernet: str | None = None
     table: str | None = None
     metric: str | None = None
+    report: str | None = None
     pruner: str = "none"
     objectives: Objectives = Objectives()
     timeout: float | None = None

@@ -115,10 +115,11 @@ def settle(storage) -> None:
     import contextlib
     import sqlite3
 
-    path = storage_file(str(storage.engine.url))
-    if path is None:
+    engine = getattr(storage, "engine", None)  # none in Optuna's in-memory storage
+    path = None if engine is None else storage_file(str(engine.url))
+    if engine is None or path is None:
         return
-    storage.engine.dispose()  # this process's connections, which SQLite would count as others
+    engine.dispose()  # this process's connections, which SQLite would count as others
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=0)) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

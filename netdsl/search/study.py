@@ -106,18 +106,24 @@ def print_trials(study, number: int | None = None, as_json: bool = False,
         write_atomically(Path(csv_file), buffer.getvalue().encode())
         print(f"wrote {csv_file}")
         return
-    print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  {'train s':>8}  values drawn")
+    # a column of test accuracies where the search measured any (a table's --report: each)
+    tested = any(row["test_accuracy"] is not None for row in rows)
+    print(f"{'trial':>5}  {'state':<8}  {'accuracy':>8}  " + (f"{'test':>8}  " if tested else "")
+          + f"{'train s':>8}  values drawn")
     for row in rows:
         accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        test = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
         seconds = "" if row["train_time"] is None else f"{row['train_time']:.1f}"
         values = " ".join(f"{key}={_value_text(value)}" for key, value in row["values"].items())
-        print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  {seconds:>8}  {values}")
+        print(f"{row['number']:>5}  {row['state']:<8}  {accuracy:>8}  "
+              + (f"{test:>8}  " if tested else "") + f"{seconds:>8}  {values}")
         same = (f"same network as trial {row['same_as']}"
                 + ("; drawn again, not counted" if row["redrawn"] else "")
                 if row["same_as"] is not None else None)
         note = row["error"] or row["interrupted"] or same
         if note:
-            print(f"{'':>37}{note if number is not None else note.splitlines()[0]}")
+            print(f"{'':>{47 if tested else 37}}"
+                  f"{note if number is not None else note.splitlines()[0]}")
     if number is not None:
         print(f"\n{rows[0]['dsl'] or '(no network: the trial failed before binding it)'}",
               end="" if rows[0]["dsl"] else "\n")
@@ -188,6 +194,8 @@ def picked(study, objective: str | None):
             f"{given('objective', asked)}: search '{study.study_name}' has "
             f"{' and '.join(names)} as its objective{'s' * (len(names) > 1)}"))
     if len(names) == 1:
+        if test_accuracy(study, best[0]) is not None:  # stdout stays the network's text
+            print(f"netdsl: trial {best[0].number}, {_scores(study, best[0])}", file=sys.stderr)
         return best[0]
     place = names.index(objective)  # accuracy is maximised, the other minimised
     trial = best[0] if place == 0 else min(best, key=lambda t: (t.values[place], -t.values[0]))

@@ -1,10 +1,11 @@
 """Weight sharing over a family's space: the single-path supernet (`network`) and its file
-(`file`), and differentiable search (`differentiable`: DARTS, GDAS, DrNAS). Loads no torch
-until one of them is used: the command line reads `METHODS` from here."""
+(`file`), and differentiable search (`differentiable`: DARTS, GDAS, beta-DARTS, DrNAS). Loads
+no torch until one of them is used: the command line reads `METHODS` from here."""
 from importlib import import_module
 from typing import Any
 
-METHODS = ("darts", "gdas", "drnas")  # differentiable search's, beside spos (the supernet)
+# differentiable search's, beside spos (the supernet)
+METHODS = ("darts", "gdas", "beta-darts", "drnas")
 
 _WHERE = {"FORMAT": "file", "check_saved": "file", "load_supernet": "file",
           "saved_form": "file", "weights_for": "file", "Supernet": "network"}

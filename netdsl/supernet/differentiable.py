@@ -8,6 +8,12 @@ train by gradient beside the network's weights (runtime's bilevel loop).
     gdas   one option per point per step, drawn by Gumbel-softmax with the straight-through
            estimator, temperature annealed 10 -> 0.1 (Dong & Yang, "Searching for a Robust
            Neural Architecture in Four GPU Hours", CVPR 2019); only the paths drawn run.
+    beta-darts  darts's softmax, its architecture's loss plus beta-decay: lambda times the
+           mean over points of the logsumexp of the weights, lambda rising linearly from 0 to
+           50 over the search (Ye et al., "beta-DARTS: Beta-Decay Regularization for
+           Differentiable Architecture Search", CVPR 2022; the authors' code,
+           optimizers/darts/architect.py, `_backward_step`). It keeps the weights from
+           growing apart, the road to the parameter-free cells DARTS collapses to.
     drnas  mixing weights drawn from a Dirichlet whose concentration is elu(weights) + 1,
            by its reparameterised sample, and a KL term (scale 1e-3) to the flat Dirichlet
            (Chen et al., "DrNAS: Dirichlet Neural Architecture Search", ICLR 2021, as NASLib's
@@ -36,6 +42,7 @@ from . import METHODS
 
 TEMPERATURE = (10.0, 0.1)  # GDAS's Gumbel-softmax temperature, first epoch to last
 DRNAS_KL_SCALE = 1e-3
+BETA_DECAY = 50.0  # beta-DARTS's lambda at the search's end (its code: 50 * epoch / 100)
 INITIAL_SCALE = 1e-3  # architecture weights start as this times a standard normal (DARTS)
 
 
@@ -54,17 +61,20 @@ class Architecture(nn.Module):
             nn.Parameter(INITIAL_SCALE * torch.randn(len(point.values()), generator=generator))
             for point in self.points)
         self.temperature = TEMPERATURE[0]
+        self.fraction = 0.0  # of the search done, as the last `anneal` said
         self.gumbel = torch.Generator().manual_seed(seed + 1)  # GDAS's draws, on the CPU
 
     def anneal(self, fraction: float) -> None:
         """Set the schedule `fraction` (0 to 1) of the way through the search: GDAS's
-        temperature falls linearly from 10 to 0.1, as its authors' code does per epoch."""
+        temperature falls linearly from 10 to 0.1, as its authors' code does per epoch;
+        beta-DARTS's lambda rises from 0 to 50."""
+        self.fraction = fraction
         high, low = TEMPERATURE
         self.temperature = high - (high - low) * fraction
 
     def mixing_weights(self, training: bool) -> list[torch.Tensor]:
         """Each point's weights for one forward pass, one per option."""
-        if self.method == "darts":
+        if self.method in ("darts", "beta-darts"):
             return [w.softmax(0) for w in self.weights]
         if self.method == "drnas":
             concentrations = [F.elu(w) + 1 for w in self.weights]
@@ -82,7 +92,11 @@ class Architecture(nn.Module):
         return drawn
 
     def regulariser(self) -> torch.Tensor:
-        """What the architecture's loss adds: DrNAS's KL to the flat Dirichlet, else 0."""
+        """What the architecture's loss adds: beta-DARTS's beta-decay, DrNAS's KL to the
+        flat Dirichlet, else 0."""
+        if self.method == "beta-darts":
+            return BETA_DECAY * self.fraction * torch.stack(
+                [w.logsumexp(0) for w in self.weights]).mean()
         if self.method != "drnas":
             return torch.zeros((), device=self.weights[0].device)
         return DRNAS_KL_SCALE * torch.stack([

@@ -3,18 +3,23 @@ epochs), driven through netdsl's own search loop, beside the samplers driven by 
 
     python tests/benchmarks/search_on_table.py TABLE OUT_DIR [--seeds 100] [--first-seed 0]
         [--trials 200] [--strategies random,tpe,...] [--deadline HH:MM]
+        [--metric cifar10] [--report COLUMN]
 
 TABLE is NAS-Bench-201's table as CSV (`arch,cifar10,...`; ../shared/data/nb201_cifar.csv.xz).
-Each netdsl run is `netdsl search models/nb201.net --table TABLE --metric cifar10 --trials N
+Each netdsl run is `netdsl search models/nb201.net --table TABLE --metric METRIC --trials N
 --seed S --tuner ...` in this process, with Optuna's in-memory storage (see `netdsl_run`); its
 curve is the best accuracy among the trials that spent the budget, in their order (a redrawn
-repeat spends none). A plain Optuna run asks the sampler for the six edges, looks the network up and
-counts every trial, repeats too. Each run is appended to OUT_DIR/runs/STRATEGY.jsonl as it
-ends, so the script resumes where it stopped (kill it at any time) and several processes can
-run different --strategies, or one strategy's seeds from different --first-seed, at once; each pass rewrites OUT_DIR/search_on_table.json (mean
-+- std of the best accuracy at 10, 25, 50, 100, 150, 200 trials, regret to the optimum, the
-seeds each figure rests on, and for random, TPE and evolution the paired difference from plain
-Optuna on the same seeds) and search_on_table.png.
+repeat spends none). With --report (the benchmark's protocol: `--metric cifar10_valid12
+--report cifar10` on ../shared/data/nb201_fidelities.csv.xz) each search runs with `--report`,
+and its curve is the report column's value of the network best by the metric so far: what
+the search would hand over, judged on a number it never saw. A plain Optuna run asks the
+sampler for the six edges, looks the network up and counts every trial, repeats too. Each run
+is appended to OUT_DIR/runs/STRATEGY.jsonl as it ends, so the script resumes where it stopped
+(kill it at any time) and several processes can run different --strategies, or one
+strategy's seeds from different --first-seed, at once; each pass rewrites
+OUT_DIR/search_on_table.json (mean +- std of the best accuracy at 10, 25, 50, 100, 150, 200
+trials, regret to the optimum, the seeds each figure rests on, and for random, TPE and
+evolution the paired difference from plain Optuna on the same seeds) and search_on_table.png.
 """
 from __future__ import annotations
 
@@ -36,10 +41,10 @@ from netdsl.bench import nb201
 from netdsl.language import load
 from netdsl.search.evolution import RegularizedEvolution
 from netdsl.search.storage import spends_budget
+from netdsl.search.study import test_accuracy
 from netdsl.bench.table import load_table
 
 NET = str(Path(__file__).resolve().parents[2] / "models" / "nb201.net")
-METRIC = "cifar10"
 CHECKPOINTS = (10, 25, 50, 100, 150, 200)
 PREFILTER = "flops:10"  # read off each candidate's graph: no images needed beside the table
 # --tuner and flags of each strategy run through netdsl's loop
@@ -59,7 +64,8 @@ PLAIN = {  # the samplers under plain Optuna: the issue's reference figures
 REFERENCE = {"random": "optuna:random", "tpe": "optuna:tpe", "evolution": "optuna:evolution"}
 
 
-def netdsl_run(table: str, strategy: str, seed: int, trials: int) -> dict:
+def netdsl_run(table: str, strategy: str, seed: int, trials: int, metric: str,
+               report: str | None) -> dict:
     """One search through netdsl's command, in this process: its curve, redraws, seconds.
     Its storage is Optuna's in memory, not a SQLite file: the loop is the same (redraws,
     budget, startup), but each of its many reads of the trials is a list, not a query (on the
@@ -68,47 +74,58 @@ def netdsl_run(table: str, strategy: str, seed: int, trials: int) -> dict:
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), \
             mock.patch("netdsl.search.loop.open_storage", lambda url: storage):
-        code = cli.main(["search", NET, "--table", table, "--metric", METRIC, "--trials",
-                         str(trials), "--seed", str(seed), *NETDSL[strategy]])
+        code = cli.main(["search", NET, "--table", table, "--metric", metric, "--trials",
+                         str(trials), "--seed", str(seed), *NETDSL[strategy],
+                         *(["--report", report] if report else [])])
     seconds = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"{strategy} seed {seed}: netdsl search exited {code}")
-    stored = sorted(optuna.load_study(study_name="nb201", storage=storage).trials,
-                    key=lambda t: t.number)
+    study = optuna.load_study(study_name="nb201", storage=storage)
+    stored = sorted(study.trials, key=lambda t: t.number)
     spent = [t for t in stored if spends_budget(t)]
-    return {"curve": best_so_far([t.values[0] for t in spent]),
+    attrs = study.user_attrs
+    reported = [test_accuracy(study, t, attrs) if report else t.values[0] for t in spent]
+    return {"curve": best_so_far([t.values[0] for t in spent], reported),
             "redrawn": sum(bool(t.user_attrs.get("redrawn")) for t in stored),
             "proxy_seconds": sum(t.user_attrs.get("score_time") or 0.0 for t in stored),
             "seconds": seconds}
 
 
-def plain_run(values: dict[str, float], strategy: str, seed: int, trials: int) -> dict:
-    """One search by plain Optuna: every trial counts, a repeated network too."""
+def plain_run(values: dict[str, tuple[float, float]], strategy: str, seed: int, trials: int
+              ) -> dict:
+    """One search by plain Optuna: every trial counts, a repeated network too. `values`: each
+    network's metric and report."""
+    archs = []
+
     def objective(trial) -> float:
         edges = {edge: trial.suggest_categorical(edge, nb201.OPS) for edge in nb201.EDGES}
-        return values[nb201.arch(edges)]
+        archs.append(nb201.arch(edges))
+        return values[archs[-1]][0]
 
     start = time.perf_counter()
     study = optuna.create_study(direction="maximize", sampler=PLAIN[strategy](seed))
     study.optimize(objective, n_trials=trials)
-    return {"curve": best_so_far([t.values[0] for t in study.trials]),
+    return {"curve": best_so_far([values[a][0] for a in archs], [values[a][1] for a in archs]),
             "redrawn": 0, "proxy_seconds": 0.0, "seconds": time.perf_counter() - start}
 
 
-def best_so_far(values: list[float]) -> list[float]:
+def best_so_far(values: list[float], reported: list[float]) -> list[float]:
+    """After each trial, the report of the trial best by value so far (the first of a tie)."""
     best, curve = float("-inf"), []
-    for value in values:
-        best = max(best, value)
-        curve.append(best)
+    for value, report in zip(values, reported):
+        if value > best:
+            best, kept = value, report
+        curve.append(kept)
     return curve
 
 
-def arch_values(table: str) -> dict[str, float]:
-    """The table's metric by architecture string, read (and checked) as netdsl reads it."""
+def arch_values(table: str, metric: str, report: str | None) -> dict[str, tuple[float, float]]:
+    """The table's metric and report (the metric again without one) by architecture string,
+    read (and checked) as netdsl reads it."""
     family = load(NET)
-    read = load_table(table, METRIC, family, family.space({}), {})
-    return {nb201.arch({p.name: o for p, o in zip(read.points, key)}): value
-            for key, value in read.values.items()}
+    read = load_table(table, metric, family, family.space({}), {}, report)
+    return {nb201.arch({p.name: o for p, o in zip(read.points, key)}):
+            (value, read.reported[key] if report else value) for key, value in read.values.items()}
 
 
 def done(out: Path, strategy: str) -> dict[int, dict]:
@@ -119,10 +136,11 @@ def done(out: Path, strategy: str) -> dict[int, dict]:
     return {run["seed"]: run for run in runs}
 
 
-def summary(out: Path, optimum: float, trials: int) -> dict:
+def summary(out: Path, optimum: float, trials: int, metric: str, report: str | None) -> dict:
     """Each strategy's mean +- std of the best accuracy and its mean regret at each
     checkpoint, over the seeds run so far (the same seeds for every checkpoint)."""
-    result = {"table": METRIC, "optimum": optimum, "trials": trials, "strategies": {}}
+    result = {"table": metric, "report": report, "optimum": optimum, "trials": trials,
+              "strategies": {}}
     for strategy in [*NETDSL, *PLAIN]:
         runs = [r for r in done(out, strategy).values() if len(r["curve"]) >= trials]
         if not runs:
@@ -162,7 +180,8 @@ def plot(result: dict, path: Path) -> None:
         ax.plot(range(1, len(regret) + 1), regret, ls="--" if strategy.startswith("optuna:")
                 else "-", label=f"{strategy} ({s['seeds']} seeds)")
     ax.set(xlabel="trials (networks evaluated)", ylabel="mean regret to the optimum, points",
-           yscale="log", title=f"NAS-Bench-201 {METRIC}: best test accuracy found")
+           yscale="log", title=f"NAS-Bench-201: {result['report'] or result['table']} of the "
+           f"best by {result['table']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -200,28 +219,32 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--strategies", default=",".join([*NETDSL, *PLAIN]))
     parser.add_argument("--deadline", help="HH:MM UTC: start no run after it")
+    parser.add_argument("--metric", default="cifar10", help="the column a search selects on")
+    parser.add_argument("--report", help="the column it is judged on (default: the metric)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     strategies = args.strategies.split(",")
     unknown = [s for s in strategies if s not in NETDSL and s not in PLAIN]
     if unknown:
         raise SystemExit(f"no strategy {unknown[0]} (strategies: {', '.join([*NETDSL, *PLAIN])})")
-    values = arch_values(args.table)
-    optimum = max(values.values())
+    values = arch_values(args.table, args.metric, args.report)
+    optimum = max(report for _, report in values.values())
+    finish = lambda: write_summary(args.out, optimum, args.trials, args.metric, args.report)
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
-    for seed in range(args.first_seed, args.seeds):  # seed-major: every strategy has the same seeds so far
+    # seed-major: every strategy has the same seeds so far
+    for seed in range(args.first_seed, args.seeds):
         for strategy in strategies:
             if seed in done(args.out, strategy):
                 continue
             if args.deadline and past(args.deadline):
-                return finish(args.out, optimum, args.trials)
-            run = (netdsl_run(args.table, strategy, seed, args.trials) if strategy in NETDSL
-                   else plain_run(values, strategy, seed, args.trials))
+                return finish()
+            run = (netdsl_run(args.table, strategy, seed, args.trials, args.metric, args.report)
+                   if strategy in NETDSL else plain_run(values, strategy, seed, args.trials))
             with open(args.out / "runs" / f"{strategy}.jsonl", "a") as f:
                 f.write(json.dumps({"seed": seed, **run}) + "\n")
             print(f"{strategy} seed {seed}: {run['curve'][-1]:.4f} in {run['seconds']:.1f} s",
                   file=sys.stderr, flush=True)
-        finish(args.out, optimum, args.trials)
+        finish()
 
 
 def past(deadline: str) -> bool:
@@ -230,8 +253,9 @@ def past(deadline: str) -> bool:
     return (now.hour, now.minute) >= (hour, minute)
 
 
-def finish(out: Path, optimum: float, trials: int) -> None:
-    result = summary(out, optimum, trials)
+def write_summary(out: Path, optimum: float, trials: int, metric: str, report: str | None
+                  ) -> None:
+    result = summary(out, optimum, trials, metric, report)
     if not result["strategies"]:
         return
     (out / "search_on_table.json").write_text(json.dumps(
