@@ -12,14 +12,16 @@ from ..bench.table import Table, table_of
 from ..errors import NetdslError
 from ..language import Bound, Family
 from ..language.records import to_json
-from ..rank import (BATCH_SIZE, SCORES, ScoreCache, drawn_networks, every_network, json_safe,
+from ..rank import (BATCH_SIZE, ScoreCache, drawn_networks, every_network, json_safe,
                     proxy_names, rankings, scoring_batch)
+from ..rank.aggregate import aggregated, base_scores, parts
 from ..rank.agreement import TOP
+from ..rank.scores import NETWORK_SCORES
 from ..train import DataWanted, Training, bind_to_data, ready
 
 
 def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, *,
-                  device: str = "auto", proxy: str = ",".join(SCORES),
+                  device: str = "auto", proxy: str = ",".join(NETWORK_SCORES),
                   sample: int | str | None = None, table: str | None = None,
                   metric: str | None = None, batch_size: int = BATCH_SIZE, seed: int = 0,
                   as_json: bool = False) -> int:
@@ -27,8 +29,10 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
     `bindings`, or of `sample` networks drawn from its space (a count, or all), on one batch
     of `batch_size` training images of the data `wanted` drawn by `seed`; beside each, its
     truth in the column `metric` of `table`, and each score's agreement with it. A table, or
-    JSON when `as_json`."""
+    JSON when `as_json`. An aggregate (az_nas, rank(...)) ranks the networks scored together:
+    its values follow the networks' own scores, once all are scored."""
     proxies = proxy_names(proxy)
+    computed = base_scores(proxies)  # each network's own, aggregates' parts included
     if batch_size < 2:
         raise NetdslError(f"bad option: --batch-size must be at least 2 (naswot compares "
                           f"images), got {batch_size}")
@@ -61,7 +65,7 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
     for number, bound in enumerate(networks):
         choices = " ".join(f"{k}={v}" for k, v in bound.choices.items())
         try:
-            scored = cache.score(bound, data, batch, proxies)
+            scored = cache.score(bound, data, batch, computed)
         except NetdslError as e:  # outputs that do not fit: which network of the sample
             raise NetdslError(f"network {number} ({choices}): {e}" if sampled else str(e)) \
                 from None
@@ -69,13 +73,15 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
         results.append(scored.to_dict())
         if not as_json:
             if number == 0:  # after the first network is known to fit the data
-                print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in proxies)
+                print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in computed)
                       + f" {'seconds':>8}" + ("" if truth is None else f" {metric:>11}")
                       + ("  choices" if sampled else ""))
-            print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in proxies)
+            print(f"{number:>4} " + " ".join(f"{scored.scores[name]:>11.4g}" for name in computed)
                   + f" {scored.seconds:>8.3f}"
                   + ("" if truth is None else f" {scored.truth:>11.4g}")
                   + (f"  {choices}" if sampled else ""))
+    aggregates = [name for name in proxies if parts(name) is not None]
+    _add_aggregates(results, aggregates, computed, print_them=not as_json)
     if as_json:
         print(to_json({"proxies": proxies, "batch_size": batch_size, "seed": seed,
                        "networks": results, **({} if truth is None else {"table": {
@@ -90,6 +96,25 @@ def score_command(family: Family, bindings: dict[str, Any], wanted: DataWanted, 
     if cache.reused:
         note(cache.tally())
     return 0
+
+
+def _add_aggregates(records: list[dict], aggregates: list[str], computed: list[str],
+                    print_them: bool) -> None:
+    """Each record's value of each aggregate over all `records` (their scores of `computed`),
+    added to its scores; printed, a line a network, when `print_them`."""
+    if not aggregates:
+        return
+    table = [{name: math.nan if r["scores"][name] is None else r["scores"][name]
+              for name in computed} for r in records]
+    columns = {name: aggregated(name, table) for name in aggregates}
+    for i, record in enumerate(records):
+        record["scores"].update({name: values[i] for name, values in columns.items()})
+    if print_them:
+        print(f"\nranked over the {len(records)} networks (the sum of log(rank / "
+              f"{len(records)}) over each aggregate's parts):")
+        print(f"{'#':>4} " + " ".join(f"{name:>11}" for name in aggregates))
+        for i in range(len(records)):
+            print(f"{i:>4} " + " ".join(f"{columns[name][i]:>11.4g}" for name in aggregates))
 
 
 def print_agreement(measured: dict[str, dict[str, float]], count: int, table: Table) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import NetdslError
-from ..rank.scores import BATCH_SIZE as SCORING_BATCH, SCORES
+from ..rank.scores import BATCH_SIZE as SCORING_BATCH, NETWORK_SCORES
 from ..supernet import METHODS
 from . import flags
 from .command import Command
@@ -48,16 +48,20 @@ class Score(Command):
     help = "rank networks without training: zero-cost scores"
     description = ("Score the network, or --sample N networks drawn at random from its choices, "
                    "at initialisation on one seeded batch of training images: weights, FLOPs, "
-                   "grad_norm, snip, synflow (Abdelfattah et al. 2021) and naswot (Mellor et al. "
-                   "2021); higher ranks higher. A score not defined for a network is nan, with "
-                   "the reason.")
+                   "grad_norm, snip, synflow (Abdelfattah et al. 2021), naswot (Mellor et al. "
+                   "2021), meco (Jiang et al. 2023) and AZ-NAS's expressivity, progressivity "
+                   "and trainability (Lee & Ham 2024); higher ranks higher. A score not "
+                   "defined for a network is nan, with the reason.")
 
     def add_arguments(self, parser):
         flags.add_network(parser)
         flags.add_data(parser)
         flags.add_device(parser)
-        parser.add_argument("--proxy", default=",".join(SCORES), metavar="NAME,...",
-                            help=f"the scores (default: all of {', '.join(SCORES)})")
+        parser.add_argument("--proxy", default=",".join(NETWORK_SCORES), metavar="NAME,...",
+                            help=f"the scores (default: all of {', '.join(NETWORK_SCORES)}); "
+                            "az_nas, AZ-NAS's rank aggregation of flops, expressivity, "
+                            "progressivity and trainability over the networks scored, and "
+                            "rank(A,B,...) the same of any scores")
         parser.add_argument("--sample", type=flags.sample, metavar="N|all",
                             help="score N different networks drawn at random from the file's "
                             "choices, or all of them")

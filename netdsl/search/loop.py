@@ -129,6 +129,7 @@ def _table(options: SearchOptions, training: Training, family: Family, fixed: di
 def _refuse_training_options(options: SearchOptions, training: Training) -> None:
     """`--table` looks networks up: refuse what only a training, or a ranking by a
     supernet, would read (the seed stays: it draws the trials)."""
+    from ..rank.aggregate import base_scores
     from ..rank.scores import DATA_FREE
     from .prefilter import parse_prefilter
 
@@ -136,8 +137,8 @@ def _refuse_training_options(options: SearchOptions, training: Training) -> None
         raise ArgumentError(lambda given: (
             f"bad option: {given('table')} looks each network's {options.metric} up instead "
             f"of training it: it takes no {options.training_flags[0]}"))
-    if options.prefilter and training.data is None and \
-            parse_prefilter(options.prefilter)[0] not in DATA_FREE:
+    if options.prefilter and training.data is None and not all(
+            part in DATA_FREE for part in base_scores([parse_prefilter(options.prefilter)[0]])):
         raise ArgumentError(lambda given: (
             f"bad option: {given('prefilter')} scores images: give {given('dataset')} with "
             f"{given('table')} (or a score read off the network: {', '.join(DATA_FREE)})"))

@@ -13,6 +13,7 @@ from ..train import Fitted, bind_to_data, check_batch, fit
 from ..language import Bound
 from ..language.records import plain
 from ..train.settings import apply, recipe_flags
+from ..rank.aggregate import aggregated, base_scores
 from ..rank.scores import score
 from .record import Record, record
 from .state import Search
@@ -205,7 +206,11 @@ def _prefilter(trial, search: Search, prefilter: tuple[str, int], values: dict[s
     assert isinstance(sampler, Prefiltered)  # a search with a prefilter samples through it
     candidates = [score(bind_to_data(search.family, search.data, values,
                                      sampler.candidate_chooser(search.study, trial)),
-                        search.data, search.batch, [proxy], recipe.seed) for _ in range(count)]
+                        search.data, search.batch, base_scores([proxy]), recipe.seed)
+                  for _ in range(count)]
+    # an aggregate (az_nas) ranks the trial's candidates among themselves
+    for candidate, value in zip(candidates, aggregated(proxy, [c.scores for c in candidates])):
+        candidate.scores[proxy] = value
     # A candidate some trial has tried would be drawn again: a new one ranks first. (Best of
     # all, evolution's children of one parent chose a repeat 6 times in 7 at 50 trials.)
     tried = fingerprints(search)
@@ -216,7 +221,8 @@ def _prefilter(trial, search: Search, prefilter: tuple[str, int], values: dict[s
     record(trial, prefilter=plain({
         "proxy": proxy, "chosen": chosen,
         "candidates": [{"choices": c.bound.choices, **c.to_dict()["scores"],
-                        **({"undefined": c.undefined[proxy]} if c.undefined else {})}
+                        **({"undefined": "; ".join(c.undefined.values())} if c.undefined
+                           else {})}
                        for c in candidates]}))
 
 

@@ -15,7 +15,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from ..errors import ArgumentError
-from ..rank.scores import SCORES
+from ..rank.aggregate import base_scores
+from ..rank.scores import NETWORK_SCORES, SCORES
 from .space import distribution_of
 
 
@@ -38,9 +39,11 @@ def parse_prefilter(prefilter: str) -> tuple[str, int]:
         raise ArgumentError(lambda given: (
             f"bad option: {given('prefilter', text)}: at most {MAX_CANDIDATES} candidates per "
             "trial (each is bound, built, scored and stored with the trial, every trial)"))
-    if name not in SCORES:
+    unknown = [part for part in base_scores([name]) if part not in NETWORK_SCORES]
+    if unknown:
         raise ArgumentError(lambda given: f"bad option: {given('prefilter')}: no score named "
-                            f"'{name}' (scores: {', '.join(SCORES)})")
+                            f"'{unknown[0]}' (scores: {', '.join(SCORES)}, or rank(A,B,...) "
+                            "of any of them)")
     return name, int(count)
 
 
