@@ -235,8 +235,11 @@ def _trainability(features: list[torch.Tensor], generator: torch.Generator) -> f
     for before, after in reversed(list(zip(features, features[1:]))):
         pulled = (torch.bernoulli(torch.full(after.shape, 0.5), generator=generator) * 2 - 1
                   ).to(after)  # +-1 each
-        back = torch.autograd.grad(after, before, grad_outputs=pulled, retain_graph=True,
-                                   allow_unused=True)[0]
+        # A stage whose output does not depend on its input (every path through a zero op)
+        # passes no gradient: 0, as the authors' zero op (x * 0) passes.
+        back = (torch.autograd.grad(after, before, grad_outputs=pulled, retain_graph=True,
+                                    allow_unused=True)[0]
+                if after.requires_grad and before.requires_grad else None)
         if back is None:
             back = torch.zeros_like(before)
         if back.shape == pulled.shape and torch.equal(back, pulled):

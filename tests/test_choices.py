@@ -1,6 +1,7 @@
 """Choices written in a .net file: values, ranges, shared ops, items and inputs; the space they
 describe (`netdsl space`); searching them (evolution too); NAS-Bench-201 in the language."""
 import json
+import math
 import os
 import re
 import subprocess
@@ -467,6 +468,42 @@ def test_run_and_search_select_on_the_split_and_report_the_test_set(tmp_path, im
     clear_error(netdsl_cli("run", "-e", "a(8) -> head(3)", "--dataset", str(image_folder),
                            "--valid-split", "96", *FAST, cwd=tmp_path),
                 "leaves none of the 96 training images")
+
+
+def test_the_predictors_feature_is_any_score_of_one_network(tmp_path, image_folder):
+    """--feature naswot in a trained search: the model reads each candidate's naswot on the
+    search's scoring batch, its seconds counted in the trial's; the feature is the predictor's
+    alone, a score of one network, and one that reads images needs them."""
+    import torch
+
+    from netdsl.rank.scores import BATCH_SIZE, score, scoring_batch
+    from netdsl.search.options import network_feature
+    from netdsl.train import DataWanted, load_data
+
+    space = tmp_path / "space.json"  # CHOICES alone has 6 networks: the model needs 10 first
+    space.write_text(json.dumps({"peak_lr": {"_type": "loguniform", "_value": [0.01, 1.0]}}))
+    run = netdsl_cli("search", "-e", CHOICES, "--space", str(space), "--dataset",
+                     str(image_folder), "--trials", "11", "--tuner", "predictor", "--feature",
+                     "naswot", *FAST, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(netdsl_cli("trials", "--json", cwd=tmp_path).stdout)
+    assert len([r for r in rows if r["state"] == "complete" and not r["redrawn"]]) == 11
+    assert "scoring candidates" in run.stdout.splitlines()[-1]
+    family = netdsl.load(CHOICES)
+    data = load_data(DataWanted(str(image_folder)), torch.device("cpu"), seed=0)
+    batch = scoring_batch(data, BATCH_SIZE, 0)
+    values = {"prep": 8, "op": "relu"}
+    bound = family.bind(values, input_shape=data.image_shape)
+    assert network_feature("naswot", family, data, {}, batch, 0)(values) == \
+        score(bound, data, batch, ["naswot"], 0).scores["naswot"]
+    assert network_feature("flops", family, data, {}, None, 0)(values) == \
+        pytest.approx(math.log1p(bound.flops))
+    for args, said in [(["--tuner", "tpe", "--feature", "naswot"],
+                        "--feature naswot is the predictor's: give --tuner predictor"),
+                       (["--tuner", "predictor", "--feature", "az_nas"],
+                        "the feature is a score of one network")]:
+        clear_error(netdsl_cli("search", "-e", CHOICES, "--dataset", str(image_folder),
+                               "--trials", "2", *args, *FAST, cwd=tmp_path), said)
 
 
 def test_the_predictor_tunes_a_trained_search_of_choices_and_settings(tmp_path, image_folder):

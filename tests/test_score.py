@@ -117,6 +117,9 @@ def test_az_nas_parts_are_the_authors_formulas_on_maps_worked_out_by_hand():
     assert proxies.az_nas_of([one, pooled], generator)["trainability"] == pytest.approx(
         2 - 0.5 - 1 / 0.5, rel=1e-5)
     assert proxies.az_nas_of([one, one * 1.0], generator)["trainability"] == -math.inf
+    # a stage cut off by zero ops passes nothing back: s = 0, about -1e6
+    assert proxies.az_nas_of([one, torch.zeros(2, 1, 4, 4)], generator)["trainability"] == \
+        pytest.approx(2 - 1 / 1e-6)
     with pytest.raises(Undefined, match="fewer than two stages"):
         proxies.az_nas_of([one], generator)
 

@@ -293,7 +293,10 @@ def test_what_a_table_search_cannot_do_without_is_asked_for(tmp_path, monkeypatc
                        (["--metric", "cifar10"], "--metric names a column of --table"),
                        ([], "--dataset is needed to train the networks (or --table"),
                        (["--table", str(table), "--metric", "cifar10", "--prefilter",
-                         "synflow:4"], "--prefilter scores images: give --dataset")]:
+                         "synflow:4"], "--prefilter scores images: give --dataset"),
+                       (["--table", str(table), "--metric", "cifar10", "--tuner", "predictor",
+                         "--feature", "naswot"], "--feature naswot scores images: give "
+                        "--dataset (or a score read off the network: weights, flops)")]:
         assert cli.main(["search", NB201, *SETS, "--trials", "3", *args]) == 2
         assert said in capsys.readouterr().err
     assert not (tmp_path / "netdsl.db").exists()

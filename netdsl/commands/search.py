@@ -44,6 +44,11 @@ class Search(Command):
         parser.add_argument("--tournament", type=int, default=3, metavar="S",
                             help="evolution: how many of the population are sampled; the best "
                             "of them is mutated in one choice (default: 3)")
+        parser.add_argument("--feature", default="flops", metavar="SCORE",
+                            help="predictor: the score of each network its model reads beside "
+                            "the values (a score of netdsl score: flops and weights as their "
+                            "log; another from one batch of --dataset's images; default: "
+                            "flops, read off the network)")
         parser.add_argument("--prefilter", metavar="PROXY:K",
                             help="draw K candidate networks a trial from the tuner, score each "
                             "with a zero-cost proxy (see netdsl score) and train the "
@@ -93,7 +98,8 @@ class Search(Command):
         options = SearchOptions(
             trials=args.trials, storage=args.storage, name=args.name, space=args.space,
             tuner=args.tuner, population=args.population, tournament=args.tournament,
-            prefilter=args.prefilter, supernet=args.supernet, table=args.table,
+            prefilter=args.prefilter, feature=args.feature, supernet=args.supernet,
+            table=args.table,
             metric=args.metric, report=args.report, pruner=args.pruner,
             objectives=Objectives.parse(args.objectives),
             timeout=args.timeout, resume=args.resume, training_flags=_training_only(args))

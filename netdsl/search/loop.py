@@ -21,7 +21,8 @@ from ..train.settings import is_recipe_key
 from .interrupts import Interrupts, held
 from .objective import objective
 from .record import Record
-from .options import SearchOptions, check_options, log_flops, make_pruner, make_sampler
+from .options import (SearchOptions, check_options, make_pruner, make_sampler,
+                      network_feature)
 from .space import keys, load_space
 from .state import Search
 from .storage import (TrialFailed, counted, open_storage, retry_interrupted, settle,
@@ -87,8 +88,12 @@ def _search(family: Family, training: Training, options: SearchOptions,
         check_batch(recipe, data)  # else each trial checks the batch it draws
     interrupts.check()
 
+    # one seeded batch of training images, for a prefilter's scores and the predictor's feature
+    batch = (scoring_batch(data, SCORING_BATCH, recipe.seed)
+             if (prefilter or options.feature != "flops") and training.data else None)
     sampler = make_sampler(options, recipe.seed, count_before, grid_values, prefilter is not None,
-                       log_flops(family, data, values))
+                           network_feature(options.feature, family, data, values, batch,
+                                           recipe.seed))
     study = _open_study(options, family, name, storage, sampler, recipe.epochs, table)
     supernet = None
     if options.supernet:
@@ -99,8 +104,7 @@ def _search(family: Family, training: Training, options: SearchOptions,
                     objectives=options.objectives, study=study, budget=options.trials,
                     each_epoch=evaluates_each_epoch(training.evaluate,
                                                     wanted=options.pruner != "none"),
-                    prefilter=prefilter, batch=scoring_batch(data, SCORING_BATCH, recipe.seed)
-                    if prefilter and training.data else None,
+                    prefilter=prefilter, batch=batch,
                     supernet=supernet, table=table, size=size_of(space, chosen, base),
                     listing=listing_of(space, chosen, base, grid_values is not None),
                     interrupts=interrupts,

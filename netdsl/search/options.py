@@ -58,7 +58,8 @@ class Objectives:
 class SearchOptions:
     """A search as its command asks for it, the flags read once: the budget (`trials`), where
     it is stored (`storage` URL, `name`; default: the file's name), an NNI `space` file, the
-    `tuner` (with evolution's `population` and `tournament`), a `prefilter` (PROXY:K), a
+    `tuner` (with evolution's `population` and `tournament`, the predictor's `feature`: a
+    score of each network, see `network_feature`), a `prefilter` (PROXY:K), a
     `supernet` file to rank by or a `table` and its `metric` to look networks up in (and its
     `report` column, each network's test accuracy: shown, never the tuner's), the
     `pruner`, the `objectives`, a `timeout` in seconds, `resume` (refuse a new search), and
@@ -72,6 +73,7 @@ class SearchOptions:
     population: int = 10
     tournament: int = 3
     prefilter: str | None = None
+    feature: str = "flops"
     supernet: str | None = None
     table: str | None = None
     metric: str | None = None
@@ -106,6 +108,7 @@ def check_options(options: SearchOptions, training: Training, family: Family, sp
     if o.objectives.multi and o.pruner != "none":
         raise ArgumentError(lambda given: "bad option: pruning needs a single objective "
                             f"({given('objectives', 'accuracy')})")
+    _check_feature(o, training)
     from .prefilter import parse_prefilter
 
     prefilter = parse_prefilter(o.prefilter) if o.prefilter else None
@@ -127,6 +130,24 @@ def check_options(options: SearchOptions, training: Training, family: Family, sp
             f"bad option: {given('pruner', o.pruner)} reads every epoch's accuracy; "
             f"{given('evaluate', 'last')} gives only the last"))
     return prefilter
+
+
+def _check_feature(o: SearchOptions, training: Training) -> None:
+    """The predictor's feature: a score of one network (an aggregate ranks a population that
+    grows as the search goes), from images where it reads them."""
+    from ..rank.scores import DATA_FREE, NETWORK_SCORES
+
+    if o.feature != "flops" and o.tuner != "predictor":
+        raise ArgumentError(lambda given: f"bad option: {given('feature', o.feature)} is the "
+                            f"predictor's: give {given('tuner', 'predictor')}")
+    if o.feature not in NETWORK_SCORES:
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('feature', o.feature)}: the feature is a score of one "
+            f"network, one of {', '.join(NETWORK_SCORES)}"))
+    if o.feature not in DATA_FREE and training.data is None:
+        raise ArgumentError(lambda given: (
+            f"bad option: {given('feature', o.feature)} scores images: give "
+            f"{given('dataset')} (or a score read off the network: {', '.join(DATA_FREE)})"))
 
 
 def make_sampler(options: SearchOptions, seed: int, count_before: int,
@@ -156,16 +177,27 @@ def make_sampler(options: SearchOptions, seed: int, count_before: int,
     return sampler
 
 
-def log_flops(family: Family, data, base: dict[str, Any]
-               ) -> Callable[[dict[str, Any]], float | None]:
-    """values -> the log of the FLOPs of the network they bind (with `base`): read off the
-    bound graph, nothing built or run; None where they bind no valid network."""
+def network_feature(name: str, family: Family, data, base: dict[str, Any], batch, seed: int
+                    ) -> Callable[[dict[str, Any]], float | None]:
+    """values -> the score `name` of the network they bind (with `base`), the predictor's
+    feature; None where they bind no valid network or the score is not defined for it. FLOPs
+    (the default: read off the bound graph, nothing built or run) and weights as their log,
+    a count's scale; any other score as it is, of the network initialised by `seed`, on
+    `batch` (the search's scoring batch of `data`)."""
+    from ..rank.scores import FLOPS, score
+
     def feature(values: dict[str, Any]) -> float | None:
         try:
             bindings, _ = split_values(values, family)
-            return math.log1p(bind_to_data(family, data, {**base, **bindings}).flops)
+            bound = bind_to_data(family, data, {**base, **bindings})
+            if name == FLOPS:
+                return math.log1p(bound.flops)
+            value = score(bound, data, batch, [name], seed).scores[name]
         except NetdslError:
             return None
+        if math.isnan(value):
+            return None
+        return math.log1p(value) if name == "weights" else value
     return feature
 
 
