@@ -55,6 +55,7 @@ NETDSL = {
     "evolution+prefilter": ["--tuner", "evolution", "--prefilter", PREFILTER],
     "tpe+prefilter": ["--tuner", "tpe", "--prefilter", PREFILTER],
     "predictor": ["--tuner", "predictor"],
+    "predictor:weights": ["--tuner", "predictor", "--feature", "weights"],  # also data-free
 }
 PLAIN = {  # the samplers under plain Optuna: the reference figures
     "optuna:random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
