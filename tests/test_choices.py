@@ -498,6 +498,8 @@ def test_the_predictors_feature_is_any_score_of_one_network(tmp_path, image_fold
         score(bound, data, batch, ["naswot"], 0).scores["naswot"]
     assert network_feature("flops", family, data, {}, None, 0)(values) == \
         pytest.approx(math.log1p(bound.flops))
+    assert network_feature("weights", family, data, {}, None, 0)(values) == \
+        pytest.approx(math.log1p(bound.weight_count))
     for args, said in [(["--tuner", "tpe", "--feature", "naswot"],
                         "--feature naswot is the predictor's: give --tuner predictor"),
                        (["--tuner", "predictor", "--feature", "az_nas"],
